@@ -1,0 +1,41 @@
+# The two set-up commands: `make run` and `make test`. Python 3.11 is all a machine needs.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+
+.PHONY: run test bench fuzz install install-dev migrate demo clean
+
+$(VENV)/.installed: requirements.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found; set PYTHON=...)"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PIP) install -q --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+migrate: install
+	$(PY) manage.py migrate --noinput -v 0
+
+demo: migrate
+	$(PY) manage.py load_demo
+
+run: demo
+	@$(PY) -m config.launcher run
+
+test: install-dev
+	$(PY) -m config.launcher exec -- $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install-dev
+	$(PY) -m config.launcher exec -- $(PY) -m bench.run $(if $(ONLY),--only $(ONLY),)
+
+fuzz: install-dev
+	$(PY) -m config.launcher exec -- $(PY) -m pytest tests/api/test_fuzz.py --fuzz-long $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var

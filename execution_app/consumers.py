@@ -1,0 +1,44 @@
+"""The one live channel per browser: authenticated, push-only (STYLE.md rule 10).
+
+Each group message's ``type`` (``fill.created``) is handled by the method of
+that name (``fill_created``), which forwards it to the browser unchanged:
+``{"type", "seq", "group", "data"}``.
+"""
+
+from __future__ import annotations
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from execution_app import groups
+from execution_app.events import EVENT_TYPES
+
+CLOSE_UNAUTHENTICATED = 4401
+
+
+class DeskConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.groups_joined = await database_sync_to_async(groups.groups_for_user)(user)
+        for name in self.groups_joined:
+            await self.channel_layer.group_add(name, self.channel_name)
+        await self.accept()
+        await self.send_json({"type": "hello", "groups": self.groups_joined})
+
+    async def disconnect(self, code):
+        for name in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(name, self.channel_name)
+
+    async def receive_json(self, content, **kwargs):
+        # Push-only: the browser reads over HTTP and acts over HTTP.
+        return
+
+    async def forward(self, message):
+        await self.send_json(message)
+
+
+for _event_type in EVENT_TYPES:
+    setattr(DeskConsumer, _event_type.replace(".", "_"), DeskConsumer.forward)

@@ -1,0 +1,32 @@
+"""The frame every page shares: navigation, trading state, live indicator."""
+
+from __future__ import annotations
+
+from execution_app import roles
+
+NAV = [
+    ("overview", "Overview"),
+    ("portfolio", "Portfolio"),
+    ("proposals", "Proposals"),
+    ("orders", "Orders"),
+    ("risk", "Risk"),
+    ("agents", "Agents"),
+    ("backtests", "Backtests"),
+    ("monitoring", "Monitoring"),
+]
+
+
+def desk_frame(request):
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    from risk_app.selectors import desk_trading_state
+
+    return {
+        "nav": NAV,
+        "desk_roles": sorted(roles.roles_of(user)),
+        "trading_state": desk_trading_state(),
+        "is_trader": roles.is_trader(user),
+        "is_risk_officer": roles.is_risk_officer(user),
+        "is_desk_admin": roles.is_admin(user),
+    }

@@ -1,0 +1,40 @@
+"""Websocket group names: the one module that spells them (STYLE.md rule 10)."""
+
+from __future__ import annotations
+
+from execution_app import roles
+
+DESK = "desk"  # every signed-in desk user: heartbeat, trading state, desk-wide alerts
+
+
+def portfolio(portfolio_id: int) -> str:
+    """Events of one portfolio: fills, orders, proposals, its alerts and risk state."""
+    return f"portfolio.{portfolio_id}"
+
+
+def role(role_name: str) -> str:
+    return "role." + role_name.lower().replace(" ", "_")
+
+
+RISK = role(roles.RISK_OFFICER)
+ADMINS = role(roles.ADMIN)
+TRADERS = role(roles.TRADER)
+SIGNALS = "signals"  # the live signal feed (admins and risk officers; traders read views)
+
+
+def agent(agent_id: int) -> str:
+    return f"agent.{agent_id}"
+
+
+def groups_for_user(user) -> list[str]:
+    """Every group a user may listen to; anonymous users get none."""
+    from portfolio_app.selectors import portfolio_ids_visible_to
+
+    if not user or not user.is_authenticated:
+        return []
+    names = [DESK] if roles.may_use_dashboard(user) else []
+    names += [role(r) for r in sorted(roles.roles_of(user))]
+    if roles.has_role(user, roles.ADMIN, roles.RISK_OFFICER, roles.TRADER):
+        names.append(SIGNALS)
+    names += [portfolio(pid) for pid in portfolio_ids_visible_to(user)]
+    return names

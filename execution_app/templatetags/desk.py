@@ -1,0 +1,69 @@
+"""Number formatting the way a blotter shows it: thousands separators, fixed places, signs."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from django import template
+
+register = template.Library()
+
+
+def _dec(value):
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+@register.filter
+def money(value):
+    d = _dec(value)
+    return "—" if d is None else f"{d:,.2f}"
+
+
+@register.filter
+def signed_money(value):
+    d = _dec(value)
+    return "—" if d is None else f"{d:+,.2f}"
+
+
+@register.filter
+def px(value):
+    d = _dec(value)
+    if d is None:
+        return "—"
+    # Six places only where the price needs them (adjusted history under a dollar).
+    return f"{d:,.2f}" if d == d.quantize(Decimal("0.01")) or abs(d) >= 1 else f"{d:,.6f}"
+
+
+@register.filter
+def qty(value):
+    d = _dec(value)
+    if d is None:
+        return "—"
+    return f"{d:,.0f}" if d == d.to_integral_value() else f"{d:,.4f}"
+
+
+@register.filter
+def pct(value, places=1):
+    d = _dec(value)
+    return "—" if d is None else f"{d * 100:.{int(places)}f}%"
+
+
+@register.filter
+def pct_of(value, total):
+    d, t = _dec(value), _dec(total)
+    if d is None or not t:
+        return "—"
+    return f"{d / t * 100:.1f}%"
+
+
+@register.filter
+def signclass(value):
+    d = _dec(value)
+    if d is None or d == 0:
+        return ""
+    return "pos" if d > 0 else "neg"

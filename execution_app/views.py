@@ -1,0 +1,68 @@
+"""Pages and health endpoints (thin: authorise, call a selector, render)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponseForbidden, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+
+from execution_app import roles
+from execution_app.health import readiness
+from portfolio_app.selectors import portfolio_overview, portfolios_visible_to
+
+
+def desk_page(view):
+    """Login required, and only for people (API clients use their token on the API)."""
+
+    @login_required
+    def wrapper(request, *args, **kwargs):
+        if not roles.may_use_dashboard(request.user):
+            return HttpResponseForbidden("API clients use the API with their token; the dashboard is for desk users.")
+        return view(request, *args, **kwargs)
+
+    wrapper.__name__ = view.__name__
+    wrapper.__doc__ = view.__doc__
+    return wrapper
+
+
+@never_cache
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+def readyz(request):
+    ok, components = readiness()
+    failing = [name for name, r in components.items() if not r["ok"]]
+    body = {"status": "ok" if ok else "unavailable", "failing": failing, "components": components}
+    return JsonResponse(body, status=200 if ok else 503)
+
+
+@desk_page
+def overview(request):
+    from execution_app.clock_service import get_clock
+
+    market_date = get_clock().market_date()
+    overviews = [portfolio_overview(p, market_date) for p in portfolios_visible_to(request.user)]
+    return render(request, "execution/overview.html", {"overviews": overviews, "market_date": market_date})
+
+
+@desk_page
+def portfolio(request):
+    from execution_app.clock_service import get_clock
+
+    market_date = get_clock().market_date()
+    overviews = [portfolio_overview(p, market_date) for p in portfolios_visible_to(request.user)]
+    return render(request, "execution/portfolio.html", {"overviews": overviews, "market_date": market_date})
+
+
+def section_placeholder(title: str, empty: str):
+    """A page whose content its own issue brings; until then it says so plainly."""
+
+    @desk_page
+    def page(request):
+        return render(request, "execution/section.html", {"title": title, "empty": empty})
+
+    page.__name__ = title.lower()
+    return page

@@ -1,0 +1,137 @@
+"""Venues, orders (parents and children), their events, and fills.
+
+An order's status changes only through ``orders_app.services.order_apply_event``
+(the state machine in ``orders_app.states``); never assign ``status`` elsewhere.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+
+from execution_app.interfaces import LiquiditySide, OrderStatus, OrderType, Side, TimeInForce
+
+PRICE = {"max_digits": 20, "decimal_places": 6}
+MONEY = {"max_digits": 20, "decimal_places": 2}
+QTY = {"max_digits": 20, "decimal_places": 4}
+
+
+def _choices(enum_cls):
+    return [(m.value, m.value) for m in enum_cls]
+
+
+class Venue(models.Model):
+    """A trading venue and the parameters of DESIGN.md's paper-market conventions."""
+
+    code = models.CharField(max_length=16, unique=True)
+    name = models.CharField(max_length=64)
+    maker_fee_bps = models.DecimalField(max_digits=8, decimal_places=3, default=Decimal("0"))
+    taker_fee_bps = models.DecimalField(max_digits=8, decimal_places=3, default=Decimal("0"))
+    min_fee = models.DecimalField(**MONEY, default=Decimal("0"))
+    half_spread_bps = models.DecimalField(max_digits=8, decimal_places=3, default=Decimal("1"))
+    latency_ms = models.DecimalField(max_digits=10, decimal_places=3, default=Decimal("1"))
+    impact_k = models.DecimalField(max_digits=8, decimal_places=4, default=Decimal("0.1"))
+    displayed_share = models.DecimalField(
+        "share of the minute's volume displayed", max_digits=6, decimal_places=4, default=Decimal("0.1")
+    )
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+OPEN_STATUSES = (
+    OrderStatus.INITIALIZED.value,
+    OrderStatus.SUBMITTED.value,
+    OrderStatus.ACCEPTED.value,
+    OrderStatus.PARTIALLY_FILLED.value,
+    OrderStatus.PENDING_UPDATE.value,
+    OrderStatus.PENDING_CANCEL.value,
+)
+
+
+class Order(models.Model):
+    client_order_id = models.CharField(max_length=64, unique=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    portfolio = models.ForeignKey("portfolio_app.Portfolio", on_delete=models.PROTECT, related_name="orders")
+    instrument = models.ForeignKey("portfolio_app.Instrument", on_delete=models.PROTECT, related_name="orders")
+    proposal = models.ForeignKey(
+        "portfolio_app.RebalanceProposal", null=True, blank=True, on_delete=models.SET_NULL, related_name="orders"
+    )
+    venue = models.ForeignKey(Venue, null=True, blank=True, on_delete=models.PROTECT, related_name="orders")
+    side = models.CharField(max_length=4, choices=_choices(Side))
+    quantity = models.DecimalField(**QTY)
+    order_type = models.CharField(max_length=8, choices=_choices(OrderType), default=OrderType.MARKET.value)
+    limit_price = models.DecimalField(**PRICE, null=True, blank=True)
+    time_in_force = models.CharField(max_length=4, choices=_choices(TimeInForce), default=TimeInForce.DAY.value)
+    algo = models.CharField(max_length=16, default="IMMEDIATE")
+    algo_params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=20, choices=_choices(OrderStatus), default=OrderStatus.INITIALIZED.value)
+    previous_status = models.CharField(max_length=20, blank=True)
+    filled_qty = models.DecimalField(**QTY, default=Decimal("0"))
+    avg_px = models.DecimalField(**PRICE, null=True, blank=True)
+    arrival_px = models.DecimalField(**PRICE, null=True, blank=True)
+    reason = models.TextField(blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["portfolio", "status"]),
+            models.Index(fields=["status", "due_at"]),
+            models.Index(fields=["-created_at", "-id"], name="order_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_order_id} {self.side} {self.quantity} {self.status}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def leaves_qty(self) -> Decimal:
+        return self.quantity - self.filled_qty
+
+
+class OrderEvent(models.Model):
+    """Every transition of an order: from, to, who, when, why (past-tense ``event`` name)."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    event = models.CharField(max_length=32)
+    from_status = models.CharField(max_length=20)
+    to_status = models.CharField(max_length=20)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reason = models.TextField(blank=True)
+    ts = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["order", "id"]
+
+
+class Fill(models.Model):
+    """An ``OrderFilled`` event; ``trade_id`` makes a redelivered fill a no-op."""
+
+    trade_id = models.CharField(max_length=96, unique=True)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="fills")
+    venue = models.ForeignKey(Venue, null=True, blank=True, on_delete=models.PROTECT, related_name="fills")
+    last_qty = models.DecimalField(**QTY)
+    last_px = models.DecimalField(**PRICE)
+    commission = models.DecimalField(**MONEY, default=Decimal("0"))
+    liquidity_side = models.CharField(max_length=5, choices=_choices(LiquiditySide), default=LiquiditySide.TAKER.value)
+    realised_pnl = models.DecimalField(**MONEY, default=Decimal("0"))
+    ts_event = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-ts_event", "-id"]
+        indexes = [models.Index(fields=["order"])]

@@ -1,0 +1,180 @@
+"""Instruments, prices, portfolios, positions and rebalance proposals.
+
+Money and quantities are Decimal (rounding rules in ``execution_app.money``):
+prices 6 places, cash to the cent, quantities whole shares (lots).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+
+from execution_app.interfaces import ProposalStatus
+
+PRICE = {"max_digits": 20, "decimal_places": 6}
+MONEY = {"max_digits": 20, "decimal_places": 2}
+QTY = {"max_digits": 20, "decimal_places": 4}
+
+
+class Instrument(models.Model):
+    class AssetClass(models.TextChoices):
+        EQUITY = "equity", "Equity"
+        INDEX = "index", "Index"
+
+    symbol = models.CharField(max_length=32, unique=True)
+    name = models.CharField(max_length=128, blank=True)
+    asset_class = models.CharField(max_length=16, choices=AssetClass.choices, default=AssetClass.EQUITY)
+    sector = models.CharField(max_length=64, blank=True)
+    currency = models.CharField(max_length=3, default="USD")
+    lot_size = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("1"))
+    tick_size = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0.01"))
+    adv = models.DecimalField("average daily volume (shares)", max_digits=20, decimal_places=0, default=Decimal("0"))
+    tradable = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["symbol"]
+
+    def __str__(self) -> str:
+        return self.symbol
+
+
+class PriceBar(models.Model):
+    """A daily close. Adjusted history, so prices can be under a dollar: 6 places."""
+
+    instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE, related_name="bars")
+    date = models.DateField()
+    close = models.DecimalField(**PRICE)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["instrument", "date"], name="pricebar_unique_instrument_date")]
+        indexes = [models.Index(fields=["date"])]
+        ordering = ["instrument", "date"]
+
+    def __str__(self) -> str:
+        return f"{self.instrument_id} {self.date} {self.close}"
+
+
+class Portfolio(models.Model):
+    class Mode(models.TextChoices):
+        LIVE = "live", "Live"
+        SHADOW = "shadow", "Shadow"
+
+    name = models.CharField(max_length=128, unique=True)
+    base_currency = models.CharField(max_length=3, default="USD")
+    cash = models.DecimalField(**MONEY, default=Decimal("0"))
+    benchmark = models.ForeignKey(Instrument, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    traders = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="portfolios")
+    long_short = models.BooleanField(default=False)
+    gross_limit = models.DecimalField(max_digits=8, decimal_places=4, default=Decimal("1"))
+    strategy = models.CharField(max_length=64, default="max_sharpe")
+    strategy_params = models.JSONField(default=dict, blank=True)
+    constraints = models.JSONField(default=dict, blank=True)
+    rebalance_policy = models.JSONField(default=dict, blank=True)
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.LIVE)
+    peak_nav = models.DecimalField(**MONEY, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Position(models.Model):
+    """Average-cost position; ``realised_pnl`` accumulates reductions (fees booked separately)."""
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="positions")
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="positions")
+    quantity = models.DecimalField(**QTY, default=Decimal("0"))
+    avg_cost = models.DecimalField(**PRICE, default=Decimal("0"))
+    realised_pnl = models.DecimalField(**MONEY, default=Decimal("0"))
+    fees = models.DecimalField(**MONEY, default=Decimal("0"))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["portfolio", "instrument"], name="position_unique")]
+        ordering = ["portfolio", "instrument"]
+
+    def __str__(self) -> str:
+        return f"{self.portfolio_id}:{self.instrument_id} {self.quantity}"
+
+
+class NavSnapshot(models.Model):
+    """NAV at a session close: the base of "today's P&L" and of drawdown."""
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="nav_snapshots")
+    session = models.DateField()
+    nav = models.DecimalField(**MONEY)
+    cash = models.DecimalField(**MONEY)
+    taken_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["portfolio", "session"], name="navsnapshot_unique")]
+        ordering = ["portfolio", "session"]
+
+
+class RebalanceProposal(models.Model):
+    """Targets, trades, expected metrics and the risk verdict, waiting for a trader (DESIGN.md)."""
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="proposals")
+    status = models.CharField(
+        max_length=20, choices=[(s.value, s.value) for s in ProposalStatus], default=ProposalStatus.DRAFT.value
+    )
+    strategy = models.CharField(max_length=64, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    trigger = models.CharField(max_length=128, blank=True)
+    target_weights = models.JSONField(default=dict, blank=True)
+    current_weights = models.JSONField(default=dict, blank=True)
+    metrics_before = models.JSONField(default=dict, blank=True)
+    metrics_after = models.JSONField(default=dict, blank=True)
+    turnover = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+    estimated_costs = models.DecimalField(**MONEY, default=Decimal("0"))
+    risk_verdict = models.JSONField(default=dict, blank=True)
+    reason = models.TextField(blank=True)
+    reference_prices = models.JSONField(default=dict, blank=True)
+    filled_share = models.DecimalField(max_digits=8, decimal_places=6, null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    market_time = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["portfolio", "status"])]
+
+    def __str__(self) -> str:
+        return f"Proposal #{self.pk} {self.status}"
+
+
+class ProposedTradeRow(models.Model):
+    proposal = models.ForeignKey(RebalanceProposal, on_delete=models.CASCADE, related_name="trades")
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="+")
+    side = models.CharField(max_length=4)
+    quantity = models.DecimalField(**QTY)
+    price = models.DecimalField(**PRICE)
+    notional = models.DecimalField(**MONEY)
+    weight_before = models.FloatField(default=0.0)
+    weight_after = models.FloatField(default=0.0)
+    risk = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["proposal", "id"]
+
+
+class ProposalEvent(models.Model):
+    """Every proposal transition: from, to, who, when, why."""
+
+    proposal = models.ForeignKey(RebalanceProposal, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=20)
+    to_status = models.CharField(max_length=20)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reason = models.TextField(blank=True)
+    ts = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["proposal", "id"]

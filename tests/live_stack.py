@@ -1,0 +1,85 @@
+"""The real desk as subprocesses (ASGI server, Celery worker, beat) against the test database."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+BASE_DIR = Path(settings.BASE_DIR)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def database_url() -> str:
+    d = connection.settings_dict
+    if d["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{d['NAME']}"
+    user = d.get("USER") or ""
+    auth = f"{user}:{d.get('PASSWORD')}@" if d.get("PASSWORD") else (f"{user}@" if user else "")
+    return f"postgres://{auth}{d.get('HOST') or '127.0.0.1'}:{d.get('PORT') or 5432}/{d['NAME']}"
+
+
+class LiveStack:
+    def __init__(self, *, beat: bool = True, worker: bool = True, extra_env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.procs: list[subprocess.Popen] = []
+        self.env = dict(os.environ)
+        self.env.update(
+            {
+                "DATABASE_URL": database_url(),
+                "REDIS_URL": settings.REDIS_URL,
+                "DESK_HEARTBEAT_SECONDS": "1",
+                "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+                **(extra_env or {}),
+            }
+        )
+        self.beat, self.worker = beat, worker
+        self.logdir = BASE_DIR / "var" / "live-stack"
+        self.logdir.mkdir(parents=True, exist_ok=True)
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        log = open(self.logdir / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        self.procs.append(
+            subprocess.Popen(args, env=self.env, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        )
+
+    def __enter__(self) -> "LiveStack":
+        py = sys.executable
+        self._spawn("web", [py, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(self.port), "--ws", "websockets", "--no-access-log"])
+        if self.worker:
+            self._spawn("worker", [py, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(settings.DESK_QUEUES), "--concurrency", "2", "-l", "warning", "-n", f"live{self.port}@%h"])
+        if self.beat:
+            self._spawn("beat", [py, "-m", "celery", "-A", "config", "beat", "-l", "warning", "--schedule", str(self.logdir / f"beat-{self.port}")])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "/healthz", timeout=1)  # noqa: S310 - loopback
+                return self
+            except Exception:
+                time.sleep(0.2)
+        self.__exit__(None, None, None)
+        raise RuntimeError(f"live stack did not start; see {self.logdir}")
+
+    def __exit__(self, *exc) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
