@@ -1,0 +1,234 @@
+"""Order and fill services: the only writers of orders, fills, positions and cash.
+
+Locking order (always the same, so two writers cannot deadlock):
+portfolio row -> order rows (parent before child) -> position row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from execution_app import groups
+from execution_app.events import event_publish
+from execution_app.interfaces import FillReport, OrderStatus
+from execution_app.money import price as to_price
+from orders_app import states
+from orders_app.models import Fill, Order, OrderEvent, Venue
+from portfolio_app.accounting import apply_fill
+from portfolio_app.models import Portfolio, Position
+
+
+class OrderError(ValueError):
+    """A request about an order that cannot be carried out, with a readable reason."""
+
+
+def order_payload(order: Order) -> dict[str, Any]:
+    return {
+        "id": order.pk,
+        "client_order_id": order.client_order_id,
+        "parent_id": order.parent_id,
+        "portfolio_id": order.portfolio_id,
+        "symbol": order.instrument.symbol if "instrument" in order._state.fields_cache else None,
+        "instrument_id": order.instrument_id,
+        "side": order.side,
+        "quantity": order.quantity,
+        "filled_qty": order.filled_qty,
+        "avg_px": order.avg_px,
+        "status": order.status,
+        "algo": order.algo,
+        "venue_id": order.venue_id,
+        "reason": order.reason,
+        "proposal_id": order.proposal_id,
+    }
+
+
+def _publish_order(order: Order) -> None:
+    event_publish(event_type="order.updated", payload=order_payload(order), groups=[groups.portfolio(order.portfolio_id)])
+
+
+def order_create(
+    *,
+    client_order_id: str,
+    portfolio_id: int,
+    instrument_id: int,
+    side: str,
+    quantity: Decimal,
+    order_type: str = "MARKET",
+    limit_price: Decimal | None = None,
+    time_in_force: str = "DAY",
+    algo: str = "IMMEDIATE",
+    algo_params: dict | None = None,
+    parent_id: int | None = None,
+    proposal_id: int | None = None,
+    venue_id: int | None = None,
+    due_at: datetime | None = None,
+    arrival_px: Decimal | None = None,
+    created_by=None,
+) -> tuple[Order, bool]:
+    """Persist an order in INITIALIZED, idempotent on ``client_order_id``: ``(order, created)``.
+
+    A second call with the same id returns the stored order and creates nothing, so a
+    redelivered task or a retried request cannot place an order twice.
+    """
+    if quantity <= 0:
+        raise OrderError(f"quantity must be positive, not {quantity}")
+    existing = Order.objects.filter(client_order_id=client_order_id).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(
+                client_order_id=client_order_id,
+                portfolio_id=portfolio_id,
+                instrument_id=instrument_id,
+                side=side,
+                quantity=quantity,
+                order_type=order_type,
+                limit_price=limit_price,
+                time_in_force=time_in_force,
+                algo=algo,
+                algo_params=algo_params or {},
+                parent_id=parent_id,
+                proposal_id=proposal_id,
+                venue_id=venue_id,
+                due_at=due_at,
+                arrival_px=arrival_px,
+                created_by=created_by,
+            )
+            OrderEvent.objects.create(order=order, event="INITIALIZED", from_status="", to_status=order.status, actor=created_by)
+    except IntegrityError:
+        # Lost a race with an identical request: the winner's order is the order.
+        return Order.objects.get(client_order_id=client_order_id), False
+    _publish_order(order)
+    return order, True
+
+
+def _transition(order: Order, event: str, *, actor=None, reason: str = "", extra_fields=()) -> Order:
+    """Apply ``event`` to a row the caller has locked; record and publish it."""
+    new_status, new_previous = states.order_next(
+        order.status, event, previous=order.previous_status, filled_qty=order.filled_qty, quantity=order.quantity
+    )
+    from_status = order.status
+    order.status, order.previous_status = new_status, new_previous
+    if reason and event in (states.DENIED, states.REJECTED, states.CANCELED, states.EXPIRED, states.MODIFY_REJECTED, states.CANCEL_REJECTED):
+        order.reason = reason
+    order.save(update_fields=["status", "previous_status", "reason", "updated_at", *extra_fields])
+    OrderEvent.objects.create(order=order, event=event, from_status=from_status, to_status=new_status, actor=actor, reason=reason)
+    _publish_order(order)
+    return order
+
+
+@transaction.atomic
+def order_apply_event(*, order_id: int, event: str, actor=None, reason: str = "", **changes) -> Order:
+    """Move an order through its state machine, locking its row (``select_for_update``).
+
+    ``changes`` may carry amended ``quantity`` / ``limit_price`` with an ``UPDATED`` event,
+    or ``sent_at`` / ``venue_id`` with ``SUBMITTED`` / ``ACCEPTED``.
+    Raises ``states.IllegalTransition`` (nothing changes) when the event is not allowed.
+    """
+    order = Order.objects.select_for_update().get(pk=order_id)
+    allowed = {"quantity", "limit_price", "sent_at", "venue_id", "arrival_px", "due_at"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise OrderError(f"cannot change {', '.join(sorted(unknown))} with an event")
+    if "quantity" in changes and changes["quantity"] < order.filled_qty:
+        raise OrderError(f"cannot amend quantity below the filled {order.filled_qty}")
+    for name, value in changes.items():
+        setattr(order, name, value)
+    return _transition(order, event, actor=actor, reason=reason, extra_fields=list(changes))
+
+
+@dataclass(frozen=True)
+class FillOutcome:
+    fill: Fill
+    created: bool
+
+
+def _avg(old_qty: Decimal, old_px: Decimal | None, qty: Decimal, px: Decimal) -> Decimal:
+    if old_qty == 0 or old_px is None:
+        return to_price(px)
+    return to_price((old_qty * old_px + qty * px) / (old_qty + qty))
+
+
+def _fill_order_row(order: Order, qty: Decimal, px: Decimal) -> None:
+    order.avg_px = _avg(order.filled_qty, order.avg_px, qty, px)
+    order.filled_qty = order.filled_qty + qty
+    _transition(order, states.FILLED, extra_fields=["filled_qty", "avg_px"])
+
+
+@transaction.atomic
+def fill_apply(*, order_id: int, report: FillReport) -> FillOutcome:
+    """Record a fill and everything it moves, in one transaction; once per ``trade_id``.
+
+    Locks the portfolio row (serialising every fill and pre-trade check of one
+    portfolio), the order (and its parent) and the position. A second delivery of
+    the same ``trade_id`` returns the stored fill and changes nothing.
+    """
+    order = Order.objects.select_related("instrument").get(pk=order_id)
+    portfolio = Portfolio.objects.select_for_update().get(pk=order.portfolio_id)
+    existing = Fill.objects.filter(trade_id=report.trade_id).first()
+    if existing is not None:
+        return FillOutcome(existing, False)
+    parent = Order.objects.select_for_update().get(pk=order.parent_id) if order.parent_id else None
+    order = Order.objects.select_for_update().select_related("instrument").get(pk=order_id)
+    qty, px = Decimal(report.last_qty), Decimal(report.last_px)
+    if qty <= 0:
+        raise OrderError(f"fill {report.trade_id}: quantity must be positive")
+    if order.filled_qty + qty > order.quantity:
+        raise OrderError(f"fill {report.trade_id}: {qty} would overfill {order.client_order_id} ({order.filled_qty}/{order.quantity})")
+
+    position, _ = Position.objects.select_for_update().get_or_create(portfolio=portfolio, instrument_id=order.instrument_id)
+    signed = qty if order.side == "BUY" else -qty
+    change = apply_fill(quantity=position.quantity, avg_cost=position.avg_cost, signed_qty=signed, px=px, commission=report.commission)
+    position.quantity, position.avg_cost = change.quantity, change.avg_cost
+    position.realised_pnl += change.realised
+    position.fees += Decimal(report.commission)
+    position.save(update_fields=["quantity", "avg_cost", "realised_pnl", "fees", "updated_at"])
+    portfolio.cash += change.cash_delta
+    portfolio.save(update_fields=["cash"])
+
+    venue_id = Venue.objects.filter(code=report.venue).values_list("id", flat=True).first() if report.venue else None
+    fill = Fill.objects.create(
+        trade_id=report.trade_id,
+        order=order,
+        venue_id=venue_id,
+        last_qty=qty,
+        last_px=to_price(px),
+        commission=Decimal(report.commission),
+        liquidity_side=report.liquidity_side.value if hasattr(report.liquidity_side, "value") else report.liquidity_side,
+        realised_pnl=change.realised,
+        ts_event=report.ts_event,
+    )
+    _fill_order_row(order, qty, px)
+    if parent is not None:
+        _fill_order_row(parent, qty, px)
+    event_publish(
+        event_type="fill.created",
+        payload={
+            "trade_id": fill.trade_id,
+            "order_id": order.pk,
+            "parent_id": order.parent_id,
+            "client_order_id": order.client_order_id,
+            "portfolio_id": portfolio.pk,
+            "symbol": order.instrument.symbol,
+            "side": order.side,
+            "last_qty": fill.last_qty,
+            "last_px": fill.last_px,
+            "commission": fill.commission,
+            "venue": report.venue,
+            "ts_event": fill.ts_event,
+            "position_qty": position.quantity,
+            "cash": portfolio.cash,
+        },
+        groups=[groups.portfolio(portfolio.pk)],
+    )
+    return FillOutcome(fill, True)
+
+
+def open_statuses() -> tuple[str, ...]:
+    return tuple(s.value for s in OrderStatus if not states.is_terminal(s.value))
