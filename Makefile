@@ -31,7 +31,7 @@ run: demo
 test: install-dev
 	$(PY) -m config.launcher exec -- $(PY) -m pytest $(PYTEST_ARGS)
 
-bench: install-dev
+bench: install-dev demo
 	$(PY) -m config.launcher exec -- $(PY) -m bench.run $(if $(ONLY),--only $(ONLY),)
 
 fuzz: install-dev

@@ -7,15 +7,17 @@ number (Redis ``INCR``) so a page can see a gap and re-fetch the panel.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
+import os
+import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
@@ -67,6 +69,34 @@ def next_sequence(group: str) -> int:
     return int(get_redis().incr(SEQ_KEY.format(group=group)))
 
 
+class _PublisherLoop:
+    """One event loop thread per process for sending to the channel layer.
+
+    channels_redis keeps its connection pool per event loop; ``async_to_sync`` from
+    sync code would run each send on a fresh loop and open a new connection every
+    time. A long-lived loop keeps the pool warm (a per-process cache, not shared state).
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = None
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():  # a forked worker needs its own
+                self._pid = os.getpid()
+                self._loop = asyncio.new_event_loop()
+                threading.Thread(target=self._loop.run_forever, name="desk-publisher", daemon=True).start()
+            return self._loop
+
+    def run(self, coro, timeout: float = 5.0):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop()).result(timeout)
+
+
+_publisher = _PublisherLoop()
+
+
 def send_now(event_type: str, payload: Mapping[str, Any], groups: Iterable[str]) -> None:
     """Push immediately. Use ``event_publish`` unless you are outside any transaction by design."""
     layer = get_channel_layer()
@@ -74,7 +104,7 @@ def send_now(event_type: str, payload: Mapping[str, Any], groups: Iterable[str])
     for group in groups:
         message = {"type": event_type, "seq": next_sequence(group), "group": group, "data": data}
         try:
-            async_to_sync(layer.group_send)(group, message)
+            _publisher.run(layer.group_send(group, message))
         except Exception:  # a push must never break the business transaction that caused it
             log.exception("event push failed", extra={"event_type": event_type, "group": group})
 

@@ -24,6 +24,9 @@ def to_decimal(value: object) -> Decimal:
         return value
     if isinstance(value, float):
         return Decimal(repr(value))
+    if hasattr(value, "dtype"):  # a numpy scalar: its str() is "np.float64(…)" under numpy 2
+        value = value.item()
+        return Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
     return Decimal(str(value))
 
 

@@ -1,0 +1,52 @@
+"""Pre-trade risk checks (pure core): limits, the check engine, proposal checks, utilisation.
+
+The Django layer builds ``PreTradeRiskEngine(limits)`` from the active
+``RiskLimit`` rows (as ``Limit``), then calls ``check`` per order,
+``check_proposal`` per rebalance proposal, and ``limit_utilisation`` for the
+risk page.  See ``engine.py`` for how each kind is measured.
+"""
+
+from .book import RiskContext
+from .engine import PreTradeRiskEngine, is_reducing
+from .limits import (
+    BLOCK,
+    DUPLICATE_WINDOW_S,
+    KINDS,
+    MAX_CONCENTRATION,
+    MAX_DAILY_LOSS,
+    MAX_DRAWDOWN,
+    MAX_GROSS_EXPOSURE,
+    MAX_LEVERAGE,
+    MAX_NET_EXPOSURE,
+    MAX_ORDER_NOTIONAL,
+    MAX_ORDER_QTY,
+    MAX_ORDER_RATE,
+    MAX_POSITION_NOTIONAL,
+    MAX_SECTOR_CONCENTRATION,
+    MAX_VAR_95,
+    PRICE_COLLAR_PCT,
+    RESTRICTED_INSTRUMENTS,
+    SCOPE_AGENT,
+    SCOPE_DESK,
+    SCOPE_INSTRUMENT,
+    SCOPE_PORTFOLIO,
+    SCOPES,
+    TRADING_STATE,
+    WARN,
+    KindInfo,
+    Limit,
+    is_loosening,
+    validate_limit,
+)
+from .proposal import ProposalVerdict, intents_from_trades
+from .utilisation import limit_utilisation
+
+__all__ = [
+    "BLOCK", "WARN", "KINDS", "KindInfo", "Limit", "RiskContext", "PreTradeRiskEngine", "ProposalVerdict",
+    "SCOPES", "SCOPE_DESK", "SCOPE_PORTFOLIO", "SCOPE_INSTRUMENT", "SCOPE_AGENT", "TRADING_STATE",
+    "DUPLICATE_WINDOW_S", "MAX_CONCENTRATION", "MAX_DAILY_LOSS", "MAX_DRAWDOWN", "MAX_GROSS_EXPOSURE",
+    "MAX_LEVERAGE", "MAX_NET_EXPOSURE", "MAX_ORDER_NOTIONAL", "MAX_ORDER_QTY", "MAX_ORDER_RATE",
+    "MAX_POSITION_NOTIONAL", "MAX_SECTOR_CONCENTRATION", "MAX_VAR_95", "PRICE_COLLAR_PCT",
+    "RESTRICTED_INSTRUMENTS", "intents_from_trades", "is_loosening", "is_reducing", "limit_utilisation",
+    "validate_limit",
+]

@@ -1,0 +1,172 @@
+"""Limits as plain data: kinds, scopes, validation, and which changes loosen a limit.
+
+Every kind is a maximum: a value *at* the threshold passes, anything above it
+breaches ("one unit under passes, one over is denied").  The one exception in
+direction is ``duplicate_window_s``, whose threshold is a window in seconds: an
+identical order sent *less than* that long ago breaches, so a longer window is
+stricter.  ``is_loosening`` encodes that for the four-eyes rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from execution_app.interfaces import ConfigError
+
+# Kinds (the RiskLimit.kind choices)
+MAX_ORDER_QTY = "max_order_qty"
+MAX_ORDER_NOTIONAL = "max_order_notional"
+PRICE_COLLAR_PCT = "price_collar_pct"
+DUPLICATE_WINDOW_S = "duplicate_window_s"
+MAX_POSITION_NOTIONAL = "max_position_notional"
+MAX_GROSS_EXPOSURE = "max_gross_exposure"
+MAX_NET_EXPOSURE = "max_net_exposure"
+MAX_LEVERAGE = "max_leverage"
+MAX_CONCENTRATION = "max_concentration"
+MAX_SECTOR_CONCENTRATION = "max_sector_concentration"
+MAX_DAILY_LOSS = "max_daily_loss"
+MAX_DRAWDOWN = "max_drawdown"
+MAX_ORDER_RATE = "max_order_rate"
+MAX_VAR_95 = "max_var_95"
+RESTRICTED_INSTRUMENTS = "restricted_instruments"
+TRADING_STATE = "trading_state"  # not a limit: the kind of a kill-switch breach
+
+# Scopes
+SCOPE_DESK = "desk"
+SCOPE_PORTFOLIO = "portfolio"
+SCOPE_INSTRUMENT = "instrument"
+SCOPE_AGENT = "agent"
+SCOPES = (SCOPE_DESK, SCOPE_PORTFOLIO, SCOPE_INSTRUMENT, SCOPE_AGENT)
+
+BLOCK = "block"
+WARN = "warn"
+
+
+@dataclass(frozen=True, slots=True)
+class KindInfo:
+    label: str
+    unit: str  # how the threshold is read: shares, USD, pct, fraction, seconds, per_second, list
+    wall_clock: bool = False  # needs wall time; skipped in simulated time (backtests)
+    per_order: bool = False  # a property of one order, not of the portfolio after it
+
+
+KINDS: Mapping[str, KindInfo] = {
+    MAX_ORDER_QTY: KindInfo("Max order quantity", "shares", per_order=True),
+    MAX_ORDER_NOTIONAL: KindInfo("Max order notional", "USD", per_order=True),
+    PRICE_COLLAR_PCT: KindInfo("Price collar", "pct", per_order=True),
+    DUPLICATE_WINDOW_S: KindInfo("Duplicate-order window", "seconds", wall_clock=True, per_order=True),
+    MAX_POSITION_NOTIONAL: KindInfo("Max position notional", "USD"),
+    MAX_GROSS_EXPOSURE: KindInfo("Max gross exposure", "fraction"),
+    MAX_NET_EXPOSURE: KindInfo("Max net exposure", "fraction"),
+    MAX_LEVERAGE: KindInfo("Max leverage", "fraction"),
+    MAX_CONCENTRATION: KindInfo("Max concentration", "fraction"),
+    MAX_SECTOR_CONCENTRATION: KindInfo("Max sector concentration", "fraction"),
+    MAX_DAILY_LOSS: KindInfo("Max daily loss", "USD"),
+    MAX_DRAWDOWN: KindInfo("Max drawdown", "fraction"),
+    MAX_ORDER_RATE: KindInfo("Max order rate", "per_second", wall_clock=True, per_order=True),
+    MAX_VAR_95: KindInfo("Max 1-day 95% VaR", "USD"),
+    RESTRICTED_INSTRUMENTS: KindInfo("Restricted instruments", "list", per_order=True),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """One risk limit as the engine reads it (the ``RiskLimit`` row without the ORM).
+
+    ``threshold`` units by kind: see ``KINDS[kind].unit``; fractions are of NAV
+    (0.25 = 25%), ``price_collar_pct`` is in percent (5 = 5%).  ``params``:
+    ``window_s`` for ``max_order_rate`` (default 1), ``symbols`` for
+    ``restricted_instruments``, ``method`` ("historical" or "parametric") for
+    ``max_var_95``.
+    """
+
+    id: int | None
+    name: str
+    kind: str
+    threshold: float | Decimal
+    scope: str = SCOPE_DESK
+    scope_key: str | int | None = None
+    action: str = BLOCK
+    enabled: bool = True
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """The key of this limit in ``RiskVerdict.utilisation`` and ``limit_utilisation``."""
+        return str(self.id) if self.id is not None else self.name
+
+
+def validate_limit(limit: Limit) -> bool:
+    """True, or raise ``ConfigError`` naming the field a risk officer must fix."""
+    if limit.kind not in KINDS:
+        raise ConfigError("kind", f"unknown limit kind {limit.kind!r}")
+    if limit.scope not in SCOPES:
+        raise ConfigError("scope", f"unknown scope {limit.scope!r}; one of {', '.join(SCOPES)}")
+    if limit.scope != SCOPE_DESK and limit.scope_key in (None, ""):
+        raise ConfigError("scope_key", f"a {limit.scope} limit needs the {limit.scope} it applies to")
+    if limit.action not in (BLOCK, WARN):
+        raise ConfigError("action", "must be 'block' or 'warn'")
+    if limit.kind == RESTRICTED_INSTRUMENTS:
+        symbols = limit.params.get("symbols")
+        if not isinstance(symbols, (list, tuple, set, frozenset)):
+            raise ConfigError("params.symbols", "a list of restricted symbols is required")
+        return True
+    try:
+        threshold = float(limit.threshold)
+    except (TypeError, ValueError):
+        raise ConfigError("threshold", "must be a number") from None
+    if not threshold >= 0 or threshold == float("inf"):
+        raise ConfigError("threshold", "must be a finite number at or above zero")
+    if limit.kind == MAX_ORDER_RATE and float(limit.params.get("window_s", 1.0)) <= 0:
+        raise ConfigError("params.window_s", "must be positive")
+    if limit.kind == MAX_VAR_95 and limit.params.get("method", "historical") not in ("historical", "parametric"):
+        raise ConfigError("params.method", "must be 'historical' or 'parametric'")
+    return True
+
+
+def is_loosening(old: Limit, new: Limit | None) -> bool:
+    """True when going from ``old`` to ``new`` lets more orders through (four eyes needed).
+
+    Deleting or disabling loosens; so does block -> warn, a higher threshold (a
+    *shorter* duplicate window), a restricted list that lost a symbol, or a
+    change of scope or kind (treated as delete + create).
+    """
+    if new is None or (old.enabled and not new.enabled):
+        return True
+    if not old.enabled:
+        return False  # enabling a disabled limit, whatever else changes, tightens
+    if (old.kind, old.scope, str(old.scope_key)) != (new.kind, new.scope, str(new.scope_key)):
+        return True
+    if old.action == BLOCK and new.action == WARN:
+        return True
+    if old.kind == RESTRICTED_INSTRUMENTS:
+        return not set(old.params.get("symbols", ())) <= set(new.params.get("symbols", ()))
+    if old.kind == DUPLICATE_WINDOW_S:
+        return float(new.threshold) < float(old.threshold)
+    if old.kind == MAX_ORDER_RATE and float(new.params.get("window_s", 1.0)) != float(old.params.get("window_s", 1.0)):
+        return True
+    return float(new.threshold) > float(old.threshold)
+
+
+# ---------------------------------------------------------------------------
+# How numbers read in a reason
+
+
+def fmt_usd(x: float) -> str:
+    return f"USD {x:,.0f}" if abs(x - round(x)) < 0.005 or abs(x) >= 1e5 else f"USD {x:,.2f}"
+
+
+def fmt_qty(x: float) -> str:
+    return f"{x:,.0f}" if x == int(x) else f"{x:,.6f}".rstrip("0").rstrip(".")
+
+
+def fmt_pct(fraction: float) -> str:
+    """A fraction as a percentage with up to two decimals: 0.15 -> '15%', 0.1234 -> '12.34%'."""
+    return f"{fraction * 100:.2f}".rstrip("0").rstrip(".") + "%"
+
+
+def fmt_num(x: float) -> str:
+    return f"{x:,.2f}".rstrip("0").rstrip(".")

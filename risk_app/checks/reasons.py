@@ -1,0 +1,77 @@
+"""The sentence a person reads for each breach (STYLE.md rule 6), shared by both check paths."""
+
+from __future__ import annotations
+
+from execution_app.interfaces import LimitBreach, Side, TradingState
+
+from . import limits as K
+from .book import Compiled
+from .limits import fmt_num, fmt_pct, fmt_qty, fmt_usd
+
+REDUCE_ONLY = "; only orders that reduce a position may pass"
+
+
+def reason(c: Compiled, value: float, *, symbol: str, side: Side, qty: float, sector: str = "", extra: float = 0.0) -> str:
+    """``extra``: the last price for a collar, the window for a rate."""
+    name = f"'{c.name}'"
+    k = c.kind
+    if k == K.MAX_ORDER_QTY:
+        return f"Order quantity {fmt_qty(value)} {symbol} exceeds the {fmt_qty(c.thr)} limit {name}"
+    if k == K.MAX_ORDER_NOTIONAL:
+        return f"Order notional {fmt_usd(value)} exceeds the {fmt_usd(c.thr)} limit {name}"
+    if k == K.PRICE_COLLAR_PCT:
+        return (
+            f"Order price for {symbol} is {fmt_num(value)}% from the last price {fmt_num(extra)}, "
+            f"beyond the {fmt_num(c.thr)}% collar {name}"
+        )
+    if k == K.DUPLICATE_WINDOW_S:
+        return (
+            f"The same order ({side.value} {fmt_qty(qty)} {symbol}) was sent {fmt_num(value)} s ago, "
+            f"within the {fmt_num(c.thr)} s duplicate window {name}"
+        )
+    if k == K.MAX_ORDER_RATE:
+        return (
+            f"Order rate {fmt_num(value)} per second (over {fmt_num(extra)} s) exceeds the "
+            f"{fmt_num(c.thr)} per second limit {name}"
+        )
+    if k == K.MAX_POSITION_NOTIONAL:
+        return f"Post-trade {symbol} position of {fmt_usd(value)} exceeds the {fmt_usd(c.thr)} limit {name}"
+    if k == K.MAX_GROSS_EXPOSURE:
+        return f"Post-trade gross exposure {fmt_pct(value)} of NAV exceeds the {fmt_pct(c.thr)} limit {name}"
+    if k == K.MAX_NET_EXPOSURE:
+        return f"Post-trade net exposure {fmt_pct(value)} of NAV exceeds the {fmt_pct(c.thr)} limit {name}"
+    if k == K.MAX_LEVERAGE:
+        return f"Post-trade leverage {fmt_num(value)}x exceeds the {fmt_num(c.thr)}x limit {name}"
+    if k == K.MAX_CONCENTRATION:
+        return f"Post-trade {symbol} weight {fmt_pct(value)} of NAV exceeds the {fmt_pct(c.thr)} limit {name}"
+    if k == K.MAX_SECTOR_CONCENTRATION:
+        return f"Post-trade {sector} sector weight {fmt_pct(value)} of NAV exceeds the {fmt_pct(c.thr)} limit {name}"
+    if k == K.MAX_DAILY_LOSS:
+        return f"Today's loss {fmt_usd(value)} exceeds the {fmt_usd(c.thr)} limit {name}{REDUCE_ONLY}"
+    if k == K.MAX_DRAWDOWN:
+        return f"Drawdown {fmt_pct(value)} from peak NAV exceeds the {fmt_pct(c.thr)} limit {name}{REDUCE_ONLY}"
+    if k == K.MAX_VAR_95:
+        return f"Post-trade 1-day 95% VaR {fmt_usd(value)} exceeds the {fmt_usd(c.thr)} limit {name}"
+    if k == K.RESTRICTED_INSTRUMENTS:
+        return f"{symbol} is on the restricted list {name}"
+    return f"Limit {name} breached by {fmt_num(value)}"  # pragma: no cover - every kind is named above
+
+
+def breach(c: Compiled, value: float, text: str) -> LimitBreach:
+    return LimitBreach(limit_id=c.id, name=c.name, kind=c.kind, action=c.action, threshold=c.thr, value=value, reason=text)
+
+
+def unvalued(c: Compiled, symbol: str, what: str) -> LimitBreach:
+    """A limit that cannot be evaluated blocks (fail closed), saying what was missing."""
+    return LimitBreach(
+        limit_id=c.id, name=c.name, kind=c.kind, action=c.action, threshold=c.thr, value=float("nan"),
+        reason=f"Limit '{c.name}' cannot be checked for {symbol}: {what}",
+    )
+
+
+def state_breach(state: TradingState, portfolio: str, symbol: str) -> LimitBreach:
+    if state is TradingState.HALTED:
+        text = f"Trading is HALTED for {portfolio}; no order may pass"
+    else:
+        text = f"Trading is REDUCING for {portfolio}; only orders that shrink a position pass, and this {symbol} order does not"
+    return LimitBreach(limit_id=None, name="Trading state", kind=K.TRADING_STATE, action=K.BLOCK, threshold=0.0, value=0.0, reason=text)
