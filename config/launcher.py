@@ -78,7 +78,7 @@ class EmbeddedRedis:
         # Its own session: a Ctrl-C to the terminal's group must not stop Redis before the
         # workers that use it; we stop it last, in ``stop``.
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
-        (self.dir / "launcher-redis.pid").write_text(str(self.proc.pid))
+        (self.dir / f"launcher-redis-{self.port}.pid").write_text(f"{self.proc.pid} {os.getpid()}")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -93,15 +93,22 @@ class EmbeddedRedis:
         raise SystemExit("embedded Redis did not answer within 10 s")
 
     def _reap_stale(self) -> None:
-        """A Redis left by a launcher that was killed with SIGKILL: stop it now."""
-        pidfile = self.dir / "launcher-redis.pid"
-        try:
-            pid = int(pidfile.read_text())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (OSError, ValueError):
-            return
-        if b"redis-server" in cmdline:
-            os.kill(pid, signal.SIGTERM)
+        """Redis servers left by launchers that were killed with SIGKILL: stop them now.
+
+        Only those whose launcher is gone: another launcher running beside us keeps its own.
+        """
+        for pidfile in self.dir.glob("launcher-redis-*.pid"):
+            try:
+                pid, launcher = (int(x) for x in pidfile.read_text().split())
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except (OSError, ValueError):
+                pidfile.unlink(missing_ok=True)
+                continue
+            if Path(f"/proc/{launcher}").exists():
+                continue
+            if b"redis-server" in cmdline:
+                os.kill(pid, signal.SIGTERM)
+            pidfile.unlink(missing_ok=True)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -157,6 +164,13 @@ def cmd_run() -> int:
         return 1
     env, redis = with_redis_env()
     env["DESK_HTTP_PORT"] = str(HTTP_PORT)
+    # Every process writes its metrics here; /metrics aggregates them (config/metrics.py).
+    prom_dir = VAR_DIR / "prometheus"
+    if prom_dir.exists():
+        for f in prom_dir.glob("*.db"):
+            f.unlink()
+    prom_dir.mkdir(parents=True, exist_ok=True)
+    env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(prom_dir))
     stopping = False
     honcho = subprocess.Popen(
         [sys.executable, "-m", "honcho", "start", "-f", str(BASE_DIR / "Procfile"), "-d", str(BASE_DIR)],

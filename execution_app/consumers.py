@@ -10,6 +10,7 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from config import metrics
 from execution_app import groups
 from execution_app.events import EVENT_TYPES
 
@@ -26,9 +27,14 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         for name in self.groups_joined:
             await self.channel_layer.group_add(name, self.channel_name)
         await self.accept()
+        metrics.websocket_connections.inc()
+        self.counted = True
         await self.send_json({"type": "hello", "groups": self.groups_joined})
 
     async def disconnect(self, code):
+        if getattr(self, "counted", False):
+            metrics.websocket_connections.dec()
+            self.counted = False
         for name in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(name, self.channel_name)
 

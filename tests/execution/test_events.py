@@ -132,3 +132,43 @@ async def test_consumer_when_risk_officer_connected_then_sees_every_portfolio(cl
     comm, hello = await _connect(cookie)
     assert {groups.portfolio(a), groups.portfolio(b), groups.DESK, groups.RISK} <= set(hello["groups"])
     await comm.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_event_publish_when_ticks_burst_then_conflated_to_few_pushes_with_latest_values():
+    layer, channel = await _listen("test.ticks")
+
+    @sync_to_async
+    def burst():
+        for i in range(50):
+            with transaction.atomic():
+                event_publish(event_type="price.tick", payload={"ticks": {"AAA": {"px": str(i)}, f"S{i % 3}": {"px": str(i)}}}, groups=["test.ticks"])
+
+    await burst()
+    msgs = []
+    while (m := await _receive_or_none(layer, channel, 0.5)) is not None:
+        msgs.append(m)
+    assert 1 <= len(msgs) < 50
+    # The last push carries the latest value of every symbol seen since the one before.
+    assert msgs[-1]["data"]["ticks"]["AAA"]["px"] == "49"
+    seen = {}
+    for m in msgs:
+        seen.update(m["data"]["ticks"])
+    assert {k: v["px"] for k, v in seen.items()} == {"AAA": "49", "S0": "48", "S1": "49", "S2": "47"}
+
+
+@pytest.mark.asyncio
+async def test_event_publish_when_signals_burst_then_every_signal_arrives_in_batches():
+    layer, channel = await _listen("test.signals")
+
+    @sync_to_async
+    def burst():
+        for i in range(30):
+            with transaction.atomic():
+                event_publish(event_type="signal.received", payload={"i": i}, groups=["test.signals"])
+
+    await burst()
+    items = []
+    while (m := await _receive_or_none(layer, channel, 0.5)) is not None:
+        items.extend(m["data"]["items"])
+    assert [x["i"] for x in items] == list(range(30))
