@@ -41,13 +41,13 @@ def _snapshot(symbols, sectors, held: int) -> PortfolioSnapshot:
 def _limits(symbol: str) -> list[Limit]:
     desk = [
         (K.MAX_ORDER_QTY, 50_000), (K.MAX_ORDER_NOTIONAL, 5e6), (K.PRICE_COLLAR_PCT, 5), (K.DUPLICATE_WINDOW_S, 10),
-        (K.MAX_POSITION_NOTIONAL, 2e6), (K.MAX_GROSS_EXPOSURE, 1.5), (K.MAX_NET_EXPOSURE, 1.0), (K.MAX_LEVERAGE, 2.0),
+        (K.MAX_POSITION_NOTIONAL, 2e6), (K.MAX_GROSS_EXPOSURE, 2e7), (K.MAX_NET_EXPOSURE, 1.0), (K.MAX_LEVERAGE, 2.0),
         (K.MAX_CONCENTRATION, 0.1), (K.MAX_SECTOR_CONCENTRATION, 0.4), (K.MAX_DAILY_LOSS, 500_000),
         (K.MAX_DRAWDOWN, 0.25), (K.MAX_ORDER_RATE, 50), (K.MAX_VAR_95, 1e6),
     ]
     out = [Limit(i, f"Desk {k}", k, t) for i, (k, t) in enumerate(desk)]
     out.append(Limit(14, "Restricted", K.RESTRICTED_INSTRUMENTS, 0, params={"symbols": ["ZZZ", "YYY"]}))
-    port = [(K.MAX_ORDER_NOTIONAL, 2e6), (K.MAX_GROSS_EXPOSURE, 1.2), (K.MAX_CONCENTRATION, 0.08),
+    port = [(K.MAX_ORDER_NOTIONAL, 2e6), (K.MAX_GROSS_EXPOSURE, 1.6e7), (K.MAX_CONCENTRATION, 0.08),
             (K.MAX_DAILY_LOSS, 300_000), (K.MAX_VAR_95, 8e5), (K.MAX_ORDER_QTY, 40_000), (K.MAX_DRAWDOWN, 0.2)]
     out += [Limit(20 + i, f"Core {k}", k, t, scope=K.SCOPE_PORTFOLIO, scope_key=1) for i, (k, t) in enumerate(port)]
     out += [Limit(30, "Instr qty", K.MAX_ORDER_QTY, 30_000, scope=K.SCOPE_INSTRUMENT, scope_key=symbol),

@@ -13,3 +13,72 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
+
+# Signals, agents and aggregates (issue 4).
+from execution_app import signal_api  # noqa: E402
+
+urlpatterns += [
+    path("signals/", signal_api.SignalListCreateView.as_view(), name="api-signals"),
+    path("agents/", signal_api.AgentListCreateView.as_view(), name="api-agents"),
+    path("agents/types/", signal_api.AgentTypeListView.as_view(), name="api-agent-types"),
+    path("agents/<int:agent_id>/", signal_api.AgentDetailView.as_view(), name="api-agent"),
+    path("agents/<int:agent_id>/run/", signal_api.AgentRunView.as_view(), name="api-agent-run"),
+    path("aggregates/", signal_api.AggregatesView.as_view(), name="api-aggregates"),
+]
+
+# Orders, venues (issue 7).
+from orders_app import api as orders_api  # noqa: E402
+
+urlpatterns += [
+    path("orders/", orders_api.OrderListCreateView.as_view(), name="api-orders"),
+    path("orders/<int:order_id>/", orders_api.OrderDetailView.as_view(), name="api-order"),
+    path("orders/<int:order_id>/cancel/", orders_api.OrderCancelView.as_view(), name="api-order-cancel"),
+    path("orders/<int:order_id>/amend/", orders_api.OrderAmendView.as_view(), name="api-order-amend"),
+    path("portfolios/<int:portfolio_id>/cancel-all/", orders_api.PortfolioCancelAllView.as_view(), name="api-portfolio-cancel-all"),
+    path("venues/scorecard/", orders_api.VenueScorecardView.as_view(), name="api-venue-scorecard"),
+]
+
+# Portfolios and rebalance proposals (issue 5).
+from portfolio_app import api as portfolio_api  # noqa: E402
+
+urlpatterns += [
+    path("portfolios/<int:portfolio_id>/", portfolio_api.PortfolioDetailView.as_view(), name="api-portfolio"),
+    path("portfolios/<int:portfolio_id>/frontier/", portfolio_api.PortfolioFrontierView.as_view(), name="api-portfolio-frontier"),
+    path("portfolios/<int:portfolio_id>/proposals/", portfolio_api.PortfolioProposalRequestView.as_view(), name="api-portfolio-proposals"),
+    path("proposals/", portfolio_api.ProposalListView.as_view(), name="api-proposals"),
+    path("proposals/<int:proposal_id>/", portfolio_api.ProposalDetailView.as_view(), name="api-proposal"),
+    path("proposals/<int:proposal_id>/approve/", portfolio_api.ProposalApproveView.as_view(), name="api-proposal-approve"),
+    path("proposals/<int:proposal_id>/reject/", portfolio_api.ProposalRejectView.as_view(), name="api-proposal-reject"),
+]
+
+# Risk: limits, four-eyes changes, trading state, checks, exposure, alerts (issue 6).
+from risk_app import api as risk_api  # noqa: E402
+
+urlpatterns += [
+    path("risk/limits/", risk_api.LimitListCreateView.as_view(), name="api-risk-limits"),
+    path("risk/limits/<int:limit_id>/", risk_api.LimitDetailView.as_view(), name="api-risk-limit"),
+    path("risk/limits/<int:limit_id>/history/", risk_api.LimitHistoryView.as_view(), name="api-risk-limit-history"),
+    path("risk/pending-changes/", risk_api.PendingChangeListView.as_view(), name="api-risk-pending-changes"),
+    path("risk/pending-changes/<int:change_id>/approve/", risk_api.PendingChangeApproveView.as_view(), name="api-risk-change-approve"),
+    path("risk/pending-changes/<int:change_id>/reject/", risk_api.PendingChangeRejectView.as_view(), name="api-risk-change-reject"),
+    path("risk/state/", risk_api.TradingStateView.as_view(), name="api-risk-state"),
+    path("risk/state/confirm/", risk_api.TradingStateConfirmView.as_view(), name="api-risk-state-confirm"),
+    path("risk/state/reject/", risk_api.TradingStateRejectView.as_view(), name="api-risk-state-reject"),
+    path("risk/check/", risk_api.CheckView.as_view(), name="api-risk-check"),
+    path("risk/exposure/", risk_api.ExposureView.as_view(), name="api-risk-exposure"),
+    path("alerts/", risk_api.AlertListView.as_view(), name="api-alerts"),
+    path("alerts/<int:alert_id>/acknowledge/", risk_api.AlertAcknowledgeView.as_view(), name="api-alert-acknowledge"),
+]
+
+# Backtests and scenario runs (issue 9).
+from execution_app import scenario_api  # noqa: E402
+
+urlpatterns += [
+    path("backtests/", scenario_api.BacktestListCreateView.as_view(), name="api-backtests"),
+    path("backtests/compare/", scenario_api.BacktestCompareView.as_view(), name="api-backtests-compare"),
+    path("backtests/paper/", scenario_api.PaperStartView.as_view(), name="api-backtests-paper-start"),
+    path("backtests/<int:run_id>/", scenario_api.BacktestDetailView.as_view(), name="api-backtest"),
+    path("backtests/<int:run_id>/stop/", scenario_api.PaperStopView.as_view(), name="api-backtest-stop"),
+    path("backtests/<int:run_id>/equity.csv", scenario_api.BacktestEquityCsvView.as_view(), name="api-backtest-equity-csv"),
+    path("backtests/<int:run_id>/trades.csv", scenario_api.BacktestTradesCsvView.as_view(), name="api-backtest-trades-csv"),
+]

@@ -7,6 +7,7 @@ secrets have no default: with ``DJANGO_DEBUG`` off a missing
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import environ
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "simple_history",
     "channels",
+    "django_prometheus",
     "execution_app",
     "portfolio_app",
     "risk_app",
@@ -55,6 +57,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "config.observability.CorrelationIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -64,6 +68,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -99,11 +104,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
         }
     )
-    # A file, not memory, so a Celery worker thread and a live server see the test data.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-desk.sqlite3")}
+    # A file, not memory, so a Celery worker thread and a live server see the test data;
+    # one per test run, so two runs on one machine never share (or delete) each other's.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-desk-{os.getpid()}.sqlite3")}
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    # One test database per test run, so two runs against one server never collide.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: Celery broker, channel layer, sequence numbers -------------------
@@ -205,14 +213,49 @@ DESK_CLOCK = {
 }
 DESK_DEMO_CAPITAL = "10000000.00"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+# --- Agents and signals (issue 4) ---------------------------------------------
+# Extra agent types as dotted paths ("pkg.module.Class"), on top of the built-ins and
+# the packages advertising the "execdesk.agents" entry point.
+DESK_AGENT_TYPES = env.list("DESK_AGENT_TYPES", default=[])
+# How live signals become one view per instrument (execution_app/aggregation.py):
+# method weighted_decay | majority_vote | latest_per_agent; bl_scale = annual excess
+# return of a view with score +1 (views_to_bl).
+DESK_AGGREGATION = {
+    "method": env.str("DESK_AGGREGATION_METHOD", default="weighted_decay"),
+    "half_life_days": env.float("DESK_AGGREGATION_HALF_LIFE_DAYS", default=5.0),
+    "bl_scale": env.float("DESK_AGGREGATION_BL_SCALE", default=0.10),
 }
+# Calendar days of closes a computed agent run loads (enough for a 12-month lookback).
+DESK_AGENT_PRICE_DAYS = env.int("DESK_AGENT_PRICE_DAYS", default=800)
+CELERY_BEAT_SCHEDULE["agents-due"] = {
+    "task": "execution_app.tasks.agent_run_due", "schedule": 30.0, "options": {"expires": 25},
+}
+DESK_DEMO_HOOKS = [*globals().get("DESK_DEMO_HOOKS", []), "execution_app.signal_services.demo_agents"]
+
+# --- Orders (issue 7) -------------------------------------------------------------
+# The execution environment: dotted path of a factory(*, market, clock, lot_size).
+DESK_EXECUTION_ENVIRONMENT = env.str("DESK_EXECUTION_ENVIRONMENT", default="orders_app.environment.paper_environment")
+DESK_MARKET_SEED = env.int("DESK_MARKET_SEED", default=0)  # the intraday paths' seed
+# Working child orders: poll interval when the clock cannot map market to wall time,
+# the longest single wait, and how late a child's task must be before the sweeper re-enqueues it.
+DESK_ORDER_POLL_SECONDS = env.float("DESK_ORDER_POLL_SECONDS", default=1.0)
+DESK_ORDER_MAX_WAIT_SECONDS = env.float("DESK_ORDER_MAX_WAIT_SECONDS", default=300.0)
+DESK_ORDER_SWEEP_GRACE_SECONDS = env.float("DESK_ORDER_SWEEP_GRACE_SECONDS", default=20.0)
+CELERY_BEAT_SCHEDULE["orders-sweep"] = {
+    "task": "orders_app.tasks.order_sweep", "schedule": 15.0, "options": {"expires": 12},
+}
+
+# Structured logs: readable in development, JSON in production (DESK_LOG_FORMAT overrides).
+from config.observability import configure_structlog, logging_config  # noqa: E402
+
+LOG_JSON = env.str("DESK_LOG_FORMAT", default="console" if DEBUG else "json") == "json"
+configure_structlog(json_logs=LOG_JSON)
+LOGGING = logging_config(level=LOG_LEVEL, json_logs=LOG_JSON)
+
+# /metrics: Prometheus text format, for a bearer token or from these networks only.
+DESK_METRICS_TOKEN = env.str("DESK_METRICS_TOKEN", default="")
+DESK_METRICS_ALLOWED_NETWORKS = env.list("DESK_METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
+PROMETHEUS_EXPORT_MIGRATIONS = False
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=True)
@@ -224,3 +267,32 @@ if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_CONTENT_TYPE_NOSNIFF = True
     STORAGES["staticfiles"]["BACKEND"] = "whitenoise.storage.CompressedManifestStaticFilesStorage"
+
+# --- Portfolio construction and proposals (issue 5) ------------------------------------
+# A pending proposal expires after this many wall minutes, and goes STALE when a mark
+# moves more than this percentage from the price it was computed at.
+DESK_PROPOSAL_TTL_MINUTES = env.float("DESK_PROPOSAL_TTL_MINUTES", default=30.0)
+DESK_PROPOSAL_STALE_BAND_PCT = env.float("DESK_PROPOSAL_STALE_BAND_PCT", default=2.0)
+# A DRAFT whose computation has not finished after this long is failed ("request a fresh one").
+DESK_PROPOSAL_DRAFT_TIMEOUT_SECONDS = env.int("DESK_PROPOSAL_DRAFT_TIMEOUT_SECONDS", default=300)
+# Estimated cost of a trade (bps of notional) and how approved orders are worked, unless
+# the portfolio's strategy_params say otherwise ("cost_bps", "algo", "algo_params").
+DESK_PROPOSAL_COST_BPS = env.float("DESK_PROPOSAL_COST_BPS", default=5.0)
+DESK_PROPOSAL_ALGO = env.str("DESK_PROPOSAL_ALGO", default="TWAP")
+DESK_PROPOSAL_ALGO_PARAMS = {"slices": 4}
+# Risk sizing defaults (risk_app.sizing.SizingConfig fields); strategy_params["sizing"] overrides.
+DESK_SIZING: dict = {}
+CELERY_BEAT_SCHEDULE["rebalance-policies"] = {
+    "task": "portfolio_app.tasks.rebalance_policies_run", "schedule": 30.0, "options": {"expires": 25},
+}
+CELERY_BEAT_SCHEDULE["proposals-expire"] = {
+    "task": "portfolio_app.tasks.proposals_expire", "schedule": 20.0, "options": {"expires": 15},
+}
+
+# --- Risk (issue 6) ---------------------------------------------------------------
+# Live risk (exposure, VaR/CVaR, drawdown, limit alerts) per portfolio; fills also
+# trigger it (risk_app.services.risk_recompute_schedule, debounced).
+CELERY_BEAT_SCHEDULE["risk-recompute"] = {
+    "task": "risk_app.tasks.risk_recompute_all", "schedule": 30.0, "options": {"expires": 25},
+}
+DESK_DEMO_HOOKS = [*DESK_DEMO_HOOKS, "risk_app.services.demo_limits"]

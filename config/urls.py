@@ -2,21 +2,38 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from execution_app import scenario_views, signal_views
 from execution_app import views as ex
+from orders_app import views as orders_views
+from portfolio_app import views as portfolio_views
 
 urlpatterns = [
     path("healthz", ex.healthz, name="healthz"),
     path("readyz", ex.readyz, name="readyz"),
+    path("metrics", ex.metrics, name="metrics"),
     path("login/", auth_views.LoginView.as_view(template_name="registration/login.html", redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("", ex.overview, name="overview"),
-    path("portfolio/", ex.portfolio, name="portfolio"),
-    path("proposals/", ex.section_placeholder("Proposals", "No proposals yet."), name="proposals"),
-    path("orders/", ex.section_placeholder("Orders", "No orders yet."), name="orders"),
-    path("risk/", ex.section_placeholder("Risk", "No limits yet."), name="risk"),
-    path("agents/", ex.section_placeholder("Agents", "No agents yet."), name="agents"),
-    path("backtests/", ex.section_placeholder("Backtests", "No backtest runs yet."), name="backtests"),
+    path("portfolio/", portfolio_views.portfolio, name="portfolio"),
+    path("proposals/", portfolio_views.proposals, name="proposals"),
+    path("proposals/<int:proposal_id>/", portfolio_views.proposal_detail, name="proposal-detail"),
+    path("orders/", orders_views.orders_page, name="orders"),
+    path("orders/<int:order_id>/", orders_views.order_detail_page, name="order-detail"),
+    path("orders/<int:order_id>/children/", orders_views.order_children_fragment, name="order-children"),
+    path("orders/<int:order_id>/cancel/", orders_views.order_cancel_page, name="order-cancel"),
+    path("orders/portfolio/<int:portfolio_id>/cancel-all/", orders_views.portfolio_cancel_all_page, name="portfolio-cancel-all"),
+    path("risk/", include("risk_app.urls")),
+    path("agents/", signal_views.agents_page, name="agents"),
+    path("agents/<int:agent_id>/edit/", signal_views.agent_edit, name="agent-edit"),
+    path("backtests/", scenario_views.backtests_page, name="backtests"),
     path("monitoring/", ex.section_placeholder("Monitoring", "No metrics yet."), name="monitoring"),
     path("api/v1/", include("config.api_urls")),
+]
+
+# Backtests and scenario runs (issue 9).
+urlpatterns += [
+    path("backtests/compare/", scenario_views.backtests_compare, name="backtests-compare"),
+    path("backtests/<int:run_id>/", scenario_views.backtest_detail, name="backtest-detail"),
+    path("backtests/<int:run_id>/tearsheet/", scenario_views.backtest_tearsheet, name="backtest-tearsheet"),
 ]

@@ -20,12 +20,13 @@ def desk_frame(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    from risk_app.selectors import desk_trading_state
+    from risk_app.selectors import active_alert_count, desk_trading_state
 
     return {
         "nav": NAV,
         "desk_roles": sorted(roles.roles_of(user)),
         "trading_state": desk_trading_state(),
+        "alert_count": active_alert_count(),
         "is_trader": roles.is_trader(user),
         "is_risk_officer": roles.is_risk_officer(user),
         "is_desk_admin": roles.is_admin(user),

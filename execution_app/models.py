@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
+from simple_history.models import HistoricalRecords
 
 
 class MarketClockAnchor(models.Model):
@@ -19,3 +21,79 @@ class MarketClockAnchor(models.Model):
 
     def __str__(self) -> str:
         return f"replay from {self.start_market_date} at {self.seconds_per_session}s/session since {self.wall_epoch}"
+
+
+# --- Agents and signals (issue 4) ---------------------------------------------------
+# Scores and confidences are stored as Decimals with 5 places: exact in the database,
+# turned into floats only for the aggregation's arrays.
+SIGNAL_UNIT = {"max_digits": 6, "decimal_places": 5}
+AGENT_SCHEDULES = ("daily", "weekly", "manual")
+
+
+class Agent(models.Model):
+    """A source of signals: an API client's model (type ``external``) or a computed type.
+
+    ``type`` names an agent type in the plugin registry (``execution_app.agents``);
+    ``config`` is that type's settings, validated by it and stored with defaults.
+    ``schedule`` says when the beat runs a computed agent, on the market clock's
+    dates: ``daily`` (once per session), ``weekly`` (once per market week) or
+    ``manual``. Changes go through ``signal_services.agent_update`` (admins only)
+    and are read from the database at every run, so they take effect at the next one.
+    """
+
+    name = models.CharField(max_length=64, unique=True)
+    type = models.CharField(max_length=64)
+    config = models.JSONField(default=dict, blank=True)
+    weight = models.DecimalField(max_digits=8, decimal_places=4, default=1)
+    enabled = models.BooleanField(default=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="agents",
+        help_text="The API client allowed to submit signals for this agent.",
+    )
+    schedule = models.CharField(max_length=16, default="daily", choices=[(s, s) for s in AGENT_SCHEDULES])
+    last_run_at = models.DateTimeField(null=True, blank=True, help_text="Wall time of the last computed run.")
+    last_run_market_date = models.DateField(null=True, blank=True, help_text="Market date the last run was for.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(excluded_fields=["last_run_at", "last_run_market_date", "updated_at"])
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Signal(models.Model):
+    """One agent's opinion on one instrument at ``generated_at`` (aware, UTC), live for ``horizon_days``."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="signals")
+    instrument = models.ForeignKey("portfolio_app.Instrument", on_delete=models.PROTECT, related_name="signals")
+    score = models.DecimalField(**SIGNAL_UNIT)
+    confidence = models.DecimalField(**SIGNAL_UNIT)
+    horizon_days = models.DecimalField(max_digits=8, decimal_places=3)
+    generated_at = models.DateTimeField()
+    client_signal_id = models.CharField(max_length=128)
+    metadata = models.JSONField(default=dict, blank=True)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-generated_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "client_signal_id"], name="signal_unique_agent_client_id"),
+            models.CheckConstraint(condition=models.Q(score__gte=-1, score__lte=1), name="signal_score_unit"),
+            models.CheckConstraint(condition=models.Q(confidence__gte=0, confidence__lte=1), name="signal_confidence_unit"),
+            models.CheckConstraint(condition=models.Q(horizon_days__gt=0), name="signal_horizon_positive"),
+        ]
+        indexes = [
+            # The live-signal scan (generated_at window), per instrument, and the per-agent feeds.
+            models.Index(fields=["generated_at", "instrument"], name="signal_generated_instr"),
+            models.Index(fields=["agent", "generated_at"], name="signal_agent_generated"),
+            models.Index(fields=["received_at"], name="signal_received"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id}:{self.instrument_id} {self.score} @ {self.generated_at:%Y-%m-%d %H:%M}"
+
+
+from execution_app.scenario_models import *  # noqa: E402,F401,F403

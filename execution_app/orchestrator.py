@@ -112,13 +112,16 @@ class TradeExecutionOrchestrator:
         lot_sizes: Mapping[str, Decimal],
         sectors: Mapping[str, str] | None = None,
         client_id_prefix: str = "",
+        marks: Mapping[str, Decimal] | None = None,
     ) -> Plan:
+        """``marks`` (optional) are the prices trades are sized at, for symbols not yet held too."""
         views = self.views(as_of)
         target = self.ports.optimiser.optimise(
             prices=prices, views=views, current_weights=snapshot.weights(), constraints=constraints
         )
         sized = self.ports.sizer.size(target, prices=prices, snapshot=snapshot)
-        trades = self.ports.trade_builder.trades(sized, snapshot=snapshot, lot_sizes=lot_sizes)
+        priced = {"prices": marks} if marks is not None else {}
+        trades = self.ports.trade_builder.trades(sized, snapshot=snapshot, lot_sizes=lot_sizes, **priced)
         intents = tuple(
             OrderIntent(
                 portfolio_id=snapshot.portfolio_id,
@@ -195,9 +198,15 @@ class TradeExecutionOrchestrator:
         market: Callable[[str], MarketState],
         algo: str = "IMMEDIATE",
         algo_params: Mapping[str, Any] | None = None,
+        sectors: Mapping[str, str] | None = None,
+        client_id_prefix: str = "",
+        marks: Mapping[str, Decimal] | None = None,
     ) -> tuple[Plan, Execution]:
         """Propose and execute at once: how a backtest rebalances (no trader in the loop)."""
-        plan = self.propose(snapshot=snapshot, prices=prices, as_of=as_of, constraints=constraints, lot_sizes=lot_sizes)
+        plan = self.propose(
+            snapshot=snapshot, prices=prices, as_of=as_of, constraints=constraints, lot_sizes=lot_sizes,
+            sectors=sectors, client_id_prefix=client_id_prefix, marks=marks,
+        )
         execution = self.execute(
             intents=plan.intents, snapshot=snapshot, market=market, algo=algo, algo_params=algo_params,
             verdicts=plan.verdicts,

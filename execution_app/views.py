@@ -66,3 +66,26 @@ def section_placeholder(title: str, empty: str):
 
     page.__name__ = title.lower()
     return page
+
+
+def metrics(request):
+    """Prometheus scrape endpoint: a bearer token (DESK_METRICS_TOKEN) or an allowed network."""
+    import hmac
+    import ipaddress
+
+    from django.conf import settings
+    from django.http import HttpResponse
+    from django_prometheus.exports import ExportToDjangoView
+
+    token = settings.DESK_METRICS_TOKEN
+    auth = request.META.get("HTTP_AUTHORIZATION", "")
+    allowed = bool(token) and hmac.compare_digest(auth, f"Bearer {token}")
+    if not allowed:
+        try:
+            addr = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+            allowed = any(addr in ipaddress.ip_network(n, strict=False) for n in settings.DESK_METRICS_ALLOWED_NETWORKS)
+        except ValueError:
+            allowed = False
+    if not allowed:
+        return HttpResponse("metrics: not from this address without the token\n", status=403, content_type="text/plain")
+    return ExportToDjangoView(request)

@@ -79,6 +79,10 @@ class Order(models.Model):
     reason = models.TextField(blank=True)
     due_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Working a child order (orders_app.working): the wall time its next task is expected
+    # and the token that task carries, so a lost task is found and a superseded one exits.
+    wake_at = models.DateTimeField(null=True, blank=True)
+    work_seq = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -89,6 +93,8 @@ class Order(models.Model):
             models.Index(fields=["portfolio", "status"]),
             models.Index(fields=["status", "due_at"]),
             models.Index(fields=["-created_at", "-id"], name="order_recent_idx"),
+            models.Index(fields=["status", "wake_at"], name="order_wake_idx"),
+            models.Index(fields=["instrument", "-created_at"], name="order_instrument_recent_idx"),
         ]
 
     def __str__(self) -> str:
@@ -135,3 +141,24 @@ class Fill(models.Model):
     class Meta:
         ordering = ["-ts_event", "-id"]
         indexes = [models.Index(fields=["order"])]
+
+
+class RoutingDecision(models.Model):
+    """How the router split one slice of a parent across venues, and the single-venue plans it beat.
+
+    ``allocations``: ``[{"venue", "quantity", "expected_price", "expected_cost_bps"}]`` (Decimals as
+    strings); ``alternatives``: ``{venue: cost in bps of sending the whole slice there alone}``.
+    """
+
+    parent = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="routing_decisions")
+    sequence = models.PositiveIntegerField()
+    due_at = models.DateTimeField()
+    quantity = models.DecimalField(**QTY)
+    allocations = models.JSONField(default=list)
+    alternatives = models.JSONField(default=dict)
+    expected_cost_bps = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["parent", "sequence"]
+        constraints = [models.UniqueConstraint(fields=["parent", "sequence"], name="routingdecision_unique_slice")]

@@ -16,6 +16,8 @@ from execution_app.interfaces import ProposalStatus
 PRICE = {"max_digits": 20, "decimal_places": 6}
 MONEY = {"max_digits": 20, "decimal_places": 2}
 QTY = {"max_digits": 20, "decimal_places": 4}
+# A portfolio has at most one proposal in these statuses (a DB constraint).
+OPEN_PROPOSAL_STATUSES = ("DRAFT", "PENDING_APPROVAL", "APPROVED", "EXECUTING")
 
 
 class Instrument(models.Model):
@@ -142,10 +144,24 @@ class RebalanceProposal(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     market_time = models.DateTimeField(null=True, blank=True)
+    # The market date a rebalancing policy fired on (null for on-demand requests): a
+    # policy rebalances a portfolio at most once per market date, enforced by the database.
+    policy_date = models.DateField(null=True, blank=True)
+    # OptimisationError.code (or "config", "trades", "error") of a FAILED proposal.
+    failure_code = models.CharField(max_length=32, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["portfolio", "status"])]
+        constraints = [
+            # One open proposal per portfolio at a time (DESIGN.md; portfolio_app.services).
+            models.UniqueConstraint(
+                fields=["portfolio"],
+                condition=models.Q(status__in=OPEN_PROPOSAL_STATUSES),
+                name="proposal_one_open_per_portfolio",
+            ),
+            models.UniqueConstraint(fields=["portfolio", "policy_date"], name="proposal_policy_once_per_date"),
+        ]
 
     def __str__(self) -> str:
         return f"Proposal #{self.pk} {self.status}"

@@ -11,7 +11,7 @@ open orders as if filled, so orders that each fit cannot jointly breach):
   restricted list.
 - post-trade, at the mark, NAV unchanged by the trade (a trade at the mark
   moves cash and position value equally; fees are ignored): position notional
-  |value|; gross and |net| exposure and leverage over NAV; instrument weight
+  |value|; gross exposure in USD; |net| exposure and leverage (gross) over NAV; instrument weight
   |value| / NAV; sector gross value / NAV (instruments with no known sector are
   not counted); 1-day 95% VaR of the post-trade book.  These breach only when
   the order makes the measure worse: an order that reduces an over-limit
@@ -164,7 +164,10 @@ class PreTradeRiskEngine(RiskEngine):
             elif k == K.MAX_POSITION_NOTIONAL:
                 value = abs(mv_new)
                 bad = c.over(value) and grows(mv_new, mv_old)
-            elif k == K.MAX_GROSS_EXPOSURE or k == K.MAX_LEVERAGE:
+            elif k == K.MAX_GROSS_EXPOSURE:
+                value = bk.gross - abs(mv_old) + abs(mv_new)
+                bad = c.over(value) and grows(mv_new, mv_old)
+            elif k == K.MAX_LEVERAGE:
                 value = (bk.gross - abs(mv_old) + abs(mv_new)) * inv_nav
                 bad = c.over(value) and grows(mv_new, mv_old)
             elif k == K.MAX_NET_EXPOSURE:

@@ -59,7 +59,7 @@ KINDS: Mapping[str, KindInfo] = {
     PRICE_COLLAR_PCT: KindInfo("Price collar", "pct", per_order=True),
     DUPLICATE_WINDOW_S: KindInfo("Duplicate-order window", "seconds", wall_clock=True, per_order=True),
     MAX_POSITION_NOTIONAL: KindInfo("Max position notional", "USD"),
-    MAX_GROSS_EXPOSURE: KindInfo("Max gross exposure", "fraction"),
+    MAX_GROSS_EXPOSURE: KindInfo("Max gross exposure", "USD"),
     MAX_NET_EXPOSURE: KindInfo("Max net exposure", "fraction"),
     MAX_LEVERAGE: KindInfo("Max leverage", "fraction"),
     MAX_CONCENTRATION: KindInfo("Max concentration", "fraction"),
@@ -77,7 +77,9 @@ class Limit:
     """One risk limit as the engine reads it (the ``RiskLimit`` row without the ORM).
 
     ``threshold`` units by kind: see ``KINDS[kind].unit``; fractions are of NAV
-    (0.25 = 25%), ``price_collar_pct`` is in percent (5 = 5%).  ``params``:
+    (0.25 = 25%), ``price_collar_pct`` is in percent (5 = 5%).  Gross exposure
+    is a USD notional (sum of |position value|); its ratio to NAV is the
+    leverage limit, so the two kinds do not measure the same thing twice.  ``params``:
     ``window_s`` for ``max_order_rate`` (default 1), ``symbols`` for
     ``restricted_instruments``, ``method`` ("historical" or "parametric") for
     ``max_var_95``.

@@ -158,7 +158,9 @@ def check_proposal(engine, intents: Sequence[OrderIntent], snapshot: PortfolioSn
             return np.abs(mv_end), grows_pos, None, None, "", zero
         if k_ == K.MAX_CONCENTRATION:
             return np.abs(mv_end) * inv_nav, grows_pos, None, None, "", zero
-        if k_ in (K.MAX_GROSS_EXPOSURE, K.MAX_LEVERAGE):
+        if k_ == K.MAX_GROSS_EXPOSURE:
+            return np.full(n, gross_end), grows_pos, None, None, "", zero
+        if k_ == K.MAX_LEVERAGE:
             return np.full(n, gross_end * inv_nav), grows_pos, None, None, "", zero
         if k_ == K.MAX_NET_EXPOSURE:
             return np.full(n, abs(net_end) * inv_nav), _grows(net_before + dmv, net_before), None, None, "", zero

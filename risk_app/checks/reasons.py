@@ -37,7 +37,7 @@ def reason(c: Compiled, value: float, *, symbol: str, side: Side, qty: float, se
     if k == K.MAX_POSITION_NOTIONAL:
         return f"Post-trade {symbol} position of {fmt_usd(value)} exceeds the {fmt_usd(c.thr)} limit {name}"
     if k == K.MAX_GROSS_EXPOSURE:
-        return f"Post-trade gross exposure {fmt_pct(value)} of NAV exceeds the {fmt_pct(c.thr)} limit {name}"
+        return f"Post-trade gross exposure {fmt_usd(value)} exceeds the {fmt_usd(c.thr)} limit {name}"
     if k == K.MAX_NET_EXPOSURE:
         return f"Post-trade net exposure {fmt_pct(value)} of NAV exceeds the {fmt_pct(c.thr)} limit {name}"
     if k == K.MAX_LEVERAGE:

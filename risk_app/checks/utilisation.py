@@ -61,7 +61,9 @@ def _value(c: Compiled, bk: Book, snapshot: PortfolioSnapshot, ctx: RiskContext,
         return max((abs(v) for v in values.values()), default=0.0)
     if k == K.MAX_CONCENTRATION:
         return max((abs(v) for v in values.values()), default=0.0) * inv_nav
-    if k in (K.MAX_GROSS_EXPOSURE, K.MAX_LEVERAGE):
+    if k == K.MAX_GROSS_EXPOSURE:
+        return bk.gross
+    if k == K.MAX_LEVERAGE:
         return bk.gross * inv_nav
     if k == K.MAX_NET_EXPOSURE:
         return abs(bk.net) * inv_nav

@@ -102,9 +102,9 @@ class TestRiskManagement(unittest.TestCase):
             ("position", Limit(4, "Max AAPL position", K.MAX_POSITION_NOTIONAL, 100000, scope=K.SCOPE_INSTRUMENT, scope_key="AAPL"),
              lambda q: (buy(q), snap(cash=950000, positions=[pos("AAPL", 500)]), None), (499, 500, 501),
              "Post-trade AAPL position of USD 100,100 exceeds the USD 100,000 limit 'Max AAPL position'"),
-            ("gross", Limit(5, "Max gross", K.MAX_GROSS_EXPOSURE, 0.10),
+            ("gross", Limit(5, "Max gross", K.MAX_GROSS_EXPOSURE, 100000),
              lambda q: (buy(q), snap(), None), (999, 1000, 1001),
-             "Post-trade gross exposure 10.01% of NAV exceeds the 10% limit 'Max gross'"),
+             "Post-trade gross exposure USD 100,100 exceeds the USD 100,000 limit 'Max gross'"),
             ("net", Limit(6, "Max net", K.MAX_NET_EXPOSURE, 0.10, scope=K.SCOPE_PORTFOLIO, scope_key=7),
              # short 200 XOM (-20,000): net = -20,000 + 100 q, at the limit when q = 1,200
              lambda q: (buy(q), snap(cash=1020000, positions=[pos("XOM", -200, sector="Energy")], long_short=True), None),

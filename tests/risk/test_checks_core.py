@@ -132,8 +132,8 @@ def test_check_when_open_orders_then_they_count_as_filled():
 
 
 def test_check_when_already_over_gross_then_reducing_order_passes_and_adding_denied():
-    engine = PreTradeRiskEngine([Limit(1, "Max gross", K.MAX_GROSS_EXPOSURE, 0.10)])
-    s = snap(cash="800000", positions=[pos("AAPL", 2000)])  # gross 20% of NAV 1,000,000
+    engine = PreTradeRiskEngine([Limit(1, "Max gross", K.MAX_GROSS_EXPOSURE, 100000)])
+    s = snap(cash="800000", positions=[pos("AAPL", 2000)])  # gross USD 200,000
     assert engine.check(order(500, side=Side.SELL), s).passed
     assert not engine.check(order(1, symbol="MSFT"), s).passed
 
@@ -217,12 +217,12 @@ def test_check_when_snapshot_reused_then_cached_book_gives_same_answer():
 
 
 def test_check_proposal_when_buys_breach_gross_then_funding_sells_pass():
-    engine = PreTradeRiskEngine([Limit(1, "Max gross", K.MAX_GROSS_EXPOSURE, 0.5)])
-    s = snap(cash="600000", positions=[pos("MSFT", 4000)])  # gross 40%
+    engine = PreTradeRiskEngine([Limit(1, "Max gross", K.MAX_GROSS_EXPOSURE, 500000)])
+    s = snap(cash="600000", positions=[pos("MSFT", 4000)])  # gross USD 400,000
     res = engine.check_proposal([order(1000, symbol="MSFT", side=Side.SELL), order(3000)], s)
-    # end state: MSFT 300,000 + AAPL 300,000 = 60% > 50%; the sell shrinks gross, the buy grows it
+    # end state: MSFT 300,000 + AAPL 300,000 = 600,000 > 500,000; the sell shrinks gross, the buy grows it
     assert [v.passed for v in res.verdicts] == [True, False]
-    assert res.verdicts[1].reasons == ["Post-trade gross exposure 60% of NAV exceeds the 50% limit 'Max gross'"]
+    assert res.verdicts[1].reasons == ["Post-trade gross exposure USD 600,000 exceeds the USD 500,000 limit 'Max gross'"]
     assert not res.passed and len(res.breaches) == 1
     assert res.post_trade["gross_pct"] == pytest.approx(0.6)
     assert res.utilisation["1"] == pytest.approx(1.2)
@@ -264,7 +264,7 @@ def test_intents_from_trades_when_proposal_then_priced_at_trade_price_and_zero_d
 
 def test_limit_utilisation_when_snapshot_then_value_over_threshold_per_limit():
     limits = [
-        Limit(1, "Gross", K.MAX_GROSS_EXPOSURE, 0.5),
+        Limit(1, "Gross", K.MAX_GROSS_EXPOSURE, 500000),
         Limit(2, "Weight", K.MAX_CONCENTRATION, 0.1),
         Limit(3, "Loss", K.MAX_DAILY_LOSS, 10000),
         Limit(4, "Other book", K.MAX_ORDER_QTY, 10, scope=K.SCOPE_PORTFOLIO, scope_key=8),
@@ -325,7 +325,7 @@ RETURNS = ReturnsMatrix.from_frame(pd.DataFrame(np.random.default_rng(0).normal(
 CTX = RiskContext(returns=RETURNS, sectors={"AAPL": "Tech", "MSFT": "Tech", "XOM": "Energy"})
 THRESHOLDS = {
     K.MAX_ORDER_QTY: (0, 2000), K.MAX_ORDER_NOTIONAL: (0, 2e5), K.PRICE_COLLAR_PCT: (0, 10),
-    K.DUPLICATE_WINDOW_S: (0, 30), K.MAX_POSITION_NOTIONAL: (0, 3e5), K.MAX_GROSS_EXPOSURE: (0, 1),
+    K.DUPLICATE_WINDOW_S: (0, 30), K.MAX_POSITION_NOTIONAL: (0, 3e5), K.MAX_GROSS_EXPOSURE: (0, 1e6),
     K.MAX_NET_EXPOSURE: (0, 1), K.MAX_LEVERAGE: (0, 1), K.MAX_CONCENTRATION: (0, 0.3),
     K.MAX_SECTOR_CONCENTRATION: (0, 0.5), K.MAX_DAILY_LOSS: (0, 5e4), K.MAX_DRAWDOWN: (0, 0.2),
     K.MAX_ORDER_RATE: (0, 5), K.MAX_VAR_95: (0, 2e4),

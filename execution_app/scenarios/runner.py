@@ -1,0 +1,405 @@
+"""One loop for every scenario: the rebalance calendar driving the one ``TradeExecutionOrchestrator``.
+
+Only rebalance days run the pipeline (signals -> views -> optimiser -> sizer ->
+whole-share trades, sells first -> pre-trade checks with ``wall_clock=False``
+-> IMMEDIATE algo -> smart order router -> environment -> fills into the book).
+Between them nothing happens, so daily equity is computed afterwards in one
+vectorised pass: holdings (a step function of the fills) x closes, in exact
+integer micro-dollars, rounded half-even to the cent.
+
+What differs between scenarios is the *market* the loop trades in (a
+``ScenarioMarket``): ``BarMarket`` for the backtest (decide and fill on daily
+bars through ``BacktestEnvironment``), ``PaperMarket`` (``paper.py``) for the
+paper exchange on a stepped clock.
+"""
+
+from __future__ import annotations
+
+import math
+import time as _time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from execution_app.clock import NEW_YORK
+from execution_app.environments.backtest import BacktestEnvironment
+from execution_app.interfaces import ConfigError, ExecutionEnvironment, MarketState, VenueQuote
+from execution_app.money import cash as to_cash
+from execution_app.orchestrator import Ports, TradeExecutionOrchestrator
+
+from .calendar import rebalance_rows, session_close
+from .config import ScenarioConfig
+from .ports import (
+    AgentSpec,
+    BookGateway,
+    IncrementalLotTradeBuilder,
+    PassThroughSizer,
+    PointInTimeSignalSource,
+    TradeRecord,
+    bar_quotes,
+)
+
+ZERO = Decimal(0)
+_MICRO = 1_000_000
+
+
+class ScenarioMarket(Protocol):
+    """Where a run trades: its environment and, per rebalance row, the decision instant and marks."""
+
+    label: str
+    environment: ExecutionEnvironment
+
+    def enter(self, row: int) -> tuple[datetime, dict[str, Decimal]]: ...
+
+    def quotes(self, symbol: str) -> Sequence[VenueQuote]: ...
+
+    def market_state(self, symbol: str) -> MarketState: ...
+
+    def bar_price(self, symbol: str, ts: datetime) -> Decimal | None: ...
+
+    def fill_date(self, ts: datetime) -> date: ...
+
+
+def _dec(x: float) -> Decimal:
+    return Decimal(repr(float(x)))
+
+
+class BarMarket:
+    """Daily bars: decide at row t's close, fill at t's close (MOC) or t+1's (``next_close``)."""
+
+    def __init__(self, closes: np.ndarray, dates: Sequence[date], symbols: Sequence[str], config: ScenarioConfig):
+        self.px, self.dates, self.symbols = closes, list(dates), list(symbols)
+        self.col = {s: j for j, s in enumerate(symbols)}
+        self.row_of = {d: i for i, d in enumerate(self.dates)}
+        self.shift = 1 if config.fill == "next_close" else 0
+        self.label = config.fill_label
+        self.row = 0
+        self.environment = BacktestEnvironment(
+            self._bar, commission_bps=float(config.commission_bps), slippage_bps=float(config.slippage_bps),
+            fill_timing=self.label,
+        )
+        self._marks: dict[str, Decimal] = {}
+        self._quotes = bar_quotes(lambda s: self._marks[s])
+
+    def _price(self, row: int, symbol: str) -> Decimal | None:
+        v = self.px[row, self.col[symbol]]
+        return None if math.isnan(v) else _dec(v)
+
+    def _bar(self, symbol: str, ts: datetime):
+        row = self.row_of.get(ts.astimezone(NEW_YORK).date())
+        if row is None or symbol not in self.col or row + self.shift >= len(self.dates):
+            return None
+        row += self.shift
+        px = self._price(row, symbol)
+        return None if px is None else (px, session_close(self.dates[row]))
+
+    def enter(self, row: int) -> tuple[datetime, dict[str, Decimal]]:
+        self.row = row
+        values = self.px[row]
+        self._marks = {s: _dec(values[j]) for j, s in enumerate(self.symbols) if not math.isnan(values[j])}
+        return session_close(self.dates[row]), self._marks
+
+    def quotes(self, symbol: str) -> Sequence[VenueQuote]:
+        return self._quotes(symbol)
+
+    def market_state(self, symbol: str) -> MarketState:
+        t = session_close(self.dates[self.row])
+        return MarketState(now=t, session_open=t, session_close=t, mark=self._marks[symbol])
+
+    def bar_price(self, symbol: str, ts: datetime) -> Decimal | None:
+        row = self.row_of.get(ts.astimezone(NEW_YORK).date())
+        return None if row is None else self._price(row, symbol)
+
+    def fill_date(self, ts: datetime) -> date:
+        return ts.astimezone(NEW_YORK).date()
+
+
+@dataclass
+class ScenarioResult:
+    """Everything a run produced; ``to_json`` is what the CLI writes and the run's tables store."""
+
+    config: ScenarioConfig
+    kind: str
+    fill_timing: str
+    dates: list[date]
+    equity_cents: np.ndarray
+    benchmark_cents: np.ndarray | None
+    trades: list[TradeRecord]
+    positions: dict[str, dict[str, str]]
+    metrics: dict[str, Any]
+    rebalances: list[dict[str, Any]]
+    denied: list[dict[str, Any]]
+    bars: int
+    elapsed_s: float
+    book_value: Decimal = ZERO  # the book's own cash + qty x last close, to cross-check the equity curve
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def final_value(self) -> Decimal:
+        return Decimal(int(self.equity_cents[-1])) / 100
+
+    @property
+    def total_commission(self) -> Decimal:
+        return sum((t.commission for t in self.trades), ZERO)
+
+    @property
+    def total_slippage(self) -> Decimal:
+        return sum((t.slippage for t in self.trades), ZERO)
+
+    def equity_series(self) -> pd.Series:
+        return pd.Series(self.equity_cents / 100.0, index=pd.DatetimeIndex(self.dates), name="equity")
+
+    def benchmark_series(self) -> pd.Series | None:
+        if self.benchmark_cents is None:
+            return None
+        return pd.Series(self.benchmark_cents / 100.0, index=pd.DatetimeIndex(self.dates), name="benchmark")
+
+    def equity_points(self) -> list[tuple[date, Decimal, Decimal | None]]:
+        b = self.benchmark_cents
+        return [
+            (d, Decimal(int(e)) / 100, None if b is None else Decimal(int(b[i])) / 100)
+            for i, (d, e) in enumerate(zip(self.dates, self.equity_cents))
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "config": self.config.to_dict(),
+            "fill_timing": self.fill_timing,
+            "final_value": str(self.final_value),
+            "metrics": jsonable_metrics(self.metrics),
+            "costs": {"commission": str(self.total_commission), "slippage": str(self.total_slippage),
+                      "total": str(self.total_commission + self.total_slippage)},
+            "equity": [{"date": d.isoformat(), "equity": str(e), "benchmark": None if b is None else str(b)}
+                       for d, e, b in self.equity_points()],
+            "trades": [t.as_dict() for t in self.trades],
+            "positions": self.positions,
+            "rebalances": len(self.rebalances),
+            "denied_orders": self.denied,
+            "bars": self.bars,
+            "elapsed_s": round(self.elapsed_s, 4),
+            "notes": self.notes,
+        }
+
+
+def jsonable_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """NaN (undefined) as null, Decimal costs as strings: JSON has no NaN."""
+    out: dict[str, Any] = {}
+    for k, v in metrics.items():
+        if isinstance(v, Decimal):
+            out[k] = str(v)
+        elif v is None or (isinstance(v, float) and not math.isfinite(v)):
+            out[k] = None
+        else:
+            out[k] = float(v)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Building the ports
+
+
+def default_limits():
+    """The backtest limit set when no portfolio is named: a cash account's leverage (gross / NAV) is at most 1."""
+    from risk_app.checks import MAX_LEVERAGE, Limit
+
+    return [Limit(None, "Backtest: max leverage", MAX_LEVERAGE, 1.0)]
+
+
+def resolve_agents(specs: Sequence[Any]) -> list[AgentSpec]:
+    from execution_app.agents.registry import get_agent_type
+
+    out = []
+    for k, spec in enumerate(specs):
+        spec = {"type": spec} if isinstance(spec, str) else dict(spec)
+        name = spec.get("type")
+        try:
+            cls = get_agent_type(str(name))
+        except ConfigError:
+            raise ConfigError(f"params.agents[{k}]", f"unknown agent type {name!r}") from None
+        if not getattr(cls, "computed", False):
+            raise ConfigError(f"params.agents[{k}]", f"agent type {name!r} is not computed; a run cannot replay it")
+        config = spec.get("config") or {}
+        try:
+            cls.validate_config(config)
+        except ConfigError as e:
+            raise ConfigError(f"params.agents[{k}].{e.field}", e.reason) from None
+        out.append(AgentSpec(spec.get("name") or str(name), cls(), config, float(spec.get("weight", 1.0))))
+    return out
+
+
+def build_orchestrator(config: ScenarioConfig, closes: pd.DataFrame, market: ScenarioMarket, gateway: BookGateway,
+                       limits=None) -> TradeExecutionOrchestrator:
+    from execution_app.aggregation import get_aggregator
+    from orders_app.algos import ALGOS
+    from orders_app.routing import SmartOrderRouter
+    from risk_app.checks import PreTradeRiskEngine
+    from risk_app.sizing import SizingConfig, VolTargetSizer
+
+    p = config.params
+    sizing = p.get("sizing")
+    agg = dict(p.get("aggregation") or {})
+    ports = Ports(
+        signal_source=PointInTimeSignalSource(closes, resolve_agents(config.agents),
+                                              history_rows=int(p.get("history_rows", 400))),
+        aggregator=get_aggregator(agg.pop("method", "weighted_decay"), **agg),
+        optimiser=config.optimiser(),
+        sizer=VolTargetSizer(SizingConfig(**sizing)) if sizing else PassThroughSizer(),
+        trade_builder=IncrementalLotTradeBuilder(cost_bps=config.commission_bps + config.slippage_bps),
+        risk_engine=PreTradeRiskEngine(default_limits() if limits is None else limits, wall_clock=False),
+        algos=ALGOS,
+        router=SmartOrderRouter(),
+        environment=market.environment,
+        gateway=gateway,
+        quotes=market.quotes,
+    )
+    return TradeExecutionOrchestrator(ports)
+
+
+# ---------------------------------------------------------------------------
+# The loop
+
+
+def prepare_closes(closes: pd.DataFrame, config: ScenarioConfig) -> pd.DataFrame:
+    """The run's columns, rows up to ``end``, prices at 6 places (as ``PriceBar`` stores them)."""
+    frame = closes.sort_index()
+    if config.symbols:
+        missing = [s for s in config.symbols if s not in frame.columns]
+        if missing:
+            raise ConfigError("params.symbols", f"no prices for {', '.join(missing)}")
+        frame = frame[list(config.symbols)]
+    frame = frame.loc[: pd.Timestamp(config.end)].astype("float64").round(6)
+    return frame
+
+
+def run_scenario(
+    closes: pd.DataFrame,
+    config: ScenarioConfig,
+    market_factory: Callable[[np.ndarray, list[date], list[str]], ScenarioMarket],
+    *,
+    kind: str = "backtest",
+    benchmark: pd.Series | None = None,
+    limits=None,
+    portfolio_id: int = 0,
+    sectors: Mapping[str, str] | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> ScenarioResult:
+    t0 = _time.perf_counter()
+    frame = prepare_closes(closes, config)
+    dates = [ts.date() for ts in pd.DatetimeIndex(frame.index)]
+    symbols = [str(c) for c in frame.columns]
+    first = int(pd.DatetimeIndex(frame.index).searchsorted(pd.Timestamp(config.start)))
+    if first >= len(dates):
+        raise ConfigError("start", f"there are no prices on or after {config.start.isoformat()}")
+    last = len(dates) - 1
+    valued = frame.ffill().to_numpy()  # a gap is valued at the last close
+    market = market_factory(valued, dates, symbols)
+    gateway = BookGateway(config.capital, bar_price=market.bar_price, fill_date=market.fill_date)
+    orch = build_orchestrator(config, frame, market, gateway, limits)
+    lookback = int(orch.ports.optimiser.p["lookback_days"])
+    if config.params.get("sizing"):
+        lookback = max(lookback, int(config.params["sizing"].get("lookback", 252)))
+    index = frame.index
+    raw = frame.to_numpy()
+    algo = str(config.params.get("algo", "IMMEDIATE"))
+    algo_params = dict(config.params.get("algo_params") or {})
+    constraints = dict(config.params.get("constraints") or {})
+    rows = rebalance_rows(dates, first, last, config.rebalance)
+    from portfolio_app.optimisation import OptimisationError
+    from portfolio_app.trades import TradeError
+
+    rebalances, denied, notes = [], [], []
+    peak = config.capital
+    step = max(1, len(rows) // 50)
+    for k, row in enumerate(rows):
+        as_of, marks = market.enter(row)
+        lo = max(0, row - lookback)
+        window = pd.DataFrame(raw[lo : row + 1], index=index[lo : row + 1], columns=frame.columns)
+        peak = max(peak, gateway.nav(marks))
+        snap = gateway.snapshot(marks, as_of=as_of, peak_nav=peak, portfolio_id=portfolio_id, sectors=sectors)
+        try:
+            plan = orch.propose(
+                snapshot=snap, prices=window, as_of=as_of, constraints=constraints, lot_sizes={},
+                marks=marks, client_id_prefix=f"R{k}-", sectors=sectors,
+            )
+        except (OptimisationError, TradeError) as exc:
+            notes.append(f"{dates[row].isoformat()}: rebalance skipped, holdings kept: {exc}")
+            continue
+        gateway.weights = dict(plan.sized.weights)  # each fill records the weight its trade aimed at
+        fills = 0
+        if plan.intents:
+            execution = orch.execute(intents=plan.intents, snapshot=snap, market=market.market_state, algo=algo,
+                                     algo_params=algo_params, verdicts=plan.verdicts)
+            fills = len(execution.fills)
+        for intent, verdict in zip(plan.intents, plan.verdicts):
+            if not verdict.passed:
+                denied.append({"date": dates[row].isoformat(), "symbol": intent.symbol, "side": intent.side.value,
+                               "qty": str(intent.quantity), "reasons": list(verdict.reasons)})
+        rebalances.append({"date": dates[row].isoformat(), "orders": len(plan.intents),
+                           "fills": fills})
+        if progress and (k % step == 0 or k == len(rows) - 1):
+            progress((k + 1) / len(rows))
+    equity = equity_cents(valued, dates, symbols, gateway.trades, config.capital, first, last)
+    bench = None
+    if benchmark is not None and len(benchmark):
+        b = pd.Series(benchmark, dtype="float64").sort_index()
+        b = b.reindex(pd.DatetimeIndex(index[first : last + 1])).ffill().bfill().to_numpy()
+        bench = np.rint(float(config.capital) * 100.0 * b / b[0]).astype(np.int64)
+    run_dates = dates[first : last + 1]
+    last_marks = {s: _dec(valued[last, j]) for j, s in enumerate(symbols) if not math.isnan(valued[last, j])}
+    positions = {
+        s: {"qty": str(q), "avg_cost": str(gateway.avg_cost[s]), "mark": str(last_marks.get(s, "")),
+            "value": str(to_cash(q * last_marks.get(s, ZERO)))}
+        for s, q in sorted(gateway.qty.items())
+    }
+    result = ScenarioResult(
+        config=config, kind=kind, fill_timing=market.label, dates=run_dates, equity_cents=equity,
+        benchmark_cents=bench, trades=gateway.trades, positions=positions, metrics={}, rebalances=rebalances,
+        denied=denied, bars=(last - first + 1) * len(symbols), elapsed_s=0.0,
+        book_value=to_cash(gateway.nav(last_marks)), notes=notes,
+    )
+    from execution_app.scenario_metrics import compute_metrics
+
+    result.metrics = compute_metrics(result.equity_series(), result.benchmark_series(), result.trades)
+    result.elapsed_s = _time.perf_counter() - t0
+    return result
+
+
+def equity_cents(valued: np.ndarray, dates: Sequence[date], symbols: Sequence[str], trades: Sequence[TradeRecord],
+                 capital: Decimal, first: int, last: int) -> np.ndarray:
+    """Daily equity from ``first`` to ``last`` in cents: cash + holdings x close, exact, half-even per day.
+
+    Holdings and cash are step functions of the fills (a fill on day d counts from d's close on).
+    """
+    n, m = last - first + 1, len(symbols)
+    col = {s: j for j, s in enumerate(symbols)}
+    row_of = {d: i for i, d in enumerate(dates)}
+    dq = np.zeros((n, m), dtype=np.int64)
+    dcash = np.zeros(n, dtype=np.int64)  # micro-dollars
+    for t in trades:
+        i = row_of[t.date] - first
+        signed = t.qty if t.side == "BUY" else -t.qty
+        if signed != signed.to_integral_value():
+            raise ValueError("exact equity needs whole-share fills")
+        dq[i, col[t.symbol]] += int(signed)
+        # Exactly what apply_fill moves: the notional to the cent, then the commission.
+        dcash[i] += int((to_cash(-signed * t.price) - t.commission) * 100) * 10_000
+    held = np.cumsum(dq, axis=0)
+    px = np.nan_to_num(valued[first : last + 1], nan=0.0)
+    micro = np.rint(px * _MICRO).astype(np.int64)
+    total = int(to_cash(capital) * 100) * 10_000 + np.cumsum(dcash) + (held * micro).sum(axis=1)
+    q, r = np.divmod(total, 10_000)
+    up = (r > 5_000) | ((r == 5_000) & (q % 2 == 1))
+    return q + up.astype(np.int64)
+
+
+def run_backtest(closes: pd.DataFrame, config: ScenarioConfig, **kwargs: Any) -> ScenarioResult:
+    """A backtest over daily closes (dates x symbols); see ``run_scenario`` for the keyword arguments."""
+    return run_scenario(
+        closes, config, lambda px, dates, symbols: BarMarket(px, dates, symbols, config), kind="backtest", **kwargs
+    )

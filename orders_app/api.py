@@ -1,0 +1,177 @@
+"""Orders API (/api/v1/orders/, /api/v1/venues/scorecard/, cancel-all): validate, call a service, serialise."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from execution_app import roles
+from orders_app import selectors
+from orders_app.serializers import (
+    CancelAllOutput,
+    OrderAmendInput,
+    OrderCancelInput,
+    OrderDetailOutput,
+    OrderOutput,
+    OrderPlaceInput,
+    VenueScoreOutput,
+)
+from orders_app.services import OrderError
+from orders_app.states import IllegalTransition
+from orders_app.submission import (
+    OrderPermissionError,
+    OrderValidationError,
+    order_amend,
+    order_cancel,
+    order_place,
+    orders_cancel_all,
+)
+
+DESK_USERS = (IsAuthenticated, roles.IsDeskUser)
+
+
+class OrderPagination(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = 500
+
+
+def detail_data(user, order_id: int) -> dict:
+    order = selectors.order_detail(user, order_id)
+    if order is None:
+        from django.http import Http404
+
+        raise Http404("No such order.")
+    order._children = selectors.order_children(order)
+    order._events = selectors.order_events(order)
+    order._fills = selectors.order_fills(order)
+    order._decisions = selectors.routing_decisions(order)
+    order._tca = selectors.order_tca(order, order._fills) if order.parent_id is None else None
+    return OrderDetailOutput(order, context={"children": selectors.children_summaries([order.pk])}).data
+
+
+def _refused(exc: Exception) -> ValidationError:
+    return ValidationError({"detail": [str(exc)]})
+
+
+class OrderListCreateView(GenericAPIView):
+    """Parent orders the user may see (newest first), and a trader's manual order."""
+
+    permission_classes = DESK_USERS
+    pagination_class = OrderPagination
+    serializer_class = OrderOutput
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("portfolio", int, description="portfolio id"),
+            OpenApiParameter("status", str, description="status, or several separated by commas"),
+            OpenApiParameter("instrument", str, description="instrument symbol"),
+        ],
+        responses=OrderOutput(many=True),
+    )
+    def get(self, request):
+        q = request.query_params
+        portfolio = q.get("portfolio")
+        if portfolio and not portfolio.isdigit():
+            raise ValidationError({"portfolio": ["A portfolio id is required."]})
+        qs = selectors.parent_orders(request.user, portfolio_id=portfolio, status=q.get("status"), symbol=q.get("instrument"))
+        page = self.paginate_queryset(qs)
+        children = selectors.children_summaries([o.pk for o in page])
+        return self.get_paginated_response(OrderOutput(page, many=True, context={"children": children}).data)
+
+    @extend_schema(request=OrderPlaceInput, responses={201: OrderDetailOutput})
+    def post(self, request):
+        if not roles.is_trader(request.user):
+            raise PermissionDenied("Only traders place orders.")
+        data = OrderPlaceInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = dict(data.validated_data)
+        v["portfolio_id"] = v.pop("portfolio")
+        try:
+            order = order_place(user=request.user, **v)
+        except OrderPermissionError as exc:
+            raise PermissionDenied(str(exc)) from None
+        except OrderValidationError as exc:
+            raise ValidationError(exc.errors) from None
+        return Response(detail_data(request.user, order.pk), status=status.HTTP_201_CREATED)
+
+
+class OrderDetailView(APIView):
+    permission_classes = DESK_USERS
+
+    @extend_schema(responses=OrderDetailOutput)
+    def get(self, request, order_id: int):
+        return Response(detail_data(request.user, order_id))
+
+
+def _managed_order(request, order_id: int):
+    order = selectors.order_detail(request.user, order_id)
+    if order is None:
+        from django.http import Http404
+
+        raise Http404("No such order.")
+    if not selectors.may_manage_order(request.user, order):
+        raise PermissionDenied("Only the portfolio's traders (or an admin) may change its orders.")
+    return order
+
+
+class OrderCancelView(APIView):
+    permission_classes = DESK_USERS
+
+    @extend_schema(request=OrderCancelInput, responses=OrderDetailOutput)
+    def post(self, request, order_id: int):
+        order = _managed_order(request, order_id)
+        data = OrderCancelInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            order_cancel(order_id=order.pk, actor=request.user, reason=data.validated_data["reason"] or "cancelled by trader")
+        except (OrderError, IllegalTransition) as exc:
+            raise _refused(exc) from None
+        return Response(detail_data(request.user, order.pk))
+
+
+class OrderAmendView(APIView):
+    permission_classes = DESK_USERS
+
+    @extend_schema(request=OrderAmendInput, responses=OrderDetailOutput)
+    def post(self, request, order_id: int):
+        order = _managed_order(request, order_id)
+        data = OrderAmendInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            order_amend(order_id=order.pk, actor=request.user, **data.validated_data)
+        except OrderValidationError as exc:
+            raise ValidationError(exc.errors) from None
+        except (OrderError, IllegalTransition) as exc:
+            raise _refused(exc) from None
+        return Response(detail_data(request.user, order.pk))
+
+
+class PortfolioCancelAllView(APIView):
+    permission_classes = DESK_USERS
+
+    @extend_schema(request=OrderCancelInput, responses=CancelAllOutput)
+    def post(self, request, portfolio_id: int):
+        from portfolio_app.models import Portfolio
+
+        portfolio = get_object_or_404(Portfolio, pk=portfolio_id)
+        if not (roles.is_admin(request.user) or selectors.may_trade_portfolio(request.user, portfolio.pk)):
+            raise PermissionDenied("Only the portfolio's traders (or an admin) may cancel its orders.")
+        data = OrderCancelInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        n = orders_cancel_all(portfolio_id=portfolio.pk, actor=request.user, reason=data.validated_data["reason"] or "cancel all")
+        return Response(CancelAllOutput({"cancelled": n}).data)
+
+
+class VenueScorecardView(APIView):
+    permission_classes = DESK_USERS
+
+    @extend_schema(responses=VenueScoreOutput(many=True))
+    def get(self, request):
+        return Response(VenueScoreOutput(selectors.venue_scorecard(request.user), many=True).data)

@@ -1,0 +1,151 @@
+"""API shapes for orders: explicit input serializers (parse) and output serializers (render)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from execution_app.interfaces import OrderType, Side, TimeInForce
+from orders_app.algos import ALGOS
+from orders_app.models import Fill, Order, OrderEvent, RoutingDecision
+from orders_app.selectors import arrival_slippage_bps
+
+
+def _choices(enum_cls):
+    return [m.value for m in enum_cls]
+
+
+class OrderPlaceInput(serializers.Serializer):
+    portfolio = serializers.IntegerField()
+    symbol = serializers.CharField(max_length=32)
+    side = serializers.ChoiceField(choices=_choices(Side))
+    quantity = serializers.DecimalField(max_digits=20, decimal_places=4, min_value=0)
+    order_type = serializers.ChoiceField(choices=_choices(OrderType), default=OrderType.MARKET.value)
+    limit_price = serializers.DecimalField(max_digits=20, decimal_places=6, required=False, allow_null=True)
+    time_in_force = serializers.ChoiceField(choices=_choices(TimeInForce), default=TimeInForce.DAY.value)
+    algo = serializers.ChoiceField(choices=list(ALGOS), default="IMMEDIATE")
+    algo_params = serializers.DictField(required=False, default=dict)
+    client_order_id = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
+
+
+class OrderAmendInput(serializers.Serializer):
+    quantity = serializers.DecimalField(max_digits=20, decimal_places=4, required=False, allow_null=True)
+    limit_price = serializers.DecimalField(max_digits=20, decimal_places=6, required=False, allow_null=True)
+
+
+class OrderCancelInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class ChildSummaryOutput(serializers.Serializer):
+    count = serializers.IntegerField()
+    open = serializers.IntegerField()
+    venues = serializers.ListField(child=serializers.ListField())
+    next_due = serializers.DateTimeField(allow_null=True)
+
+
+class OrderOutput(serializers.ModelSerializer):
+    symbol = serializers.CharField(source="instrument.symbol")
+    portfolio_name = serializers.CharField(source="portfolio.name", default=None)
+    venue = serializers.CharField(source="venue.code", default=None)
+    slippage_bps = serializers.SerializerMethodField()
+    children_summary = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Order
+        fields = [
+            "id", "client_order_id", "parent_id", "portfolio_id", "portfolio_name", "proposal_id", "symbol", "side",
+            "quantity", "filled_qty", "avg_px", "arrival_px", "order_type", "limit_price", "time_in_force", "algo",
+            "algo_params", "status", "reason", "venue", "due_at", "sent_at", "created_at", "updated_at",
+            "slippage_bps", "children_summary",
+        ]
+
+    def get_slippage_bps(self, obj) -> float | None:
+        return arrival_slippage_bps(obj)
+
+    def get_children_summary(self, obj) -> dict | None:
+        summary = (self.context.get("children") or {}).get(obj.pk)
+        return None if summary is None else ChildSummaryOutput(summary).data
+
+
+class ChildOutput(serializers.ModelSerializer):
+    venue = serializers.CharField(source="venue.code", default=None)
+
+    class Meta:
+        model = Order
+        fields = ["id", "client_order_id", "venue", "quantity", "filled_qty", "avg_px", "order_type", "limit_price",
+                  "status", "reason", "due_at", "sent_at", "updated_at"]
+
+
+class OrderEventOutput(serializers.ModelSerializer):
+    client_order_id = serializers.CharField(source="order.client_order_id")
+    actor = serializers.CharField(source="actor.username", default=None)
+
+    class Meta:
+        model = OrderEvent
+        fields = ["id", "order_id", "client_order_id", "event", "from_status", "to_status", "actor", "reason", "ts"]
+
+
+class FillOutput(serializers.ModelSerializer):
+    client_order_id = serializers.CharField(source="order.client_order_id")
+    venue = serializers.CharField(source="venue.code", default=None)
+
+    class Meta:
+        model = Fill
+        fields = ["trade_id", "order_id", "client_order_id", "venue", "last_qty", "last_px", "commission",
+                  "liquidity_side", "realised_pnl", "ts_event"]
+
+
+class RoutingDecisionOutput(serializers.ModelSerializer):
+    class Meta:
+        model = RoutingDecision
+        fields = ["sequence", "due_at", "quantity", "allocations", "alternatives", "expected_cost_bps"]
+
+
+class TcaOutput(serializers.Serializer):
+    side = serializers.CharField()
+    parent_qty = serializers.CharField()
+    filled_qty = serializers.CharField()
+    fill_rate = serializers.FloatField()
+    arrival_price = serializers.CharField()
+    avg_fill_price = serializers.CharField(allow_null=True)
+    interval_vwap = serializers.CharField(allow_null=True)
+    slippage_bps_arrival = serializers.FloatField(allow_null=True)
+    slippage_bps_vwap = serializers.FloatField(allow_null=True)
+    fees = serializers.CharField()
+    fees_bps = serializers.FloatField(allow_null=True)
+    notional = serializers.CharField()
+    n_fills = serializers.IntegerField()
+
+
+class OrderDetailOutput(OrderOutput):
+    children = ChildOutput(many=True, source="_children")
+    events = OrderEventOutput(many=True, source="_events")
+    fills = FillOutput(many=True, source="_fills")
+    routing_decisions = RoutingDecisionOutput(many=True, source="_decisions")
+    tca = serializers.SerializerMethodField()
+
+    class Meta(OrderOutput.Meta):
+        fields = OrderOutput.Meta.fields + ["children", "events", "fills", "routing_decisions", "tca"]
+
+    def get_tca(self, obj) -> dict | None:
+        return None if obj._tca is None else obj._tca.as_dict()
+
+
+class VenueScoreOutput(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    enabled = serializers.BooleanField()
+    child_orders = serializers.IntegerField()
+    ordered_qty = serializers.DecimalField(max_digits=20, decimal_places=4)
+    filled_qty = serializers.DecimalField(max_digits=20, decimal_places=4)
+    fill_rate = serializers.FloatField(allow_null=True)
+    fills = serializers.IntegerField()
+    notional = serializers.DecimalField(max_digits=20, decimal_places=2)
+    fees = serializers.DecimalField(max_digits=20, decimal_places=2)
+    fees_bps = serializers.FloatField(allow_null=True)
+    avg_slippage_bps = serializers.FloatField(allow_null=True)
+    latency_ms = serializers.DecimalField(max_digits=10, decimal_places=3)
+
+
+class CancelAllOutput(serializers.Serializer):
+    cancelled = serializers.IntegerField()

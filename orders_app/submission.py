@@ -1,0 +1,360 @@
+"""Submitting, placing, cancelling and amending orders (services).
+
+``order_submit`` is what every order goes through after ``order_create`` — a trader's
+manual order here, an approved proposal's orders from portfolio: the pre-trade
+checks run with the portfolio row locked, the order becomes SUBMITTED (and its
+routing task is enqueued after commit) or DENIED with the checks' reasons.
+
+Locking order: portfolio row -> parent -> children (as in ``orders_app.services``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import transaction
+
+from execution_app import roles
+from execution_app.clock_service import get_clock
+from execution_app.interfaces import ConfigError, OrderStatus, OrderType, Side, TimeInForce
+from orders_app import dispatch, states
+from orders_app.algos import ALGOS, get_algo
+from orders_app.market import market_state, session_at, session_market
+from orders_app.models import OPEN_STATUSES, Order
+from orders_app.services import OrderError, order_apply_event, order_create
+from orders_app.working import _lock, child_client_id, intent_of, parent_settle, wall_for
+
+S = OrderStatus
+RESTING = (S.SUBMITTED.value, S.ACCEPTED.value, S.PARTIALLY_FILLED.value)
+
+
+class OrderValidationError(ValueError):
+    """Untrusted input that cannot become an order: ``errors`` maps each field to its messages."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class OrderPermissionError(PermissionError):
+    """The user may not act on this portfolio's orders."""
+
+
+# ---------------------------------------------------------------------------
+# Submission
+
+
+@transaction.atomic
+def order_submit(*, order_id: int, actor=None) -> Order:
+    """Pre-trade check an INITIALIZED order and move it to SUBMITTED or DENIED; idempotent.
+
+    Locks the portfolio row, so checks of concurrent orders of one portfolio serialise
+    (a pair of orders cannot jointly breach a limit each passes alone). Records the
+    arrival price (the mark at market now). An order not INITIALIZED is returned as is.
+    """
+    from risk_app.services import pre_trade_check
+
+    head = Order.objects.filter(pk=order_id).values("portfolio_id").first()
+    if head is None:
+        raise OrderError(f"no order {order_id}")
+    (order,) = _lock(head["portfolio_id"], order_id)
+    if order.status != S.INITIALIZED.value:
+        return order
+    now = get_clock().market_now()
+    try:
+        session = session_at(now)
+        market = session_market(session, [order.instrument.symbol])
+        arrival = market_state(market, order.instrument.symbol, now).mark.quantize(Decimal("0.000001"))
+    except LookupError as exc:
+        order = order_apply_event(order_id=order.pk, event=states.DENIED, actor=actor, reason=f"no market price: {exc}")
+        return parent_settle(parent_id=order.pk) if order.proposal_id else order
+    verdict = pre_trade_check(portfolio_id=order.portfolio_id, intents=[intent_of(order, reference_price=arrival, ts=now)])[0]
+    if not verdict.passed:
+        reason = "; ".join(verdict.reasons) or "refused by the pre-trade checks"
+        order = order_apply_event(order_id=order.pk, event=states.DENIED, actor=actor, reason=reason)
+        if order.proposal_id:
+            parent_settle(parent_id=order.pk)
+        return order
+    order = order_apply_event(
+        order_id=order.pk, event=states.SUBMITTED, actor=actor, reason="; ".join(verdict.warnings), arrival_px=arrival
+    )
+    dispatch.route_after_commit(order.pk)
+    return order
+
+
+def _dec(errors: dict, name: str, value: Any, *, required: bool = True) -> Decimal | None:
+    if value is None or value == "":
+        if required:
+            errors.setdefault(name, []).append("This field is required.")
+        return None
+    try:
+        d = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        errors.setdefault(name, []).append("A number is required.")
+        return None
+    if not d.is_finite() or d <= 0:
+        errors.setdefault(name, []).append("Must be a positive number.")
+        return None
+    return d
+
+
+def check_order_place(
+    *, user, portfolio_id: Any, symbol: Any, side: Any, quantity: Any, order_type: Any = "MARKET",
+    limit_price: Any = None, time_in_force: Any = "DAY", algo: Any = "IMMEDIATE", algo_params: Any = None,
+    client_order_id: Any = "",
+) -> dict[str, Any]:
+    """Validate a manual order; return the cleaned fields or raise ``OrderValidationError``
+    (every bad field named) / ``OrderPermissionError`` (not a trader of the portfolio)."""
+    from portfolio_app.models import Instrument, Portfolio
+
+    errors: dict[str, list[str]] = {}
+    if not roles.is_trader(user):
+        raise OrderPermissionError("Only traders place orders.")
+    portfolio = None
+    try:
+        portfolio = Portfolio.objects.filter(pk=int(portfolio_id)).first()
+    except (TypeError, ValueError):
+        errors["portfolio"] = ["A portfolio id is required."]
+    if portfolio is None and "portfolio" not in errors:
+        errors["portfolio"] = ["No such portfolio."]
+    elif portfolio is not None and not portfolio.traders.filter(pk=user.pk).exists():
+        raise OrderPermissionError("You do not trade this portfolio.")
+    instrument = Instrument.objects.filter(symbol=str(symbol or "").upper()).first()
+    if instrument is None:
+        errors["symbol"] = [f"Unknown instrument {symbol!r}." if symbol else "This field is required."]
+    elif not instrument.tradable or instrument.asset_class != Instrument.AssetClass.EQUITY:
+        errors["symbol"] = [f"{instrument.symbol} is not tradable."]
+    side = str(side or "").upper()
+    if side not in Side.__members__:
+        errors["side"] = ["Must be BUY or SELL."]
+    qty = _dec(errors, "quantity", quantity)
+    if qty is not None and instrument is not None and qty % instrument.lot_size != 0:
+        errors["quantity"] = [f"Must be a whole number of lots of {instrument.lot_size.normalize()}."]
+    order_type = str(order_type or "MARKET").upper()
+    if order_type not in OrderType.__members__:
+        errors["order_type"] = ["Must be MARKET or LIMIT."]
+    limit = None
+    if order_type == OrderType.LIMIT.value:
+        limit = _dec(errors, "limit_price", limit_price)
+    elif limit_price not in (None, ""):
+        errors["limit_price"] = ["Only LIMIT orders take a limit price."]
+    tif = str(time_in_force or "DAY").upper()
+    if tif not in TimeInForce.__members__:
+        errors["time_in_force"] = ["Must be DAY, GTC or IOC."]
+    algo = str(algo or "IMMEDIATE").upper()
+    if algo not in ALGOS:
+        errors["algo"] = [f"Must be one of {', '.join(ALGOS)}."]
+    params = algo_params or {}
+    if not isinstance(params, dict):
+        errors["algo_params"] = ["Must be an object."]
+        params = {}
+    cid = str(client_order_id or "").strip()
+    if len(cid) > 40:
+        errors["client_order_id"] = ["At most 40 characters."]
+    if not errors:
+        _dry_run(errors, instrument, side, qty, order_type, limit, tif, algo, params)
+    if errors:
+        raise OrderValidationError(errors)
+    return {
+        "portfolio_id": portfolio.pk, "instrument_id": instrument.pk, "side": side, "quantity": qty,
+        "order_type": order_type, "limit_price": limit, "time_in_force": tif, "algo": algo,
+        "algo_params": params, "client_order_id": cid or f"M{portfolio.pk}-{uuid.uuid4().hex[:12]}",
+    }
+
+
+def _dry_run(errors, instrument, side, qty, order_type, limit, tif, algo, params) -> None:
+    """Let the algo plan now so bad parameters are refused at the form, not in a worker."""
+    from datetime import datetime
+
+    from execution_app.interfaces import OrderIntent
+
+    now = get_clock().market_now()
+    try:
+        market = session_market(session_at(now), [instrument.symbol])
+        p = dict(params)
+        for key in ("start", "end"):
+            if isinstance(p.get(key), str):
+                p[key] = datetime.fromisoformat(p[key])
+        p.setdefault("lot_size", instrument.lot_size)
+        intent = OrderIntent(0, instrument.symbol, Side(side), qty, OrderType(order_type), limit, None, TimeInForce(tif))
+        get_algo(algo).schedule(intent, market_state(market, instrument.symbol, now), p)
+    except ConfigError as exc:
+        errors.setdefault(exc.field if exc.field in ("quantity", "limit_price") else "algo_params", []).append(str(exc))
+    except (ValueError, TypeError) as exc:
+        errors.setdefault("algo_params", []).append(str(exc))
+    except LookupError as exc:
+        errors.setdefault("symbol", []).append(f"No market price: {exc}")
+
+
+def order_place(*, user, **fields) -> Order:
+    """A trader's manual order: validate, create and submit in one transaction (nothing half-saved).
+
+    Idempotent on ``client_order_id``: a repeated request returns the first order.
+    """
+    clean = check_order_place(user=user, **fields)
+    with transaction.atomic():
+        order, created = order_create(created_by=user, **clean)
+        if created:
+            order = order_submit(order_id=order.pk, actor=user)
+    return order
+
+
+# ---------------------------------------------------------------------------
+# Cancel and amend
+
+
+def _open_children(parent: Order) -> list[Order]:
+    ids = list(parent.children.filter(status__in=OPEN_STATUSES).order_by("-due_at", "-id").values_list("id", flat=True))
+    return [Order.objects.select_for_update().get(pk=i) for i in ids]
+
+
+def _cancel_child(child: Order, actor, reason: str) -> None:
+    if child.status == S.INITIALIZED.value:
+        order_apply_event(order_id=child.pk, event=states.CANCELED, actor=actor, reason=reason)
+    elif child.status != S.PENDING_CANCEL.value:
+        # The paper venue is rebuilt per step, so the cancel is acknowledged at once;
+        # a broker adapter's step would see PENDING_CANCEL and confirm it.
+        order_apply_event(order_id=child.pk, event=states.PENDING_CANCEL, actor=actor, reason=reason)
+        order_apply_event(order_id=child.pk, event=states.CANCELED, actor=actor, reason=reason)
+    else:
+        order_apply_event(order_id=child.pk, event=states.CANCELED, actor=actor, reason=reason)
+    Order.objects.filter(pk=child.pk).update(wake_at=None)
+
+
+@transaction.atomic
+def order_cancel(*, order_id: int, actor=None, reason: str = "cancelled on request") -> Order:
+    """Cancel an open order and every open child of it. Locks portfolio, parent, children."""
+    head = Order.objects.filter(pk=order_id).values("portfolio_id", "parent_id").first()
+    if head is None:
+        raise OrderError(f"no order {order_id}")
+    locked = _lock(head["portfolio_id"], *[i for i in (head["parent_id"], order_id) if i])
+    order = locked[-1]
+    if states.is_terminal(order.status):
+        raise OrderError(f"{order.client_order_id} is already {order.status}")
+    if order.parent_id:
+        _cancel_child(order, actor, reason)
+        parent_settle(parent_id=order.parent_id)
+        return Order.objects.get(pk=order.pk)
+    if order.status == S.INITIALIZED.value:
+        return order_apply_event(order_id=order.pk, event=states.CANCELED, actor=actor, reason=reason)
+    if order.status != S.PENDING_CANCEL.value:
+        order_apply_event(order_id=order.pk, event=states.PENDING_CANCEL, actor=actor, reason=reason)
+    for child in _open_children(order):
+        _cancel_child(child, actor, reason)
+    if not order.children.exists():  # not routed yet: nothing to wait for
+        order_apply_event(order_id=order.pk, event=states.CANCELED, actor=actor, reason=reason)
+    return parent_settle(parent_id=order.pk)
+
+
+def orders_cancel_all(*, portfolio_id: int, actor=None, reason: str = "cancel all") -> int:
+    """Cancel every open parent order of a portfolio (and manual/child orders with them)."""
+    ids = list(Order.objects.filter(portfolio_id=portfolio_id, parent__isnull=True, status__in=OPEN_STATUSES).values_list("id", flat=True))
+    done = 0
+    for oid in ids:
+        try:
+            order_cancel(order_id=oid, actor=actor, reason=reason)
+            done += 1
+        except (OrderError, states.IllegalTransition):
+            continue  # finished meanwhile
+    return done
+
+
+@transaction.atomic
+def order_amend(*, order_id: int, actor=None, quantity: Decimal | None = None, limit_price: Decimal | None = None) -> Order:
+    """Amend a parent's quantity or limit price (PENDING_UPDATE -> UPDATED), reaching its open
+    children: a smaller quantity comes off the latest slices first, a larger one goes to the
+    last unsent slice or a new slice due now. Locks portfolio, parent, children."""
+    if quantity is None and limit_price is None:
+        raise OrderValidationError({"quantity": ["Give a new quantity or a new limit price."]})
+    head = Order.objects.filter(pk=order_id, parent__isnull=True).values("portfolio_id").first()
+    if head is None:
+        raise OrderError(f"no parent order {order_id}")
+    (order,) = _lock(head["portfolio_id"], order_id)
+    if order.status not in RESTING:
+        raise OrderError(f"{order.client_order_id} is {order.status}: only a working order can be amended")
+    errors: dict[str, list[str]] = {}
+    if quantity is not None:
+        if quantity <= order.filled_qty:
+            errors["quantity"] = [f"Must be above the {order.filled_qty.normalize()} already filled (cancel the rest instead)."]
+        elif quantity % order.instrument.lot_size != 0:
+            errors["quantity"] = [f"Must be a whole number of lots of {order.instrument.lot_size.normalize()}."]
+    if limit_price is not None and order.order_type != OrderType.LIMIT.value:
+        errors["limit_price"] = ["Only LIMIT orders have a limit price to amend."]
+    elif limit_price is not None and limit_price <= 0:
+        errors["limit_price"] = ["Must be a positive number."]
+    if errors:
+        raise OrderValidationError(errors)
+    order_apply_event(order_id=order.pk, event=states.PENDING_UPDATE, actor=actor)
+    children = _open_children(order)
+    if limit_price is not None:
+        for c in children:
+            _amend_child(c, actor, limit_price=limit_price)
+    if quantity is not None and quantity != order.quantity:
+        _requantify(order, children, quantity - order.quantity, actor)
+    changes = {k: v for k, v in (("quantity", quantity), ("limit_price", limit_price)) if v is not None}
+    return order_apply_event(order_id=order.pk, event=states.UPDATED, actor=actor, **changes)
+
+
+def _amend_child(child: Order, actor, **changes) -> None:
+    if child.status == S.INITIALIZED.value:  # not at a venue yet: change it in place
+        Order.objects.filter(pk=child.pk).update(**changes)
+        return
+    order_apply_event(order_id=child.pk, event=states.PENDING_UPDATE, actor=actor)
+    order_apply_event(order_id=child.pk, event=states.UPDATED, actor=actor, **changes)
+
+
+def _requantify(parent: Order, children: list[Order], delta: Decimal, actor) -> None:
+    if delta < 0:
+        left = -delta
+        for c in children:  # latest due first
+            if left <= 0:
+                break
+            unfilled = c.quantity - c.filled_qty
+            if unfilled <= left:
+                _cancel_child(c, actor, "parent quantity reduced")
+                left -= unfilled
+            else:
+                _amend_child(c, actor, quantity=c.quantity - left)
+                left = Decimal(0)
+        return
+    unsent = [c for c in children if c.status == S.INITIALIZED.value]
+    if unsent:
+        _amend_child(unsent[0], actor, quantity=unsent[0].quantity + delta)
+        return
+    if parent.status == S.SUBMITTED.value and not parent.children.exists():
+        return  # routing has not run: it will slice the amended quantity
+    _extra_slice(parent, delta)
+
+
+def _extra_slice(parent: Order, quantity: Decimal) -> None:
+    """A new slice due now for an increase with no unsent slice to absorb it."""
+    from orders_app.models import RoutingDecision, Venue
+    from orders_app.working import _plan
+
+    clock = get_clock()
+    now = clock.market_now()
+    seq = (parent.routing_decisions.order_by("-sequence").values_list("sequence", flat=True).first() or 0) + 1
+    probe = Order(pk=parent.pk, client_order_id=parent.client_order_id, portfolio_id=parent.portfolio_id,
+                  instrument=parent.instrument, side=parent.side, quantity=quantity, order_type=parent.order_type,
+                  limit_price=parent.limit_price, time_in_force=parent.time_in_force, algo="IMMEDIATE", algo_params={})
+    slices, decisions = _plan(probe, now)
+    d = decisions[0]
+    RoutingDecision.objects.create(
+        parent=parent, sequence=seq, due_at=slices[0].due, quantity=quantity, expected_cost_bps=d.expected_cost_bps,
+        alternatives=dict(d.alternatives),
+        allocations=[{"venue": a.venue, "quantity": str(a.quantity), "expected_price": str(a.expected_price),
+                      "expected_cost_bps": a.expected_cost_bps} for a in d.allocations],
+    )
+    venue_ids = dict(Venue.objects.values_list("code", "id"))
+    for a in d.allocations:
+        child, _ = order_create(
+            client_order_id=child_client_id(parent, seq, a.venue), portfolio_id=parent.portfolio_id,
+            instrument_id=parent.instrument_id, side=parent.side, quantity=a.quantity, order_type=parent.order_type,
+            limit_price=parent.limit_price, time_in_force=parent.time_in_force, algo=parent.algo, parent_id=parent.pk,
+            proposal_id=parent.proposal_id, venue_id=venue_ids.get(a.venue), due_at=slices[0].due, arrival_px=parent.arrival_px,
+        )
+        wake = wall_for(clock, slices[0].due)
+        Order.objects.filter(pk=child.pk).update(wake_at=wake, work_seq=1)
+        dispatch.work_after_commit(child.pk, 1, eta=wake)

@@ -1,0 +1,44 @@
+"""Routing tasks (queue ``routing`` by ``CELERY_TASK_ROUTES``): thin, take ids, call one service.
+
+All are ``acks_late`` and safe to run twice: ``order_route`` does nothing to a parent
+already routed; ``child_execute`` carries the child's ``work_seq`` and exits when it is
+superseded; fills are recorded once per ``trade_id``. Database and broker hiccups are
+retried with exponential backoff.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import DatabaseError, OperationalError
+
+RETRY = {
+    "autoretry_for": (OperationalError, DatabaseError, ConnectionError),
+    "retry_backoff": 0.5,
+    "retry_backoff_max": 30,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
+
+
+@shared_task(ignore_result=True, acks_late=True, time_limit=120, soft_time_limit=100, **RETRY)
+def order_route(parent_id: int) -> None:
+    """Slice a SUBMITTED parent into child orders, route them, enqueue their first steps."""
+    from orders_app.working import order_route as route
+
+    route(parent_id=parent_id)
+
+
+@shared_task(ignore_result=True, acks_late=True, time_limit=60, soft_time_limit=50, **RETRY)
+def child_execute(child_id: int, seq: int | None = None) -> str:
+    """One step of one child order: send when due, apply fills, settle or schedule the next step."""
+    from orders_app.working import child_work
+
+    return child_work(child_id=child_id, seq=seq)
+
+
+@shared_task(ignore_result=True, acks_late=True, time_limit=60, soft_time_limit=50, expires=12)
+def order_sweep() -> dict:
+    """Beat, every 15 s: re-enqueue overdue children and parents whose routing was lost."""
+    from orders_app.working import orders_sweep
+
+    return orders_sweep()

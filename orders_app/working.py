@@ -1,0 +1,385 @@
+"""Working parent orders: slicing into child orders, routing, executing, settling (services).
+
+Locking order, as everywhere in orders_app: portfolio row -> parent -> child -> position.
+
+- ``order_route``: a SUBMITTED parent becomes child orders (the algo's slices, split
+  across venues by the router), persisted with their due time, venue and a client
+  order id derived from the parent's, together with the routing decisions, *before*
+  anything is sent; the parent goes ACCEPTED; each child's first task is enqueued
+  after commit for its due time.
+- ``child_work``: one step of one child: send it when due, replay the environment
+  up to market now, apply the fills it reports (``fill_apply`` ignores a
+  ``trade_id`` it has seen), settle it when terminal, else schedule the next step.
+  A task carries the child's ``work_seq``; each step bumps it under the row lock, so
+  a duplicate delivery or a superseded chain exits without doing anything.
+- ``orders_sweep``: re-enqueues only children whose expected task is overdue
+  (``wake_at`` past by a grace period), and parents whose routing task was lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from execution_app.clock_service import get_clock
+from execution_app.interfaces import (
+    ConfigError,
+    ExecutionOrder,
+    OrderIntent,
+    OrderStatus,
+    OrderType,
+    RouteAllocation,
+    RouteDecision,
+    Side,
+    TimeInForce,
+)
+from orders_app import dispatch, states
+from orders_app.algos import get_algo
+from orders_app.environment import load_environment
+from orders_app.market import market_state, session_at, session_market
+from orders_app.models import OPEN_STATUSES, Fill, Order, OrderEvent, RoutingDecision, Venue
+from orders_app.routing import NoVenueAvailable, SmartOrderRouter
+from orders_app.services import fill_apply, order_apply_event
+from portfolio_app.models import Portfolio
+
+S = OrderStatus
+
+
+def _poll_seconds() -> float:
+    return float(getattr(settings, "DESK_ORDER_POLL_SECONDS", 1.0))
+
+
+def wall_for(clock, market_time: datetime) -> datetime:
+    """The wall instant to wake at for ``market_time``: the replay clock maps it exactly;
+    a clock that cannot (stepped by hand, wall) is polled. Never more than the cap away,
+    so a long wait is a few cheap wake-ups rather than one fragile far-future eta."""
+    now = timezone.now()
+    wall = None
+    wall_at = getattr(clock, "wall_at", None)
+    if wall_at is not None:
+        try:
+            wall = wall_at(market_time)
+        except ValueError:
+            wall = None
+    if wall is None:
+        wall = now if market_time <= clock.market_now() else now + timedelta(seconds=_poll_seconds())
+    cap = now + timedelta(seconds=float(getattr(settings, "DESK_ORDER_MAX_WAIT_SECONDS", 300.0)))
+    return min(max(wall, now), cap)
+
+
+def _lock(portfolio_id: int, *order_ids: int):
+    Portfolio.objects.select_for_update().only("id").get(pk=portfolio_id)
+    return [Order.objects.select_for_update().select_related("instrument", "venue").get(pk=i) for i in order_ids]
+
+
+def intent_of(order: Order, *, reference_price: Decimal | None = None, ts: datetime | None = None) -> OrderIntent:
+    return OrderIntent(
+        portfolio_id=order.portfolio_id,
+        symbol=order.instrument.symbol,
+        side=Side(order.side),
+        quantity=order.quantity,
+        order_type=OrderType(order.order_type),
+        limit_price=order.limit_price,
+        reference_price=reference_price,
+        time_in_force=TimeInForce(order.time_in_force),
+        client_order_id=order.client_order_id,
+        sector=order.instrument.sector,
+        ts=ts,
+    )
+
+
+def _algo_params(order: Order) -> dict:
+    params = dict(order.algo_params or {})
+    for key in ("start", "end"):
+        if isinstance(params.get(key), str):
+            params[key] = datetime.fromisoformat(params[key])
+    params.setdefault("lot_size", order.instrument.lot_size)
+    return params
+
+
+def child_client_id(parent: Order, sequence: int, venue: str) -> str:
+    cid = f"{parent.client_order_id}-{sequence}-{venue}"
+    return cid if len(cid) <= 64 else f"P{parent.pk}-{sequence}-{venue}"
+
+
+def _plan(parent: Order, now: datetime):
+    """(slices, [RouteDecision per slice]) for ``parent`` at market time ``now`` (pure reads)."""
+    sym = parent.instrument.symbol
+    session = session_at(now)
+    market = session_market(session, [sym])
+    state = market_state(market, sym, now)
+    slices = get_algo(parent.algo).schedule(intent_of(parent), state, _algo_params(parent))
+    lot = parent.instrument.lot_size
+    env = load_environment(market=market, clock=lambda: state.now, lot_size=lot)
+    quotes = getattr(env, "quotes", None)
+    router = SmartOrderRouter(daily_vol=state.daily_vol, adv=state.adv, lot_size=lot)
+    decisions = []
+    for s in slices:
+        if quotes is None:  # an environment without quotes: one venue, the first enabled
+            code = Venue.objects.filter(enabled=True).values_list("code", flat=True).first()
+            if code is None:
+                raise NoVenueAvailable("no venue is up")
+            decisions.append(RouteDecision((RouteAllocation(code, s.quantity, state.mark, 0.0),), 0.0, {}))
+            continue
+        # Priced on the quote now (no look-ahead), sized by the display expected at the slice's time.
+        due_display = {q.venue: q.displayed_qty for q in quotes(sym, max(s.due, state.now))}
+        book = [replace(q, displayed_qty=due_display.get(q.venue, q.displayed_qty)) for q in quotes(sym, state.now)]
+        decisions.append(router.route(Side(parent.side), s.quantity, book))
+    return slices, decisions
+
+
+def order_route(*, parent_id: int) -> list[int]:
+    """Slice and route a SUBMITTED parent into persisted child orders; idempotent.
+
+    A parent that is not SUBMITTED (already routed, cancelled, …) is left alone, so a
+    redelivered task creates nothing. Locks the portfolio and the parent.
+    """
+    clock = get_clock()
+    head = Order.objects.filter(pk=parent_id, parent__isnull=True).values("portfolio_id").first()
+    if head is None:
+        return []
+    with transaction.atomic():
+        (parent,) = _lock(head["portfolio_id"], parent_id)
+        if parent.status != S.SUBMITTED.value:
+            return []
+        now = clock.market_now()
+        try:
+            slices, decisions = _plan(parent, now)
+        except (ConfigError, NoVenueAvailable, LookupError) as exc:
+            order_apply_event(order_id=parent.pk, event=states.REJECTED, reason=f"cannot work the order: {exc}")
+            parent_settle(parent_id=parent.pk)
+            return []
+        venue_ids = dict(Venue.objects.values_list("code", "id"))
+        rows, children = [], []
+        for s, d in zip(slices, decisions):
+            rows.append(
+                RoutingDecision(
+                    parent=parent, sequence=s.sequence, due_at=s.due, quantity=s.quantity,
+                    expected_cost_bps=d.expected_cost_bps, alternatives=dict(d.alternatives),
+                    allocations=[
+                        {"venue": a.venue, "quantity": str(a.quantity), "expected_price": str(a.expected_price),
+                         "expected_cost_bps": a.expected_cost_bps}
+                        for a in d.allocations
+                    ],
+                )
+            )
+            wake = wall_for(clock, s.due)
+            for a in d.allocations:
+                children.append(
+                    Order(
+                        client_order_id=child_client_id(parent, s.sequence, a.venue), parent=parent,
+                        portfolio_id=parent.portfolio_id, instrument_id=parent.instrument_id,
+                        proposal_id=parent.proposal_id, venue_id=venue_ids.get(a.venue), side=parent.side,
+                        quantity=a.quantity, order_type=OrderType.LIMIT.value if s.limit_price is not None else OrderType.MARKET.value,
+                        limit_price=s.limit_price, time_in_force=parent.time_in_force, algo=parent.algo,
+                        due_at=s.due, arrival_px=parent.arrival_px, created_by=parent.created_by,
+                        wake_at=wake, work_seq=1,
+                    )
+                )
+        RoutingDecision.objects.bulk_create(rows)
+        children = Order.objects.bulk_create(children)
+        if children and children[0].pk is None:  # a backend that does not return ids
+            children = list(Order.objects.filter(parent=parent).order_by("id"))
+        OrderEvent.objects.bulk_create(
+            [OrderEvent(order=c, event="INITIALIZED", from_status="", to_status=c.status, reason="slice of the parent") for c in children]
+        )
+        order_apply_event(order_id=parent.pk, event=states.ACCEPTED, reason=f"{len(slices)} slices, {len(children)} child orders")
+        for c in children:
+            dispatch.work_after_commit(c.pk, c.work_seq, eta=c.wake_at)
+        if not children:
+            parent_settle(parent_id=parent.pk)
+        return [c.pk for c in children]
+
+
+def _schedule(child: Order, market_time: datetime, clock) -> None:
+    child.work_seq += 1
+    child.wake_at = wall_for(clock, market_time)
+    child.save(update_fields=["work_seq", "wake_at"])
+    dispatch.work_after_commit(child.pk, child.work_seq, eta=child.wake_at)
+
+
+def _end_child(child: Order, status: str, reason: str) -> None:
+    event = states.CANCELED if status in (S.CANCELED.value, S.REJECTED.value) else states.EXPIRED
+    if status == S.REJECTED.value and child.status == S.SUBMITTED.value:
+        event = states.REJECTED
+    order_apply_event(order_id=child.pk, event=event, reason=reason)
+    Order.objects.filter(pk=child.pk).update(wake_at=None)
+
+
+def child_work(*, child_id: int, seq: int | None = None) -> str:
+    """One step of working a child order (see the module docstring); returns what it did."""
+    clock = get_clock()
+    head = Order.objects.filter(pk=child_id).values("portfolio_id", "parent_id").first()
+    if head is None:
+        return "missing"
+    with transaction.atomic():
+        ids = [i for i in (head["parent_id"], child_id) if i]
+        child = _lock(head["portfolio_id"], *ids)[-1]
+        if states.is_terminal(child.status):
+            return "terminal"
+        if seq is not None and child.work_seq != seq:
+            return "superseded"
+        now = clock.market_now()
+        if child.status == S.PENDING_CANCEL.value:
+            _end_child(child, S.CANCELED.value, "cancelled on request")
+            _settle_parent_of(child)
+            return "cancelled"
+        if child.status == S.INITIALIZED.value:
+            if child.due_at and now < child.due_at:
+                _schedule(child, child.due_at, clock)
+                return "waiting"
+            if child.due_at and session_at(child.due_at).close <= now:
+                _end_child(child, S.EXPIRED.value, "the session closed before the slice was sent")
+                _settle_parent_of(child)
+                return "expired"
+            child = order_apply_event(order_id=child.pk, event=states.SUBMITTED, sent_at=now)
+            child = Order.objects.select_related("instrument", "venue").get(pk=child.pk)
+        result, reports, market = _replay(child, now)
+        if result.status is S.REJECTED:
+            _end_child(child, S.REJECTED.value, result.reason or "rejected by the venue")
+            _settle_parent_of(child)
+            return "rejected"
+        if child.status == S.SUBMITTED.value:
+            order_apply_event(order_id=child.pk, event=states.ACCEPTED)
+        _apply_reports(child, reports)
+        child.refresh_from_db()
+        if states.is_terminal(child.status):
+            Order.objects.filter(pk=child.pk).update(wake_at=None)
+            _settle_parent_of(child)
+            return "filled"
+        if result.status in (S.EXPIRED, S.CANCELED, S.FILLED):
+            _end_child(child, result.status.value if result.status is not S.FILLED else S.EXPIRED.value,
+                       result.reason or "the venue stopped working it")
+            _settle_parent_of(child)
+            return "ended"
+        # Next: the venue's arrival if the order is still on its way, else the next tick.
+        latency = timedelta(milliseconds=float(child.venue.latency_ms)) if child.venue_id else timedelta(0)
+        arrival = child.sent_at + latency
+        nxt = arrival if now < arrival else market.next_tick(now)
+        _schedule(child, nxt or now, clock)
+        return "working"
+
+
+def _replay(child: Order, now: datetime):
+    """The environment's view of ``child`` at ``now``: rebuilt and replayed from when it was sent."""
+    sym = child.instrument.symbol
+    market = session_market(session_at(child.sent_at), [sym])
+    env = load_environment(market=market, clock=lambda: now, lot_size=child.instrument.lot_size)
+    reports = []
+    order = ExecutionOrder(
+        client_order_id=child.client_order_id, symbol=sym, side=Side(child.side), quantity=child.quantity,
+        venue=child.venue.code if child.venue_id else "", order_type=OrderType(child.order_type),
+        limit_price=child.limit_price, time_in_force=TimeInForce(child.time_in_force), ts=child.sent_at,
+    )
+    result = env.submit(order, reports.append)
+    return result, [r for r in reports if r.ts_event <= now], market
+
+
+def _apply_reports(child: Order, reports) -> int:
+    """Apply fills not yet recorded, never past the child's quantity (an amended child replays
+    with its new size, and the fills already booked stand)."""
+    known = set(Fill.objects.filter(order=child).values_list("trade_id", flat=True))
+    leaves = child.quantity - child.filled_qty
+    applied = 0
+    for r in reports:
+        if r.trade_id in known:
+            continue
+        if leaves <= 0:
+            break
+        if r.last_qty > leaves:
+            r = replace(r, last_qty=leaves)
+        if fill_apply(order_id=child.pk, report=r).created:
+            leaves -= r.last_qty
+            applied += 1
+    return applied
+
+
+def _settle_parent_of(child: Order) -> None:
+    if child.parent_id:
+        parent_settle(parent_id=child.parent_id)
+
+
+def parent_settle(*, parent_id: int) -> Order:
+    """Finish a parent whose children are all terminal (FILLED came with the last fill; otherwise
+    CANCELED if it was being cancelled or nothing but cancellations ended it, else EXPIRED),
+    and complete its proposal when that was the proposal's last open order. Caller holds the
+    portfolio lock."""
+    parent = Order.objects.select_for_update().get(pk=parent_id)
+    if not states.is_terminal(parent.status) and parent.status not in (S.INITIALIZED.value, S.SUBMITTED.value):
+        children = list(parent.children.values_list("status", "reason"))
+        if not any(st in OPEN_STATUSES for st, _ in children):
+            unfilled = parent.quantity - parent.filled_qty
+            reasons = sorted({r for st, r in children if st != S.FILLED.value and r})
+            why = f"{unfilled} unfilled" + (f": {'; '.join(reasons)}" if reasons else "")
+            cancelled = parent.status == S.PENDING_CANCEL.value or (
+                children and all(st in (S.CANCELED.value, S.REJECTED.value) for st, _ in children)
+            )
+            parent = order_apply_event(
+                order_id=parent.pk, event=states.CANCELED if cancelled else states.EXPIRED, reason=why[:2000]
+            )
+    if states.is_terminal(parent.status) and parent.proposal_id:
+        proposal_settle(proposal_id=parent.proposal_id)
+    return parent
+
+
+def proposal_settle(*, proposal_id: int) -> None:
+    """Tell portfolio that a proposal's orders are all terminal, with the filled share (by notional)."""
+    from django.db.models import F, Sum
+
+    from portfolio_app.services import proposal_transition
+    from portfolio_app.states import IllegalTransition
+
+    parents = Order.objects.filter(proposal_id=proposal_id, parent__isnull=True)
+    if parents.filter(status__in=OPEN_STATUSES).exists() or not parents.exists():
+        return
+    agg = parents.aggregate(filled=Sum(F("filled_qty") * F("arrival_px")), total=Sum(F("quantity") * F("arrival_px")))
+    if agg["total"]:
+        share = Decimal(agg["filled"] or 0) / Decimal(agg["total"])
+    else:
+        q = parents.aggregate(f=Sum("filled_qty"), t=Sum("quantity"))
+        share = Decimal(q["f"] or 0) / Decimal(q["t"]) if q["t"] else Decimal(0)
+    try:
+        proposal_transition(proposal_id=proposal_id, to="COMPLETED", filled_share=share.quantize(Decimal("0.000001")))
+    except IllegalTransition:
+        pass  # already completed (or failed) by someone else: nothing to add
+
+
+def orders_sweep(*, grace_seconds: float | None = None, limit: int = 500) -> dict[str, int]:
+    """Re-enqueue what a lost message left behind: children whose expected task is overdue
+    and parents stuck SUBMITTED (routing never ran). A child waiting for its due time has
+    ``wake_at`` in the future and is never touched."""
+    grace = float(getattr(settings, "DESK_ORDER_SWEEP_GRACE_SECONDS", 20.0) if grace_seconds is None else grace_seconds)
+    cutoff = timezone.now() - timedelta(seconds=grace)
+    child_ids = list(
+        Order.objects.filter(parent__isnull=False, status__in=OPEN_STATUSES, wake_at__lte=cutoff)
+        .order_by("wake_at").values_list("id", flat=True)[:limit]
+    )
+    requeued = 0
+    for cid in child_ids:
+        with transaction.atomic():
+            child = Order.objects.select_for_update().filter(pk=cid, wake_at__lte=cutoff, status__in=OPEN_STATUSES).first()
+            if child is None:
+                continue
+            child.work_seq += 1  # the lost chain, should it wake after all, exits as superseded
+            child.wake_at = timezone.now()
+            child.save(update_fields=["work_seq", "wake_at"])
+            dispatch.work_after_commit(child.pk, child.work_seq)
+            requeued += 1
+    parents = list(
+        Order.objects.filter(parent__isnull=True, status=S.SUBMITTED.value, updated_at__lte=cutoff).values_list("id", flat=True)[:limit]
+    )
+    for pid in parents:
+        with transaction.atomic():
+            dispatch.route_after_commit(pid)
+    return {"children": requeued, "parents": len(parents)}
+
+
+__all__ = [
+    "child_client_id", "child_work", "intent_of", "order_route", "orders_sweep", "parent_settle",
+    "proposal_settle", "wall_for",
+]

@@ -1,0 +1,191 @@
+"""From a portfolio's stored config and the desk's data to a rebalance plan.
+
+Reads only: loads prices known at the market date, views, positions and marks,
+then runs the pure core (optimiser → risk sizing → whole-lot trades → metrics).
+``services.proposal_compute`` saves what ``proposal_plan`` returns.
+
+``Portfolio.strategy_params`` holds the optimiser's parameters (see
+``optimisation/optimiser.py``) plus these desk keys, which the optimiser never sees::
+
+    {"algo": "TWAP", "algo_params": {"slices": 4},   # how approved orders are worked
+     "sizing": {"target_vol": 0.15, "max_weight": 0.1},  # risk_app.sizing.SizingConfig
+     "cost_bps": 5,                                  # estimated trading cost
+     "universe": ["AAPL", "MSFT"]}                   # default: every tradable equity
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+
+from execution_app import money
+from execution_app.interfaces import ConfigError, PortfolioSnapshot, PositionSnapshot, ProposedTrade
+from portfolio_app.models import Instrument, Portfolio, Position
+from portfolio_app.optimisation import OptimisationError, PortfolioOptimiser, portfolio_metrics
+from portfolio_app.selectors import marks_at, price_frame
+from portfolio_app.trades import LotTradeBuilder, estimate_costs, turnover
+
+DESK_KEYS = ("algo", "algo_params", "sizing", "cost_bps", "universe")
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+@dataclass(frozen=True)
+class ProposalPlan:
+    strategy: str
+    params: dict[str, Any]  # what was used, for the proposal page
+    target_weights: dict[str, float]
+    current_weights: dict[str, float]
+    metrics_before: dict[str, float | None]
+    metrics_after: dict[str, float | None]
+    trades: list[ProposedTrade]
+    turnover: float
+    estimated_costs: Decimal
+    reference_prices: dict[str, Decimal]
+    instrument_ids: dict[str, int] = field(default_factory=dict)
+    sectors: dict[str, str] = field(default_factory=dict)
+
+
+def desk_params(portfolio: Portfolio) -> dict[str, Any]:
+    sp = dict(portfolio.strategy_params or {})
+    return {
+        "algo": str(sp.get("algo") or settings.DESK_PROPOSAL_ALGO).upper(),
+        "algo_params": dict(sp.get("algo_params") or settings.DESK_PROPOSAL_ALGO_PARAMS),
+        "sizing": {**settings.DESK_SIZING, **dict(sp.get("sizing") or {})},
+        "cost_bps": sp.get("cost_bps", settings.DESK_PROPOSAL_COST_BPS),
+        "universe": sp.get("universe"),
+    }
+
+
+def optimiser_for(portfolio: Portfolio, sectors: dict[str, str] | None = None) -> PortfolioOptimiser:
+    """The portfolio's optimiser; raises ``ConfigError`` naming the bad key."""
+    params = {k: v for k, v in (portfolio.strategy_params or {}).items() if k not in DESK_KEYS}
+    constraints = dict(portfolio.constraints or {})
+    if portfolio.long_short:
+        constraints.setdefault("long_short", True)
+        constraints.setdefault("gross_limit", float(portfolio.gross_limit))
+    if sectors and (constraints.get("sector_upper") or constraints.get("sector_lower")):
+        constraints.setdefault("sector_mapper", {s: sec for s, sec in sectors.items() if sec})
+    return PortfolioOptimiser.from_config({"strategy": portfolio.strategy, **params, "constraints": constraints})
+
+
+def sizer_for(portfolio: Portfolio, sizing: dict[str, Any]):
+    from risk_app.sizing import SizingConfig, VolTargetSizer
+
+    known = {f.name for f in fields(SizingConfig)}
+    unknown = sorted(set(sizing) - known)
+    if unknown:
+        raise ConfigError(f"sizing.{unknown[0]}", f"unknown sizing parameter (known: {', '.join(sorted(known))})")
+    cfg = {"target_vol": None, "max_gross": float(portfolio.gross_limit), **sizing}
+    return VolTargetSizer(SizingConfig(**cfg))
+
+
+def universe(portfolio: Portfolio, symbols: list[str] | None) -> dict[str, Instrument]:
+    """The instruments a proposal may trade, plus any the portfolio holds."""
+    held = Position.objects.filter(portfolio=portfolio).exclude(quantity=0).values_list("instrument_id", flat=True)
+    qs = Instrument.objects.filter(tradable=True)
+    qs = qs.filter(symbol__in=symbols) if symbols else qs.filter(asset_class=Instrument.AssetClass.EQUITY)
+    return {i.symbol: i for i in (qs | Instrument.objects.filter(pk__in=list(held))).distinct()}
+
+
+def snapshot_of(portfolio: Portfolio, marks: dict[str, Decimal], market_now: datetime) -> PortfolioSnapshot:
+    positions = {}
+    for p in Position.objects.filter(portfolio=portfolio).exclude(quantity=0).select_related("instrument"):
+        s = p.instrument.symbol
+        positions[s] = PositionSnapshot(s, p.quantity, p.avg_cost, marks.get(s, p.avg_cost), p.instrument.sector)
+    return PortfolioSnapshot(
+        portfolio.pk, portfolio.cash, positions, long_short=portfolio.long_short, name=portfolio.name, as_of=market_now
+    )
+
+
+def load_views(market_now: datetime, symbols) -> tuple[dict, int]:
+    """The aggregated agent views at ``market_now`` on ``symbols`` and how many agents gave them."""
+    from execution_app.signal_selectors import views_as_of
+
+    views = {s: v for s, v in views_as_of(market_now).views().items() if s in symbols}
+    agents = {a for v in views.values() for a in v.contributions}
+    return views, len(agents)
+
+
+def _metrics(m) -> dict[str, float | None]:
+    return {"expected_return": m.expected_return, "volatility": m.volatility, "sharpe": m.sharpe}
+
+
+def proposal_plan(portfolio: Portfolio, *, market_now: datetime) -> ProposalPlan:
+    """Raises ``OptimisationError`` / ``ConfigError`` / ``trades.TradeError`` with a readable sentence."""
+    desk = desk_params(portfolio)
+    instruments = universe(portfolio, desk["universe"])
+    sectors = {s: i.sector for s, i in instruments.items()}
+    optimiser = optimiser_for(portfolio, sectors)
+    p = optimiser.p
+    market_date = market_now.astimezone(NEW_YORK).date()
+    lookback = int(p["lookback_days"])
+    # Sessions to calendar days (252 a year), with slack for holidays.
+    since = market_date - timedelta(days=int(lookback * 365 / 252) + 14)
+    prices = price_frame([i.pk for i in instruments.values()], before=market_date, since=since)
+    if prices.empty:
+        raise OptimisationError(
+            "too_few_prices", f"There are no closing prices before {market_date.isoformat()} to estimate risk from."
+        )
+    views, agents = {}, 0
+    if optimiser.strategy == "black_litterman":
+        views, agents = load_views(market_now, set(prices.columns))
+    marks = marks_at(list(instruments), market_now)
+    snapshot = snapshot_of(portfolio, marks, market_now)
+    current = snapshot.weights()
+
+    target = optimiser.optimise(prices=prices, views=views, current_weights=current, constraints={})
+    sized = sizer_for(portfolio, desk["sizing"]).size(target, prices=prices, snapshot=snapshot)
+    lots = {s: i.lot_size for s, i in instruments.items()}
+    trade_prices = {s: marks[s] for s, w in sized.weights.items() if w and s in marks}
+    trades = LotTradeBuilder(desk["cost_bps"]).trades(sized, snapshot=snapshot, lot_sizes=lots, prices=trade_prices)
+
+    nav = snapshot.nav
+    after_qty = {s: pos.quantity for s, pos in snapshot.positions.items()}
+    for t in trades:
+        after_qty[t.symbol] = after_qty.get(t.symbol, Decimal(0)) + t.side.sign * t.quantity
+    px = {**{s: pos.mark for s, pos in snapshot.positions.items()}, **{t.symbol: t.price for t in trades}}
+    after = {s: float(q * px[s] / nav) for s, q in after_qty.items() if q} if nav > 0 else {}
+    est = optimiser.estimates(prices, views)
+    rf = float(p["risk_free_rate"])
+    before_m = portfolio_metrics(current, est.mu_series, est.cov_frame, rf)
+    after_m = portfolio_metrics(after, est.mu_series, est.cov_frame, rf)
+    rows = min(len(prices), lookback + 1)
+    params = {
+        "risk_model": p["risk_model"],
+        "return_model": p["return_model"],
+        "lookback_days": lookback,
+        "history_rows": rows,
+        "risk_free_rate": rf,
+        "universe": len(est.symbols),
+        "views": len(views),
+        "agents": agents,
+        "cost_bps": float(money.to_decimal(desk["cost_bps"])),
+        "algo": desk["algo"],
+        "sizing": desk["sizing"],
+        "notes": list(sized.notes),
+        "optimiser_weights": _rounded(target.weights),
+        "constraints": dict(portfolio.constraints or {}),
+    }
+    return ProposalPlan(
+        strategy=optimiser.strategy,
+        params=params,
+        target_weights=_rounded(sized.weights),
+        current_weights=_rounded(current),
+        metrics_before=_metrics(before_m),
+        metrics_after=_metrics(after_m),
+        trades=trades,
+        turnover=turnover(trades, nav),
+        estimated_costs=estimate_costs(trades, desk["cost_bps"]),
+        reference_prices={t.symbol: t.price for t in trades} or {s: marks[s] for s in current if s in marks},
+        instrument_ids={s: i.pk for s, i in instruments.items()},
+        sectors=sectors,
+    )
+
+
+def _rounded(weights) -> dict[str, float]:
+    return {s: round(float(w), 6) for s, w in sorted(weights.items()) if abs(float(w)) >= 5e-7}

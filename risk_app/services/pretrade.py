@@ -1,0 +1,182 @@
+"""The pre-trade check every order passes through, and the record of each result.
+
+The engine (``risk_app.checks.PreTradeRiskEngine``) is built from the enabled
+limits and cached per process under the limits' version token
+(``RiskLimitsVersion``, bumped in the same transaction as any limit change):
+each check reads the token (one primary-key query) and rebuilds when it
+differs, so a committed change applies on every worker at the next check.
+The kill switch is read per check as well (``snapshots.trading_states_for``),
+never cached.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from django.utils import timezone
+
+from execution_app.interfaces import OrderIntent, RiskVerdict
+from risk_app import checks as K
+from risk_app.checks import Limit, PreTradeRiskEngine
+from risk_app.models import RiskCheck, RiskLimit, RiskLimitsVersion
+from risk_app.snapshots import snapshot_load
+
+from .common import breach_dict, finite
+
+_lock = threading.Lock()
+_engine: tuple[str, PreTradeRiskEngine] | None = None
+DEFAULT_LOOKBACK_S = 60.0
+
+
+def limit_of(row: RiskLimit) -> Limit:
+    return Limit(
+        id=row.pk, name=row.name, kind=row.kind, threshold=row.threshold, scope=row.scope,
+        scope_key=row.scope_key or None, action=row.action, enabled=row.enabled, params=row.params or {},
+    )
+
+
+def limits_token() -> str:
+    return RiskLimitsVersion.objects.filter(pk=1).values_list("token", flat=True).first() or ""
+
+
+def engine_get() -> PreTradeRiskEngine:
+    """The engine of the committed limits, rebuilt only when their version token changed."""
+    global _engine
+    token = limits_token()
+    cached = _engine
+    if cached is not None and cached[0] == token:
+        return cached[1]
+    with _lock:
+        if _engine is not None and _engine[0] == token:
+            return _engine[1]
+        engine = PreTradeRiskEngine([limit_of(r) for r in RiskLimit.objects.filter(enabled=True)])
+        engine.lookback_s = max(
+            [DEFAULT_LOOKBACK_S]
+            + [c.thr for c in engine.limits if c.kind == K.DUPLICATE_WINDOW_S]
+            + [c.window_s for c in engine.limits if c.kind == K.MAX_ORDER_RATE]
+        )
+        engine.needs_returns = any(c.kind == K.MAX_VAR_95 for c in engine.limits)
+        _engine = (token, engine)
+        return engine
+
+
+def engine_reset() -> None:
+    """Forget this process's engine (tests that rewrite limits outside the services)."""
+    global _engine
+    _engine = None
+
+
+def _market_date():
+    from execution_app.clock_service import get_clock
+
+    return get_clock().market_date()
+
+
+def pre_trade_check(
+    *,
+    portfolio_id: int,
+    intents: Sequence[OrderIntent],
+    wall_clock: bool = True,
+    record: bool = True,
+    alerts: bool = True,
+) -> list[RiskVerdict]:
+    """One verdict per intent, in order. The caller must hold the portfolio row lock.
+
+    Several intents are checked as one proposal (``check_proposal``): the
+    portfolio-level measures are valued after all of them.  ``record``: store a
+    ``RiskCheck`` for every intent whose ``client_order_id`` names a stored order
+    (the caller need not call ``risk_check_record``).  ``alerts``: warn-level
+    breaches raise an alert (they pass, but someone must see them).
+    ``wall_clock=False`` skips the rate and duplicate limits (simulated time).
+    """
+    intents = list(intents)
+    if not intents:
+        return []
+    engine = engine_get()
+    now = timezone.now()
+    loaded = snapshot_load(
+        portfolio_id=portfolio_id, intents=intents, now=now, market_date=_market_date(), wall_clock=wall_clock,
+        lookback_s=engine.lookback_s, need_returns=engine.needs_returns,
+    )
+    if len(intents) == 1:
+        verdicts = [engine.check(intents[0], loaded.snapshot, context=loaded.context, now=now)]
+    else:
+        verdicts = list(engine.check_proposal(intents, loaded.snapshot, context=loaded.context, now=now).verdicts)
+    if record:
+        _record_for_orders(portfolio_id, intents, verdicts)
+    if alerts:
+        _warn_alerts(portfolio_id, loaded.snapshot.name, verdicts)
+    return verdicts
+
+
+def pre_trade_check_proposal(*, portfolio_id: int, intents: Sequence[OrderIntent], wall_clock: bool = True):
+    """The what-if of a whole proposal (``ProposalVerdict``: verdicts, distinct breaches, post-trade figures).
+
+    Nothing is recorded and no alert is raised; the proposal page shows it before anyone approves.
+    """
+    engine = engine_get()
+    now = timezone.now()
+    loaded = snapshot_load(
+        portfolio_id=portfolio_id, intents=list(intents), now=now, market_date=_market_date(), wall_clock=wall_clock,
+        lookback_s=engine.lookback_s, need_returns=engine.needs_returns,
+    )
+    return engine.check_proposal(list(intents), loaded.snapshot, context=loaded.context, now=now)
+
+
+def risk_check_record(
+    *,
+    verdict: RiskVerdict,
+    portfolio_id: int | None = None,
+    intent: OrderIntent | None = None,
+    order_id: int | None = None,
+    proposal_id: int | None = None,
+) -> RiskCheck:
+    """Store one check result (NaN values as null) with its order or proposal."""
+    return RiskCheck.objects.create(**_row(verdict, portfolio_id, intent, order_id, proposal_id))
+
+
+def _row(verdict, portfolio_id, intent, order_id, proposal_id) -> dict:
+    return {
+        "order_id": order_id,
+        "proposal_id": proposal_id,
+        "portfolio_id": portfolio_id if portfolio_id is not None else (intent.portfolio_id if intent else None),
+        "client_order_id": intent.client_order_id if intent else "",
+        "symbol": intent.symbol if intent else "",
+        "side": intent.side.value if intent else "",
+        "quantity": intent.quantity if intent else None,
+        "passed": verdict.passed,
+        "breaches": [breach_dict(b) for b in verdict.breaches],
+        "utilisation": {k: finite(v) for k, v in verdict.utilisation.items()},
+    }
+
+
+def _record_for_orders(portfolio_id: int, intents: list[OrderIntent], verdicts: list[RiskVerdict]) -> None:
+    from orders_app.models import Order
+
+    ids = [i.client_order_id for i in intents if i.client_order_id]
+    if not ids:
+        return
+    by_client = dict(Order.objects.filter(client_order_id__in=ids).values_list("client_order_id", "id"))
+    rows = [
+        RiskCheck(**_row(v, portfolio_id, i, by_client[i.client_order_id], None))
+        for i, v in zip(intents, verdicts)
+        if i.client_order_id in by_client
+    ]
+    RiskCheck.objects.bulk_create(rows)
+
+
+def _warn_alerts(portfolio_id: int, name: str, verdicts: list[RiskVerdict]) -> None:
+    from .alerts import alert_raise
+
+    seen = set()
+    for v in verdicts:
+        for b in v.breaches:
+            if b.action != K.WARN or b.limit_id in seen:
+                continue
+            seen.add(b.limit_id)
+            alert_raise(
+                kind="limit_warn", key=f"warn:{portfolio_id}:{b.limit_id}", severity="warning",
+                message=f"{name}: {b.reason}", portfolio_id=portfolio_id, limit_id=b.limit_id,
+                value=finite(b.value), repeat=True,
+            )

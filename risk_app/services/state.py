@@ -1,0 +1,194 @@
+"""The kill switch: ACTIVE, REDUCING, HALTED - desk-wide and per portfolio.
+
+Going stricter (to REDUCING or HALTED) and REDUCING -> ACTIVE apply at once.
+HALTED is latched: leaving it needs a re-arm request by one risk officer and a
+confirmation by a *different* one.  Halting cancels the open orders of the
+scope in the same transaction (a failure to cancel is logged, never undoes the
+halt).  Every change is audited (``TradingStateChange``) and pushed
+(``risk.state_changed``) to the desk and to the portfolio's group.  Checks
+read the state row afresh each time, so a change holds on every worker as
+soon as it commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from execution_app import groups
+from execution_app.events import event_publish
+from execution_app.interfaces import TradingState
+from risk_app.models import TradingStateChange, TradingStateRearm, TradingStateRecord
+from risk_app.snapshots import DESK_SCOPE
+
+from .common import RiskInvalid, RiskNotFound, RiskPermissionDenied, require_reason, require_risk_manager
+
+log = logging.getLogger(__name__)
+HALTED, REDUCING, ACTIVE = TradingState.HALTED.value, TradingState.REDUCING.value, TradingState.ACTIVE.value
+
+
+@dataclass(frozen=True)
+class StateResult:
+    """``applied``: the state changed now; otherwise ``rearm`` waits for a second officer."""
+
+    scope: str
+    state: str
+    applied: bool
+    rearm: TradingStateRearm | None = None
+
+
+def scope_portfolio_id(scope: str) -> int | None:
+    """None for the desk; the id for "portfolio:<id>"; ``RiskInvalid`` for anything else."""
+    if scope == DESK_SCOPE:
+        return None
+    prefix, _, rest = scope.partition(":")
+    if prefix == "portfolio" and rest.isdigit():
+        from portfolio_app.models import Portfolio
+
+        if Portfolio.objects.filter(pk=int(rest)).exists():
+            return int(rest)
+    raise RiskInvalid({"scope": f"Unknown scope {scope!r}: \"desk\" or \"portfolio:<id>\"."})
+
+
+def _record(scope: str) -> TradingStateRecord:
+    pid = scope_portfolio_id(scope)
+    TradingStateRecord.objects.get_or_create(scope=scope, defaults={"portfolio_id": pid})
+    return TradingStateRecord.objects.select_for_update().get(scope=scope)
+
+
+def _apply(rec: TradingStateRecord, state: str, *, actor, reason: str, confirmed_by=None) -> None:
+    previous = rec.state
+    rec.state, rec.reason, rec.set_by = state, reason, actor
+    rec.save(update_fields=["state", "reason", "set_by", "set_at"])
+    TradingStateChange.objects.create(
+        scope=rec.scope, from_state=previous, to_state=state, actor=actor, reason=reason, confirmed_by=confirmed_by,
+    )
+    targets = [groups.DESK] + ([groups.portfolio(rec.portfolio_id)] if rec.portfolio_id else [])
+    event_publish(
+        event_type="risk.state_changed",
+        payload={
+            "scope": rec.scope, "portfolio_id": rec.portfolio_id, "state": state, "previous": previous,
+            "reason": reason, "set_by": actor.username if actor else None,
+            "confirmed_by": confirmed_by.username if confirmed_by else None, "ts": timezone.now(),
+        },
+        groups=targets,
+    )
+    if state == HALTED:
+        _cancel_open_orders(rec.portfolio_id, actor=actor, reason=f"Trading HALTED: {reason}")
+
+
+def _cancel_open_orders(portfolio_id: int | None, *, actor, reason: str) -> None:
+    """Cancel every open order of the scope (the whole desk when ``portfolio_id`` is None)."""
+    from orders_app import services as orders
+    from orders_app.models import OPEN_STATUSES, Order
+
+    open_orders = Order.objects.filter(status__in=OPEN_STATUSES)
+    if portfolio_id is not None:
+        open_orders = open_orders.filter(portfolio_id=portfolio_id)
+    portfolio_ids = sorted(set(open_orders.values_list("portfolio_id", flat=True)))
+    cancel_all = getattr(orders, "orders_cancel_all", None)
+    for pid in portfolio_ids:
+        for cancel in ([cancel_all] if cancel_all is not None else []) + [_cancel_fallback]:
+            try:
+                with transaction.atomic():
+                    cancel(portfolio_id=pid, actor=actor, reason=reason)
+                break
+            except Exception:  # the halt itself must hold even if cancelling fails; try the plain way
+                log.exception("cancelling open orders on HALT failed", extra={"portfolio_id": pid, "via": cancel.__name__})
+
+
+def _cancel_fallback(*, portfolio_id: int, actor, reason: str) -> None:
+    """When orders_app's ``orders_cancel_all`` is missing or fails: every open order, children first, to CANCELED."""
+    from orders_app import services as orders, states
+    from orders_app.models import OPEN_STATUSES, Order
+
+    rows = Order.objects.filter(portfolio_id=portfolio_id, status__in=OPEN_STATUSES).order_by("parent_id", "id")
+    ids = sorted(rows.values_list("id", "parent_id"), key=lambda r: r[1] is None)
+    for order_id, _ in ids:
+        orders.order_apply_event(order_id=order_id, event=states.CANCELED, actor=actor, reason=reason)
+
+
+@transaction.atomic
+def trading_state_set(*, scope: str, state: str, actor, reason: str) -> StateResult:
+    """Set the kill switch of ``scope``; from HALTED this files a re-arm request instead.
+
+    Locks the state row (``select_for_update``), so two officers acting at once apply in turn.
+    """
+    require_risk_manager(actor, "change the trading state")
+    reason = require_reason(reason)
+    if state not in (ACTIVE, REDUCING, HALTED):
+        raise RiskInvalid({"state": f"Unknown state {state!r}: ACTIVE, REDUCING or HALTED."})
+    rec = _record(scope)
+    if rec.state == state:
+        raise RiskInvalid({"state": f"Trading is already {state} for {scope}."})
+    if rec.state == HALTED:
+        return StateResult(scope, rec.state, False, trading_state_rearm_request(scope=scope, state=state, actor=actor, reason=reason))
+    _apply(rec, state, actor=actor, reason=reason)
+    return StateResult(scope, state, True)
+
+
+@transaction.atomic
+def trading_state_rearm_request(*, scope: str, state: str, actor, reason: str) -> TradingStateRearm:
+    """Ask to leave HALTED for ``state``; a second risk officer confirms."""
+    require_risk_manager(actor, "re-arm trading")
+    reason = require_reason(reason)
+    if state not in (ACTIVE, REDUCING):
+        raise RiskInvalid({"state": "Re-arming goes to ACTIVE or REDUCING."})
+    rec = _record(scope)
+    if rec.state != HALTED:
+        raise RiskInvalid({"state": f"Trading is not HALTED for {scope}."})
+    pending = TradingStateRearm.objects.filter(scope=scope, status=TradingStateRearm.Status.PENDING).first()
+    if pending is not None:
+        raise RiskInvalid({"state": f"A re-arm request (#{pending.pk}, to {pending.to_state}) already waits for confirmation."})
+    rearm = TradingStateRearm.objects.create(scope=scope, to_state=state, requested_by=actor, reason=reason)
+    targets = [groups.DESK] + ([groups.portfolio(rec.portfolio_id)] if rec.portfolio_id else [])
+    event_publish(
+        event_type="risk.state_changed",
+        payload={"scope": scope, "portfolio_id": rec.portfolio_id, "state": HALTED, "previous": HALTED,
+                 "rearm_requested": {"id": rearm.pk, "to_state": state, "by": actor.username, "reason": reason}},
+        groups=targets,
+    )
+    return rearm
+
+
+def _lock_rearm(rearm_id: int) -> TradingStateRearm:
+    rearm = TradingStateRearm.objects.select_for_update().filter(pk=rearm_id).first()
+    if rearm is None:
+        raise RiskNotFound(f"No re-arm request {rearm_id}.")
+    if rearm.status != TradingStateRearm.Status.PENDING:
+        raise RiskInvalid({"status": f"This request is already {rearm.status}."})
+    return rearm
+
+
+@transaction.atomic
+def trading_state_rearm_confirm(*, rearm_id: int, actor, reason: str = "") -> StateResult:
+    """The second officer: HALTED -> the requested state, audited with both names."""
+    require_risk_manager(actor, "confirm a re-arm")
+    rearm = _lock_rearm(rearm_id)
+    if rearm.requested_by_id == actor.pk:
+        raise RiskPermissionDenied("You cannot confirm your own re-arm request: a second risk officer must.")
+    rec = _record(rearm.scope)
+    rearm.decided_by, rearm.decided_at = actor, timezone.now()
+    if rec.state != HALTED:
+        rearm.status = TradingStateRearm.Status.SUPERSEDED
+        rearm.save(update_fields=["status", "decided_by", "decided_at"])
+        raise RiskInvalid({"state": f"Trading is no longer HALTED for {rearm.scope}."})
+    rearm.status = TradingStateRearm.Status.CONFIRMED
+    rearm.save(update_fields=["status", "decided_by", "decided_at"])
+    why = rearm.reason + (f" (confirmed: {reason.strip()})" if reason and reason.strip() else "")
+    _apply(rec, rearm.to_state, actor=rearm.requested_by, reason=why, confirmed_by=actor)
+    return StateResult(rearm.scope, rearm.to_state, True, rearm)
+
+
+@transaction.atomic
+def trading_state_rearm_reject(*, rearm_id: int, actor, reason: str) -> TradingStateRearm:
+    """Any risk officer (the requester withdrawing included) turns a re-arm request down: still HALTED."""
+    require_risk_manager(actor, "reject a re-arm")
+    reason = require_reason(reason)
+    rearm = _lock_rearm(rearm_id)
+    rearm.status, rearm.decided_by, rearm.decided_at = TradingStateRearm.Status.REJECTED, actor, timezone.now()
+    rearm.save(update_fields=["status", "decided_by", "decided_at"])
+    return rearm

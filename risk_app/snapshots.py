@@ -1,0 +1,204 @@
+"""What the checks read, loaded from the database in a fixed, small number of queries.
+
+``snapshot_load`` builds the ``PortfolioSnapshot`` + ``RiskContext`` of one
+portfolio: positions at the mark, open orders (parents, their unfilled rest, as
+if filled), recent order times, today's P&L against the previous session's NAV
+snapshot, peak NAV, and the kill switch of the desk and of the portfolio.  It
+never caches anything that changes with trading: every call reads afresh.
+
+Marks are the latest daily closes at the clock's market date; ``marks_for`` is
+the one place to switch to intraday marks.  The returns matrix for the VaR limit depends only on
+the market date, so it is cached per process by date.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import Max, Q
+
+from execution_app.interfaces import OrderIntent, OrderStatus, PortfolioSnapshot, PositionSnapshot, Side, TradingState
+from risk_app.checks import RiskContext
+from risk_app.measures import ReturnsMatrix
+
+DESK_SCOPE = "desk"
+RETURNS_LOOKBACK = 252
+_STATE_RANK = {s.value: i for i, s in enumerate((TradingState.ACTIVE, TradingState.REDUCING, TradingState.HALTED))}
+_returns_lock = threading.Lock()
+_returns_cache: dict[date, ReturnsMatrix | None] = {}
+
+
+def portfolio_scope(portfolio_id: int) -> str:
+    return f"portfolio:{portfolio_id}"
+
+
+def trading_states_for(portfolio_id: int) -> tuple[TradingState, TradingState]:
+    """(desk, portfolio) kill-switch states: one indexed query, never cached (the 1-second rule)."""
+    from risk_app.models import TradingStateRecord
+
+    rows = dict(
+        TradingStateRecord.objects.filter(scope__in=[DESK_SCOPE, portfolio_scope(portfolio_id)]).values_list("scope", "state")
+    )
+    return TradingState(rows.get(DESK_SCOPE, "ACTIVE")), TradingState(rows.get(portfolio_scope(portfolio_id), "ACTIVE"))
+
+
+def marks_for(instrument_ids: Iterable[int], market_date: date | None) -> dict[int, Decimal]:
+    """The last close on or before ``market_date`` per instrument: one query on the (instrument, date) index."""
+    from django.db.models import OuterRef, Subquery
+
+    from portfolio_app.models import PriceBar
+
+    ids = set(instrument_ids)
+    if not ids:
+        return {}
+    last = PriceBar.objects.filter(instrument_id=OuterRef("instrument_id"))
+    if market_date is not None:
+        last = last.filter(date__lte=market_date)
+    last = last.order_by("-date").values("date")[:1]
+    rows = PriceBar.objects.filter(instrument_id__in=ids, date=Subquery(last)).order_by().values_list("instrument_id", "close")
+    return dict(rows)
+
+
+def returns_for(market_date: date | None) -> ReturnsMatrix | None:
+    """Daily returns of every instrument over the year before ``market_date`` (cached per date)."""
+    key = market_date or date.max
+    with _returns_lock:
+        if key in _returns_cache:
+            return _returns_cache[key]
+    import pandas as pd
+
+    from portfolio_app.models import PriceBar
+
+    bars = PriceBar.objects.all()
+    if market_date is not None:
+        bars = bars.filter(date__lte=market_date, date__gte=market_date - timedelta(days=RETURNS_LOOKBACK * 2))
+    rows = list(bars.values_list("instrument__symbol", "date", "close"))
+    matrix = None
+    if rows:
+        frame = pd.DataFrame(rows, columns=["symbol", "date", "close"])
+        frame["close"] = frame["close"].astype(float)
+        prices = frame.pivot(index="date", columns="symbol", values="close").sort_index()
+        if len(prices) >= 3:
+            matrix = ReturnsMatrix.from_prices(prices, lookback=RETURNS_LOOKBACK)
+    with _returns_lock:
+        if len(_returns_cache) > 4:
+            _returns_cache.clear()
+        _returns_cache[key] = matrix
+    return matrix
+
+
+@dataclass(frozen=True)
+class Loaded:
+    snapshot: PortfolioSnapshot
+    context: RiskContext
+    instrument_ids: dict[str, int]
+
+
+def snapshot_load(
+    *,
+    portfolio_id: int,
+    intents: Sequence[OrderIntent] = (),
+    now: datetime,
+    market_date: date | None,
+    wall_clock: bool = True,
+    lookback_s: float = 60.0,
+    need_returns: bool = False,
+) -> Loaded:
+    """The committed book of one portfolio as the checks read it.
+
+    Orders named by the intents' ``client_order_id`` are left out of the book
+    (an order being checked must not count against itself).  The caller holds
+    the portfolio row lock when the result decides an order.
+    """
+    from orders_app.models import OPEN_STATUSES, Order
+    from portfolio_app.models import Instrument, NavSnapshot, Portfolio, Position
+
+    p = Portfolio.objects.values("cash", "peak_nav", "name", "long_short").get(pk=portfolio_id)
+    desk_state, own_state = trading_states_for(portfolio_id)
+    positions = list(
+        Position.objects.filter(portfolio_id=portfolio_id)
+        .exclude(quantity=0)
+        .values_list("instrument_id", "instrument__symbol", "instrument__sector", "quantity", "avg_cost")
+    )
+    exclude = [i.client_order_id for i in intents if i.client_order_id]
+    since = now - timedelta(seconds=lookback_s)
+    orders = (
+        Order.objects.filter(portfolio_id=portfolio_id, parent__isnull=True)
+        .filter(Q(status__in=OPEN_STATUSES) | Q(created_at__gte=since))
+        .exclude(status=OrderStatus.DENIED.value)
+    )
+    if exclude:
+        orders = orders.exclude(client_order_id__in=exclude)
+    order_rows = list(
+        orders.values_list(
+            "instrument_id", "instrument__symbol", "instrument__sector", "side", "quantity", "filled_qty",
+            "limit_price", "arrival_px", "status", "created_at",
+        )
+    )
+    intent_symbols = {i.symbol for i in intents}
+    ids: dict[str, int] = {sym: iid for iid, sym, *_ in positions}
+    sectors: dict[str, str] = {sym: sec for _, sym, sec, *_ in positions if sec}
+    for iid, sym, sec, *_ in order_rows:
+        ids[sym] = iid
+        if sec:
+            sectors[sym] = sec
+    missing = intent_symbols - ids.keys()
+    if missing:
+        for iid, sym, sec in Instrument.objects.filter(symbol__in=missing).values_list("id", "symbol", "sector"):
+            ids[sym] = iid
+            if sec:
+                sectors[sym] = sec
+    closes = marks_for(ids.values(), market_date)
+    marks = {sym: float(closes[iid]) for sym, iid in ids.items() if iid in closes}
+
+    pos_snap = {}
+    nav = Decimal(p["cash"])
+    for iid, sym, sec, qty, avg in positions:
+        mark = closes.get(iid, avg)  # no close yet: valued at cost rather than at nothing
+        pos_snap[sym] = PositionSnapshot(symbol=sym, quantity=qty, avg_cost=avg, mark=mark, sector=sec or "")
+        nav += qty * mark
+
+    open_orders, recent, times = [], [], []
+    for _iid, sym, _sec, side, qty, filled, limit_px, arrival_px, status, created in order_rows:
+        if status in OPEN_STATUSES:
+            rest = qty - filled
+            if rest > 0:
+                open_orders.append(OrderIntent(
+                    portfolio_id=portfolio_id, symbol=sym, side=Side(side), quantity=rest,
+                    limit_price=limit_px, reference_price=arrival_px, ts=created,
+                ))
+        if created >= since:
+            times.append(created)
+            recent.append(OrderIntent(portfolio_id=portfolio_id, symbol=sym, side=Side(side), quantity=qty, ts=created))
+
+    navs = NavSnapshot.objects.filter(portfolio_id=portfolio_id)
+    peak = navs.aggregate(m=Max("nav"))["m"]
+    prev = navs.filter(session__lt=market_date).order_by("-session").values_list("nav", flat=True).first() if market_date else None
+    peak_nav = max((x for x in (peak, p["peak_nav"]) if x is not None), default=None)
+    snapshot = PortfolioSnapshot(
+        portfolio_id=portfolio_id,
+        cash=Decimal(p["cash"]),
+        positions=pos_snap,
+        open_orders=tuple(open_orders),
+        pnl_today=(nav - prev) if prev is not None else Decimal(0),
+        peak_nav=peak_nav,
+        recent_order_times=tuple(sorted(times)),
+        recent_orders=tuple(recent),
+        trading_state=own_state,
+        long_short=p["long_short"],
+        name=p["name"],
+        as_of=now,
+    )
+    context = RiskContext(
+        marks=marks,
+        sectors=sectors,
+        returns=returns_for(market_date) if need_returns else None,
+        now=now,
+        wall_clock=wall_clock,
+        desk_state=desk_state,
+    )
+    return Loaded(snapshot=snapshot, context=context, instrument_ids=ids)

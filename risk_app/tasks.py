@@ -1,0 +1,43 @@
+"""Risk tasks: thin, take ids, call one service, safe to run twice."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=100, ignore_result=True)
+def risk_recompute(portfolio_id: int) -> None:
+    from risk_app.services.monitor import risk_monitor_recompute, risk_recompute_debounce_clear
+
+    risk_recompute_debounce_clear(portfolio_id)
+    risk_monitor_recompute(portfolio_id=portfolio_id)
+
+
+@shared_task(acks_late=True, time_limit=300, soft_time_limit=280, ignore_result=True)
+def risk_recompute_all() -> int:
+    from risk_app.services.monitor import risk_monitor_recompute_all
+
+    return risk_monitor_recompute_all()
+
+
+@shared_task(acks_late=True, time_limit=30, soft_time_limit=25)
+def risk_probe(portfolio_id: int, symbol: str, quantity: str = "1", reference_price: str | None = None) -> dict:
+    """Check one intent with nothing placed: what a worker would decide right now (the kill-switch benchmark)."""
+    import os
+    import time
+    from decimal import Decimal
+
+    from django.db import transaction
+
+    from execution_app.interfaces import OrderIntent, Side
+    from portfolio_app.models import Portfolio
+    from risk_app.services import pre_trade_check
+
+    with transaction.atomic():
+        Portfolio.objects.select_for_update().get(pk=portfolio_id)
+        verdict = pre_trade_check(
+            portfolio_id=portfolio_id, intents=[OrderIntent(portfolio_id, symbol, Side.BUY, Decimal(quantity),
+                                 reference_price=Decimal(reference_price) if reference_price else None)],
+            record=False, alerts=False,
+        )[0]
+    return {"passed": verdict.passed, "at": time.time(), "pid": os.getpid()}

@@ -1,0 +1,157 @@
+"""The orders API and pages: who may see and do what, field errors, nothing half-saved, detail shape."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from tests.orders.conftest import drain
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def other_book(book):
+    from portfolio_app.models import Portfolio
+
+    return Portfolio.objects.create(name="Someone else's", cash="1000000.00")
+
+
+def _trader_api(api_for, book):
+    return api_for(book[1])
+
+
+def _filled_order(book, enqueued, api):
+    r = api.post("/api/v1/orders/", {"portfolio": book[0].pk, "symbol": "AAPL", "side": "BUY", "quantity": "300"}, format="json")
+    assert r.status_code == 201, r.content
+    drain(enqueued)
+    book[2].step(1)
+    drain(enqueued)
+    return r.json()["id"]
+
+
+def test_post_order_when_trader_of_portfolio_then_created_and_detail_has_events_fills_children_routing_tca(book, enqueued, api_for):
+    api = _trader_api(api_for, book)
+    oid = _filled_order(book, enqueued, api)
+    d = api.get(f"/api/v1/orders/{oid}/").json()
+    assert d["status"] == "FILLED" and d["filled_qty"] == "300.0000"
+    assert d["children"] and d["fills"] and d["routing_decisions"] and d["events"]
+    assert d["routing_decisions"][0]["allocations"][0]["venue"]
+    assert d["tca"]["fill_rate"] == 1.0 and d["tca"]["arrival_price"] and d["tca"]["slippage_bps_arrival"] is not None
+    listing = api.get("/api/v1/orders/", {"portfolio": book[0].pk, "status": "FILLED", "instrument": "AAPL"}).json()
+    assert listing["count"] == 1 and listing["results"][0]["children_summary"]["count"] >= 1
+
+
+@pytest.mark.parametrize(
+    "patch, field",
+    [
+        ({"quantity": "-5"}, "quantity"),
+        ({"side": "HOLD"}, "side"),
+        ({"symbol": "NOPE"}, "symbol"),
+        ({"order_type": "LIMIT"}, "limit_price"),
+        ({"quantity": "10.5"}, "quantity"),
+        ({"algo": "TWAP", "algo_params": {"slices": 0}}, "algo_params"),
+        ({"portfolio": "x"}, "portfolio"),
+    ],
+)
+def test_post_order_when_bad_input_then_400_naming_the_field_and_nothing_saved(book, api_for, patch, field):
+    from orders_app.models import Order
+
+    body = {"portfolio": book[0].pk, "symbol": "AAPL", "side": "BUY", "quantity": "100", **patch}
+    r = _trader_api(api_for, book).post("/api/v1/orders/", body, format="json")
+    assert r.status_code == 400 and field in r.json(), r.content
+    assert Order.objects.count() == 0
+
+
+def test_post_order_when_trader_not_of_portfolio_then_403(book, other_book, api_for):
+    r = _trader_api(api_for, book).post(
+        "/api/v1/orders/", {"portfolio": other_book.pk, "symbol": "AAPL", "side": "BUY", "quantity": "100"}, format="json")
+    assert r.status_code == 403
+
+
+def test_post_order_when_risk_officer_then_403_and_api_client_cannot_even_read(book, risk_officer, api_client_user, api_for):
+    body = {"portfolio": book[0].pk, "symbol": "AAPL", "side": "BUY", "quantity": "100"}
+    assert api_for(risk_officer).post("/api/v1/orders/", body, format="json").status_code == 403
+    assert api_for(risk_officer).get("/api/v1/orders/").status_code == 200
+    bot = api_for(api_client_user)
+    assert bot.get("/api/v1/orders/").status_code == 403
+    assert bot.post("/api/v1/orders/", body, format="json").status_code == 403
+    assert bot.get("/api/v1/venues/scorecard/").status_code == 403
+
+
+def test_list_orders_when_trader_then_only_own_portfolios(book, other_book, enqueued, api_for, make_user):
+    from execution_app import roles
+    from orders_app.services import order_place
+
+    api = _trader_api(api_for, book)
+    _filled_order(book, enqueued, api)
+    stranger = make_user("t9", roles.TRADER)
+    other_book.traders.add(stranger)
+    order_place(user=stranger, portfolio_id=other_book.pk, symbol="KO", side="BUY", quantity=Decimal(10))
+    mine = api.get("/api/v1/orders/").json()
+    assert {r["portfolio_id"] for r in mine["results"]} == {book[0].pk}
+    theirs = api_for(stranger).get("/api/v1/orders/").json()["results"]
+    assert api.get(f"/api/v1/orders/{theirs[0]['id']}/").status_code == 404
+    assert api.post(f"/api/v1/orders/{theirs[0]['id']}/cancel/").status_code == 404
+    assert api.post(f"/api/v1/portfolios/{other_book.pk}/cancel-all/").status_code == 403
+
+
+def test_cancel_and_amend_and_cancel_all_when_trader_then_orders_change(book, enqueued, api_for):
+    api = _trader_api(api_for, book)
+    twap = {"portfolio": book[0].pk, "symbol": "KO", "side": "BUY", "quantity": "1200", "algo": "TWAP", "algo_params": {"slices": 4}}
+    a = api.post("/api/v1/orders/", twap, format="json").json()["id"]
+    b = api.post("/api/v1/orders/", {**twap, "symbol": "PFE"}, format="json").json()
+    assert b["status"] == "SUBMITTED", b["reason"]
+    b = b["id"]
+    drain(enqueued)
+    r = api.post(f"/api/v1/orders/{a}/amend/", {"quantity": "0"}, format="json")
+    assert r.status_code == 400 and "quantity" in r.json()
+    r = api.post(f"/api/v1/orders/{a}/amend/", {"quantity": "900"}, format="json")
+    assert r.status_code == 200 and r.json()["quantity"] == "900.0000"
+    r = api.post(f"/api/v1/orders/{a}/cancel/", {"reason": "changed my mind"}, format="json")
+    assert r.status_code == 200 and r.json()["status"] == "CANCELED"
+    assert api.post(f"/api/v1/orders/{a}/cancel/").status_code == 400  # already cancelled
+    assert api.post(f"/api/v1/portfolios/{book[0].pk}/cancel-all/").json() == {"cancelled": 1}
+    assert api.get(f"/api/v1/orders/{b}/").json()["status"] == "CANCELED"
+    card = api.get("/api/v1/venues/scorecard/").json()
+    assert {v["code"] for v in card} == {"LIT-A", "LIT-B", "DARK-X"}
+
+
+def test_blotter_page_when_many_orders_then_renders_in_bounded_queries(book, enqueued, client, django_assert_max_num_queries):
+    from orders_app.services import order_place
+
+    portfolio, trader, _ = book
+    for i in range(30):
+        order_place(user=trader, portfolio_id=portfolio.pk, symbol=("AAPL", "KO", "PFE")[i % 3], side="BUY", quantity=Decimal(10 + i))
+    drain(enqueued)
+    client.force_login(trader)
+    with django_assert_max_num_queries(25):
+        r = client.get("/orders/")
+    assert r.status_code == 200 and r.content.count(b'class="parent"') == 30
+    assert b"Venue scorecard" in r.content and b"<script>" not in r.content
+    frag = client.get("/orders/?fragment=rows&instrument=KO")
+    assert frag.status_code == 200 and frag.content.count(b'class="parent"') == 10
+    oid = int(frag.content.split(b'data-order-id="')[1].split(b'"')[0])
+    assert client.get(f"/orders/{oid}/children/").status_code == 200
+    detail = client.get(f"/orders/{oid}/")
+    assert detail.status_code == 200 and b"Routing decisions" in detail.content and b"Event history" in detail.content
+
+
+def test_order_form_when_bad_quantity_then_error_next_to_the_field(book, client):
+    from orders_app.models import Order
+
+    client.force_login(book[1])
+    r = client.post("/orders/", {"portfolio": book[0].pk, "symbol": "AAPL", "side": "BUY", "quantity": "-1",
+                                 "order_type": "MARKET", "time_in_force": "DAY", "algo": "IMMEDIATE"})
+    assert r.status_code == 400
+    assert b'data-field="quantity"' in r.content and Order.objects.count() == 0
+    ok = client.post("/orders/", {"portfolio": book[0].pk, "symbol": "AAPL", "side": "BUY", "quantity": "5",
+                                  "order_type": "MARKET", "time_in_force": "DAY", "algo": "IMMEDIATE"})
+    assert ok.status_code == 302 and Order.objects.count() == 1
+
+
+def test_orders_page_when_api_client_or_anonymous_then_refused(book, api_client_user, client):
+    assert client.get("/orders/").status_code == 302
+    client.force_login(api_client_user)
+    assert client.get("/orders/").status_code == 403

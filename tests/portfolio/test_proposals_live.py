@@ -1,0 +1,50 @@
+"""End to end with a real Celery worker: request → optimisation queue → PENDING_APPROVAL pushed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from execution_app import groups
+from portfolio_app.models import RebalanceProposal
+
+
+def listen(group: str):
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(group, channel)
+
+    async def receive(timeout: float):
+        try:
+            return await asyncio.wait_for(layer.receive(channel), timeout)
+        except asyncio.TimeoutError:
+            return None
+
+    return lambda timeout: async_to_sync(receive)(timeout)
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_proposal_when_requested_then_real_worker_computes_and_pushes_pending(demo_small, market_clock, celery_worker_live, api_for):
+    from execution_app.demo import DEMO_PORTFOLIO
+    from portfolio_app.models import Portfolio
+
+    core = Portfolio.objects.get(name=DEMO_PORTFOLIO)
+    receive = listen(groups.portfolio(core.pk))
+    r = api_for(core.traders.get(username="trader")).post(f"/api/v1/portfolios/{core.pk}/proposals/")
+    assert r.status_code == 202
+    pid = r.json()["id"]
+    seen, deadline = [], time.monotonic() + 60
+    while time.monotonic() < deadline:
+        msg = receive(2)
+        if msg and msg["type"] == "proposal.updated" and msg["data"]["id"] == pid:
+            seen.append(msg["data"]["status"])
+            if msg["data"]["status"] != "DRAFT":
+                break
+    assert seen[-1] == "PENDING_APPROVAL", seen
+    p = RebalanceProposal.objects.get(pk=pid)
+    assert p.status == "PENDING_APPROVAL" and p.trades.exists()
