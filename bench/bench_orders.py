@@ -1,9 +1,9 @@
 """Order lifecycle through real Celery workers, the configured database and Redis.
 
 N IMMEDIATE market orders are placed (``order_place``: checks, SUBMITTED, routing task
-enqueued after commit) for a throwaway portfolio; a worker (threads pool, every desk
+enqueued after commit) from one thread per throwaway portfolio (4); a worker (threads pool, every desk
 queue, in this process so it shares the bench's replay clock) routes them and works the
-children on the paper venues; a channel-layer listener on the portfolio's group stamps
+children on the paper venues; a channel-layer listener on each portfolio group stamps
 each ``fill.created``. Figures: orders/s (first submit -> last fill pushed) and p50/p99
 submit -> fill-pushed latency, with the ratio to a no-op Celery task round trip measured
 in the same run. Everything the run creates is deleted at the end.
@@ -23,6 +23,7 @@ import numpy as np
 
 N_ORDERS = int(os.environ.get("BENCH_ORDERS_N", "300"))
 N_NOOP = 200
+N_BOOKS = 4
 SYMBOLS = ("AAPL", "MSFT", "KO", "PFE", "XOM", "JNJ", "BAC", "WMT")
 
 
@@ -106,11 +107,14 @@ def run() -> list[dict]:
     # Mid-session on an ordinary day, at the demo's replay speed.
     set_clock(ReplayClock("2022-03-01", 600, timezone.now() - timedelta(seconds=600 * 60 / 390)))
     user, _, _ = desk_user_create(username="bench-orders", role=roles.TRADER)
-    portfolio = Portfolio.objects.create(name=f"bench-orders-{uuid.uuid4().hex[:8]}", cash=Decimal("1000000000.00"))
-    portfolio.traders.add(user)
-    listener = _Listener(groups.portfolio(portfolio.pk))
-    listener.start()
-    listener.ready.wait(10)
+    books = [Portfolio.objects.create(name=f"bench-orders-{uuid.uuid4().hex[:8]}", cash=Decimal("1000000000.00"))
+             for _ in range(N_BOOKS)]
+    for b in books:
+        b.traders.add(user)
+    listeners = [_Listener(groups.portfolio(b.pk)) for b in books]
+    for listener in listeners:
+        listener.start()
+        listener.ready.wait(10)
     app.conf.task_always_eager = False
     results: list[dict] = []
     try:
@@ -128,25 +132,41 @@ def run() -> list[dict]:
 
             submitted: dict[int, float] = {}
             t_start = time.perf_counter()
-            for i in range(N_ORDERS):
-                t0 = time.perf_counter()
-                o = order_place(user=user, portfolio_id=portfolio.pk, symbol=symbols[i % len(symbols)],
-                                side="BUY", quantity=Decimal(100))
-                submitted[o.pk] = t0
+
+            def submit(k: int) -> None:
+                # One submitter per portfolio, as traders of different books would.
+                from django.db import connection
+
+                try:
+                    for i in range(k, N_ORDERS, N_BOOKS):
+                        t0 = time.perf_counter()
+                        o = order_place(user=user, portfolio_id=books[k].pk, symbol=symbols[i % len(symbols)],
+                                        side="BUY", quantity=Decimal(100))
+                        submitted[o.pk] = t0
+                finally:
+                    connection.close()
+
+            threads = [threading.Thread(target=submit, args=(k,)) for k in range(N_BOOKS)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
             denied = Order.objects.filter(pk__in=submitted, status="DENIED").count()
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 pending = Order.objects.filter(pk__in=submitted).exclude(status__in=list(states.ORDER_TABLE.terminal)).count()
-                if pending == 0 and len(listener.stamps) >= N_ORDERS - denied:
+                stamps = {k: v for li in listeners for k, v in li.stamps.items()}
+                if pending == 0 and len(stamps) >= N_ORDERS - denied:
                     break
                 time.sleep(0.02)
             filled = Order.objects.filter(pk__in=submitted, status="FILLED").count()
-            lat = [listener.stamps[pk] - t for pk, t in submitted.items() if pk in listener.stamps]
-            t_end = max(listener.stamps.values()) if listener.stamps else time.perf_counter()
+            stamps = {k: v for li in listeners for k, v in li.stamps.items()}
+            lat = [stamps[pk] - t for pk, t in submitted.items() if pk in stamps]
+            t_end = max(stamps.values()) if stamps else time.perf_counter()
         elapsed = t_end - t_start
         p50, p99 = (float(np.percentile(lat, q)) * 1e3 for q in (50, 99)) if lat else (float("nan"),) * 2
         vendor = __import__("django.db", fromlist=["connection"]).connection.vendor
-        note = f"{N_ORDERS} orders, {filled} FILLED, {denied} denied, {vendor}, worker threads x4"
+        note = f"{N_ORDERS} orders, {filled} FILLED, {denied} denied, {vendor}, {N_BOOKS} books submitting in parallel, worker threads x4; the desk's 'Max order rate' limit applies"
         results += [
             {"name": "orders.lifecycle_throughput", "value": round(filled / elapsed, 1), "unit": "orders/s",
              "goal": ">= 100", "note": note},
@@ -158,9 +178,11 @@ def run() -> list[dict]:
              "note": "apply_async().get() through the same broker and worker"},
         ]
     finally:
-        listener.stop = True
-        listener.join(5)
+        for listener in listeners:
+            listener.stop = True
+            listener.join(5)
         set_clock(None)
-        _cleanup(portfolio.pk)
+        for b in books:
+            _cleanup(b.pk)
         get_user_model().objects.filter(pk=user.pk).delete()
     return results

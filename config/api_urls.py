@@ -7,6 +7,7 @@ from execution_app import api as execution_api
 
 urlpatterns = [
     path("me/", execution_api.MeView.as_view(), name="api-me"),
+    path("clock/", execution_api.ClockView.as_view(), name="api-clock"),
     path("token/rotate/", execution_api.TokenRotateView.as_view(), name="api-token-rotate"),
     path("token/revoke/", execution_api.TokenRevokeView.as_view(), name="api-token-revoke"),
     path("portfolios/", execution_api.PortfolioListView.as_view(), name="api-portfolios"),

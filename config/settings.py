@@ -151,6 +151,9 @@ CELERY_TASK_ROUTES = {
 HEARTBEAT_SECONDS = env.float("DESK_HEARTBEAT_SECONDS", default=3.0)
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "execution_app.tasks.heartbeat_publish", "schedule": HEARTBEAT_SECONDS, "options": {"expires": 10}},
+    "price-ticks": {"task": "execution_app.tasks.price_ticks_publish", "schedule": env.float("DESK_TICK_SECONDS", default=1.0), "options": {"expires": 3}},
+    "nav-snapshots": {"task": "execution_app.tasks.nav_snapshots_take", "schedule": 30.0, "options": {"expires": 25}},
+    "scenario-paper-record": {"task": "execution_app.tasks.scenario_paper_record", "schedule": 60.0, "options": {"expires": 55}},
 }
 
 # --- Auth, API ------------------------------------------------------------------

@@ -51,3 +51,27 @@ class PortfolioListView(APIView):
     @extend_schema(responses=PortfolioOutput(many=True))
     def get(self, request):
         return Response(PortfolioOutput(portfolios_visible_to(request.user), many=True).data)
+
+
+class ClockOutput(serializers.Serializer):
+    wall_time = serializers.DateTimeField()
+    market_time = serializers.DateTimeField()
+    market_date = serializers.DateField()
+    session_open = serializers.BooleanField()
+    display_tz = serializers.CharField()
+
+
+class ClockView(APIView):
+    """The desk's market time (a replay of history): stamp signals with it, not with wall time."""
+
+    @extend_schema(responses=ClockOutput)
+    def get(self, request):
+        from django.conf import settings
+
+        from execution_app.clock_service import get_clock
+
+        clock = get_clock()
+        return Response(ClockOutput({
+            "wall_time": clock.now(), "market_time": clock.market_now(), "market_date": clock.market_date(),
+            "session_open": bool(getattr(clock, "is_session_open", lambda: False)()), "display_tz": settings.DESK_DISPLAY_TZ,
+        }).data)

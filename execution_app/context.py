@@ -22,7 +22,10 @@ def desk_frame(request):
         return {}
     from risk_app.selectors import active_alert_count, desk_trading_state
 
+    from django.conf import settings
+
     return {
+        "display_tz": settings.DESK_DISPLAY_TZ,
         "nav": NAV,
         "desk_roles": sorted(roles.roles_of(user)),
         "trading_state": desk_trading_state(),

@@ -34,3 +34,17 @@ def agent_run_due() -> None:
 
 
 from execution_app import scenario_tasks  # noqa: E402,F401  (scenario tasks register with Celery)
+
+
+@shared_task(ignore_result=True, acks_late=True, expires=5)
+def price_ticks_publish() -> None:
+    from execution_app.market_service import price_ticks_publish as publish
+
+    publish()
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def nav_snapshots_take() -> None:
+    from execution_app.market_service import nav_snapshots_take as take
+
+    take()

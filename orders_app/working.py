@@ -239,6 +239,8 @@ def child_work(*, child_id: int, seq: int | None = None) -> str:
                 return "expired"
             child = order_apply_event(order_id=child.pk, event=states.SUBMITTED, sent_at=now)
             child = Order.objects.select_related("instrument", "venue").get(pk=child.pk)
+            # Market time moved while sending (a replayed venue's few ms of latency may be over).
+            now = max(now, clock.market_now())
         result, reports, market = _replay(child, now)
         if result.status is S.REJECTED:
             _end_child(child, S.REJECTED.value, result.reason or "rejected by the venue")

@@ -47,20 +47,22 @@ def trading_states_for(portfolio_id: int) -> tuple[TradingState, TradingState]:
 
 
 def marks_for(instrument_ids: Iterable[int], market_date: date | None) -> dict[int, Decimal]:
-    """The last close on or before ``market_date`` per instrument: one query on the (instrument, date) index."""
-    from django.db.models import OuterRef, Subquery
-
+    """The last close on or before ``market_date`` per instrument: two queries on the (instrument, date) index."""
     from portfolio_app.models import PriceBar
 
     ids = set(instrument_ids)
     if not ids:
         return {}
-    last = PriceBar.objects.filter(instrument_id=OuterRef("instrument_id"))
+    bars = PriceBar.objects.filter(instrument_id__in=ids)
     if market_date is not None:
-        last = last.filter(date__lte=market_date)
-    last = last.order_by("-date").values("date")[:1]
-    rows = PriceBar.objects.filter(instrument_id__in=ids, date=Subquery(last)).order_by().values_list("instrument_id", "close")
-    return dict(rows)
+        bars = bars.filter(date__lte=market_date)
+    last = list(bars.values("instrument_id").annotate(d=Max("date")).order_by().values_list("instrument_id", "d"))
+    if not last:
+        return {}
+    want = dict(last)
+    # Usually every instrument's last close is on one date: one small IN query, matched in Python.
+    rows = PriceBar.objects.filter(instrument_id__in=list(want), date__in=set(want.values())).order_by()
+    return {i: c for i, d, c in rows.values_list("instrument_id", "date", "close") if want[i] == d}
 
 
 def returns_for(market_date: date | None) -> ReturnsMatrix | None:

@@ -108,3 +108,10 @@ def test_create_desk_user_when_unknown_role_then_clear_error():
 
     with pytest.raises(CommandError, match="--role: 'boss' is not a role"):
         call_command("create_desk_user", "x", role="boss")
+
+
+@pytest.mark.django_db
+def test_clock_api_when_api_client_then_market_time_in_replayed_history(api_client_user, api_for):
+    body = api_for(api_client_user).get("/api/v1/clock/").json()
+    assert body["market_date"] >= "2022-01-03" and body["market_time"].startswith("2022-")
+    assert body["display_tz"] == "America/New_York"
