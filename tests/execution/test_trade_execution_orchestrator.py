@@ -1,6 +1,7 @@
-"""The seed's scenario tests (issue 9), real: backtest, benchmark, live (paper on a stepped clock), compare.
+"""The seed's orchestrator tests, real: each stage of ``TradeExecutionOrchestrator`` against the
+real implementations, and the three scenarios (backtest, benchmark, live/paper) plus their comparison.
 
-They belong in tests/execution/test_trade_execution_orchestrator.py (the lead moves them).
+``TestTradeExecutionOrchestrator`` keeps the seed's names; the scenario tests are module functions.
 """
 
 from __future__ import annotations
@@ -111,3 +112,66 @@ def test_compare_scenarios(frames):
     assert table.at["total_return", "backtest"] != table.at["total_return", "paper"]
     # Same calendar and valuation at the closes: the curves start together.
     assert backtest.dates == paper.dates
+
+
+# --- The seed's class: the orchestrator's stages against the real ones ------------------------------
+
+from tests.execution.signal_fixtures import MARKET_NOW, instruments, market_clock, vendor_agent  # noqa: E402,F401
+
+
+@pytest.mark.django_db
+class TestTradeExecutionOrchestrator:
+    def test_existing_signal_aggregation(self, api_for, api_client_user, desk_admin, make_user, vendor_agent, instruments, market_clock):
+        """Stored signals of several agents -> the orchestrator's signal stage -> exactly the views
+        the aggregation defines, handed to the optimiser. Checked by hand below."""
+        from datetime import timedelta
+
+        from execution_app import roles
+        from execution_app import signal_services as svc
+        from execution_app.interfaces import Optimiser, TargetWeights
+        from execution_app.orchestrator import Ports, TradeExecutionOrchestrator
+        from execution_app.ports import DbSignalSource, desk_aggregator
+
+        quant = make_user("quant", roles.API_CLIENT)
+        svc.agent_create(actor=desk_admin, name="quant", type="external", owner=quant, weight="1")
+        now = MARKET_NOW
+        day_ago = (now - timedelta(days=5)).isoformat()  # one half-life old: decay 0.5
+        vendor_items = [
+            {"agent": "vendor", "symbol": "AAPL", "score": 0.6, "confidence": 1.0, "horizon_days": 10, "generated_at": now.isoformat(), "client_signal_id": "v1"},
+            {"agent": "vendor", "symbol": "MSFT", "score": -0.4, "confidence": 0.5, "horizon_days": 10, "generated_at": day_ago, "client_signal_id": "v2"},
+        ]
+        quant_items = [
+            {"agent": "quant", "symbol": "AAPL", "score": -0.2, "confidence": 0.5, "horizon_days": 10, "generated_at": now.isoformat(), "client_signal_id": "q1"},
+        ]
+        assert api_for(api_client_user).post("/api/v1/signals/", vendor_items, format="json").status_code == 201
+        assert api_for(quant).post("/api/v1/signals/", quant_items, format="json").status_code == 201
+
+        seen = {}
+
+        class RecordingOptimiser(Optimiser):
+            def optimise(self, *, prices, views, current_weights, constraints):
+                seen.update(views)
+                return TargetWeights({}, "recording")
+
+        class Unused:
+            def __getattr__(self, name):
+                raise AssertionError(f"stage {name} should not run")
+
+        orchestrator = TradeExecutionOrchestrator(Ports(
+            signal_source=DbSignalSource(), aggregator=desk_aggregator(), optimiser=RecordingOptimiser(),
+            sizer=Unused(), trade_builder=Unused(), risk_engine=Unused(), algos={}, router=Unused(),
+            environment=Unused(), gateway=Unused(), quotes=lambda s: [],
+        ))
+        views = orchestrator.views(now)
+        orchestrator.ports.optimiser.optimise(prices=None, views=views, current_weights={}, constraints={})
+
+        # AAPL: vendor w=2,c=1,d=1,s=0.6 -> 1.2 ; quant w=1,c=0.5,d=1,s=-0.2 -> -0.1 ; weights 2 + 0.5
+        #   score = (1.2 - 0.1) / 2.5 = 0.44 ; confidence = (2*1*1 + 1*0.5*1) / (2 + 1) = 0.8333
+        # MSFT: vendor only, w=2,c=0.5,d=0.5,s=-0.4 -> score -0.4 ; confidence = 2*0.5*0.5 / 2 = 0.25
+        assert set(seen) == {"AAPL", "MSFT"}
+        assert seen["AAPL"].score == pytest.approx(0.44)
+        assert seen["AAPL"].confidence == pytest.approx(2.5 / 3)
+        assert dict(seen["AAPL"].contributions) == pytest.approx({"vendor": 0.48, "quant": -0.04})
+        assert seen["MSFT"].score == pytest.approx(-0.4)
+        assert seen["MSFT"].confidence == pytest.approx(0.25)
+        assert dict(seen["MSFT"].contributions) == pytest.approx({"vendor": -0.4})
