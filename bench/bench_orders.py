@@ -141,7 +141,7 @@ def run() -> list[dict]:
                     for i in range(k, N_ORDERS, N_BOOKS):
                         t0 = time.perf_counter()
                         o = order_place(user=user, portfolio_id=books[k].pk, symbol=symbols[i % len(symbols)],
-                                        side="BUY", quantity=Decimal(100))
+                                        side="BUY", quantity=Decimal(100 + i))  # distinct: the duplicate-order limit
                         submitted[o.pk] = t0
                 finally:
                     connection.close()
@@ -152,6 +152,7 @@ def run() -> list[dict]:
             for t in threads:
                 t.join()
             denied = Order.objects.filter(pk__in=submitted, status="DENIED").count()
+            why = Order.objects.filter(pk__in=submitted, status="DENIED").values_list("reason", flat=True).first() or ""
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 pending = Order.objects.filter(pk__in=submitted).exclude(status__in=list(states.ORDER_TABLE.terminal)).count()
@@ -166,7 +167,7 @@ def run() -> list[dict]:
         elapsed = t_end - t_start
         p50, p99 = (float(np.percentile(lat, q)) * 1e3 for q in (50, 99)) if lat else (float("nan"),) * 2
         vendor = __import__("django.db", fromlist=["connection"]).connection.vendor
-        note = f"{N_ORDERS} orders, {filled} FILLED, {denied} denied, {vendor}, {N_BOOKS} books submitting in parallel, worker threads x4; the desk's 'Max order rate' limit applies"
+        note = f"{N_ORDERS} orders, {filled} FILLED, {denied} denied{' (' + why[:80] + ')' if why else ''}, {vendor}, {N_BOOKS} books submitting in parallel, worker threads x4; the desk's 'Max order rate' limit applies"
         results += [
             {"name": "orders.lifecycle_throughput", "value": round(filled / elapsed, 1), "unit": "orders/s",
              "goal": ">= 100", "note": note},

@@ -74,7 +74,7 @@ def wall_for(clock, market_time: datetime) -> datetime:
 
 def _lock(portfolio_id: int, *order_ids: int):
     Portfolio.objects.select_for_update().only("id").get(pk=portfolio_id)
-    return [Order.objects.select_for_update().select_related("instrument", "venue").get(pk=i) for i in order_ids]
+    return [Order.objects.select_for_update(of=("self",)).select_related("instrument", "venue").get(pk=i) for i in order_ids]
 
 
 def intent_of(order: Order, *, reference_price: Decimal | None = None, ts: datetime | None = None) -> OrderIntent:

@@ -83,7 +83,7 @@ def portfolio(request):
         panels.append({
             "book": book,
             "latest": latest,
-            "may_request": may_decide(request.user, pf),
+            "may_request": may_decide(request.user, pf) and not (latest and latest.status in OPEN_PROPOSAL_STATUSES),
             "allocation": reports.allocation_rows(book.weights, latest.target_weights if latest else {}),
             "frontier": frontier,
             "svg": reports.frontier_svg(frontier),
