@@ -1,7 +1,7 @@
 """The versioned API: every app adds its routes here under /api/v1/."""
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from execution_app import api as execution_api
 
@@ -12,7 +12,7 @@ urlpatterns = [
     path("token/revoke/", execution_api.TokenRevokeView.as_view(), name="api-token-revoke"),
     path("portfolios/", execution_api.PortfolioListView.as_view(), name="api-portfolios"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
 # Signals, agents and aggregates (issue 4).
@@ -82,4 +82,12 @@ urlpatterns += [
     path("backtests/<int:run_id>/stop/", scenario_api.PaperStopView.as_view(), name="api-backtest-stop"),
     path("backtests/<int:run_id>/equity.csv", scenario_api.BacktestEquityCsvView.as_view(), name="api-backtest-equity-csv"),
     path("backtests/<int:run_id>/trades.csv", scenario_api.BacktestTradesCsvView.as_view(), name="api-backtest-trades-csv"),
+]
+
+# Gradual rollout: live/shadow switches for admins, audited (issue 10).
+from execution_app import rollout  # noqa: E402
+
+urlpatterns += [
+    path("portfolios/<int:portfolio_id>/mode/", rollout.PortfolioModeView.as_view(), name="api-portfolio-mode"),
+    path("agents/<int:agent_id>/mode/", rollout.AgentModeView.as_view(), name="api-agent-mode"),
 ]

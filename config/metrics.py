@@ -28,3 +28,36 @@ websocket_connections = Gauge("desk_websocket_connections", "Open websocket conn
 events_pushed = Counter("desk_events_pushed_total", "Events pushed to browsers, by type", ["type"])
 risk_utilisation = Gauge("desk_risk_utilisation_ratio", "Limit utilisation (value / threshold)", ["limit"], multiprocess_mode="mostrecent")
 alerts_active = Gauge("desk_alerts_active", "Active alerts", multiprocess_mode="mostrecent")
+
+
+# --- Switch (issue 10): DESK_METRICS_ENABLED=false makes every metric above a no-op --------------
+# Callers use ``metrics.<name>`` at call time, so swapping the module's names switches them all.
+
+
+class _Off:
+    def labels(self, *args, **kwargs):
+        return self
+
+    def inc(self, *args, **kwargs):
+        return None
+
+    dec = set = observe = inc
+
+
+_REAL = {name: obj for name, obj in dict(globals()).items() if isinstance(obj, (Counter, Gauge, Histogram))}
+
+
+def metrics_enable(on: bool) -> None:
+    """Turn the desk's metrics on or off in this process (the overhead benchmark runs both)."""
+    off = _Off()
+    globals().update({name: (real if on else off) for name, real in _REAL.items()})
+
+
+def _enabled_from_env() -> bool:
+    import os
+
+    return os.environ.get("DESK_METRICS_ENABLED", "true").strip().lower() not in ("0", "false", "no", "off")
+
+
+if not _enabled_from_env():
+    metrics_enable(False)

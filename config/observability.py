@@ -18,6 +18,7 @@ import structlog
 from celery import signals as celery_signals
 
 HEADER = "HTTP_X_REQUEST_ID"
+TASK_HEADER = "desk_correlation_id"  # the Celery message header that carries it
 _VALID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
@@ -63,6 +64,7 @@ def logging_config(*, level: str, json_logs: bool) -> dict:
             "django.channels.server": {"level": "WARNING"},
             "django.request": {"level": "ERROR"},
             "celery.app.trace": {"level": "WARNING"},
+            "axes": {"level": "WARNING"},
         },
     }
 
@@ -112,14 +114,15 @@ _started: dict[str, float] = {}
 @celery_signals.before_task_publish.connect
 def _add_correlation_header(headers=None, **kwargs):
     cid = current_correlation_id()
-    if cid and headers is not None and "correlation_id" not in headers:
-        headers["correlation_id"] = cid
+    # Not "correlation_id": the worker overwrites that name with the AMQP property (= the task id).
+    if cid and headers is not None and TASK_HEADER not in headers:
+        headers[TASK_HEADER] = cid
 
 
 @celery_signals.task_prerun.connect
 def _bind_task_context(task_id=None, task=None, **kwargs):
     structlog.contextvars.clear_contextvars()
-    cid = getattr(task.request, "correlation_id", None) if task else None
+    cid = getattr(task.request, TASK_HEADER, None) if task else None
     bind_correlation_id(cid or task_id)
     structlog.contextvars.bind_contextvars(task=getattr(task, "name", None), task_id=task_id)
     _started[task_id] = time.perf_counter()

@@ -47,6 +47,9 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "csp",
+    "axes",
     "simple_history",
     "channels",
     "django_prometheus",
@@ -68,7 +71,11 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "config.security.RequestTooLargeMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into a clear refusal.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -163,6 +170,41 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    # django-axes first: after AXES_FAILURE_LIMIT failed logins for a user from an address,
+    # that pair is locked out for AXES_COOLOFF_TIME.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env.bool("DESK_LOGIN_THROTTLE", default=True)
+AXES_FAILURE_LIMIT = env.int("DESK_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("DESK_LOGIN_COOLOFF_HOURS", default=0.25)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+
+# Request bodies: 16 MB covers a 10,000-signal batch with room; larger gets 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DESK_MAX_REQUEST_BYTES", default=16 * 1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
+
+# Content Security Policy (django-csp): no inline script or style anywhere.
+from csp.constants import NONE, SELF  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF, "ws:", "wss:"],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    }
+}
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "overview"
 LOGOUT_REDIRECT_URL = "login"
@@ -178,6 +220,21 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "COERCE_DECIMAL_TO_STRING": True,
+    # Per-token (per-user) throttling; a throttled request gets 429 with Retry-After.
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle", "rest_framework.throttling.AnonRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env.str("DESK_API_RATE", default="6000/min"),
+        "anon": env.str("DESK_API_ANON_RATE", default="60/min"),
+    },
+}
+# Throttle counters live in Redis so every ASGI process counts the same requests.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env.str("DESK_CACHE_PREFIX", default="desk"),
+        "TIMEOUT": 300,
+    }
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Execution Desk API",
@@ -185,6 +242,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Swagger UI served from this host (no CDN), with no inline script (CSP).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- I18N, time ---------------------------------------------------------------
@@ -299,3 +360,23 @@ CELERY_BEAT_SCHEDULE["risk-recompute"] = {
     "task": "risk_app.tasks.risk_recompute_all", "schedule": 30.0, "options": {"expires": 25},
 }
 DESK_DEMO_HOOKS = [*DESK_DEMO_HOOKS, "risk_app.services.demo_limits"]
+
+# --- Monitoring and alerts (issue 10) ------------------------------------------------------
+# The desk's own alert rules (risk_app.alert_rules; editable in the admin and on the
+# Monitoring page) are evaluated on the default queue every DESK_ALERT_EVAL_SECONDS.
+DESK_ALERT_EVAL_SECONDS = env.float("DESK_ALERT_EVAL_SECONDS", default=10.0)
+CELERY_BEAT_SCHEDULE["alert-rules"] = {
+    "task": "risk_app.tasks.alert_rules_evaluate", "schedule": DESK_ALERT_EVAL_SECONDS,
+    "options": {"expires": max(1.0, DESK_ALERT_EVAL_SECONDS - 1)},
+}
+# Webhook for every alert raised/resolved (a rule's own webhook_url wins); retried with
+# exponential backoff (base seconds, doubled per attempt, at most 5 min) up to MAX_ATTEMPTS.
+DESK_ALERT_WEBHOOK_URL = env.str("DESK_ALERT_WEBHOOK_URL", default="")
+DESK_ALERT_WEBHOOK_TIMEOUT_SECONDS = env.float("DESK_ALERT_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+DESK_ALERT_WEBHOOK_BACKOFF_SECONDS = env.float("DESK_ALERT_WEBHOOK_BACKOFF_SECONDS", default=2.0)
+DESK_ALERT_WEBHOOK_MAX_ATTEMPTS = env.int("DESK_ALERT_WEBHOOK_MAX_ATTEMPTS", default=8)
+# Per-minute request, 5xx and latency series in Redis (error-rate and p99 rules, Monitoring charts),
+# right after django-prometheus's first middleware so it times nearly the whole request.
+MIDDLEWARE.insert(1, "risk_app.alert_rules.series.RequestSeriesMiddleware")
+# Off: the desk's own Prometheus metrics become no-ops (config.metrics; the overhead benchmark's "off").
+DESK_METRICS_ENABLED = env.bool("DESK_METRICS_ENABLED", default=True)

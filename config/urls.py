@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from execution_app import scenario_views, signal_views
+from execution_app import monitoring_views, scenario_views, signal_views
 from execution_app import views as ex
 from orders_app import views as orders_views
 from portfolio_app import views as portfolio_views
@@ -27,7 +27,7 @@ urlpatterns = [
     path("agents/", signal_views.agents_page, name="agents"),
     path("agents/<int:agent_id>/edit/", signal_views.agent_edit, name="agent-edit"),
     path("backtests/", scenario_views.backtests_page, name="backtests"),
-    path("monitoring/", ex.section_placeholder("Monitoring", "No metrics yet."), name="monitoring"),
+    path("monitoring/", monitoring_views.monitoring_page, name="monitoring"),
     path("api/v1/", include("config.api_urls")),
 ]
 
@@ -36,4 +36,12 @@ urlpatterns += [
     path("backtests/compare/", scenario_views.backtests_compare, name="backtests-compare"),
     path("backtests/<int:run_id>/", scenario_views.backtest_detail, name="backtest-detail"),
     path("backtests/<int:run_id>/tearsheet/", scenario_views.backtest_tearsheet, name="backtest-tearsheet"),
+]
+
+# Monitoring: charts' data, alert rules and rollout modes (issue 10).
+urlpatterns += [
+    path("monitoring/data/", monitoring_views.monitoring_data, name="monitoring-data"),
+    path("monitoring/rules/new/", monitoring_views.alert_rule_save, name="monitoring-rule-create"),
+    path("monitoring/rules/<int:rule_id>/", monitoring_views.alert_rule_save, name="monitoring-rule-save"),
+    path("monitoring/mode/", monitoring_views.mode_switch, name="monitoring-mode"),
 ]

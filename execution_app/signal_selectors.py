@@ -56,7 +56,7 @@ def signal_list(*, user, agent: str | int | None = None, symbol: str | None = No
     return qs.order_by("-generated_at", "-id")
 
 
-def live_signal_columns(as_of: datetime, *, agent_ids: list[int] | None = None) -> dict[str, Any]:
+def live_signal_columns(as_of: datetime, *, agent_ids: list[int] | None = None, exclude_shadow: bool = True) -> dict[str, Any]:
     """The columns ``aggregation.aggregate_table`` takes, for enabled agents' signals that may be live at ``as_of``.
 
     The SQL window (generated in the last ``MAX_HORIZON_DAYS``, not after ``as_of``)
@@ -68,6 +68,8 @@ def live_signal_columns(as_of: datetime, *, agent_ids: list[int] | None = None) 
     )
     if agent_ids is not None:
         qs = qs.filter(agent_id__in=agent_ids)
+    if exclude_shadow:  # an agent in shadow mode (risk_app.AgentRollout) is stored, never aggregated for live books
+        qs = qs.exclude(agent__rollout__mode="shadow")
     rows = list(
         qs.values_list(
             "instrument__symbol", "agent__name", Cast("score", FloatField()), Cast("confidence", FloatField()),
@@ -104,7 +106,7 @@ class ViewsResult:
 
 
 def views_as_of(as_of: datetime | None = None, method: str | None = None, *,
-                agent_ids: list[int] | None = None) -> ViewsResult:
+                agent_ids: list[int] | None = None, exclude_shadow: bool = True) -> ViewsResult:
     """One view per instrument from the live signals at ``as_of`` (default: the market clock's now).
 
     ``method`` defaults to ``settings.DESK_AGGREGATION["method"]``; raises
@@ -119,7 +121,7 @@ def views_as_of(as_of: datetime | None = None, method: str | None = None, *,
     method = method or cfg["method"]
     half_life = cfg.get("half_life_days")
     aggregator = get_aggregator(method, half_life_days=half_life)
-    columns = live_signal_columns(as_of, agent_ids=agent_ids)
+    columns = live_signal_columns(as_of, agent_ids=agent_ids, exclude_shadow=exclude_shadow)
     if hasattr(aggregator, "aggregate_table"):
         table = aggregator.aggregate_table(as_of_epoch_s=as_of.timestamp(), **columns)
     else:

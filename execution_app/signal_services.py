@@ -22,6 +22,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone as dj_timezone
 
+from config import metrics
 from execution_app import groups, roles
 from execution_app.events import event_publish
 from execution_app.interfaces import SignalRecord
@@ -262,6 +263,7 @@ def _signals_received_publish(latest: list[Signal], *, names: dict[int, str], co
     """
     if not count:
         return
+    transaction.on_commit(lambda: [metrics.signals_received.labels(names.get(a, str(a))).inc(n) for a, n in counts.items()])
     objs = latest[-EVENT_LATEST:]
     if symbols is None:
         from portfolio_app.models import Instrument

@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config import metrics
 from execution_app import groups
 from execution_app.clock_service import get_clock
 from execution_app.events import event_publish
@@ -98,6 +99,7 @@ def proposal_transition(*, proposal_id: int, to: str, actor=None, reason: str = 
         update.append("reason")
     p.save(update_fields=list(dict.fromkeys(update)))
     ProposalEvent.objects.create(proposal=p, from_status=from_status, to_status=new, actor=actor, reason=reason)
+    transaction.on_commit(lambda: metrics.proposals.labels(new).inc())
     event_publish(event_type="proposal.updated", payload=proposal_payload(p), groups=[groups.portfolio(p.portfolio_id)])
     return p
 

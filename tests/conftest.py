@@ -9,8 +9,11 @@ from execution_app import roles
 
 
 @pytest.fixture(autouse=True)
-def _fresh_role_cache():
-    yield
+def _fast_passwords(request, settings):
+    """PBKDF2 at full strength costs ~0.3 s a user, and the demo makes several. Browser tests
+    log in through a server process that only knows the real hashers, so they keep them."""
+    if request.node.get_closest_marker("e2e") is None:
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def _make_user(username: str, role: str, password: str = "correct-horse-battery-9"):

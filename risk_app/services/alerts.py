@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config import metrics
 from execution_app import groups
 from execution_app.events import event_publish
 from risk_app.models import Alert
@@ -30,7 +31,15 @@ def alert_payload(a: Alert) -> dict:
 
 def _publish(event_type: str, a: Alert) -> None:
     targets = [groups.DESK] + ([groups.portfolio(a.portfolio_id)] if a.portfolio_id else [])
-    event_publish(event_type=event_type, payload=alert_payload(a), groups=targets)
+    payload = alert_payload(a)
+    # The frame's badge takes the count from the event; webhooks get raised/resolved only (issue 10).
+    payload["active_count"] = Alert.objects.filter(status=Alert.Status.ACTIVE).count()
+    transaction.on_commit(lambda n=payload["active_count"]: metrics.alerts_active.set(n))
+    if event_type in ("alert.raised", "alert.resolved"):
+        from risk_app.alert_rules.webhooks import alert_delivery_schedule
+
+        alert_delivery_schedule(alert=a, state=event_type.split(".")[1], payload=payload)
+    event_publish(event_type=event_type, payload=payload, groups=targets)
 
 
 @transaction.atomic

@@ -18,6 +18,7 @@ from django.utils import timezone
 from config.redis import get_redis
 from risk_app import checks as K
 from risk_app.checks import limit_utilisation
+from risk_app.alert_rules.instruments import utilisation_set
 from risk_app.measures import risk_report
 from risk_app.models import Alert, RiskSnapshot
 from risk_app.snapshots import snapshot_load
@@ -48,6 +49,7 @@ def risk_monitor_recompute(*, portfolio_id: int) -> dict:
     limits = [c.limit for c in engine.limits]
     util = {k: finite(v) for k, v in limit_utilisation(limits, snap, ctx).items()}
     names = {str(c.id): c for c in engine.limits}
+    utilisation_set(portfolio_id, util, names)
     over = {}
     for key, u in util.items():
         c = names.get(key)

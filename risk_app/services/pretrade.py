@@ -19,6 +19,7 @@ from django.utils import timezone
 from execution_app.interfaces import OrderIntent, RiskVerdict
 from risk_app import checks as K
 from risk_app.checks import Limit, PreTradeRiskEngine
+from risk_app.alert_rules.instruments import verdicts_count
 from risk_app.models import RiskCheck, RiskLimit, RiskLimitsVersion
 from risk_app.snapshots import snapshot_load
 
@@ -103,6 +104,7 @@ def pre_trade_check(
         verdicts = [engine.check(intents[0], loaded.snapshot, context=loaded.context, now=now)]
     else:
         verdicts = list(engine.check_proposal(intents, loaded.snapshot, context=loaded.context, now=now).verdicts)
+    verdicts_count(verdicts)
     if record:
         _record_for_orders(portfolio_id, intents, verdicts)
     if alerts:

@@ -14,8 +14,10 @@ SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
 PASSWORD = "e2e-password-0k9"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser():
+    """Per test: Playwright's sync API keeps an event loop in the main thread while it
+    runs, which would break ``async_to_sync`` in every later test of the session."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium); .ci/run does")
     from playwright.sync_api import sync_playwright

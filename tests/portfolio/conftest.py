@@ -10,14 +10,6 @@ import pytest
 MARKET_NOW = datetime(2022, 6, 1, 15, 0, tzinfo=timezone.utc)
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(request, settings):
-    # The demo creates several users; PBKDF2 at full strength costs ~0.3 s each. Browser
-    # tests log in through a server process that only knows the real hashers.
-    if request.node.get_closest_marker("e2e") is None:
-        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def market_clock():
     from execution_app.clock import SteppedClock
