@@ -181,7 +181,7 @@ def run() -> list[dict]:
         elapsed = t_end - t_start
         p50, p99 = (float(np.percentile(lat, q)) * 1e3 for q in (50, 99)) if lat else (float("nan"),) * 2
         vendor = __import__("django.db", fromlist=["connection"]).connection.vendor
-        note = f"{N_ORDERS} orders, {filled} FILLED, {denied} denied{' (' + why[:80] + ')' if why else ''}, {vendor}, {N_BOOKS} books submitting in parallel, worker threads x4; the desk's 'Max order rate' limit applies"
+        note = f"{N_ORDERS} orders, {filled} FILLED, {denied} denied{' (' + why[:80] + ')' if why else ''}, {vendor}, offered {OFFERED_RATE:g}/s from {N_BOOKS} books, worker threads x4 in-process; the desk's 'Max order rate' limit applies"
         results += [
             {"name": "orders.lifecycle_throughput", "value": round(filled / elapsed, 1), "unit": "orders/s",
              "goal": ">= 100", "note": note},

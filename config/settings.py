@@ -220,6 +220,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "COERCE_DECIMAL_TO_STRING": True,
+    # One error format everywhere (config/api_errors.py).
+    "EXCEPTION_HANDLER": "config.api_errors.desk_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["config.api_errors.DeskJSONRenderer"],
     # Per-token (per-user) throttling; a throttled request gets 429 with Retry-After.
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle", "rest_framework.throttling.AnonRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
@@ -246,6 +249,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.api_errors.add_error_responses"],
 }
 
 # --- I18N, time ---------------------------------------------------------------

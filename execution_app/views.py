@@ -41,11 +41,18 @@ def readyz(request):
 
 @desk_page
 def overview(request):
+    """The trader's landing page: one portfolio at the market time (``?id=`` picks which)."""
     from execution_app.clock_service import get_clock
+    from execution_app.overview_selectors import overview_state
 
-    market_date = get_clock().market_date()
-    overviews = [portfolio_overview(p, market_date) for p in portfolios_visible_to(request.user)]
-    return render(request, "execution/overview.html", {"overviews": overviews, "market_date": market_date})
+    market_now = get_clock().market_now()
+    visible = list(portfolios_visible_to(request.user))
+    wanted = request.GET.get("id")
+    current = next((p for p in visible if str(p.pk) == wanted), visible[0] if visible else None)
+    state = overview_state(current, market_now=market_now, user=request.user) if current else None
+    return render(request, "execution/overview.html", {
+        "portfolios": visible, "current": current, "s": state, "market_now": market_now,
+    })
 
 
 @desk_page

@@ -154,6 +154,8 @@ class SmartOrderRouter(Router):
         up = [v for v in quotes if v.up]
         if not up:
             raise NoVenueAvailable("no venue is up")
+        if len(up) == 1 and lot_f == 1.0:
+            return _one_venue(up[0], side, quantity, q_total, sigma / math.sqrt(adv_f))
         # One pass of Decimal -> float; everything after is float arithmetic.
         bids = [float(v.bid) for v in up]
         asks = [float(v.ask) for v in up]
@@ -163,15 +165,18 @@ class SmartOrderRouter(Router):
         touches = asks if buy else bids
         impact_unit = sigma / math.sqrt(adv_f)  # impact fraction per sqrt(share) before k
         to_bps = 1e4 / ref
-        a, b, c, caps = [], [], [], []
+        fee_unit = 1e-4 * to_bps
+        unit = impact_unit * to_bps
         floor = math.floor
-        for v, t in zip(up, touches):
-            a.append((s * (t - ref) + v.taker_fee_bps * 1e-4 * t) * to_bps)
-            bi = t * v.impact_k * impact_unit * to_bps
-            b.append(bi)
-            c.append(1.5 * bi)
-            # Displayed size floored to whole lots: a part lot cannot be taken.
-            caps.append(floor(float(v.displayed_qty) / lot_f) * lot_f)
+        a = [(s * (t - ref) + v.taker_fee_bps * 1e-4 * t) * to_bps for v, t in zip(up, touches)] if fee_unit else []
+        b = [t * v.impact_k * unit for v, t in zip(up, touches)]
+        b = [t * v.impact_k * impact_unit * to_bps for v, t in zip(up, touches)]
+        c = [1.5 * bi for bi in b]
+        # Displayed size floored to whole lots: a part lot cannot be taken.
+        if lot_f == 1.0:
+            caps = [float(floor(float(v.displayed_qty))) for v in up]
+        else:
+            caps = [floor(float(v.displayed_qty) / lot_f) * lot_f for v in up]
 
         n = len(up)
         if sum(caps) >= q_total:
@@ -183,11 +188,12 @@ class SmartOrderRouter(Router):
         allocations = []
         total_cost = 0.0
         unit_lot = lot_f == 1.0
+        sqrt = math.sqrt
         for i, q in enumerate(alloc):
             if q <= 0.0:
                 continue
             v = up[i]
-            sq = math.sqrt(q)
+            sq = sqrt(q)
             cost_bps = a[i] + b[i] * sq
             total_cost += q * cost_bps
             px = touches[i] * (1.0 + s * v.impact_k * impact_unit * sq)
@@ -199,9 +205,29 @@ class SmartOrderRouter(Router):
                     cost_bps,
                 )
             )
-        sq_total = math.sqrt(q_total)
+        sq_total = sqrt(q_total)
         alternatives = {v.venue: a[i] + b[i] * sq_total for i, v in enumerate(up)}
         return RouteDecision(tuple(allocations), total_cost / q_total, alternatives)
+
+
+def _one_venue(v: VenueQuote, side: Side, quantity: Decimal, q_total: float, impact_unit: float) -> RouteDecision:
+    """One venue up and unit lots: the whole quantity goes there (what water-filling gives, without it).
+
+    The same float expressions as ``route`` so the figures are identical to the bit.
+    """
+    bid, ask = float(v.bid), float(v.ask)
+    ref = 0.5 * (bid + ask)
+    buy = side is Side.BUY
+    s = 1.0 if buy else -1.0
+    t = ask if buy else bid
+    to_bps = 1e4 / ref
+    a = (s * (t - ref) + v.taker_fee_bps * 1e-4 * t) * to_bps
+    b = t * v.impact_k * impact_unit * to_bps
+    sq = math.sqrt(q_total)
+    cost_bps = a + b * sq
+    px = t * (1.0 + s * v.impact_k * impact_unit * sq)
+    alloc = RouteAllocation(v.venue, Decimal(round(q_total)), Decimal(repr(px)).quantize(_PX, _HALF_EVEN), cost_bps)
+    return RouteDecision((alloc,), q_total * cost_bps / q_total, {v.venue: cost_bps})
 
 
 def _round_to_lots(

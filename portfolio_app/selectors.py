@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.db.models import OuterRef, Subquery
@@ -61,9 +61,15 @@ class PortfolioOverview:
     net: Decimal
 
 
-def portfolio_overview(portfolio: Portfolio, as_of: date | None = None) -> PortfolioOverview:
+def portfolio_overview(portfolio: Portfolio, as_of: date | datetime | None = None) -> PortfolioOverview:
+    """Positions valued at the mark: a market *time* values them at the replayed intraday
+    marks (``marks_at``, DESIGN.md "Intraday prices"); a market *date* at that day's close."""
     positions = list(Position.objects.filter(portfolio=portfolio).select_related("instrument").exclude(quantity=0))
-    marks = latest_closes([p.instrument_id for p in positions], as_of)
+    if isinstance(as_of, datetime):
+        by_symbol = marks_at([p.instrument.symbol for p in positions], as_of)
+        marks = {p.instrument_id: by_symbol[p.instrument.symbol] for p in positions if p.instrument.symbol in by_symbol}
+    else:
+        marks = latest_closes([p.instrument_id for p in positions], as_of)
     rows = []
     gross = net = Decimal(0)
     for p in positions:

@@ -15,6 +15,7 @@ paper exchange on a stepped clock.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time as _time
 from collections.abc import Callable, Mapping, Sequence
@@ -248,7 +249,8 @@ def build_orchestrator(config: ScenarioConfig, closes: pd.DataFrame, market: Sce
         signal_source=PointInTimeSignalSource(closes, resolve_agents(config.agents),
                                               history_rows=int(p.get("history_rows", 400))),
         aggregator=get_aggregator(agg.pop("method", "weighted_decay"), **agg),
-        optimiser=config.optimiser(),
+        # A run never reads the target's expected return / volatility: equal weight skips the covariance.
+        optimiser=dataclasses.replace(config.optimiser(), metrics=False),
         sizer=VolTargetSizer(SizingConfig(**sizing)) if sizing else PassThroughSizer(),
         trade_builder=IncrementalLotTradeBuilder(cost_bps=config.commission_bps + config.slippage_bps),
         risk_engine=PreTradeRiskEngine(default_limits() if limits is None else limits, wall_clock=False),

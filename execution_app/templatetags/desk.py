@@ -25,6 +25,13 @@ def money(value):
 
 
 @register.filter
+def money0(value):
+    """Whole dollars, for figures whose cents are noise (VaR, limits)."""
+    d = _dec(value)
+    return "—" if d is None else f"{d:,.0f}"
+
+
+@register.filter
 def signed_money(value):
     d = _dec(value)
     return "—" if d is None else f"{d:+,.2f}"
@@ -67,3 +74,42 @@ def signclass(value):
     if d is None or d == 0:
         return ""
     return "pos" if d > 0 else "neg"
+
+
+@register.filter
+def signed_pct(value, places=2):
+    d = _dec(value)
+    return "—" if d is None else f"{d * 100:+.{int(places)}f}%"
+
+
+@register.filter
+def deskdt(value, fmt="Y-m-d H:i:s"):
+    """A datetime in the desk's display time zone (settings.DESK_DISPLAY_TZ), Django date format.
+
+    Stored times are UTC; every page shows them the way the frame's clock does (live.js fmtTime).
+    """
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from django.conf import settings
+    from django.utils.dateformat import format as date_format
+
+    if not isinstance(value, datetime):
+        return "—" if value in (None, "") else value
+    if value.tzinfo is None:  # naive values are UTC by the desk's convention
+        from datetime import timezone as dt_timezone
+
+        value = value.replace(tzinfo=dt_timezone.utc)
+    return date_format(value.astimezone(ZoneInfo(settings.DESK_DISPLAY_TZ)), fmt)
+
+
+@register.simple_tag
+def desk_tz_abbr(value=None):
+    """The display zone's abbreviation at ``value`` (EST/EDT), for column headers."""
+    from datetime import datetime, timezone as dt_timezone
+    from zoneinfo import ZoneInfo
+
+    from django.conf import settings
+
+    at = value if isinstance(value, datetime) else datetime.now(dt_timezone.utc)
+    return at.astimezone(ZoneInfo(settings.DESK_DISPLAY_TZ)).tzname()

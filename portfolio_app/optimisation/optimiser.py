@@ -47,6 +47,9 @@ from .estimates import (
     risk_matrix,
 )
 
+# Strategies whose weights depend on the universe alone (see ``PortfolioOptimiser.metrics``).
+NO_ESTIMATES = frozenset({"equal_weight"})
+
 STRATEGIES = (
     "equal_weight",
     "min_volatility",
@@ -132,6 +135,9 @@ class PortfolioOptimiser(Optimiser):
     strategy: str = "max_sharpe"
     params: Mapping[str, Any] = field(default_factory=dict)
     constraints: Constraints = field(default_factory=Constraints)
+    # False: a caller that never reads ``TargetWeights``' expected return, volatility and
+    # Sharpe (a backtest) lets strategies that need no estimates skip the covariance.
+    metrics: bool = True
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -210,6 +216,8 @@ class PortfolioOptimiser(Optimiser):
         constraints: Mapping[str, Any],
     ) -> TargetWeights:
         cons = self.constraints.merged(constraints)
+        if not self.metrics and self.strategy in NO_ESTIMATES:
+            return self._without_estimates(prices, cons)
         est = self.estimates(prices, views)
         symbols, mu, cov = est.symbols, est.mu, est.cov
         current = np.array([float(current_weights.get(s, 0.0)) for s in symbols])
@@ -232,6 +240,26 @@ class PortfolioOptimiser(Optimiser):
             sharpe=m.sharpe,
             notes=est.notes,
         )
+
+    def _without_estimates(self, prices: Any, cons: Constraints) -> TargetWeights:
+        """Equal weight over the instruments with a full price window: no returns, no covariance.
+
+        The universe, the errors (too little history, bad prices) and the notes are the
+        ones ``estimates`` gives; only the covariance checks and the metrics are skipped.
+        """
+        p = self.p
+        window = price_window(prices, int(p["lookback_days"]), int(p["min_history_days"]))
+        symbols = window.symbols
+        w = _clean(st.equal_weight(symbols), cons)
+        breaches = cons.breaches(symbols, w)
+        if breaches:
+            raise OptimisationError(
+                "constraint_breached",
+                f"The {self.strategy.replace('_', ' ')} strategy cannot enforce these constraints and its "
+                f"weights break them: {'; '.join(breaches[:3])}. Use max Sharpe or minimum volatility.",
+            )
+        notes = (f"Left out for lack of price history: {', '.join(window.dropped)}.",) if window.dropped else ()
+        return TargetWeights(weights={s: float(x) for s, x in zip(symbols, w)}, strategy=self.strategy, notes=notes)
 
     def evaluate(
         self, *, prices: Any, weights: Mapping[str, float], views: Mapping[str, View] | None = None

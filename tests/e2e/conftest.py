@@ -57,3 +57,39 @@ def login(browser, stack, username, password=PASSWORD):
     page.click("button[type=submit]")
     page.wait_for_url(stack.url + "/")
     return page
+
+
+def wait_until(predicate, *, timeout: float = 30.0, interval: float = 0.2, message: str = "condition"):
+    """Poll ``predicate`` from Python until it returns something truthy.
+
+    ``page.wait_for_function`` evaluates its predicate with ``eval`` inside the page, which
+    the desk's CSP (script-src 'self', no 'unsafe-eval') refuses; reading the DOM through
+    Playwright's own calls is not subject to it.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message} (last: {last!r})")
+
+
+def watch_console(page) -> list[str]:
+    """Collect console errors and failed page scripts (a CSP violation shows up here)."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return errors
+
+
+def mark_page(page) -> None:
+    """Tag the document so a test can prove later that the page was never reloaded."""
+    page.evaluate("() => { document.documentElement.dataset.e2eMark = 'kept'; }")
+
+
+def page_kept(page) -> bool:
+    return page.get_attribute("html", "data-e2e-mark") == "kept"

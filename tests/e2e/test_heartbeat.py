@@ -4,7 +4,7 @@ import pytest
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
 
-from tests.e2e.conftest import PASSWORD, login
+from tests.e2e.conftest import PASSWORD, login, wait_until
 
 pytestmark = [pytest.mark.e2e]
 
@@ -19,7 +19,7 @@ def test_overview_when_trader_logs_in_then_heartbeat_arrives_over_websocket(brow
 
     page = login(browser, stack, "trader")
     page.wait_for_selector("#live-indicator.on", timeout=20_000)
-    page.wait_for_function("Number(document.getElementById('heartbeat-count').textContent) >= 2", timeout=30_000)
+    wait_until(lambda: int(page.text_content("#heartbeat-count") or 0) >= 2, timeout=30, message="two heartbeats")
     assert page.text_content("#heartbeat-worker").strip() not in ("", "—")
     assert "Core Equity" in page.text_content("main")
     shot(page, "overview-heartbeat")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.helpers import error_fields
+
 import math
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -49,14 +51,14 @@ def test_create_agent_when_field_invalid_then_400_names_field_and_nothing_saved(
     response = api_for(desk_admin).post(URL, {"name": "x", **payload}, format="json")
 
     assert response.status_code == 400
-    assert field in response.json()
+    assert field in error_fields(response)
     assert not Agent.objects.exists()
 
 
 def test_create_agent_when_name_taken_then_400_on_name(api_for, desk_admin, vendor_agent):
     response = api_for(desk_admin).post(URL, {"name": "vendor", "type": "external"}, format="json")
 
-    assert response.status_code == 400 and "name" in response.json()
+    assert response.status_code == 400 and "name" in error_fields(response)
 
 
 @pytest.mark.parametrize("who", ["trader", "risk_officer", "api_client_user"])
@@ -91,7 +93,7 @@ def test_update_agent_when_config_invalid_then_400_and_nothing_saved(api_for, de
 
     response = api_for(desk_admin).patch(f"{URL}{agent.id}/", {"config": {"fast": 40, "slow": 30}, "weight": "3"}, format="json")
 
-    assert response.status_code == 400 and "config.fast" in response.json()
+    assert response.status_code == 400 and "config.fast" in error_fields(response)
     agent.refresh_from_db()
     assert agent.config["fast"] == 10 and agent.weight == Decimal("1")
 

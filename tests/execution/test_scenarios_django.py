@@ -107,7 +107,7 @@ def test_post_backtest_when_a_field_is_bad_then_400_names_it(desk, api_for, fiel
     response = api_for(desk).post("/api/v1/backtests/", {**VALUES, field: value}, format="json")
     assert response.status_code == 400
     errors = response.json()["errors"]
-    assert len(errors) == 1 and next(iter(errors)).split(".")[0].split("[")[0] == field
+    assert len(errors) == 1 and errors[0]["field"].split(".")[0].split("[")[0] == field
 
 
 def test_backtests_api_when_run_done_then_list_detail_compare_and_csv(desk, api_for, django_capture_on_commit_callbacks):

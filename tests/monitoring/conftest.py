@@ -29,6 +29,23 @@ def _clean_monitoring_keys():
     clean()
 
 
+@pytest.fixture(autouse=True)
+def _default_rules(request):
+    """The migration's default rules (a transactional test before this one flushes them)."""
+    if "db" not in request.fixturenames and "transactional_db" not in request.fixturenames \
+            and not request.node.get_closest_marker("django_db"):
+        return
+    import importlib
+
+    from risk_app.models import AlertRule
+
+    request.getfixturevalue("transactional_db" if "transactional_db" in request.fixturenames else "db")
+    migration = importlib.import_module("risk_app.migrations.0003_monitoring_rules_rollout")
+    for name, kind, severity, threshold, window, params in migration.DEFAULT_RULES:
+        AlertRule.objects.get_or_create(name=name, defaults={
+            "kind": kind, "severity": severity, "threshold": threshold, "window_minutes": window, "params": params})
+
+
 class Receiver:
     """An HTTP server on a free loopback port that records every POST and answers from a script."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.helpers import error_fields
+
 import threading
 
 import pytest
@@ -34,7 +36,7 @@ def test_approve_when_owner_then_200_executing_and_a_second_approval_409(pending
     assert r.status_code == 200 and r.json()["status"] == "EXECUTING" and r.json()["decided_by"] == "trader"
     n = Order.objects.filter(proposal=pending).count()
     again = api.post(f"/api/v1/proposals/{pending.pk}/approve/")
-    assert again.status_code == 409 and "EXECUTING" in again.json()["detail"]
+    assert again.status_code == 409 and "EXECUTING" in again.json()["message"] and again.json()["code"] == "conflict"
     assert Order.objects.filter(proposal=pending).count() == n
 
 
@@ -52,7 +54,7 @@ def test_reject_when_no_reason_then_400_naming_reason_then_200_with_one(pending,
     api = api_for(owner)
     for body in ({}, {"reason": "  "}):
         r = api.post(f"/api/v1/proposals/{pending.pk}/reject/", body, format="json")
-        assert r.status_code == 400 and "reason" in r.json()
+        assert r.status_code == 400 and "reason" in error_fields(r)
     r = api.post(f"/api/v1/proposals/{pending.pk}/reject/", {"reason": "Too much turnover."}, format="json")
     assert r.status_code == 200 and (r.json()["status"], r.json()["reason"]) == ("REJECTED", "Too much turnover.")
     assert api.post(f"/api/v1/proposals/{pending.pk}/approve/").status_code == 409

@@ -1,0 +1,87 @@
+"""A risk officer's day in the browser: tighten a limit (applies at once), loosen another (a
+second officer approves it in their own browser), halt trading — and the halt reaches the
+trader's open page without a reload."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
+
+from tests.e2e.conftest import browser, login, mark_page, page_kept, shot, stack, wait_until, watch_console  # noqa: E402,F401
+
+pytestmark = [pytest.mark.e2e]
+
+
+def _limit_row(page, limit_id):
+    return page.locator(f'#limits tr[data-limit="{limit_id}"]')
+
+
+def _edit_limit(page, limit_id, threshold, reason):
+    row = _limit_row(page, limit_id)
+    row.locator("input[name=threshold]").fill(threshold)
+    row.locator("input[name=reason]").fill(reason)
+    row.locator("form.limit-edit button[type=submit]").click()
+    page.wait_for_load_state("load")
+
+
+def test_risk_officer_day_when_tighten_loosen_and_halt_then_four_eyes_and_halt_reach_trader_live(demo_small, browser, stack, shot):  # noqa: F811
+    from execution_app.demo import demo_password
+    from risk_app.models import PendingLimitChange, RiskLimit, TradingStateRecord
+
+    password = demo_password()
+    qty_limit = RiskLimit.objects.get(name="Max order quantity")
+    notional = RiskLimit.objects.get(name__startswith="Max order notional")
+
+    # The trader's overview is open all along: the halt must arrive there by itself.
+    trader = login(browser, stack, "trader", password)
+    trader_errors = watch_console(trader)
+    trader.wait_for_selector("#live-indicator.on", timeout=20_000)
+    mark_page(trader)
+
+    risk = login(browser, stack, "risk", password)
+    risk.goto(stack.url + "/risk/")
+    risk.wait_for_selector("#live-indicator.on", timeout=20_000)
+    shot(risk, "risk-day-1-limits")
+
+    # Tighten: applies at once, no pending change.
+    _edit_limit(risk, qty_limit.pk, "150000", "Tighter ahead of the CPI print")
+    qty_limit.refresh_from_db()
+    assert qty_limit.threshold == 150000
+    assert "150,000 sh" in _limit_row(risk, qty_limit.pk).locator("td.num").first.text_content()
+    assert not PendingLimitChange.objects.filter(limit=qty_limit, status="PENDING").exists()
+
+    # Loosen: waits for a second officer; the limit is unchanged meanwhile.
+    _edit_limit(risk, notional.pk, "2500000", "Bigger tickets for the index rebalance")
+    notional.refresh_from_db()
+    assert notional.threshold == 2000000
+    change = PendingLimitChange.objects.get(limit=notional, status="PENDING")
+    pending_row = risk.locator(f'#pending tr[data-change="{change.pk}"]')
+    assert "yours: another officer approves" in pending_row.text_content()
+    shot(risk, "risk-day-2-pending")
+
+    risk2 = login(browser, stack, "risk2", password)  # a second browser context
+    risk2.goto(stack.url + "/risk/")
+    risk2.locator(f'#pending tr[data-change="{change.pk}"] button.approve').click()
+    risk2.wait_for_load_state("load")
+    notional.refresh_from_db()
+    assert notional.threshold == 2500000
+    assert "2,500,000 USD" in _limit_row(risk2, notional.pk).text_content()
+    shot(risk2, "risk-day-3-approved-by-second-officer")
+
+    # Halt the desk; the trader's page turns red without a reload.
+    risk.goto(stack.url + "/risk/")
+    desk_row = risk.locator('#states tr[data-scope="desk"]')
+    desk_row.locator("input[name=reason]").fill("Exchange outage")
+    desk_row.locator("button.halt").click()
+    risk.wait_for_load_state("load")
+    assert TradingStateRecord.objects.get(scope="desk").state == "HALTED"
+    shot(risk, "risk-day-4-halted")
+
+    trader.wait_for_selector("body.state-halted #trading-state.tstate-halted", timeout=20_000)
+    assert trader.text_content("#trading-state").strip() == "HALTED"
+    assert page_kept(trader), "the trader's page was reloaded; the halt must arrive over the websocket"
+    shot(trader, "risk-day-5-trader-sees-halt")
+    assert not [e for e in trader_errors if "Content Security Policy" in e], trader_errors
