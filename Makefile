@@ -35,7 +35,7 @@ bench: install-dev demo
 	$(PY) -m config.launcher exec -- $(PY) -m bench.run $(if $(ONLY),--only $(ONLY),)
 
 fuzz: install-dev
-	$(PY) -m config.launcher exec -- $(PY) -m pytest tests/api/test_fuzz.py --fuzz-long $(PYTEST_ARGS)
+	DESK_FUZZ_EXAMPLES=$${DESK_FUZZ_EXAMPLES:-300} $(PY) -m config.launcher exec -- $(PY) -m pytest tests/api/test_fuzz.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var

@@ -123,8 +123,9 @@ def _chart(portfolio, *, nav: Decimal, market_now: datetime) -> dict[str, Any]:
         closes.append((market_date, live))
     if not closes:
         return out
+    # Rebased to the first NAV snapshot; with none yet, so that it ends at today's NAV.
     start_equity = equity[0][1] if snaps else float(nav)
-    base = float(closes[0][1]) or 1.0
+    base = float(closes[0][1] if snaps else closes[-1][1]) or 1.0
     out["bench"] = [[d.isoformat(), float(c) / base * start_equity] for d, c in closes]
     return out
 

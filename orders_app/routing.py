@@ -165,11 +165,8 @@ class SmartOrderRouter(Router):
         touches = asks if buy else bids
         impact_unit = sigma / math.sqrt(adv_f)  # impact fraction per sqrt(share) before k
         to_bps = 1e4 / ref
-        fee_unit = 1e-4 * to_bps
-        unit = impact_unit * to_bps
         floor = math.floor
-        a = [(s * (t - ref) + v.taker_fee_bps * 1e-4 * t) * to_bps for v, t in zip(up, touches)] if fee_unit else []
-        b = [t * v.impact_k * unit for v, t in zip(up, touches)]
+        a = [(s * (t - ref) + v.taker_fee_bps * 1e-4 * t) * to_bps for v, t in zip(up, touches)]
         b = [t * v.impact_k * impact_unit * to_bps for v, t in zip(up, touches)]
         c = [1.5 * bi for bi in b]
         # Displayed size floored to whole lots: a part lot cannot be taken.
@@ -249,19 +246,24 @@ def _round_to_lots(
     if short == 0:
         return q
 
-    def step(i: int, x: float, y: float) -> float:  # cost of moving venue i from x to y shares
-        return y * (a[i] + b[i] * sqrt(y)) - x * (a[i] + b[i] * sqrt(x))
-
     if short > 0:
-        inc = [step(i, q[i], q[i] + lot) if q[i] + lot <= hi[i] else _INF for i in range(n)]
+        inc = [
+            (y * (a[i] + b[i] * sqrt(y)) - x * (a[i] + b[i] * sqrt(x))) if (y := x + lot) <= hi[i] else _INF
+            for i, x in enumerate(q)
+        ]
         for _ in range(short):
-            best = min(range(n), key=inc.__getitem__)
-            q[best] += lot
-            inc[best] = step(best, q[best], q[best] + lot) if q[best] + lot <= hi[best] else _INF
+            best = inc.index(min(inc))
+            x = q[best] = q[best] + lot
+            y = x + lot
+            inc[best] = y * (a[best] + b[best] * sqrt(y)) - x * (a[best] + b[best] * sqrt(x)) if y <= hi[best] else _INF
     else:  # float error overshot: take back the dearest lots
-        dec = [step(i, q[i] - lot, q[i]) if q[i] - lot >= lo[i] else -_INF for i in range(n)]
+        dec = [
+            (x * (a[i] + b[i] * sqrt(x)) - y * (a[i] + b[i] * sqrt(y))) if (y := x - lot) >= lo[i] else -_INF
+            for i, x in enumerate(q)
+        ]
         for _ in range(-short):
-            best = max(range(n), key=dec.__getitem__)
-            q[best] -= lot
-            dec[best] = step(best, q[best] - lot, q[best]) if q[best] - lot >= lo[best] else -_INF
+            best = dec.index(max(dec))
+            x = q[best] = q[best] - lot
+            y = x - lot
+            dec[best] = x * (a[best] + b[best] * sqrt(x)) - y * (a[best] + b[best] * sqrt(y)) if y >= lo[best] else -_INF
     return q

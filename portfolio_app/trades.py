@@ -118,39 +118,59 @@ class LotTradeBuilder(TradeBuilder):
     def _fund_buys(
         self, deltas: dict[str, Decimal], px: Mapping[str, Decimal], lots: Mapping[str, Decimal], cash: Decimal
     ) -> None:
-        """Shrink the buys in ``deltas`` (in place) until cash after everything is >= 0."""
+        """Shrink the buys in ``deltas`` (in place) until cash after everything is >= 0.
 
-        def remaining() -> Decimal:
-            return cash_after(cash, self._as_trades(deltas, px), self.cost_bps)
+        Cash after the trades is ``cash_after`` kept incrementally: each trade's cash effect
+        (notional to the cent, then its estimated cost to the cent) is stored and only the
+        trade that moved is redone. Cents add exactly, so the total is ``cash_after``'s.
+        """
+        rate = money.bps(self.cost_bps)
+        to_cash = money.cash
 
-        if remaining() >= 0:
+        def effect(s: str, q: Decimal) -> Decimal:
+            if not q:
+                return ZERO
+            n = to_cash(abs(q) * px[s])  # notional as a fill books it
+            return (-n if q > 0 else n) - to_cash(abs(q) * px[s] * rate)
+
+        eff = {s: effect(s, q) for s, q in deltas.items()}
+        remaining = cash + sum(eff.values(), ZERO)
+
+        def move(s: str, q: Decimal) -> None:
+            nonlocal remaining
+            new = effect(s, q)
+            remaining += new - eff.get(s, ZERO)
+            eff[s] = new
+            deltas[s] = q
+
+        if remaining >= 0:
             return
         wanted = dict(deltas)
         buys = [s for s, q in deltas.items() if q > 0]
         spend = sum((deltas[s] * px[s] for s in buys), ZERO)
-        short = -remaining()
+        short = -remaining
         if spend > 0:
             # Scale every buy by the same factor first (floored to lots), then trim one lot
             # at a time from the largest buy: at most a handful of steps, since the
             # scaling leaves less than one lot per buy of slack.
-            factor = max(ZERO, (spend - short * (1 + money.bps(self.cost_bps))) / spend)
+            factor = max(ZERO, (spend - short * (1 + rate)) / spend)
             for s in buys:
                 lot = money.to_decimal(lots.get(s, 1))
-                deltas[s] = (deltas[s] * factor / lot).to_integral_value(rounding=ROUND_FLOOR) * lot
-        while remaining() < 0:
+                move(s, (deltas[s] * factor / lot).to_integral_value(rounding=ROUND_FLOOR) * lot)
+        while remaining < 0:
             live = [s for s, q in deltas.items() if q > 0]
             if not live:
                 break  # only sells left; they can only add cash
             biggest = max(live, key=lambda s: (deltas[s] * px[s], s))
-            deltas[biggest] -= money.to_decimal(lots.get(biggest, 1))
+            move(biggest, deltas[biggest] - money.to_decimal(lots.get(biggest, 1)))
         # Flooring each scaled buy can leave enough cash for a few more lots: hand them
         # back, furthest-from-target first, while cash stays non-negative.
         for s in sorted(buys, key=lambda s: (-(wanted[s] - deltas[s]) * px[s], s)):
             lot = money.to_decimal(lots.get(s, 1))
             while deltas[s] + lot <= wanted[s]:
-                deltas[s] += lot
-                if remaining() < 0:
-                    deltas[s] -= lot
+                move(s, deltas[s] + lot)
+                if remaining < 0:
+                    move(s, deltas[s] - lot)
                     break
         for s in [s for s, q in deltas.items() if not q]:
             del deltas[s]

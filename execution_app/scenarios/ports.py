@@ -38,7 +38,6 @@ from execution_app.interfaces import (
 )
 from execution_app.money import cash as to_cash
 from portfolio_app.accounting import apply_fill
-from portfolio_app.trades import LotTradeBuilder
 
 ZERO = Decimal(0)
 BAR_VENUE = "BAR"
@@ -230,66 +229,3 @@ def bar_quotes(price_of: Callable[[str], Decimal]) -> Callable[[str], list[Venue
         return [VenueQuote(BAR_VENUE, px, px, _UNLIMITED, 0.0, 0.0, 0.0, 0.0)]
 
     return quotes
-
-
-class IncrementalLotTradeBuilder(LotTradeBuilder):
-    """``portfolio_app.trades.LotTradeBuilder`` with its buy-funding step computed incrementally.
-
-    Same rules, same trades (a test compares the two on many books): the base class
-    recomputes the cash left after *every* trade each time it moves one lot, which
-    is most of a backtest's rebalance; here each trade's cash effect is kept and
-    only the moved one is redone. Cents add exactly, so the sums are identical.
-    """
-
-    def _fund_buys(self, deltas, px, lots, cash) -> None:
-        _fund_buys_incremental(self, deltas, px, lots, cash)
-
-
-def _fund_buys_incremental(builder, deltas, px, lots, cash) -> None:
-    from decimal import ROUND_FLOOR
-
-    from execution_app import money
-
-    rate = money.bps(builder.cost_bps)
-
-    def effect(s: str, q: Decimal) -> Decimal:
-        if not q:
-            return ZERO
-        n = to_cash(abs(q) * px[s])  # notional as a fill books it
-        return (-n if q > 0 else n) - to_cash(abs(q) * px[s] * rate)
-
-    eff = {s: effect(s, q) for s, q in deltas.items()}
-    total = [cash + sum(eff.values(), ZERO)]
-
-    def move(s: str, q: Decimal) -> None:
-        new = effect(s, q)
-        total[0] += new - eff.get(s, ZERO)
-        eff[s] = new
-        deltas[s] = q
-
-    if total[0] >= 0:
-        return
-    wanted = dict(deltas)
-    buys = [s for s, q in deltas.items() if q > 0]
-    spend = sum((deltas[s] * px[s] for s in buys), ZERO)
-    short = -total[0]
-    if spend > 0:
-        factor = max(ZERO, (spend - short * (1 + rate)) / spend)
-        for s in buys:
-            lot = money.to_decimal(lots.get(s, 1))
-            move(s, (deltas[s] * factor / lot).to_integral_value(rounding=ROUND_FLOOR) * lot)
-    while total[0] < 0:
-        live = [s for s, q in deltas.items() if q > 0]
-        if not live:
-            break
-        biggest = max(live, key=lambda s: (deltas[s] * px[s], s))
-        move(biggest, deltas[biggest] - money.to_decimal(lots.get(biggest, 1)))
-    for s in sorted(buys, key=lambda s: (-(wanted[s] - deltas[s]) * px[s], s)):
-        lot = money.to_decimal(lots.get(s, 1))
-        while deltas[s] + lot <= wanted[s]:
-            move(s, deltas[s] + lot)
-            if total[0] < 0:
-                move(s, deltas[s] - lot)
-                break
-    for s in [s for s, q in deltas.items() if not q]:
-        del deltas[s]

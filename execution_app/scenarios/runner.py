@@ -32,13 +32,13 @@ from execution_app.environments.backtest import BacktestEnvironment
 from execution_app.interfaces import ConfigError, ExecutionEnvironment, MarketState, VenueQuote
 from execution_app.money import cash as to_cash
 from execution_app.orchestrator import Ports, TradeExecutionOrchestrator
+from portfolio_app.trades import LotTradeBuilder
 
 from .calendar import rebalance_rows, session_close
 from .config import ScenarioConfig
 from .ports import (
     AgentSpec,
     BookGateway,
-    IncrementalLotTradeBuilder,
     PassThroughSizer,
     PointInTimeSignalSource,
     TradeRecord,
@@ -252,7 +252,7 @@ def build_orchestrator(config: ScenarioConfig, closes: pd.DataFrame, market: Sce
         # A run never reads the target's expected return / volatility: equal weight skips the covariance.
         optimiser=dataclasses.replace(config.optimiser(), metrics=False),
         sizer=VolTargetSizer(SizingConfig(**sizing)) if sizing else PassThroughSizer(),
-        trade_builder=IncrementalLotTradeBuilder(cost_bps=config.commission_bps + config.slippage_bps),
+        trade_builder=LotTradeBuilder(cost_bps=config.commission_bps + config.slippage_bps),
         risk_engine=PreTradeRiskEngine(default_limits() if limits is None else limits, wall_clock=False),
         algos=ALGOS,
         router=SmartOrderRouter(),

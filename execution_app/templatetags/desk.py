@@ -13,7 +13,7 @@ def _dec(value):
     if value is None or value == "":
         return None
     try:
-        return Decimal(str(value))
+        return Decimal(str(value)) + 0  # + 0 turns -0.00 into 0.00: no "-0" on the page
     except (InvalidOperation, ValueError):
         return None
 

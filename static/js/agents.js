@@ -20,8 +20,9 @@
     if (cls) td.className = cls;
     return td;
   }
-  function hms(iso) { const d = new Date(iso); return isNaN(d) ? "—" : d.toTimeString().slice(0, 8); }
-  function utcMinute(iso) { return String(iso || "").replace("T", " ").slice(0, 16); }
+  // In the desk's display time zone, like the server-rendered rows (live.js helpers).
+  function hms(iso) { return window.desk.fmtTime(iso); }
+  function utcMinute(iso) { return iso ? window.desk.fmtDateTime(iso).slice(0, 16) : "—"; }
 
   function signalRow(s) {
     const tr = document.createElement("tr");
@@ -81,7 +82,7 @@
       chart.appendChild(p);
     }
     body.views.forEach(function (v) { chart.appendChild(viewRow(v)); });
-    if (asOf) asOf.textContent = utcMinute(body.as_of) + " UTC · " + body.method;
+    if (asOf) asOf.textContent = utcMinute(body.as_of) + " · " + body.method;
     layoutBars();
   }
   function getJSON(url) {

@@ -24,7 +24,7 @@
     if (cls) td.className = cls;
     return td;
   }
-  function stamp(iso) { return String(iso || "").replace("T", " ").slice(5, 19); }
+  function stamp(iso) { return iso ? window.desk.fmtDateTime(iso).slice(5) : "—"; }  // display time zone, "m-d H:i:s"
   function alertRow(a) {
     const tr = document.createElement("tr");
     tr.dataset.alert = String(a.id);

@@ -1,5 +1,5 @@
 """Scenario core (issue 9): the backtest checked against an independent hand-written loop, no look-ahead,
-the calendar, fill timing, the incremental trade builder, the attribution. Pure: no database."""
+the calendar, fill timing, the trade builder's incremental funding, the attribution. Pure: no database."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from execution_app.interfaces import PortfolioSnapshot, PositionSnapshot, Target
 from execution_app.scenarios import PointInTimeSignalSource, ScenarioConfig, rebalance_rows, run_backtest
 from execution_app.scenarios.attribution import attribute_divergence
 from execution_app.scenarios.benchmark import run_benchmark
-from execution_app.scenarios.ports import AgentSpec, IncrementalLotTradeBuilder, TradeRecord
-from portfolio_app.trades import LotTradeBuilder
+from execution_app.scenarios.ports import AgentSpec, TradeRecord
+from portfolio_app.trades import LotTradeBuilder, cash_after
 
 CENT = Decimal("0.01")
 
@@ -187,7 +187,44 @@ def test_rebalance_rows_when_data_ends_before_month_end_then_no_december_rebalan
     assert date(2022, 4, 14) in weekly  # Good Friday: the week's last session is Thursday
 
 
-def test_incremental_trade_builder_when_buys_need_funding_then_same_trades_as_base_builder():
+class RecomputingLotTradeBuilder(LotTradeBuilder):
+    """The reference: the funding rules with cash after *all* trades recomputed at every step."""
+
+    def _fund_buys(self, deltas, px, lots, cash):
+        from execution_app import money
+
+        def remaining():
+            return cash_after(cash, self._as_trades(deltas, px), self.cost_bps)
+
+        if remaining() >= 0:
+            return
+        wanted = dict(deltas)
+        buys = [s for s, q in deltas.items() if q > 0]
+        spend = sum((deltas[s] * px[s] for s in buys), Decimal(0))
+        short = -remaining()
+        if spend > 0:
+            factor = max(Decimal(0), (spend - short * (1 + money.bps(self.cost_bps))) / spend)
+            for s in buys:
+                lot = money.to_decimal(lots.get(s, 1))
+                deltas[s] = (deltas[s] * factor / lot).to_integral_value(rounding=ROUND_FLOOR) * lot
+        while remaining() < 0:
+            live = [s for s, q in deltas.items() if q > 0]
+            if not live:
+                break
+            biggest = max(live, key=lambda s: (deltas[s] * px[s], s))
+            deltas[biggest] -= money.to_decimal(lots.get(biggest, 1))
+        for s in sorted(buys, key=lambda s: (-(wanted[s] - deltas[s]) * px[s], s)):
+            lot = money.to_decimal(lots.get(s, 1))
+            while deltas[s] + lot <= wanted[s]:
+                deltas[s] += lot
+                if remaining() < 0:
+                    deltas[s] -= lot
+                    break
+        for s in [s for s, q in deltas.items() if not q]:
+            del deltas[s]
+
+
+def test_trade_builder_when_buys_need_funding_then_same_trades_as_recomputing_reference():
     rng = random.Random(3)
     for _ in range(200):
         symbols = [f"S{i}" for i in range(rng.randint(2, 12))]
@@ -199,9 +236,9 @@ def test_incremental_trade_builder_when_buys_need_funding_then_same_trades_as_ba
         target = TargetWeights({s: r / sum(raw) * rng.uniform(0.95, 1.05) for s, r in zip(symbols, raw)})
         bps = rng.choice([0, 1, 5, 25])
         lots = {s: Decimal(rng.choice([1, 1, 10])) for s in symbols}
-        base = LotTradeBuilder(bps).trades(target, snapshot=snap, lot_sizes=lots, prices=px)
-        fast = IncrementalLotTradeBuilder(bps).trades(target, snapshot=snap, lot_sizes=lots, prices=px)
-        assert fast == base
+        reference = RecomputingLotTradeBuilder(bps).trades(target, snapshot=snap, lot_sizes=lots, prices=px)
+        fast = LotTradeBuilder(bps).trades(target, snapshot=snap, lot_sizes=lots, prices=px)
+        assert fast == reference
 
 
 def test_attribution_when_paper_fills_worse_and_later_then_components_add_up():
