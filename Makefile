@@ -29,7 +29,7 @@ run: demo
 	@$(PY) -m config.launcher run
 
 test: install-dev
-	$(PY) -m config.launcher exec -- $(PY) -m pytest $(PYTEST_ARGS)
+	DJANGO_LOG_LEVEL=$${DJANGO_LOG_LEVEL:-WARNING} $(PY) -m config.launcher exec -- $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install-dev demo
 	$(PY) -m config.launcher exec -- $(PY) -m bench.run $(if $(ONLY),--only $(ONLY),)

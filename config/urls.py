@@ -45,3 +45,26 @@ urlpatterns += [
     path("monitoring/rules/<int:rule_id>/", monitoring_views.alert_rule_save, name="monitoring-rule-save"),
     path("monitoring/mode/", monitoring_views.mode_switch, name="monitoring-mode"),
 ]
+
+
+def _not_found(request, exception=None):
+    """JSON in the desk's error format under /api/, the plain page elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"code": "not_found", "message": f"No such resource: {request.path}", "errors": []}, status=404)
+    return page_not_found(request, exception)
+
+
+def _server_error(request):
+    from django.http import JsonResponse
+    from django.views.defaults import server_error
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"code": "server_error", "message": "The desk could not complete this request; it has been logged.", "errors": []}, status=500)
+    return server_error(request)
+
+
+handler404 = _not_found
+handler500 = _server_error

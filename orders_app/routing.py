@@ -99,7 +99,12 @@ def water_fill(a: Sequence[float], c: Sequence[float], lo: Sequence[float], hi: 
             active[i] = False
     if level is None:
         if qa <= 0.0:
-            raise ValueError("total exceeds the venues' capacity")
+            # Every venue saturated. When the total *is* the capacity, float noise can leave the
+            # sum a hair short of it at the last breakpoint: that breakpoint is the level.
+            if events and total <= k_const * (1.0 + 1e-12):
+                level = events[-1][0]
+            else:
+                raise ValueError("total exceeds the venues' capacity")
         disc = qb * qb - qa * (qc + k_const - total)
         level = (qb + math.sqrt(disc if disc > 0.0 else 0.0)) / qa
     out = []

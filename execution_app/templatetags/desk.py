@@ -100,7 +100,10 @@ def deskdt(value, fmt="Y-m-d H:i:s"):
         from datetime import timezone as dt_timezone
 
         value = value.replace(tzinfo=dt_timezone.utc)
-    return date_format(value.astimezone(ZoneInfo(settings.DESK_DISPLAY_TZ)), fmt)
+    local = value.astimezone(ZoneInfo(settings.DESK_DISPLAY_TZ))
+    if "v" in fmt:  # milliseconds, as the fills ticker shows them (digits pass through the formatter)
+        fmt = fmt.replace("v", f"{local.microsecond // 1000:03d}")
+    return date_format(local, fmt)
 
 
 @register.simple_tag

@@ -14,16 +14,18 @@
   function $(id) { return document.getElementById(id); }
   function num(v) { const n = Number(v); return Number.isFinite(n) ? n : null; }
   function signCls(n) { return n > 0 ? "pos" : (n < 0 ? "neg" : ""); }
+  // Marks move on every tick: cells change quietly then; a fill or refresh flashes them once.
+  let flashing = false;
   function setText(el, text, cls) {
     if (!el) return;
     if (el.textContent !== text) {
       el.textContent = text;
-      el.classList.remove("flash"); void el.offsetWidth; el.classList.add("flash");
+      if (flashing) { el.classList.remove("flash"); void el.offsetWidth; el.classList.add("flash"); }
     }
     if (cls !== undefined) { el.classList.remove("pos", "neg"); if (cls) el.classList.add(cls); }
   }
   function money(n) { return n === null ? "—" : desk.fmtNum(n, 2); }
-  function signedMoney(n) { return n === null ? "—" : (n > 0 ? "+" : (n < 0 ? "−" : "")) + desk.fmtNum(Math.abs(n), 2); }
+  function signedMoney(n) { return n === null ? "—" : (n > 0 ? "+" : (n < 0 ? "-" : "")) + desk.fmtNum(Math.abs(n), 2); }
   function pct(n, places) { return n === null ? "—" : (n * 100).toFixed(places === undefined ? 1 : places) + "%"; }
   function px(n) { return n === null ? "—" : (Math.abs(n) >= 1 ? desk.fmtNum(n, 2) : n.toFixed(6)); }
   function qty(n) { return n === null ? "—" : desk.fmtNum(n, Number.isInteger(n) ? 0 : 4); }
@@ -62,7 +64,7 @@
       const pnl = nav - prevNav;
       const cls = signCls(Math.round(pnl * 100));
       setText($("kpi-pnl"), signedMoney(pnl), cls);
-      setText($("kpi-pnl-pct"), "(" + (pnl >= 0 ? "+" : "−") + Math.abs(pnl / prevNav * 100).toFixed(2) + "%)", cls);
+      setText($("kpi-pnl-pct"), "(" + (pnl >= 0 ? "+" : "-") + Math.abs(pnl / prevNav * 100).toFixed(2) + "%)", cls);
     }
     updateChartNow(nav);
   }
@@ -208,7 +210,7 @@
       const row = document.querySelector('#ov-position-table tr[data-symbol="' + d.symbol + '"]');
       if (row && d.position_qty !== undefined) row.dataset.qty = String(d.position_qty);
       if (lastTick[d.symbol] === undefined) lastTick[d.symbol] = num(d.last_px);
-      revalue();
+      flashing = true; revalue(); flashing = false;
       if (!row) refreshSoon(); else refreshSoon(1500);  // a new symbol needs the server's row
     });
     ["proposal.updated", "alert.raised", "alert.updated", "alert.resolved"].forEach(function (t) {
