@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiExample
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
@@ -89,7 +89,10 @@ def normalise(data: Any, status: int) -> dict:
             {**e, "reason": str(e.get("reason", "")), "field": e.get("field")} if isinstance(e, dict) else {"field": None, "reason": str(e)}
             for e in data["errors"]
         ]
-        return {"code": data.get("code", default_code), "message": data.get("message") or _message(errors, "The request is invalid."), "errors": errors}
+        # Extra keys a view adds (a batch's ``errors_total``) survive; ``detail`` becomes the message.
+        extra = {k: v for k, v in data.items() if k not in ("code", "message", "errors", "detail")}
+        message = data.get("message") or (str(data["detail"]) if data.get("detail") else _message(errors, "The request is invalid."))
+        return {"code": data.get("code", default_code), "message": message, "errors": errors, **extra}
     if isinstance(data, dict) and "errors" in data and isinstance(data["errors"], dict):
         errors = _flatten(data["errors"])
         return {"code": default_code, "message": _message(errors, "The request is invalid."), "errors": errors}
@@ -125,13 +128,15 @@ class DeskJSONRenderer(JSONRenderer):
 # --- OpenAPI: the error shape on every operation ---------------------------------------------
 
 
+@extend_schema_serializer(component_name="ErrorItem")
 class ErrorItem(serializers.Serializer):
     field = serializers.CharField(allow_null=True, help_text="Dotted path of the bad field; null for the request as a whole.")
     reason = serializers.CharField()
     code = serializers.CharField(required=False)
-    index = serializers.IntegerField(required=False, help_text="Position of the bad item in a batch.")
+    index = serializers.IntegerField(required=False, allow_null=True, help_text="Position of the bad item in a batch.")
 
 
+@extend_schema_serializer(component_name="Error")
 class ErrorBody(serializers.Serializer):
     code = serializers.CharField(help_text="Machine-readable: invalid, not_authenticated, permission_denied, not_found, conflict, throttled, …")
     message = serializers.CharField(help_text="One sentence a person can read.")
@@ -143,6 +148,11 @@ ERROR_EXAMPLES = {
 }
 
 
+def error_response(description: str) -> OpenApiResponse:
+    """For ``extend_schema(responses=…)``: a status the hook does not add by itself, in the desk's format."""
+    return OpenApiResponse(ErrorBody, description=description)
+
+
 def add_error_responses(result, generator, request, public):
     """drf-spectacular postprocessing hook: every operation documents the error format."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
@@ -152,7 +162,7 @@ def add_error_responses(result, generator, request, public):
             "field": {"type": "string", "nullable": True},
             "reason": {"type": "string"},
             "code": {"type": "string"},
-            "index": {"type": "integer"},
+            "index": {"type": "integer", "nullable": True},
         },
         "required": ["field", "reason"],
     }
@@ -182,8 +192,12 @@ def add_error_responses(result, generator, request, public):
                 continue
             responses = op.setdefault("responses", {})
             wanted = ["401", "403", "429"]
-            if method in ("post", "put", "patch"):
+            # Anything that takes input can refuse it: a body (any writing method may carry one)
+            # or a query string.
+            if method in ("post", "put", "patch", "delete"):
                 wanted += ["400", "413"]
+            elif any(p.get("in") == "query" for p in op.get("parameters", [])):
+                wanted.append("400")
             if "{" in path:
                 wanted.append("404")
             for code in wanted:

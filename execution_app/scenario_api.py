@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -45,6 +46,22 @@ class RunOutput(serializers.Serializer):
     final_value = serializers.CharField(allow_null=True)
     metrics = serializers.JSONField()
     params = serializers.JSONField()
+
+
+class CurvePointOutput(serializers.Serializer):
+    date = serializers.DateField()
+    value = serializers.FloatField(help_text="Equity rebased to 1 at the run's first date.")
+
+
+class CompareOutput(serializers.Serializer):
+    runs = RunOutput(many=True)
+    labels = serializers.ListField(child=serializers.CharField(), help_text="One per run, in the order asked.")
+    metrics = serializers.DictField(child=serializers.JSONField(), help_text="Label -> the run's metrics.")
+    curves = serializers.DictField(child=CurvePointOutput(many=True), help_text="Label -> equity rebased to 1.")
+    attribution = serializers.JSONField(allow_null=True, help_text="Backtest vs paper divergence, per order (a backtest + paper pair only).")
+
+
+CSV = {(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV with a header row (an attachment).")}
 
 
 class PaperInput(serializers.Serializer):
@@ -111,6 +128,10 @@ class BacktestDetailView(APIView):
 class BacktestCompareView(APIView):
     permission_classes = [CanRun]
 
+    @extend_schema(
+        parameters=[OpenApiParameter("ids", str, required=True, description=f"2 to {sel.MAX_COMPARE} run ids separated by commas, e.g. 1,2")],
+        responses=CompareOutput,
+    )
     def get(self, request):
         raw = request.query_params.get("ids", "")
         try:
@@ -131,6 +152,7 @@ class BacktestCompareView(APIView):
 class BacktestEquityCsvView(APIView):
     permission_classes = [CanRun]
 
+    @extend_schema(responses=CSV)
     def get(self, request, run_id: int):
         run = _run(request, run_id)
         resp = HttpResponse(sel.equity_csv(run), content_type="text/csv")
@@ -141,6 +163,7 @@ class BacktestEquityCsvView(APIView):
 class BacktestTradesCsvView(APIView):
     permission_classes = [CanRun]
 
+    @extend_schema(responses=CSV)
     def get(self, request, run_id: int):
         run = _run(request, run_id)
         resp = HttpResponse(sel.trades_csv(run), content_type="text/csv")
@@ -168,6 +191,7 @@ class PaperStartView(APIView):
 class PaperStopView(APIView):
     permission_classes = [CanRun]
 
+    @extend_schema(request=None, responses=RunOutput, description="Stop recording a paper run (400 for any other kind of run).")
     def post(self, request, run_id: int):
         run = _run(request, run_id)
         if run.kind != ScenarioRun.Kind.PAPER:

@@ -47,15 +47,29 @@ class SignalBatchOutput(serializers.Serializer):
 
 
 class ItemErrorOutput(serializers.Serializer):
-    index = serializers.IntegerField(allow_null=True, help_text="Position in the submitted list (0 for a single object).")
-    field = serializers.CharField()
+    field = serializers.CharField(allow_null=True)
     reason = serializers.CharField()
+    code = serializers.CharField(required=False)
+    index = serializers.IntegerField(
+        required=False, allow_null=True,
+        help_text="Position in the submitted list (0 for a single object; null: the request as a whole).",
+    )
 
 
 class SignalErrorOutput(serializers.Serializer):
-    detail = serializers.CharField()
-    errors = ItemErrorOutput(many=True)
-    errors_total = serializers.IntegerField()
+    """The desk's error format (code, message, errors) plus the batch's error count."""
+
+    code = serializers.CharField()
+    message = serializers.CharField()
+    errors = ItemErrorOutput(many=True, help_text="At most 1,000 shown.")
+    errors_total = serializers.IntegerField(required=False, help_text="All the batch's errors, shown or not.")
+
+
+class SignalPageOutput(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = SignalOutput(many=True)
 
 
 class SignalListQuery(serializers.Serializer):

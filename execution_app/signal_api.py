@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import msgspec
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError, PermissionDenied, ValidationError
 from rest_framework.pagination import LimitOffsetPagination
@@ -18,6 +18,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api_errors import normalise
 from execution_app import roles, signal_selectors as sel, signal_services as svc
 from execution_app.agents import available_agent_types
 from execution_app.serializers import (
@@ -31,6 +32,7 @@ from execution_app.serializers import (
     SignalInput,
     SignalListQuery,
     SignalOutput,
+    SignalPageOutput,
 )
 
 MAX_ERRORS_SHOWN = 1000
@@ -54,6 +56,9 @@ class MsgspecJSONRenderer(JSONRenderer):
     def render(self, data, accepted_media_type=None, renderer_context=None):
         if data is None:
             return b""
+        response = (renderer_context or {}).get("response")
+        if response is not None and response.status_code >= 400:
+            data = normalise(data, response.status_code)  # the desk's one error format
         try:
             return msgspec.json.encode(data)
         except TypeError:  # a type msgspec does not know (lazy strings, ...): the stdlib path
@@ -101,7 +106,10 @@ class SignalListCreateView(APIView):
                 "ids": result.ids, "new": result.created}
         return Response(body, status=code)
 
-    @extend_schema(parameters=[SignalListQuery], responses=SignalOutput(many=True))
+    @extend_schema(
+        parameters=[SignalListQuery, OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
+        responses=SignalPageOutput,
+    )
     def get(self, request):
         query = SignalListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)

@@ -49,7 +49,14 @@ def overview(request):
     visible = list(portfolios_visible_to(request.user))
     wanted = request.GET.get("id")
     current = next((p for p in visible if str(p.pk) == wanted), visible[0] if visible else None)
-    state = overview_state(current, market_now=market_now, user=request.user) if current else None
+    state = None
+    if current is not None:
+        from risk_app.selectors import risk_snapshot
+        from risk_app.services import risk_monitor_recompute
+
+        if risk_snapshot(current.pk) is None:  # as the Risk page does: the first look computes it
+            risk_monitor_recompute(portfolio_id=current.pk)
+        state = overview_state(current, market_now=market_now, user=request.user)
     return render(request, "execution/overview.html", {
         "portfolios": visible, "current": current, "s": state, "market_now": market_now,
     })

@@ -105,8 +105,9 @@ def water_fill(a: Sequence[float], c: Sequence[float], lo: Sequence[float], hi: 
                 level = events[-1][0]
             else:
                 raise ValueError("total exceeds the venues' capacity")
-        disc = qb * qb - qa * (qc + k_const - total)
-        level = (qb + math.sqrt(disc if disc > 0.0 else 0.0)) / qa
+        else:
+            disc = qb * qb - qa * (qc + k_const - total)
+            level = (qb + math.sqrt(disc if disc > 0.0 else 0.0)) / qa
     out = []
     for i in range(n):
         if i in flat_fill:

@@ -24,6 +24,8 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 
 from execution_app import money
+from execution_app.orchestrator import Ports, TradeExecutionOrchestrator
+from execution_app.ports import DbSignalSource, DeskWhatIfRiskEngine, NoSignals, NotInProposals, desk_aggregator
 from execution_app.interfaces import ConfigError, PortfolioSnapshot, PositionSnapshot, ProposedTrade
 from portfolio_app.models import Instrument, Portfolio, Position
 from portfolio_app.optimisation import OptimisationError, PortfolioOptimiser, portfolio_metrics
@@ -48,6 +50,8 @@ class ProposalPlan:
     reference_prices: dict[str, Decimal]
     instrument_ids: dict[str, int] = field(default_factory=dict)
     sectors: dict[str, str] = field(default_factory=dict)
+    verdicts: list = field(default_factory=list)  # the pipeline's what-if, one per trade
+    post_trade: dict = field(default_factory=dict)
 
 
 def desk_params(portfolio: Portfolio) -> dict[str, Any]:
@@ -102,15 +106,6 @@ def snapshot_of(portfolio: Portfolio, marks: dict[str, Decimal], market_now: dat
     )
 
 
-def load_views(market_now: datetime, symbols) -> tuple[dict, int]:
-    """The aggregated agent views at ``market_now`` on ``symbols`` and how many agents gave them."""
-    from execution_app.signal_selectors import views_as_of
-
-    views = {s: v for s, v in views_as_of(market_now).views().items() if s in symbols}
-    agents = {a for v in views.values() for a in v.contributions}
-    return views, len(agents)
-
-
 def _metrics(m) -> dict[str, float | None]:
     return {"expected_return": m.expected_return, "volatility": m.volatility, "sharpe": m.sharpe}
 
@@ -131,18 +126,35 @@ def proposal_plan(portfolio: Portfolio, *, market_now: datetime) -> ProposalPlan
         raise OptimisationError(
             "too_few_prices", f"There are no closing prices before {market_date.isoformat()} to estimate risk from."
         )
-    views, agents = {}, 0
-    if optimiser.strategy == "black_litterman":
-        views, agents = load_views(market_now, set(prices.columns))
     marks = marks_at(list(instruments), market_now)
     snapshot = snapshot_of(portfolio, marks, market_now)
     current = snapshot.weights()
-
-    target = optimiser.optimise(prices=prices, views=views, current_weights=current, constraints={})
-    sized = sizer_for(portfolio, desk["sizing"]).size(target, prices=prices, snapshot=snapshot)
     lots = {s: i.lot_size for s, i in instruments.items()}
-    trade_prices = {s: marks[s] for s, w in sized.weights.items() if w and s in marks}
-    trades = LotTradeBuilder(desk["cost_bps"]).trades(sized, snapshot=snapshot, lot_sizes=lots, prices=trade_prices)
+
+    # The desk's one pipeline (DESIGN.md): signals -> views -> optimiser -> sizing -> trades -> risk.
+    risk = DeskWhatIfRiskEngine(portfolio.pk)
+    orchestrator = TradeExecutionOrchestrator(Ports(
+        # A shadow portfolio also hears shadow agents; a live one only live agents.
+        signal_source=DbSignalSource(exclude_shadow=portfolio.mode == Portfolio.Mode.LIVE)
+        if optimiser.strategy == "black_litterman" else NoSignals(),
+        aggregator=desk_aggregator(),
+        optimiser=optimiser,
+        sizer=sizer_for(portfolio, desk["sizing"]),
+        trade_builder=LotTradeBuilder(desk["cost_bps"]),
+        risk_engine=risk,
+        algos={},
+        router=NotInProposals("router"),
+        environment=NotInProposals("environment"),
+        gateway=NotInProposals("gateway"),
+        quotes=lambda symbol: [],
+    ))
+    pipeline = orchestrator.propose(
+        snapshot=snapshot, prices=prices, as_of=market_now, constraints={}, lot_sizes=lots, sectors=sectors,
+        marks={s: m for s, m in marks.items()},
+    )
+    views = {s: v for s, v in pipeline.views.items() if s in set(prices.columns)}
+    agents = len({a for v in views.values() for a in v.contributions})
+    target, sized, trades = pipeline.target, pipeline.sized, list(pipeline.trades)
 
     nav = snapshot.nav
     after_qty = {s: pos.quantity for s, pos in snapshot.positions.items()}
@@ -184,6 +196,8 @@ def proposal_plan(portfolio: Portfolio, *, market_now: datetime) -> ProposalPlan
         reference_prices={t.symbol: t.price for t in trades} or {s: marks[s] for s in current if s in marks},
         instrument_ids={s: i.pk for s, i in instruments.items()},
         sectors=sectors,
+        verdicts=list(pipeline.verdicts),
+        post_trade=dict(risk.last.post_trade) if risk.last is not None else {},
     )
 
 

@@ -182,19 +182,8 @@ def _trade_verdicts(portfolio_id: int, plan) -> tuple[list[dict], dict]:
     Wall-clock limits (order rate, duplicates) are left to approval time: they are about
     when orders are sent, which a proposal waiting for a trader does not know yet.
     """
-    from risk_app import services as risk
-    from risk_app.checks import intents_from_trades
-
-    intents = intents_from_trades(plan.trades, portfolio_id=portfolio_id, sectors=plan.sectors, ts=timezone.now())
-    post: dict = {}
-    verdicts: list = []
-    if intents:
-        what_if = getattr(risk, "pre_trade_check_proposal", None)
-        if what_if is not None:
-            result = what_if(portfolio_id=portfolio_id, intents=intents, wall_clock=False)
-            verdicts, post = list(result.verdicts), dict(result.post_trade)
-        else:
-            verdicts = risk.pre_trade_check(portfolio_id=portfolio_id, intents=intents, wall_clock=False)
+    # The pipeline's risk stage already took the what-if (construction.proposal_plan).
+    verdicts, post = list(plan.verdicts), dict(plan.post_trade)
     rows = [
         {
             "passed": v.passed,

@@ -71,7 +71,11 @@ def _dec(x: float) -> Decimal:
 
 
 class BarMarket:
-    """Daily bars: decide at row t's close, fill at t's close (MOC) or t+1's (``next_close``)."""
+    """Daily bars: decide at row t's close, fill at t's close (MOC) or t+1's (``next_close``).
+
+    Every fill of a rebalance asks for the same row's prices, quotes and market state, so
+    they are built once per row (prices as Decimals, per symbol, on first use).
+    """
 
     def __init__(self, closes: np.ndarray, dates: Sequence[date], symbols: Sequence[str], config: ScenarioConfig):
         self.px, self.dates, self.symbols = closes, list(dates), list(symbols)
@@ -86,13 +90,33 @@ class BarMarket:
         )
         self._marks: dict[str, Decimal] = {}
         self._quotes = bar_quotes(lambda s: self._marks[s])
+        self._ts_row: dict[datetime, int | None] = {}  # instant -> row of its New York date
+        self._dec_rows: dict[int, dict[str, Decimal | None]] = {}
+        self._row_quotes: dict[str, Sequence[VenueQuote]] = {}
+        self._row_states: dict[str, MarketState] = {}
+
+    def _row_at(self, ts: datetime) -> int | None:
+        try:
+            return self._ts_row[ts]
+        except KeyError:
+            row = self._ts_row[ts] = self.row_of.get(ts.astimezone(NEW_YORK).date())
+            return row
 
     def _price(self, row: int, symbol: str) -> Decimal | None:
-        v = self.px[row, self.col[symbol]]
-        return None if math.isnan(v) else _dec(v)
+        cached = self._dec_rows.get(row)
+        if cached is None:
+            if len(self._dec_rows) > 4:
+                self._dec_rows.clear()
+            cached = self._dec_rows[row] = {}
+        try:
+            return cached[symbol]
+        except KeyError:
+            v = self.px[row, self.col[symbol]]
+            px = cached[symbol] = None if math.isnan(v) else _dec(v)
+            return px
 
     def _bar(self, symbol: str, ts: datetime):
-        row = self.row_of.get(ts.astimezone(NEW_YORK).date())
+        row = self._row_at(ts)
         if row is None or symbol not in self.col or row + self.shift >= len(self.dates):
             return None
         row += self.shift
@@ -103,21 +127,31 @@ class BarMarket:
         self.row = row
         values = self.px[row]
         self._marks = {s: _dec(values[j]) for j, s in enumerate(self.symbols) if not math.isnan(values[j])}
+        self._row_quotes, self._row_states = {}, {}
         return session_close(self.dates[row]), self._marks
 
     def quotes(self, symbol: str) -> Sequence[VenueQuote]:
-        return self._quotes(symbol)
+        q = self._row_quotes.get(symbol)
+        if q is None:
+            q = self._row_quotes[symbol] = self._quotes(symbol)
+        return q
 
     def market_state(self, symbol: str) -> MarketState:
-        t = session_close(self.dates[self.row])
-        return MarketState(now=t, session_open=t, session_close=t, mark=self._marks[symbol])
+        state = self._row_states.get(symbol)
+        if state is None:
+            t = session_close(self.dates[self.row])
+            state = self._row_states[symbol] = MarketState(
+                now=t, session_open=t, session_close=t, mark=self._marks[symbol]
+            )
+        return state
 
     def bar_price(self, symbol: str, ts: datetime) -> Decimal | None:
-        row = self.row_of.get(ts.astimezone(NEW_YORK).date())
+        row = self._row_at(ts)
         return None if row is None else self._price(row, symbol)
 
     def fill_date(self, ts: datetime) -> date:
-        return ts.astimezone(NEW_YORK).date()
+        row = self._row_at(ts)
+        return self.dates[row] if row is not None else ts.astimezone(NEW_YORK).date()
 
 
 @dataclass

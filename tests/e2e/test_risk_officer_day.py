@@ -21,8 +21,8 @@ def _limit_row(page, limit_id):
 
 def _edit_limit(page, limit_id, threshold, reason):
     row = _limit_row(page, limit_id)
-    row.locator("input[name=threshold]").fill(threshold)
-    row.locator("input[name=reason]").fill(reason)
+    row.locator("form.limit-edit input[name=threshold]").fill(threshold)
+    row.locator("form.limit-edit input[name=reason]").fill(reason)
     row.locator("form.limit-edit button[type=submit]").click()
     page.wait_for_load_state("load")
 
@@ -74,7 +74,7 @@ def test_risk_officer_day_when_tighten_loosen_and_halt_then_four_eyes_and_halt_r
     # Halt the desk; the trader's page turns red without a reload.
     risk.goto(stack.url + "/risk/")
     desk_row = risk.locator('#states tr[data-scope="desk"]')
-    desk_row.locator("input[name=reason]").fill("Exchange outage")
+    desk_row.locator("form.state-form input[name=reason]").fill("Exchange outage")
     desk_row.locator("button.halt").click()
     risk.wait_for_load_state("load")
     assert TradingStateRecord.objects.get(scope="desk").state == "HALTED"

@@ -67,8 +67,8 @@ def test_trader_day_when_proposal_approved_then_orders_fill_live_in_blotter_and_
     panel = page.text_content(f'section[data-proposal="{p.pk}"]')
     assert "Risk" in panel and any(v in panel for v in ("✓ passes", "warning", "blocked"))
     assert p.trades.count() > 0
-    overview.wait_for_selector(f'#ov-proposals a[data-proposal="{p.pk}"]', timeout=20_000)
-    assert "Review & approve" in overview.text_content("#ov-proposals")
+    wait_until(lambda: "Review & approve" in overview.text_content("#ov-proposals") and f"#{p.pk}" in overview.text_content("#ov-proposals"),
+               timeout=20, message="the pending proposal on the open Overview")
     shot(page, "trader-day-1-pending-proposal")
     shot(overview, "trader-day-1-overview-pending")
 
