@@ -42,3 +42,15 @@ def order_sweep() -> dict:
     from orders_app.working import orders_sweep
 
     return orders_sweep()
+
+
+@shared_task(ignore_result=False, acks_late=True, time_limit=10)
+def orders_ping() -> int:
+    """A no-op on the routing queue: the reference round trip of the order benchmarks, and a
+    liveness probe of the routing workers."""
+    return 1
+
+
+from orders_app import profiling  # noqa: E402  (opt-in cProfile of worker tasks, DESK_TASK_PROFILE_DIR)
+
+profiling.install()

@@ -15,6 +15,7 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api_errors import error_response
 from execution_app import roles
 from execution_app.interfaces import OrderIntent, OrderType, Side
 from portfolio_app.selectors import portfolio_ids_visible_to, portfolios_visible_to
@@ -111,6 +112,7 @@ class LimitDetailView(RiskView):
         return Response(_change_body(res), status=status.HTTP_200_OK if res.applied else status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=RequiredReasonInput, responses={202: LimitChangeOutput},
+                   parameters=[OpenApiParameter("reason", str, description="Why (required: here or as `reason` in a JSON body).")],
                    description="Deleting loosens: a pending change a second risk officer approves.")
     @refusals
     def delete(self, request, limit_id: int):
@@ -180,7 +182,10 @@ class TradingStateConfirmView(RiskView):
     def post(self, request):
         data = RearmInput(data=request.data)
         data.is_valid(raise_exception=True)
-        res = svc.trading_state_rearm_confirm(actor=request.user, **data.validated_data)
+        try:
+            res = svc.trading_state_rearm_confirm(actor=request.user, **data.validated_data)
+        except svc.RiskNotFound as exc:  # an id in the body: a field error, not a missing resource
+            raise ValidationError({"rearm_id": [str(exc)]}) from exc
         return Response(_state_body(res))
 
 
@@ -190,17 +195,24 @@ class TradingStateRejectView(RiskView):
     def post(self, request):
         data = RearmInput(data=request.data)
         data.is_valid(raise_exception=True)
-        svc.trading_state_rearm_reject(actor=request.user, rearm_id=data.validated_data["rearm_id"],
-                                       reason=data.validated_data["reason"])
+        try:
+            svc.trading_state_rearm_reject(actor=request.user, rearm_id=data.validated_data["rearm_id"],
+                                           reason=data.validated_data["reason"])
+        except svc.RiskNotFound as exc:
+            raise ValidationError({"rearm_id": [str(exc)]}) from exc
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-def _visible_portfolio(user, portfolio_id) -> int:
+def _visible_portfolio(user, portfolio_id, *, in_body: bool = False) -> int:
+    """A portfolio named in the query is the resource asked for (404 when not visible); one named
+    in a body is a field of the input (400 naming it)."""
     try:
         pid = int(portfolio_id)
     except (TypeError, ValueError):
         raise ValidationError({"portfolio": ["A portfolio id is required."]}) from None
     if pid not in portfolio_ids_visible_to(user):
+        if in_body:
+            raise ValidationError({"portfolio": [f"No portfolio {pid} that you may see."]})
         raise NotFound(f"No portfolio {pid}.")
     return pid
 
@@ -215,7 +227,7 @@ class CheckView(APIView):
         data = CheckInput(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        pid = _visible_portfolio(request.user, v["portfolio"])
+        pid = _visible_portfolio(request.user, v["portfolio"], in_body=True)
         intent = OrderIntent(
             portfolio_id=pid, symbol=v["symbol"].upper(), side=Side(v["side"]), quantity=v["quantity"],
             order_type=OrderType(v["order_type"]), limit_price=v.get("limit_price"),
@@ -229,7 +241,8 @@ class CheckView(APIView):
 class ExposureView(APIView):
     permission_classes = [roles.IsDeskUser]
 
-    @extend_schema(parameters=[OpenApiParameter("portfolio", int, required=True)], responses=ExposureOutput)
+    @extend_schema(parameters=[OpenApiParameter("portfolio", int, required=True)],
+                   responses={200: ExposureOutput, 404: error_response("No such portfolio (or not yours).")})
     def get(self, request):
         pid = _visible_portfolio(request.user, request.query_params.get("portfolio"))
         snap = sel.risk_snapshot(pid)

@@ -98,37 +98,55 @@ class Book:
         self.ctx = ctx
         qty: dict[str, float] = {}
         mark: dict[str, float] = {}
-        nav = float(snapshot.cash)
-        for s, p in snapshot.positions.items():
-            q, m = float(p.quantity), float(p.mark)
-            qty[s] = q
-            mark[s] = m
-            nav += q * m
-        for o in snapshot.open_orders:
-            if o.symbol not in mark:
-                px = ctx.marks.get(o.symbol) or o.limit_price or o.reference_price
-                mark[o.symbol] = float(px) if px is not None else 0.0
-            qty[o.symbol] = qty.get(o.symbol, 0.0) + float(o.signed_quantity)
-        self.nav = nav
-        self.qty = qty
-        self.mark = mark
         value: dict[str, float] = {}
         sector_gross: dict[str, float] = {}
+        nav = float(snapshot.cash)
         gross = net = 0.0
-        for s, q in qty.items():
-            v = q * mark[s]
-            value[s] = v
-            net += v
-            gross += abs(v)
-            sec = self.sector(s)
-            if sec:
-                sector_gross[sec] = sector_gross.get(sec, 0.0) + abs(v)
+        if not snapshot.open_orders:
+            # The usual case, in one pass (a new snapshot per order is the live path): the same
+            # sums in the same order as the general path below.
+            sector_of = ctx.sectors.get
+            for s, p in snapshot.positions.items():
+                q, m = float(p.quantity), float(p.mark)
+                qty[s] = q
+                mark[s] = m
+                v = q * m
+                nav += v
+                value[s] = v
+                net += v
+                gross += abs(v)
+                sec = sector_of(s) or p.sector
+                if sec:
+                    sector_gross[sec] = sector_gross.get(sec, 0.0) + abs(v)
+            self.qty, self.mark = qty, mark
+        else:
+            for s, p in snapshot.positions.items():
+                q, m = float(p.quantity), float(p.mark)
+                qty[s] = q
+                mark[s] = m
+                nav += q * m
+            for o in snapshot.open_orders:
+                if o.symbol not in mark:
+                    px = ctx.marks.get(o.symbol) or o.limit_price or o.reference_price
+                    mark[o.symbol] = float(px) if px is not None else 0.0
+                qty[o.symbol] = qty.get(o.symbol, 0.0) + float(o.signed_quantity)
+            self.qty = qty
+            self.mark = mark
+            for s, q in qty.items():
+                v = q * mark[s]
+                value[s] = v
+                net += v
+                gross += abs(v)
+                sec = self.sector(s)
+                if sec:
+                    sector_gross[sec] = sector_gross.get(sec, 0.0) + abs(v)
+        self.nav = nav
         self.value, self.gross, self.net, self.sector_gross = value, gross, net, sector_gross
         self.loss = max(0.0, -float(snapshot.pnl_today))
         self.drawdown = drawdown_from_peak(nav, snapshot.peak_nav)
-        self.order_times = sorted(t.timestamp() for t in snapshot.recent_order_times)
+        self.order_times = sorted([t.timestamp() for t in snapshot.recent_order_times])
         dups: dict[tuple, float] = {}
-        for o in (*snapshot.recent_orders, *snapshot.open_orders):
+        for o in (*snapshot.recent_orders, *snapshot.open_orders) if snapshot.recent_orders or snapshot.open_orders else ():
             if o.ts is not None:
                 k = (o.symbol, o.side, float(o.quantity))
                 dups[k] = max(dups.get(k, float("-inf")), o.ts.timestamp())

@@ -7,6 +7,7 @@ real implementations, and the three scenarios (backtest, benchmark, live/paper) 
 from __future__ import annotations
 
 import math
+import time as clock_time
 from datetime import date, time
 from decimal import Decimal
 
@@ -119,6 +120,20 @@ def test_compare_scenarios(frames):
 from tests.execution.signal_fixtures import MARKET_NOW, instruments, market_clock, vendor_agent  # noqa: E402,F401
 
 
+@pytest.fixture
+def mid_2022_clock():
+    """2022-06-01 11:00 New York: mid-session, with two and a half years of closes behind it."""
+    from datetime import datetime, timezone
+
+    from execution_app.clock import SteppedClock
+    from execution_app.clock_service import set_clock
+
+    clock = SteppedClock(datetime(2022, 6, 1, 15, 0, tzinfo=timezone.utc))
+    set_clock(clock)
+    yield clock
+    set_clock(None)
+
+
 @pytest.mark.django_db
 class TestTradeExecutionOrchestrator:
     def test_existing_signal_aggregation(self, api_for, api_client_user, desk_admin, make_user, vendor_agent, instruments, market_clock):
@@ -175,3 +190,75 @@ class TestTradeExecutionOrchestrator:
         assert seen["MSFT"].score == pytest.approx(-0.4)
         assert seen["MSFT"].confidence == pytest.approx(0.25)
         assert dict(seen["MSFT"].contributions) == pytest.approx({"vendor": -0.4})
+
+    @pytest.mark.live
+    @pytest.mark.django_db(transaction=True)
+    def test_portfolio_optimization(self, demo_small, mid_2022_clock, celery_worker_live, api_for):
+        """Signals -> views -> Black-Litterman -> proposal, end to end with a real Celery worker:
+        the agents' views move the target weights the way they point."""
+        from execution_app.demo import DEMO_API_CLIENT, DEMO_PORTFOLIO
+        from portfolio_app.construction import proposal_plan
+        from portfolio_app.models import Portfolio, RebalanceProposal
+
+        core = Portfolio.objects.get(name=DEMO_PORTFOLIO)
+        core.strategy = "black_litterman"
+        core.strategy_params = {**core.strategy_params, "risk_model": "ledoit_wolf"}
+        core.save(update_fields=["strategy", "strategy_params"])
+        baseline = proposal_plan(core, market_now=mid_2022_clock.market_now())  # no signals yet: the prior alone
+
+        bot = api_for(core.traders.model.objects.get(username=DEMO_API_CLIENT))
+        stamp = mid_2022_clock.market_now().isoformat()
+        signals = [
+            {"agent": "vendor-feed", "symbol": "KO", "score": 0.9, "confidence": 0.9, "horizon_days": 10, "generated_at": stamp, "client_signal_id": "bl-ko"},
+            {"agent": "vendor-feed", "symbol": "XOM", "score": -0.9, "confidence": 0.9, "horizon_days": 10, "generated_at": stamp, "client_signal_id": "bl-xom"},
+        ]
+        assert bot.post("/api/v1/signals/", signals, format="json").status_code == 201
+
+        trader = api_for(core.traders.get(username="trader"))
+        response = trader.post(f"/api/v1/portfolios/{core.pk}/proposals/")
+        assert response.status_code == 202
+        pid = response.json()["id"]
+        deadline = clock_time.monotonic() + 90
+        while clock_time.monotonic() < deadline:
+            p = RebalanceProposal.objects.get(pk=pid)
+            if p.status != "DRAFT":
+                break
+            clock_time.sleep(0.25)
+        assert p.status == "PENDING_APPROVAL", p.reason
+        assert p.strategy == "black_litterman" and p.params["views"] == 2 and p.params["agents"] == 1
+        with_views = p.target_weights
+        assert with_views.get("KO", 0) >= baseline.target_weights.get("KO", 0)
+        assert with_views.get("XOM", 0) <= baseline.target_weights.get("XOM", 0)
+        assert (with_views.get("KO", 0), with_views.get("XOM", 0)) != (baseline.target_weights.get("KO", 0), baseline.target_weights.get("XOM", 0))
+        assert p.trades.exists() and abs(sum(with_views.values()) - 1) < 0.02
+
+    def test_risk_management(self, demo_small, mid_2022_clock, settings):
+        """A proposal whose trades breach a limit is marked with the breach; approving it
+        creates orders that are DENIED with reasons; nothing reaches a venue."""
+        from django.contrib.auth import get_user_model
+
+        from execution_app.demo import DEMO_PORTFOLIO
+        from orders_app.models import Fill, Order, RoutingDecision
+        from portfolio_app.models import Portfolio
+        from portfolio_app.services import proposal_approve, proposal_create
+        from risk_app.services import limit_create
+
+        core = Portfolio.objects.get(name=DEMO_PORTFOLIO)
+        users = get_user_model().objects
+        limit_create(actor=users.get(username="risk"), reason="test: small tickets only", name="Tiny tickets",
+                     scope="portfolio", scope_key=str(core.pk), kind="max_order_notional", threshold="50000", action="block", params={})
+
+        p = proposal_create(portfolio_id=core.pk, trigger="test")
+        assert p.status == "PENDING_APPROVAL", p.reason
+        assert p.risk_verdict["passed"] is False and p.risk_verdict["blocked"] == p.trades.count() > 0
+        row = p.trades.first()
+        assert any("exceeds the USD 50,000 limit 'Tiny tickets'" in r for r in row.risk["reasons"]), row.risk
+
+        proposal_approve(proposal_id=p.pk, actor=users.get(username="trader"))
+
+        orders = Order.objects.filter(proposal=p, parent__isnull=True)
+        assert orders.count() == p.trades.count()
+        assert set(orders.values_list("status", flat=True)) == {"DENIED"}
+        assert all("Tiny tickets" in o.reason for o in orders)
+        assert not Order.objects.filter(parent__in=orders).exists()
+        assert not Fill.objects.filter(order__proposal=p).exists() and not RoutingDecision.objects.exists()
