@@ -45,11 +45,12 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 class _Listener(threading.Thread):
-    """Receives one portfolio group's pushes; stamps the first fill.created per parent order."""
+    """Receives the portfolio groups' pushes on one channel (the channel layer allows one
+    receiving event loop per process); stamps the first fill.created per parent order."""
 
-    def __init__(self, group: str, stamps: dict):
+    def __init__(self, groups: list[str], stamps: dict):
         super().__init__(daemon=True)
-        self.group, self.stamps, self.ready, self.stop = group, stamps, threading.Event(), False
+        self.groups, self.stamps, self.ready, self.stop = groups, stamps, threading.Event(), False
 
     def run(self):
         asyncio.run(self._main())
@@ -59,7 +60,8 @@ class _Listener(threading.Thread):
 
         layer = get_channel_layer()
         channel = await layer.new_channel()
-        await layer.group_add(self.group, channel)
+        for g in self.groups:
+            await layer.group_add(g, channel)
         self.ready.set()
         while not self.stop:
             try:
@@ -69,7 +71,8 @@ class _Listener(threading.Thread):
             if msg.get("type") == "fill.created":
                 pid = msg["data"].get("parent_id") or msg["data"]["order_id"]
                 self.stamps.setdefault(pid, time.perf_counter())
-        await layer.group_discard(self.group, channel)
+        for g in self.groups:
+            await layer.group_discard(g, channel)
 
 
 class Worker:
@@ -227,7 +230,7 @@ def run() -> list[dict]:
     user, _, _ = desk_user_create(username=f"bench-orders-{uuid.uuid4().hex[:6]}", role=roles.TRADER)
     books = make_books(n_books, user)
     stamps: dict[int, float] = {}
-    listeners = [_Listener(groups.portfolio(b.pk), stamps) for b in books]
+    listeners = [_Listener([groups.portfolio(b.pk) for b in books], stamps)]
     for li in listeners:
         li.start()
         li.ready.wait(10)

@@ -44,7 +44,7 @@ def order_sweep() -> dict:
     return orders_sweep()
 
 
-@shared_task(ignore_result=False, acks_late=True, time_limit=10)
+@shared_task(ignore_result=False, acks_late=True, time_limit=10, soft_time_limit=8)
 def orders_ping() -> int:
     """A no-op on the routing queue: the reference round trip of the order benchmarks, and a
     liveness probe of the routing workers."""

@@ -51,13 +51,13 @@ def test_risk_officer_day_when_tighten_loosen_and_halt_then_four_eyes_and_halt_r
     qty_limit.refresh_from_db()
     assert qty_limit.threshold == 150000
     assert "150,000 sh" in _limit_row(risk, qty_limit.pk).locator("td.num").first.text_content()
-    assert not PendingLimitChange.objects.filter(limit=qty_limit, status="PENDING").exists()
+    assert not PendingLimitChange.objects.filter(limit=qty_limit, status="pending").exists()
 
     # Loosen: waits for a second officer; the limit is unchanged meanwhile.
     _edit_limit(risk, notional.pk, "2500000", "Bigger tickets for the index rebalance")
     notional.refresh_from_db()
     assert notional.threshold == 2000000
-    change = PendingLimitChange.objects.get(limit=notional, status="PENDING")
+    change = PendingLimitChange.objects.get(limit=notional, status="pending")
     pending_row = risk.locator(f'#pending tr[data-change="{change.pk}"]')
     assert "yours: another officer approves" in pending_row.text_content()
     shot(risk, "risk-day-2-pending")
