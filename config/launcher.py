@@ -138,7 +138,7 @@ def wait_ready(timeout: float, proc: subprocess.Popen) -> dict | None:
         if proc.poll() is not None:
             return None
         try:
-            with urllib.request.urlopen(url, timeout=3) as resp:  # noqa: S310 - loopback only
+            with urllib.request.urlopen(url, timeout=3) as resp:  # noqa: S310  # nosec B310 - a fixed http:// loopback URL built above
                 return json.loads(resp.read())
         except Exception:
             time.sleep(0.5)

@@ -1,7 +1,7 @@
 """Opt-in cProfile of Celery tasks in a worker process (``DESK_TASK_PROFILE_DIR``).
 
 Set the variable to a directory and every worker process profiles the tasks it runs and
-writes ``tasks-<pid>.prof`` there every 200 tasks and when it exits; read them with
+writes ``tasks-<pid>.prof`` there every 50 tasks and when it exits; read them with
 ``python -m pstats``. Off (no cost) when the variable is unset.
 """
 
@@ -36,6 +36,10 @@ def install() -> None:
             os.makedirs(directory, exist_ok=True)
             state["prof"].dump_stats(os.path.join(directory, f"tasks-{os.getpid()}.prof"))
 
+    @signals.worker_process_shutdown.connect(weak=False)
+    def _exit(**_):
+        dump()
+
     @signals.task_prerun.connect(weak=False)
     def _start(**_):
         prof().enable()
@@ -45,5 +49,5 @@ def install() -> None:
         p = prof()
         p.disable()
         state["n"] += 1
-        if state["n"] % 200 == 0:
+        if state["n"] % 50 == 0:
             dump()

@@ -217,6 +217,8 @@
       window.desk.on(t, function (msg) { if (!msg.data.portfolio_id || mine(msg)) refreshSoon(); });
     });
     window.desk.on("risk.state_changed", function (msg) {
+      const deskCell = $("ov-desk-state");
+      if (deskCell && (!msg.data.scope || msg.data.scope === "desk")) deskCell.textContent = msg.data.state;
       const badge = $("kpi-state");
       if (badge && msg.data.scope === badge.dataset.scope) {
         badge.textContent = msg.data.state;
