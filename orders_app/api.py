@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import GenericAPIView
@@ -20,6 +20,7 @@ from orders_app.serializers import (
     OrderAmendInput,
     OrderCancelInput,
     OrderDetailOutput,
+    OrderListQuery,
     OrderOutput,
     OrderPlaceInput,
     VenueScoreOutput,
@@ -69,20 +70,12 @@ class OrderListCreateView(GenericAPIView):
     serializer_class = OrderOutput
     queryset = Order.objects.none()  # for the schema's model lookup; the rows come from selectors.parent_orders
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("portfolio", int, description="portfolio id"),
-            OpenApiParameter("status", str, description="status, or several separated by commas"),
-            OpenApiParameter("instrument", str, description="instrument symbol"),
-        ],
-        responses=OrderOutput(many=True),
-    )
+    @extend_schema(parameters=[OrderListQuery], responses=OrderOutput(many=True))
     def get(self, request):
-        q = request.query_params
-        portfolio = q.get("portfolio")
-        if portfolio and not portfolio.isdigit():
-            raise ValidationError({"portfolio": ["A portfolio id is required."]})
-        qs = selectors.parent_orders(request.user, portfolio_id=portfolio, status=q.get("status"), symbol=q.get("instrument"))
+        query = OrderListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        qs = selectors.parent_orders(request.user, portfolio_id=q.get("portfolio"), status=q.get("status"), symbol=q.get("instrument"))
         page = self.paginate_queryset(qs)
         children = selectors.children_summaries([o.pk for o in page])
         return self.get_paginated_response(OrderOutput(page, many=True, context={"children": children}).data)

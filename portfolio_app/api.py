@@ -24,6 +24,7 @@ from .serializers import (
     FrontierOutput,
     PortfolioDetailOutput,
     ProposalDetailOutput,
+    ProposalListQuery,
     ProposalOutput,
     ProposalRequestOutput,
     RejectInput,
@@ -39,23 +40,17 @@ def _detail(p: RebalanceProposal) -> dict:
 class ProposalListView(APIView):
     permission_classes = [roles.IsDeskUser]
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("status", str, description="e.g. PENDING_APPROVAL"),
-            OpenApiParameter("portfolio", int),
-            OpenApiParameter("limit", int, description="at most 500, default 100"),
-        ],
-        responses=ProposalOutput(many=True),
-    )
+    @extend_schema(parameters=[ProposalListQuery], responses=ProposalOutput(many=True))
     def get(self, request):
+        query = ProposalListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
         qs = proposals_visible_to(request.user).order_by("-created_at", "-id")
-        if request.query_params.get("status"):
-            qs = qs.filter(status=request.query_params["status"].upper())
-        if request.query_params.get("portfolio", "").isdigit():
-            qs = qs.filter(portfolio_id=int(request.query_params["portfolio"]))
-        limit = request.query_params.get("limit", "100")
-        limit = min(int(limit), 500) if limit.isdigit() else 100
-        return Response(ProposalOutput(qs[:limit], many=True).data)
+        if q.get("status"):
+            qs = qs.filter(status=q["status"].upper())
+        if q.get("portfolio"):
+            qs = qs.filter(portfolio_id=q["portfolio"])
+        return Response(ProposalOutput(qs[: q["limit"]], many=True).data)
 
 
 class ProposalDetailView(APIView):

@@ -69,6 +69,12 @@ class ProposalRequestOutput(serializers.Serializer):
     created = serializers.BooleanField(help_text="false: the portfolio's open proposal was returned")
 
 
+class ProposalListQuery(serializers.Serializer):
+    status = serializers.CharField(required=False, max_length=32, help_text="e.g. PENDING_APPROVAL")
+    portfolio = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=100, help_text="at most 500, default 100")
+
+
 class RejectInput(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, allow_blank=False, trim_whitespace=True)
 
