@@ -136,6 +136,8 @@ class BacktestCompareView(APIView):
         raw = request.query_params.get("ids", "")
         try:
             ids = [int(x) for x in raw.split(",") if x.strip()]
+            if any(not 0 < i < 2**63 for i in ids):
+                raise ValueError
         except ValueError:
             return _errors({"ids": "must be run ids separated by commas, e.g. ids=1,2"})
         if not 2 <= len(ids) <= sel.MAX_COMPARE:

@@ -136,7 +136,7 @@ def paper_run_stop(*, run_id: int, user=None) -> ScenarioRun:
     from execution_app.scenarios import jsonable_metrics
 
     with transaction.atomic():
-        run = ScenarioRun.objects.select_for_update().select_related("portfolio").get(pk=run_id,
+        run = ScenarioRun.objects.select_for_update(of=("self",)).select_related("portfolio").get(pk=run_id,
                                                                                         kind=ScenarioRun.Kind.PAPER)
         if run.status != ScenarioRun.Status.RUNNING:
             return run

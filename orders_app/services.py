@@ -115,6 +115,11 @@ def order_create(
     return order, True
 
 
+def order_transition_locked(order: Order, event: str, *, actor=None, reason: str = "", extra_fields=()) -> Order:
+    """``order_apply_event`` for a row the caller has already locked in this transaction."""
+    return _transition(order, event, actor=actor, reason=reason, extra_fields=extra_fields)
+
+
 def _transition(order: Order, event: str, *, actor=None, reason: str = "", extra_fields=()) -> Order:
     """Apply ``event`` to a row the caller has locked; record and publish it."""
     new_status, new_previous = states.order_next(
@@ -179,20 +184,31 @@ def fill_apply(*, order_id: int, report: FillReport) -> FillOutcome:
     portfolio), the order (and its parent) and the position. A second delivery of
     the same ``trade_id`` returns the stored fill and changes nothing.
     """
-    order = Order.objects.select_related("instrument").get(pk=order_id)
-    portfolio = Portfolio.objects.select_for_update().get(pk=order.portfolio_id)
+    head = Order.objects.filter(pk=order_id).values("portfolio_id", "parent_id").first()
+    if head is None:
+        raise OrderError(f"no order {order_id}")
+    portfolio = Portfolio.objects.select_for_update().get(pk=head["portfolio_id"])
     existing = Fill.objects.filter(trade_id=report.trade_id).first()
     if existing is not None:
         return FillOutcome(existing, False)
-    parent = Order.objects.select_for_update().get(pk=order.parent_id) if order.parent_id else None
-    order = Order.objects.select_for_update().select_related("instrument").get(pk=order_id)
+    parent = Order.objects.select_for_update().get(pk=head["parent_id"]) if head["parent_id"] else None
+    order = Order.objects.select_for_update(of=("self",)).select_related("instrument", "venue").get(pk=order_id)
+    return FillOutcome(fill_apply_locked(portfolio=portfolio, order=order, parent=parent, report=report), True)
+
+
+def fill_apply_locked(*, portfolio: Portfolio, order: Order, parent: Order | None, report: FillReport) -> Fill:
+    """The body of ``fill_apply`` for a caller that already holds, in this transaction, the
+    rows it locks (portfolio, parent, order; the position is locked here) and has checked
+    that ``report.trade_id`` is new. Updates ``portfolio``, ``order`` and ``parent`` in place."""
     qty, px = Decimal(report.last_qty), Decimal(report.last_px)
     if qty <= 0:
         raise OrderError(f"fill {report.trade_id}: quantity must be positive")
     if order.filled_qty + qty > order.quantity:
         raise OrderError(f"fill {report.trade_id}: {qty} would overfill {order.client_order_id} ({order.filled_qty}/{order.quantity})")
 
-    position, _ = Position.objects.select_for_update().get_or_create(portfolio=portfolio, instrument_id=order.instrument_id)
+    position = Position.objects.select_for_update().filter(portfolio=portfolio, instrument_id=order.instrument_id).first()
+    if position is None:
+        position, _ = Position.objects.select_for_update().get_or_create(portfolio=portfolio, instrument_id=order.instrument_id)
     signed = qty if order.side == "BUY" else -qty
     change = apply_fill(quantity=position.quantity, avg_cost=position.avg_cost, signed_qty=signed, px=px, commission=report.commission)
     position.quantity, position.avg_cost = change.quantity, change.avg_cost
@@ -202,7 +218,12 @@ def fill_apply(*, order_id: int, report: FillReport) -> FillOutcome:
     portfolio.cash += change.cash_delta
     portfolio.save(update_fields=["cash"])
 
-    venue_id = Venue.objects.filter(code=report.venue).values_list("id", flat=True).first() if report.venue else None
+    if not report.venue:
+        venue_id = None
+    elif order.venue_id and "venue" in order._state.fields_cache and order.venue.code == report.venue:
+        venue_id = order.venue_id
+    else:
+        venue_id = Venue.objects.filter(code=report.venue).values_list("id", flat=True).first()
     fill = Fill.objects.create(
         trade_id=report.trade_id,
         order=order,
@@ -247,7 +268,7 @@ def fill_apply(*, order_id: int, report: FillReport) -> FillOutcome:
         },
         groups=[groups.portfolio(portfolio.pk)],
     )
-    return FillOutcome(fill, True)
+    return fill
 
 
 def open_statuses() -> tuple[str, ...]:

@@ -23,7 +23,7 @@ from orders_app import dispatch, states
 from orders_app.algos import ALGOS, get_algo
 from orders_app.market import market_state, session_at, session_market
 from orders_app.models import OPEN_STATUSES, Order
-from orders_app.services import OrderError, order_apply_event, order_create
+from orders_app.services import OrderError, order_apply_event, order_create, order_transition_locked
 from orders_app.working import _lock, child_client_id, intent_of, parent_settle, wall_for
 
 S = OrderStatus
@@ -70,16 +70,17 @@ def order_submit(*, order_id: int, actor=None) -> Order:
     except LookupError as exc:
         order = order_apply_event(order_id=order.pk, event=states.DENIED, actor=actor, reason=f"no market price: {exc}")
         return parent_settle(parent_id=order.pk) if order.proposal_id else order
-    verdict = pre_trade_check(portfolio_id=order.portfolio_id, intents=[intent_of(order, reference_price=arrival, ts=now)])[0]
+    verdict = pre_trade_check(
+        portfolio_id=order.portfolio_id, intents=[intent_of(order, reference_price=arrival, ts=now)], order_ids=[order.pk]
+    )[0]
     if not verdict.passed:
         reason = "; ".join(verdict.reasons) or "refused by the pre-trade checks"
         order = order_apply_event(order_id=order.pk, event=states.DENIED, actor=actor, reason=reason)
         if order.proposal_id:
             parent_settle(parent_id=order.pk)
         return order
-    order = order_apply_event(
-        order_id=order.pk, event=states.SUBMITTED, actor=actor, reason="; ".join(verdict.warnings), arrival_px=arrival
-    )
+    order.arrival_px = arrival
+    order_transition_locked(order, states.SUBMITTED, actor=actor, reason="; ".join(verdict.warnings), extra_fields=["arrival_px"])
     dispatch.route_after_commit(order.pk)
     return order
 

@@ -8,7 +8,7 @@ retried with exponential backoff.
 
 from __future__ import annotations
 
-from celery import shared_task
+from celery import shared_task, signals
 from django.db import DatabaseError, OperationalError
 
 RETRY = {
@@ -22,10 +22,11 @@ RETRY = {
 
 @shared_task(ignore_result=True, acks_late=True, time_limit=120, soft_time_limit=100, **RETRY)
 def order_route(parent_id: int) -> None:
-    """Slice a SUBMITTED parent into child orders, route them, enqueue their first steps."""
+    """Slice a SUBMITTED parent into child orders and route them; work the slices due now in
+    this task (an IMMEDIATE order: one task from SUBMITTED to FILLED), enqueue the others."""
     from orders_app.working import order_route as route
 
-    route(parent_id=parent_id)
+    route(parent_id=parent_id, work_due_inline=True)
 
 
 @shared_task(ignore_result=True, acks_late=True, time_limit=60, soft_time_limit=50, **RETRY)
@@ -54,3 +55,15 @@ def orders_ping() -> int:
 from orders_app import profiling  # noqa: E402  (opt-in cProfile of worker tasks, DESK_TASK_PROFILE_DIR)
 
 profiling.install()
+
+
+@signals.worker_init.connect(weak=False)
+def _warm(**_) -> None:
+    """Build the exchange calendar's session table in the worker's main process, before the
+    pool forks: otherwise every pool process pays ~2 s for it on its first order."""
+    try:
+        from execution_app.clock import session_table
+
+        session_table()
+    except Exception:  # noqa: BLE001 - a cold start is slower, not wrong
+        pass

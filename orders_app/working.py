@@ -18,6 +18,7 @@ Locking order, as everywhere in orders_app: portfolio row -> parent -> child -> 
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -44,7 +45,7 @@ from orders_app.environment import load_environment
 from orders_app.market import market_state, session_at, session_market
 from orders_app.models import OPEN_STATUSES, Fill, Order, OrderEvent, RoutingDecision, Venue
 from orders_app.routing import NoVenueAvailable, SmartOrderRouter
-from orders_app.services import fill_apply, order_apply_event
+from orders_app.services import fill_apply_locked, order_apply_event, order_transition_locked
 from portfolio_app.models import Portfolio
 
 S = OrderStatus
@@ -73,8 +74,15 @@ def wall_for(clock, market_time: datetime) -> datetime:
 
 
 def _lock(portfolio_id: int, *order_ids: int):
-    Portfolio.objects.select_for_update().only("id").get(pk=portfolio_id)
-    return [Order.objects.select_for_update(of=("self",)).select_related("instrument", "venue").get(pk=i) for i in order_ids]
+    return _lock_all(portfolio_id, *order_ids)[1]
+
+
+def _lock_all(portfolio_id: int, *order_ids: int):
+    """Lock the portfolio row, then the orders in the order given (parent before child): (portfolio, orders)."""
+    portfolio = Portfolio.objects.select_for_update().get(pk=portfolio_id)
+    return portfolio, [
+        Order.objects.select_for_update(of=("self",)).select_related("instrument", "venue").get(pk=i) for i in order_ids
+    ]
 
 
 def intent_of(order: Order, *, reference_price: Decimal | None = None, ts: datetime | None = None) -> OrderIntent:
@@ -133,11 +141,17 @@ def _plan(parent: Order, now: datetime):
     return slices, decisions
 
 
-def order_route(*, parent_id: int) -> list[int]:
+def order_route(*, parent_id: int, work_due_inline: bool = False) -> list[int]:
     """Slice and route a SUBMITTED parent into persisted child orders; idempotent.
 
     A parent that is not SUBMITTED (already routed, cancelled, …) is left alone, so a
     redelivered task creates nothing. Locks the portfolio and the parent.
+
+    ``work_due_inline`` (the routing task): children due now are not enqueued but worked
+    right here, each in its own transaction *after* the routing transaction committed them
+    (persisted before sent, as always); an IMMEDIATE order then costs one task, not three.
+    Should this process die in between, their ``wake_at`` is already due and the sweeper
+    re-enqueues them.
     """
     clock = get_clock()
     head = Order.objects.filter(pk=parent_id, parent__isnull=True).values("portfolio_id").first()
@@ -155,7 +169,7 @@ def order_route(*, parent_id: int) -> list[int]:
             parent_settle(parent_id=parent.pk)
             return []
         venue_ids = dict(Venue.objects.values_list("code", "id"))
-        rows, children = [], []
+        rows, children, inline = [], [], []
         for s, d in zip(slices, decisions):
             rows.append(
                 RoutingDecision(
@@ -188,12 +202,17 @@ def order_route(*, parent_id: int) -> list[int]:
         OrderEvent.objects.bulk_create(
             [OrderEvent(order=c, event="INITIALIZED", from_status="", to_status=c.status, reason="slice of the parent") for c in children]
         )
-        order_apply_event(order_id=parent.pk, event=states.ACCEPTED, reason=f"{len(slices)} slices, {len(children)} child orders")
+        order_transition_locked(parent, states.ACCEPTED, reason=f"{len(slices)} slices, {len(children)} child orders")
+        wall_now = timezone.now()
+        inline = [c for c in children if work_due_inline and c.wake_at <= wall_now]
         for c in children:
-            dispatch.work_after_commit(c.pk, c.work_seq, eta=c.wake_at)
+            if c not in inline:
+                dispatch.work_after_commit(c.pk, c.work_seq, eta=c.wake_at)
         if not children:
             parent_settle(parent_id=parent.pk)
-        return [c.pk for c in children]
+    for c in inline:
+        child_work(child_id=c.pk, seq=c.work_seq, head={"portfolio_id": parent.portfolio_id, "parent_id": parent.pk})
+    return [c.pk for c in children]
 
 
 def _schedule(child: Order, market_time: datetime, clock) -> None:
@@ -211,15 +230,39 @@ def _end_child(child: Order, status: str, reason: str) -> None:
     Order.objects.filter(pk=child.pk).update(wake_at=None)
 
 
-def child_work(*, child_id: int, seq: int | None = None) -> str:
+def _arrival_now(clock, child: Order, now: datetime) -> datetime:
+    """Market now, once the venue's latency after sending has elapsed if that is only a few
+    wall milliseconds away (a replayed venue's latency is market time: ms / the replay speed),
+    so a marketable order fills in the step that sent it rather than one task later."""
+    if not child.venue_id or getattr(clock, "wall_at", None) is None:
+        return now
+    arrival = child.sent_at + timedelta(milliseconds=float(child.venue.latency_ms))
+    if arrival <= now:
+        return now
+    try:
+        wait = (clock.wall_at(arrival) - timezone.now()).total_seconds()
+    except ValueError:
+        return now
+    if wait > _INLINE_WAIT_S:
+        return now
+    if wait > 0:
+        time.sleep(wait)
+    return max(now, clock.market_now())
+
+
+_INLINE_WAIT_S = 0.02
+
+
+def child_work(*, child_id: int, seq: int | None = None, head: dict | None = None) -> str:
     """One step of working a child order (see the module docstring); returns what it did."""
     clock = get_clock()
-    head = Order.objects.filter(pk=child_id).values("portfolio_id", "parent_id").first()
+    head = head or Order.objects.filter(pk=child_id).values("portfolio_id", "parent_id").first()
     if head is None:
         return "missing"
     with transaction.atomic():
         ids = [i for i in (head["parent_id"], child_id) if i]
-        child = _lock(head["portfolio_id"], *ids)[-1]
+        portfolio, locked = _lock_all(head["portfolio_id"], *ids)
+        child, parent = locked[-1], (locked[0] if len(locked) > 1 else None)
         if states.is_terminal(child.status):
             return "terminal"
         if seq is not None and child.work_seq != seq:
@@ -237,22 +280,22 @@ def child_work(*, child_id: int, seq: int | None = None) -> str:
                 _end_child(child, S.EXPIRED.value, "the session closed before the slice was sent")
                 _settle_parent_of(child)
                 return "expired"
-            child = order_apply_event(order_id=child.pk, event=states.SUBMITTED, sent_at=now)
-            child = Order.objects.select_related("instrument", "venue").get(pk=child.pk)
+            child.sent_at = now
+            order_transition_locked(child, states.SUBMITTED, extra_fields=["sent_at"])
             # Market time moved while sending (a replayed venue's few ms of latency may be over).
-            now = max(now, clock.market_now())
+            now = _arrival_now(clock, child, max(now, clock.market_now()))
         result, reports, market = _replay(child, now)
         if result.status is S.REJECTED:
             _end_child(child, S.REJECTED.value, result.reason or "rejected by the venue")
             _settle_parent_of(child)
             return "rejected"
         if child.status == S.SUBMITTED.value:
-            order_apply_event(order_id=child.pk, event=states.ACCEPTED)
-        _apply_reports(child, reports)
-        child.refresh_from_db()
+            order_transition_locked(child, states.ACCEPTED)
+        _apply_reports(child, reports, portfolio=portfolio, parent=parent)
         if states.is_terminal(child.status):
             Order.objects.filter(pk=child.pk).update(wake_at=None)
-            _settle_parent_of(child)
+            if parent is None or not states.is_terminal(parent.status) or parent.proposal_id:
+                _settle_parent_of(child)
             return "filled"
         if result.status in (S.EXPIRED, S.CANCELED, S.FILLED):
             _end_child(child, result.status.value if result.status is not S.FILLED else S.EXPIRED.value,
@@ -282,9 +325,12 @@ def _replay(child: Order, now: datetime):
     return result, [r for r in reports if r.ts_event <= now], market
 
 
-def _apply_reports(child: Order, reports) -> int:
+def _apply_reports(child: Order, reports, *, portfolio: Portfolio, parent: Order | None) -> int:
     """Apply fills not yet recorded, never past the child's quantity (an amended child replays
-    with its new size, and the fills already booked stand)."""
+    with its new size, and the fills already booked stand). The caller holds the locks of
+    ``portfolio``, ``parent`` and ``child`` (so no other writer can record these trade ids)."""
+    if not reports:
+        return 0
     known = set(Fill.objects.filter(order=child).values_list("trade_id", flat=True))
     leaves = child.quantity - child.filled_qty
     applied = 0
@@ -295,9 +341,9 @@ def _apply_reports(child: Order, reports) -> int:
             break
         if r.last_qty > leaves:
             r = replace(r, last_qty=leaves)
-        if fill_apply(order_id=child.pk, report=r).created:
-            leaves -= r.last_qty
-            applied += 1
+        fill_apply_locked(portfolio=portfolio, order=child, parent=parent, report=r)
+        leaves -= r.last_qty
+        applied += 1
     return applied
 
 

@@ -9,7 +9,7 @@ a reason.
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,6 +22,7 @@ from portfolio_app.selectors import open_proposal, portfolios_visible_to, propos
 
 from .serializers import (
     FrontierOutput,
+    FrontierQuery,
     PortfolioDetailOutput,
     ProposalDetailOutput,
     ProposalListQuery,
@@ -144,14 +145,12 @@ class PortfolioDetailView(APIView):
 class PortfolioFrontierView(APIView):
     permission_classes = [roles.IsDeskUser]
 
-    @extend_schema(
-        parameters=[OpenApiParameter("points", int, description="frontier points, 2..60 (default 20)")],
-        responses=FrontierOutput,
-    )
+    @extend_schema(parameters=[FrontierQuery], responses=FrontierOutput)
     def get(self, request, portfolio_id: int):
         portfolio = get_object_or_404(portfolios_visible_to(request.user), pk=portfolio_id)
-        n = request.query_params.get("points", "20")
-        n = max(2, min(int(n), 60)) if n.isdigit() else 20
+        query = FrontierQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        n = query.validated_data["points"]
         market_now = get_clock().market_now()
         book = reports.portfolio_book(portfolio, market_now)
         data = reports.frontier_data(portfolio, market_now=market_now, current=book.weights,

@@ -75,6 +75,10 @@ class ProposalListQuery(serializers.Serializer):
     limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=100, help_text="at most 500, default 100")
 
 
+class FrontierQuery(serializers.Serializer):
+    points = serializers.IntegerField(required=False, min_value=2, max_value=60, default=20, help_text="frontier points, 2..60 (default 20)")
+
+
 class RejectInput(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, allow_blank=False, trim_whitespace=True)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Max, Q
+from django.db.models import Q
 
 from execution_app.interfaces import OrderIntent, OrderStatus, PortfolioSnapshot, PositionSnapshot, Side, TradingState
 from risk_app.checks import RiskContext
@@ -47,22 +47,21 @@ def trading_states_for(portfolio_id: int) -> tuple[TradingState, TradingState]:
 
 
 def marks_for(instrument_ids: Iterable[int], market_date: date | None) -> dict[int, Decimal]:
-    """The last close on or before ``market_date`` per instrument: two queries on the (instrument, date) index."""
+    """The last close on or before ``market_date`` per instrument: one query, each instrument's
+    latest date found by a correlated subquery on the (instrument, date) unique index."""
+    from django.db.models import OuterRef, Subquery
+
     from portfolio_app.models import PriceBar
 
     ids = set(instrument_ids)
     if not ids:
         return {}
-    bars = PriceBar.objects.filter(instrument_id__in=ids)
+    latest = PriceBar.objects.filter(instrument_id=OuterRef("instrument_id"))
     if market_date is not None:
-        bars = bars.filter(date__lte=market_date)
-    last = list(bars.values("instrument_id").annotate(d=Max("date")).order_by().values_list("instrument_id", "d"))
-    if not last:
-        return {}
-    want = dict(last)
-    # Usually every instrument's last close is on one date: one small IN query, matched in Python.
-    rows = PriceBar.objects.filter(instrument_id__in=list(want), date__in=set(want.values())).order_by()
-    return {i: c for i, d, c in rows.values_list("instrument_id", "date", "close") if want[i] == d}
+        latest = latest.filter(date__lte=market_date)
+    latest = latest.order_by("-date").values("date")[:1]
+    rows = PriceBar.objects.filter(instrument_id__in=ids, date=Subquery(latest)).order_by()
+    return dict(rows.values_list("instrument_id", "close"))
 
 
 def returns_for(market_date: date | None) -> ReturnsMatrix | None:
@@ -119,8 +118,29 @@ def snapshot_load(
     from orders_app.models import OPEN_STATUSES, Order
     from portfolio_app.models import Instrument, NavSnapshot, Portfolio, Position
 
-    p = Portfolio.objects.values("cash", "peak_nav", "name", "long_short").get(pk=portfolio_id)
-    desk_state, own_state = trading_states_for(portfolio_id)
+    from django.db.models import DecimalField, OuterRef, Subquery, Value
+
+    from risk_app.models import TradingStateRecord
+
+    # One query for the portfolio row, its NAV history figures and both kill switches
+    # (each read afresh: subqueries, nothing cached).
+    navs_of = NavSnapshot.objects.filter(portfolio_id=OuterRef("pk"))
+    state_of = TradingStateRecord.objects.values("state")
+    p = (
+        Portfolio.objects.filter(pk=portfolio_id)
+        .annotate(
+            nav_peak=Subquery(navs_of.order_by("-nav").values("nav")[:1]),
+            nav_prev=(
+                Subquery(navs_of.filter(session__lt=market_date).order_by("-session").values("nav")[:1])
+                if market_date else Value(None, output_field=DecimalField())
+            ),
+            desk_state=Subquery(state_of.filter(scope=DESK_SCOPE)[:1]),
+            own_state=Subquery(state_of.filter(scope=portfolio_scope(portfolio_id))[:1]),
+        )
+        .values("cash", "peak_nav", "name", "long_short", "nav_peak", "nav_prev", "desk_state", "own_state")
+        .get()
+    )
+    desk_state, own_state = TradingState(p["desk_state"] or "ACTIVE"), TradingState(p["own_state"] or "ACTIVE")
     positions = list(
         Position.objects.filter(portfolio_id=portfolio_id)
         .exclude(quantity=0)
@@ -177,9 +197,7 @@ def snapshot_load(
             times.append(created)
             recent.append(OrderIntent(portfolio_id=portfolio_id, symbol=sym, side=Side(side), quantity=qty, ts=created))
 
-    navs = NavSnapshot.objects.filter(portfolio_id=portfolio_id)
-    peak = navs.aggregate(m=Max("nav"))["m"]
-    prev = navs.filter(session__lt=market_date).order_by("-session").values_list("nav", flat=True).first() if market_date else None
+    peak, prev = p["nav_peak"], p["nav_prev"]
     peak_nav = max((x for x in (peak, p["peak_nav"]) if x is not None), default=None)
     snapshot = PortfolioSnapshot(
         portfolio_id=portfolio_id,

@@ -81,6 +81,7 @@ def pre_trade_check(
     wall_clock: bool = True,
     record: bool = True,
     alerts: bool = True,
+    order_ids: Sequence[int | None] | None = None,
 ) -> list[RiskVerdict]:
     """One verdict per intent, in order. The caller must hold the portfolio row lock.
 
@@ -90,6 +91,8 @@ def pre_trade_check(
     (the caller need not call ``risk_check_record``).  ``alerts``: warn-level
     breaches raise an alert (they pass, but someone must see them).
     ``wall_clock=False`` skips the rate and duplicate limits (simulated time).
+    ``order_ids``: the stored order of each intent, when the caller knows them (saves the
+    lookup by ``client_order_id`` when recording).
     """
     intents = list(intents)
     if not intents:
@@ -106,7 +109,7 @@ def pre_trade_check(
         verdicts = list(engine.check_proposal(intents, loaded.snapshot, context=loaded.context, now=now).verdicts)
     verdicts_count(verdicts)
     if record:
-        _record_for_orders(portfolio_id, intents, verdicts)
+        _record_for_orders(portfolio_id, intents, verdicts, order_ids)
     if alerts:
         _warn_alerts(portfolio_id, loaded.snapshot.name, verdicts)
     return verdicts
@@ -153,13 +156,16 @@ def _row(verdict, portfolio_id, intent, order_id, proposal_id) -> dict:
     }
 
 
-def _record_for_orders(portfolio_id: int, intents: list[OrderIntent], verdicts: list[RiskVerdict]) -> None:
+def _record_for_orders(portfolio_id: int, intents: list[OrderIntent], verdicts: list[RiskVerdict], order_ids=None) -> None:
     from orders_app.models import Order
 
     ids = [i.client_order_id for i in intents if i.client_order_id]
     if not ids:
         return
-    by_client = dict(Order.objects.filter(client_order_id__in=ids).values_list("client_order_id", "id"))
+    if order_ids is not None and len(order_ids) == len(intents) and all(order_ids):
+        by_client = {i.client_order_id: oid for i, oid in zip(intents, order_ids) if i.client_order_id}
+    else:
+        by_client = dict(Order.objects.filter(client_order_id__in=ids).values_list("client_order_id", "id"))
     rows = [
         RiskCheck(**_row(v, portfolio_id, i, by_client[i.client_order_id], None))
         for i, v in zip(intents, verdicts)
