@@ -7,11 +7,21 @@ documents their shape for the OpenAPI schema.
 
 from __future__ import annotations
 
+import unicodedata
+
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from execution_app.models import AGENT_SCHEDULES
 from execution_app.signal_validation import MAX_BATCH
+
+
+def plain_text(value: str) -> str:
+    """Names people read and match on: no control or invisible formatting characters (NUL, tabs,
+    right-to-left overrides, zero-width joiners), which would let one name pass for another."""
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in value):
+        raise serializers.ValidationError("Must not contain control or invisible formatting characters (such as right-to-left marks).")
+    return value
 
 
 class SignalInput(serializers.Serializer):
@@ -105,7 +115,7 @@ class AgentOutput(serializers.Serializer):
 class AgentInput(serializers.Serializer):
     """Create: ``name`` and ``type`` required. Update (PATCH): any subset. The config is checked by the type."""
 
-    name = serializers.CharField(max_length=64)
+    name = serializers.CharField(max_length=64, validators=[plain_text])
     type = serializers.CharField(max_length=64)
     config = serializers.DictField(required=False, default=dict)
     weight = serializers.DecimalField(max_digits=8, decimal_places=4, min_value=0, required=False, default="1")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import msgspec
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError, PermissionDenied, ValidationError
 from rest_framework.pagination import LimitOffsetPagination
@@ -92,6 +92,21 @@ class SignalListCreateView(APIView):
             400: SignalErrorOutput,
             403: SignalErrorOutput,
         },
+        examples=[
+            OpenApiExample("one signal", request_only=True, value={
+                "agent": "vendor-feed", "symbol": "AAPL", "score": 0.6, "confidence": 0.8, "horizon_days": 5,
+                "generated_at": "2022-06-01T14:00:00Z", "client_signal_id": "vendor-2022-06-01-aapl"}),
+            OpenApiExample("a batch", request_only=True, value=[
+                {"agent": "vendor-feed", "symbol": "AAPL", "score": 0.6, "confidence": 0.8, "horizon_days": 5,
+                 "generated_at": "2022-06-01T14:00:00Z", "client_signal_id": "b-1"},
+                {"agent": "vendor-feed", "symbol": "MSFT", "score": -0.2, "confidence": 0.5, "horizon_days": 10,
+                 "generated_at": "2022-06-01T14:00:00Z", "client_signal_id": "b-2"}]),
+            OpenApiExample("batch stored", response_only=True, status_codes=["201"],
+                           value={"created": 2, "existing": 0, "ids": [101, 102], "new": [True, True]}),
+            OpenApiExample("refused", response_only=True, status_codes=["400"], value={
+                "code": "invalid", "message": "1 of 2 signal(s) refused; nothing was saved",
+                "errors": [{"index": 1, "field": "score", "reason": "must be between -1 and 1, got 1.5"}], "errors_total": 1}),
+        ],
     )
     def post(self, request):
         try:

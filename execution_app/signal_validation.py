@@ -166,6 +166,8 @@ def check_values(cols: Columns) -> tuple[list[ItemError], np.ndarray]:
     naive = np.fromiter((g.tzinfo is None or g.utcoffset() is None for g in cols.generated_at), dtype=bool, count=len(cols))
     ids = cols.client_signal_id
     bad_id = np.fromiter((not x.strip() or len(x) > MAX_CLIENT_ID for x in ids), dtype=bool, count=len(cols))
+    # NUL cannot be stored in a PostgreSQL text column (it would be a 500, not a refusal).
+    nul_id = np.fromiter(("\x00" in x for x in ids), dtype=bool, count=len(cols)) & ~bad_id
     bad_sym = np.fromiter((not x.strip() for x in cols.symbol), dtype=bool, count=len(cols))
     _flag(errors, cols, bad_s, "score", lambda k: f"must be between -1 and 1, got {_num(s[k])}")
     _flag(errors, cols, bad_c, "confidence", lambda k: f"must be between 0 and 1, got {_num(c[k])}")
@@ -174,8 +176,9 @@ def check_values(cols: Columns) -> tuple[list[ItemError], np.ndarray]:
     _flag(errors, cols, naive, "generated_at",
           lambda k: "timestamp has no time zone (naive); add an offset such as Z or +00:00")
     _flag(errors, cols, bad_id, "client_signal_id", lambda k: f"must be 1 to {MAX_CLIENT_ID} characters")
+    _flag(errors, cols, nul_id, "client_signal_id", lambda k: "must not contain NUL characters")
     _flag(errors, cols, bad_sym, "symbol", lambda k: "must not be empty")
-    ok = ~(bad_s | bad_c | bad_h | naive | bad_id | bad_sym)
+    ok = ~(bad_s | bad_c | bad_h | naive | bad_id | nul_id | bad_sym)
     return errors, ok
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import GenericAPIView
@@ -80,7 +80,16 @@ class OrderListCreateView(GenericAPIView):
         children = selectors.children_summaries([o.pk for o in page])
         return self.get_paginated_response(OrderOutput(page, many=True, context={"children": children}).data)
 
-    @extend_schema(request=OrderPlaceInput, responses={201: OrderDetailOutput})
+    @extend_schema(request=OrderPlaceInput, responses={201: OrderDetailOutput}, examples=[
+        OpenApiExample("market order", request_only=True,
+                       value={"portfolio": 1, "symbol": "AAPL", "side": "BUY", "quantity": "100"}),
+        OpenApiExample("limit order over an hour (TWAP)", request_only=True, value={
+            "portfolio": 1, "symbol": "MSFT", "side": "SELL", "quantity": "500", "order_type": "LIMIT",
+            "limit_price": "251.500000", "algo": "TWAP", "algo_params": {"slices": 6, "interval_minutes": 10},
+            "client_order_id": "my-desk-0001"}),
+        OpenApiExample("not your portfolio", response_only=True, status_codes=["403"],
+                       value={"code": "permission_denied", "message": "You do not trade this portfolio.", "errors": []}),
+    ])
     def post(self, request):
         if not roles.is_trader(request.user):
             raise PermissionDenied("Only traders place orders.")

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from execution_app.environments.paper import PaperExchange, PaperVenue
-from execution_app.interfaces import ExecutionEnvironment
+from execution_app.interfaces import ExecutionEnvironment, OrderStatus
 
 DEFAULT = "orders_app.environment.paper_environment"
 
@@ -49,8 +49,31 @@ def paper_venues() -> list[PaperVenue]:
     ]
 
 
+class RejectingPaperExchange(PaperExchange):
+    """The paper exchange with venues that refuse every order, each with its reason (a venue
+    halted, a symbol suspended): how tests and drills make a venue reject."""
+
+    def __init__(self, venues, *, rejecting: dict[str, str], **kw):
+        super().__init__(venues, **kw)
+        self.rejecting = dict(rejecting)
+
+    def _accept(self, order, on_fill):
+        w = super()._accept(order, on_fill)
+        reason = self.rejecting.get(order.venue)
+        if reason and w.status is not OrderStatus.REJECTED:
+            self._close(w, OrderStatus.REJECTED, reason)
+        return w
+
+
 def paper_environment(*, market, clock: Callable[[], datetime], lot_size: Decimal | int = 1) -> PaperExchange:
-    """The paper exchange over the desk's ``Venue`` rows and the session's replayed market."""
+    """The paper exchange over the desk's ``Venue`` rows and the session's replayed market.
+
+    ``settings.DESK_PAPER_REJECTING_VENUES`` (``{venue code: reason}``, default empty) makes
+    those venues reject every order with that reason (fault drills and tests).
+    """
+    rejecting = getattr(settings, "DESK_PAPER_REJECTING_VENUES", None) or {}
+    if rejecting:
+        return RejectingPaperExchange(paper_venues(), rejecting=rejecting, market=market, clock=clock, lot_size=lot_size)
     return PaperExchange(paper_venues(), market=market, clock=clock, lot_size=lot_size)
 
 

@@ -325,12 +325,18 @@ def _replay(child: Order, now: datetime):
     return result, [r for r in reports if r.ts_event <= now], market
 
 
-def _apply_reports(child: Order, reports, *, portfolio: Portfolio, parent: Order | None) -> int:
+def _apply_reports(child: Order, reports, *, portfolio: Portfolio | None = None, parent: Order | None = None) -> int:
     """Apply fills not yet recorded, never past the child's quantity (an amended child replays
     with its new size, and the fills already booked stand). The caller holds the locks of
-    ``portfolio``, ``parent`` and ``child`` (so no other writer can record these trade ids)."""
+    ``portfolio``, ``parent`` and ``child`` (so no other writer can record these trade ids);
+    without ``portfolio`` they are taken here."""
     if not reports:
         return 0
+    if portfolio is None:
+        with transaction.atomic():
+            ids = [i for i in (child.parent_id, child.pk) if i]
+            portfolio, locked = _lock_all(child.portfolio_id, *ids)
+            return _apply_reports(locked[-1], reports, portfolio=portfolio, parent=locked[0] if len(locked) > 1 else None)
     known = set(Fill.objects.filter(order=child).values_list("trade_id", flat=True))
     leaves = child.quantity - child.filled_qty
     applied = 0

@@ -9,7 +9,7 @@ a reason.
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -95,7 +95,12 @@ DECISION_ERRORS = (services.ProposalError, services.IllegalTransition)
 class ProposalApproveView(APIView):
     permission_classes = [roles.IsTrader]
 
-    @extend_schema(request=None, responses={200: ProposalDetailOutput, 403: ERROR, 404: ERROR, 409: ERROR})
+    @extend_schema(request=None, responses={200: ProposalDetailOutput, 403: ERROR, 404: ERROR, 409: ERROR}, examples=[
+        OpenApiExample("already decided", response_only=True, status_codes=["409"],
+                       value={"code": "conflict", "message": "Proposal #12 is already EXECUTING.", "errors": []}),
+        OpenApiExample("not an owning trader", response_only=True, status_codes=["403"], value={
+            "code": "permission_denied", "message": "Only a trader who owns Core Equity may decide its proposals.", "errors": []}),
+    ])
     def post(self, request, proposal_id: int):
         p = get_object_or_404(RebalanceProposal, pk=proposal_id)
         try:
@@ -111,7 +116,12 @@ class ProposalApproveView(APIView):
 class ProposalRejectView(APIView):
     permission_classes = [roles.IsTrader]
 
-    @extend_schema(request=RejectInput, responses={200: ProposalDetailOutput, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR})
+    @extend_schema(request=RejectInput, responses={200: ProposalDetailOutput, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR}, examples=[
+        OpenApiExample("reject", request_only=True, value={"reason": "Turnover too high before the earnings season."}),
+        OpenApiExample("no reason", response_only=True, status_codes=["400"], value={
+            "code": "invalid", "message": "reason: This field may not be blank.",
+            "errors": [{"field": "reason", "reason": "This field may not be blank.", "code": "blank"}]}),
+    ])
     def post(self, request, proposal_id: int):
         p = get_object_or_404(RebalanceProposal, pk=proposal_id)
         data = RejectInput(data=request.data)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 
 from django.db import transaction
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
@@ -78,7 +78,14 @@ class LimitListCreateView(RiskView):
     def get(self, request):
         return Response(LimitOutput(sel.limits_list(), many=True).data)
 
-    @extend_schema(request=LimitInput, responses={201: LimitOutput})
+    @extend_schema(request=LimitInput, responses={201: LimitOutput}, examples=[
+        OpenApiExample("max order quantity, desk-wide", request_only=True, value={
+            "name": "Max order quantity", "scope": "desk", "kind": "max_order_qty", "threshold": "200000",
+            "action": "block", "reason": "Desk policy 2022-06"}),
+        OpenApiExample("concentration warning for one portfolio", request_only=True, value={
+            "name": "Concentration warning", "scope": "portfolio", "scope_key": "1", "kind": "max_concentration",
+            "threshold": "0.10", "action": "warn", "reason": "Early warning before the 12% block"}),
+    ])
     @refusals
     def post(self, request):
         data = LimitInput(data=request.data)
@@ -101,6 +108,7 @@ class LimitDetailView(RiskView):
         return Response(LimitOutput(self._get(limit_id)).data)
 
     @extend_schema(request=LimitPatchInput, responses={200: LimitChangeOutput, 202: LimitChangeOutput},
+                   examples=[OpenApiExample("tighten", request_only=True, value={"threshold": "150000", "reason": "Volatility is up"})],
                    description="Tightening applies at once (200); loosening creates a pending change (202).")
     @refusals
     def patch(self, request, limit_id: int):
@@ -222,7 +230,16 @@ class CheckView(APIView):
 
     permission_classes = [roles.IsDeskUser]
 
-    @extend_schema(request=CheckInput, responses=VerdictOutput)
+    @extend_schema(request=CheckInput, responses=VerdictOutput, examples=[
+        OpenApiExample("check", request_only=True,
+                       value={"portfolio": 1, "symbol": "AAPL", "side": "BUY", "quantity": "5000"}),
+        OpenApiExample("denied", response_only=True, status_codes=["200"], value={
+            "passed": False, "reasons": ["Order quantity 5,000 exceeds the 2,000 limit 'Max order quantity'"],
+            "warnings": [], "breaches": [{"limit_id": 1, "name": "Max order quantity", "kind": "max_order_qty",
+                                          "action": "block", "threshold": 2000.0, "value": 5000.0,
+                                          "reason": "Order quantity 5,000 exceeds the 2,000 limit 'Max order quantity'"}],
+            "utilisation": {"Max order quantity": 2.5}}),
+    ])
     def post(self, request):
         data = CheckInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -272,4 +289,6 @@ class AlertAcknowledgeView(APIView):
     @extend_schema(request=None, responses=AlertOutput)
     @refusals
     def post(self, request, alert_id: int):
+        if not sel.alert_visible_to(request.user, alert_id):  # another portfolio's alert: as if it did not exist
+            raise NotFound(f"No alert {alert_id}.")
         return Response(AlertOutput(svc.alert_acknowledge(alert_id=alert_id, actor=request.user)).data)

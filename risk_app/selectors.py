@@ -140,6 +140,17 @@ def alerts_list(*, status: str | None = None, portfolio_ids=None, limit: int = 2
     return qs.order_by("status", "-updated_at", "-id")[:limit]
 
 
+def alert_visible_to(user, alert_id: int) -> bool:
+    """Desk-wide alerts are everyone's; a portfolio's alert only for those who may see the portfolio."""
+    from execution_app import roles
+    from portfolio_app.selectors import portfolio_ids_visible_to
+
+    portfolio_id = Alert.objects.filter(pk=alert_id).values_list("portfolio_id", flat=True).first()
+    if portfolio_id is None:
+        return Alert.objects.filter(pk=alert_id).exists()
+    return roles.sees_all_portfolios(user) or portfolio_id in set(portfolio_ids_visible_to(user))
+
+
 def active_alert_count(portfolio_ids=None) -> int:
     qs = Alert.objects.filter(status=Alert.Status.ACTIVE)
     if portfolio_ids is not None:

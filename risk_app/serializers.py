@@ -5,11 +5,12 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from execution_app.interfaces import OrderType, Side
+from execution_app.serializers import plain_text
 from risk_app.checks import KINDS, SCOPES
 
 
 class LimitInput(serializers.Serializer):
-    name = serializers.CharField(max_length=128)
+    name = serializers.CharField(max_length=128, validators=[plain_text])
     scope = serializers.ChoiceField(choices=SCOPES, default="desk")
     scope_key = serializers.CharField(max_length=64, required=False, allow_blank=True, default="",
                                       help_text="Portfolio id, instrument symbol or agent id (empty for desk).")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Q
+from django.db.models import Max, Q
 
 from execution_app.interfaces import OrderIntent, OrderStatus, PortfolioSnapshot, PositionSnapshot, Side, TradingState
 from risk_app.checks import RiskContext
@@ -47,21 +47,30 @@ def trading_states_for(portfolio_id: int) -> tuple[TradingState, TradingState]:
 
 
 def marks_for(instrument_ids: Iterable[int], market_date: date | None) -> dict[int, Decimal]:
-    """The last close on or before ``market_date`` per instrument: one query, each instrument's
-    latest date found by a correlated subquery on the (instrument, date) unique index."""
-    from django.db.models import OuterRef, Subquery
+    """The last close on or before ``market_date`` per instrument, on the (instrument, date) index:
+    one query where the database can union sliced queries (PostgreSQL), two elsewhere (SQLite)."""
+    from django.db import connection
 
     from portfolio_app.models import PriceBar
 
     ids = set(instrument_ids)
     if not ids:
         return {}
-    latest = PriceBar.objects.filter(instrument_id=OuterRef("instrument_id"))
+    bars = PriceBar.objects.filter(instrument_id__in=ids)
     if market_date is not None:
-        latest = latest.filter(date__lte=market_date)
-    latest = latest.order_by("-date").values("date")[:1]
-    rows = PriceBar.objects.filter(instrument_id__in=ids, date=Subquery(latest)).order_by()
-    return dict(rows.values_list("instrument_id", "close"))
+        bars = bars.filter(date__lte=market_date)
+    if connection.features.supports_slicing_ordering_in_compound and len(ids) <= 64:
+        # One query of one index probe per instrument (UNION ALL of ``ORDER BY date DESC LIMIT 1``):
+        # a scan of every bar, as DISTINCT ON or GROUP BY do, costs ~15 ms on the demo data.
+        one = [bars.filter(instrument_id=i).order_by("-date").values_list("instrument_id", "close")[:1] for i in sorted(ids)]
+        return dict(one[0].union(*one[1:], all=True)) if len(one) > 1 else dict(one[0])
+    last = list(bars.values("instrument_id").annotate(d=Max("date")).order_by().values_list("instrument_id", "d"))
+    if not last:
+        return {}
+    want = dict(last)
+    # Usually every instrument's last close is on one date: one small IN query, matched in Python.
+    rows = PriceBar.objects.filter(instrument_id__in=list(want), date__in=set(want.values())).order_by()
+    return {i: c for i, d, c in rows.values_list("instrument_id", "date", "close") if want[i] == d}
 
 
 def returns_for(market_date: date | None) -> ReturnsMatrix | None:

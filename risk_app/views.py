@@ -194,6 +194,8 @@ def change_reject(request, change_id: int):
 def alert_acknowledge(request, alert_id: int):
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
+    if not sel.alert_visible_to(request.user, alert_id):
+        raise Http404(f"No alert {alert_id}.")
     try:
         svc.alert_acknowledge(alert_id=alert_id, actor=request.user)
     except svc.RiskNotFound as exc:

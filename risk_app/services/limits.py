@@ -65,7 +65,7 @@ def _scope_key_exists(scope: str, key: str) -> bool:
     if scope == K.SCOPE_PORTFOLIO:
         from portfolio_app.models import Portfolio
 
-        return key.isdigit() and Portfolio.objects.filter(pk=int(key)).exists()
+        return key.isascii() and key.isdigit() and Portfolio.objects.filter(pk=int(key)).exists()  # "²".isdigit() too
     if scope == K.SCOPE_INSTRUMENT:
         from portfolio_app.models import Instrument
 
@@ -75,7 +75,7 @@ def _scope_key_exists(scope: str, key: str) -> bool:
             agent = apps.get_model("execution_app", "Agent")
         except LookupError:
             return key.isdigit()
-        return key.isdigit() and agent.objects.filter(pk=int(key)).exists()
+        return key.isascii() and key.isdigit() and agent.objects.filter(pk=int(key)).exists()
     return True
 
 

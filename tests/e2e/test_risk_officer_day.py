@@ -23,8 +23,8 @@ def _edit_limit(page, limit_id, threshold, reason):
     row = _limit_row(page, limit_id)
     row.locator("form.limit-edit input[name=threshold]").fill(threshold)
     row.locator("form.limit-edit input[name=reason]").fill(reason)
-    row.locator("form.limit-edit button[type=submit]").click()
-    page.wait_for_load_state("load")
+    with page.expect_navigation():  # the form posts and redirects back: wait for the new page
+        row.locator("form.limit-edit button[type=submit]").click()
 
 
 def test_risk_officer_day_when_tighten_loosen_and_halt_then_four_eyes_and_halt_reach_trader_live(demo_small, browser, stack, shot):  # noqa: F811
@@ -64,19 +64,27 @@ def test_risk_officer_day_when_tighten_loosen_and_halt_then_four_eyes_and_halt_r
 
     risk2 = login(browser, stack, "risk2", password)  # a second browser context
     risk2.goto(stack.url + "/risk/")
-    risk2.locator(f'#pending tr[data-change="{change.pk}"] button.approve').click()
-    risk2.wait_for_load_state("load")
+    with risk2.expect_navigation():
+        risk2.locator(f'#pending tr[data-change="{change.pk}"] button.approve').click()
     notional.refresh_from_db()
     assert notional.threshold == 2500000
     assert "2,500,000 USD" in _limit_row(risk2, notional.pk).text_content()
     shot(risk2, "risk-day-3-approved-by-second-officer")
 
-    # Halt the desk; the trader's page turns red without a reload.
-    risk.goto(stack.url + "/risk/")
+    # Halt the desk; the trader's page turns red without a reload. (The first officer's Risk
+    # page reloads itself when risk2's approval arrives; let that finish before navigating.)
+    for attempt in range(3):
+        try:
+            risk.goto(stack.url + "/risk/")
+            break
+        except Exception:  # net::ERR_ABORTED: our navigation raced the page's own reload
+            if attempt == 2:
+                raise
+            risk.wait_for_timeout(500)
     desk_row = risk.locator('#states tr[data-scope="desk"]')
     desk_row.locator("form.state-form input[name=reason]").fill("Exchange outage")
-    desk_row.locator("button.halt").click()
-    risk.wait_for_load_state("load")
+    with risk.expect_navigation():
+        desk_row.locator("button.halt").click()
     assert TradingStateRecord.objects.get(scope="desk").state == "HALTED"
     shot(risk, "risk-day-4-halted")
 
