@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import msgspec
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError, PermissionDenied, ValidationError
 from rest_framework.pagination import LimitOffsetPagination
@@ -71,6 +78,11 @@ def _refused(exc: svc.SignalBatchInvalid) -> Response:
     return Response(body, status=exc.status)
 
 
+SIGNAL_STORED = PolymorphicProxySerializer(
+    component_name="SignalStored", serializers=[SignalOutput, SignalBatchOutput], resource_type_field_name=None,
+)
+
+
 class SignalListCreateView(APIView):
     parser_classes = [MsgspecJSONParser]
     renderer_classes = [MsgspecJSONRenderer]
@@ -87,8 +99,8 @@ class SignalListCreateView(APIView):
             "a single signal comes back as stored with 200; in a list it counts under `existing`."
         ),
         responses={
-            201: OpenApiResponse(SignalOutput, description="One signal stored (a list: SignalBatchOutput)."),
-            200: OpenApiResponse(SignalBatchOutput, description="Already stored (a single retry: SignalOutput)."),
+            201: OpenApiResponse(SIGNAL_STORED, description="Stored: one signal (SignalOutput) or a list (SignalBatchOutput)."),
+            200: OpenApiResponse(SIGNAL_STORED, description="Already stored: a single retry (SignalOutput) or a list (SignalBatchOutput)."),
             400: SignalErrorOutput,
             403: SignalErrorOutput,
         },

@@ -51,8 +51,8 @@ class ChildSummaryOutput(serializers.Serializer):
 
 class OrderOutput(serializers.ModelSerializer):
     symbol = serializers.CharField(source="instrument.symbol")
-    portfolio_name = serializers.CharField(source="portfolio.name", default=None)
-    venue = serializers.CharField(source="venue.code", default=None)
+    portfolio_name = serializers.CharField(source="portfolio.name", default=None, allow_null=True)
+    venue = serializers.CharField(source="venue.code", default=None, allow_null=True)
     slippage_bps = serializers.SerializerMethodField()
     children_summary = serializers.SerializerMethodField()
 
@@ -74,7 +74,7 @@ class OrderOutput(serializers.ModelSerializer):
 
 
 class ChildOutput(serializers.ModelSerializer):
-    venue = serializers.CharField(source="venue.code", default=None)
+    venue = serializers.CharField(source="venue.code", default=None, allow_null=True)
 
     class Meta:
         model = Order
@@ -84,7 +84,7 @@ class ChildOutput(serializers.ModelSerializer):
 
 class OrderEventOutput(serializers.ModelSerializer):
     client_order_id = serializers.CharField(source="order.client_order_id")
-    actor = serializers.CharField(source="actor.username", default=None)
+    actor = serializers.CharField(source="actor.username", default=None, allow_null=True)
 
     class Meta:
         model = OrderEvent
@@ -93,7 +93,7 @@ class OrderEventOutput(serializers.ModelSerializer):
 
 class FillOutput(serializers.ModelSerializer):
     client_order_id = serializers.CharField(source="order.client_order_id")
-    venue = serializers.CharField(source="venue.code", default=None)
+    venue = serializers.CharField(source="venue.code", default=None, allow_null=True)
 
     class Meta:
         model = Fill

@@ -24,7 +24,7 @@ MEASURES = """## Web security measures
 |---|---|---|
 | **CSRF** on every form (Django's middleware; no `csrf_exempt` view; the API uses token auth, or session auth with CSRF) | `config/settings.py` `MIDDLEWARE` | `tests/api/test_web_security.py` (a form post without a token is 403) |
 | **Content Security Policy** (django-csp): `script-src 'self'`, no inline script or style, `frame-ancestors 'none'`, `object-src 'none'` | `CONTENT_SECURITY_POLICY` | `test_web_security.py` |
-| **Secure cookies and HSTS** when `DJANGO_DEBUG` is off: `SESSION_COOKIE_SECURE`, `CSRF_COOKIE_SECURE`, HSTS one year with subdomains and preload, SSL redirect, `nosniff` | `config/settings.py` (`if not DEBUG`) | `tests/test_settings.py` |
+| **Secure cookies and HSTS** when `DJANGO_DEBUG` is off: `SESSION_COOKIE_SECURE`, `CSRF_COOKIE_SECURE`, HSTS one year with subdomains and preload, SSL redirect, `nosniff` | `config/settings.py` (`if not DEBUG`) | `tests/api/test_web_security.py` |
 | **Production secrets have no default**: without `DJANGO_SECRET_KEY` and `DJANGO_DEBUG` off the process refuses to start; no secret is committed (the debug key is labelled debug-only) | `config/settings.py` | `tests/test_settings.py`; `bandit` (B105) |
 | **Login throttling** (django-axes): 5 failed sign-ins for a user from an address lock that pair out for 15 minutes (429), even with the right password | `AXES_*` | `test_web_security.py` |
 | **API throttling per token** (DRF `UserRateThrottle`, counters in Redis so all processes count together): 429 with `Retry-After` | `REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]` (`DESK_API_RATE`) | `test_web_security.py` |

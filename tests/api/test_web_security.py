@@ -70,3 +70,25 @@ def test_swagger_ui_when_desk_user_then_served_from_this_host(trader):
     page = client.get("/api/v1/docs/")
     assert page.status_code == 200 and b"cdn" not in page.content.lower()
     assert client.get("/api/v1/schema/").status_code == 200
+
+
+def test_settings_when_debug_off_then_secure_cookies_hsts_and_ssl_redirect():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_DEBUG", "DJANGO_SECRET_KEY"}}
+    env.update({"DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": "x" * 50})
+    names = ["SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "SECURE_HSTS_SECONDS", "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+             "SECURE_SSL_REDIRECT", "SECURE_CONTENT_TYPE_NOSNIFF"]
+    code = ("import django, json, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup(); "
+            f"from django.conf import settings as s; print(json.dumps({{n: getattr(s, n) for n in {names!r}}}))")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,  # noqa: S603
+                            cwd=settings.BASE_DIR, timeout=120)
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    assert got["SECURE_HSTS_SECONDS"] >= 31_536_000
+    assert all(got[n] is True for n in names if n != "SECURE_HSTS_SECONDS"), got
