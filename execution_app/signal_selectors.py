@@ -46,7 +46,7 @@ def signal_list(*, user, agent: str | int | None = None, symbol: str | None = No
     """The user's visible signals, newest first; ``agent`` by name or id, ``since``/``until`` on generated_at (inclusive)."""
     qs = signals_visible_to(user).select_related("agent", "instrument")
     if agent is not None:
-        qs = qs.filter(agent_id=int(agent)) if str(agent).isdigit() else qs.filter(agent__name=agent)
+        qs = qs.filter(agent_id=int(agent)) if str(agent).isascii() and str(agent).isdigit() and len(str(agent)) < 12 else qs.filter(agent__name=agent)
     if symbol:
         qs = qs.filter(instrument__symbol=symbol)
     if since is not None:

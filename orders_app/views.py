@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from execution_app import roles
 from execution_app.interfaces import OrderStatus
 from execution_app.views import desk_page
 from orders_app import selectors
@@ -27,7 +28,9 @@ FORM_FIELDS = ("portfolio", "symbol", "side", "quantity", "order_type", "limit_p
 
 def _rows(request):
     q = request.GET
-    portfolio = q.get("portfolio") if (q.get("portfolio") or "").isdigit() else None
+    raw = q.get("portfolio") or ""
+    # ASCII digits only ("²".isdigit() is True) and within a database id's range.
+    portfolio = raw if raw.isascii() and raw.isdigit() and len(raw) < 12 else None
     qs = selectors.parent_orders(request.user, portfolio_id=portfolio, status=q.get("status"), symbol=q.get("instrument"))
     page = Paginator(qs, PAGE_SIZE).get_page(q.get("page"))
     orders = list(page.object_list)
@@ -141,7 +144,7 @@ def order_cancel_page(request, order_id: int):
 @require_POST
 @desk_page
 def portfolio_cancel_all_page(request, portfolio_id: int):
-    if not selectors.may_trade_portfolio(request.user, portfolio_id):
-        return HttpResponseForbidden("Only the portfolio's traders may cancel its orders.")
+    if not (roles.is_admin(request.user) or selectors.may_trade_portfolio(request.user, portfolio_id)):
+        return HttpResponseForbidden("Only the portfolio's traders (or an admin) may cancel its orders.")
     orders_cancel_all(portfolio_id=portfolio_id, actor=request.user, reason="cancel all (blotter)")
     return redirect(reverse("orders") + f"?portfolio={portfolio_id}")

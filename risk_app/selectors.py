@@ -74,7 +74,7 @@ def limit_rows(utilisation: dict[str, float | None], portfolio_names: dict[int, 
     rows = []
     for lim in limits_list():
         info = KINDS.get(lim.kind)
-        if lim.scope == "portfolio" and lim.scope_key.isdigit():
+        if lim.scope == "portfolio" and (lim.scope_key.isascii() and lim.scope_key.isdigit()):
             scope_label = portfolio_names.get(int(lim.scope_key), f"portfolio {lim.scope_key}")
         elif lim.scope == "desk":
             scope_label = "Desk"

@@ -51,7 +51,7 @@ def _page(request, *, errors: dict | None = None, values: dict | None = None, st
     names = {p.pk: p.name for p in portfolios}
     rows = sel.limit_rows(snap.utilisation if snap else {}, names)
     visible = {p.pk for p in portfolios}
-    rows = [r for r in rows if r.limit.scope != "portfolio" or not r.limit.scope_key.isdigit() or int(r.limit.scope_key) in visible]
+    rows = [r for r in rows if r.limit.scope != "portfolio" or not (r.limit.scope_key.isascii() and r.limit.scope_key.isdigit()) or int(r.limit.scope_key) in visible]
     for r in rows:
         r.errors = (errors or {}).get(f"limit-{r.limit.pk}", {})
     context = {
