@@ -20,19 +20,21 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 migrate: install
-	$(PY) manage.py migrate --noinput -v 0
+	$(PY) -m config.launcher exec -- $(PY) manage.py migrate --noinput -v 0
 
-demo: migrate
-	$(PY) manage.py load_demo
+demo: install
+	$(PY) -m config.launcher exec -- sh -c '$(PY) manage.py migrate --noinput -v 0 && $(PY) manage.py load_demo'
 
-run: demo
+# The launcher starts Redis (embedded when REDIS_URL is unset), migrates, loads the demo
+# data (idempotent), then starts the ASGI server, worker and beat under honcho.
+run: install
 	@$(PY) -m config.launcher run
 
 test: install-dev
 	DJANGO_LOG_LEVEL=$${DJANGO_LOG_LEVEL:-WARNING} $(PY) -m config.launcher exec -- $(PY) -m pytest $(PYTEST_ARGS)
 
-bench: install-dev demo
-	$(PY) -m config.launcher exec -- $(PY) -m bench.run $(if $(ONLY),--only $(ONLY),)
+bench: install-dev
+	$(PY) -m config.launcher exec -- sh -c '$(PY) manage.py migrate --noinput -v 0 && $(PY) manage.py load_demo && $(PY) -m bench.run $(if $(ONLY),--only $(ONLY),)'
 
 fuzz: install-dev
 	DESK_FUZZ_EXAMPLES=$${DESK_FUZZ_EXAMPLES:-300} $(PY) -m config.launcher exec -- $(PY) -m pytest tests/api/test_fuzz.py $(PYTEST_ARGS)

@@ -164,6 +164,19 @@ def cmd_run() -> int:
         return 1
     env, redis = with_redis_env()
     env["DESK_HTTP_PORT"] = str(HTTP_PORT)
+    try:
+        for step, args in (("migrating", ["migrate", "--noinput", "-v", "0"]), ("loading the demo data", ["load_demo"])):
+            say(step + "…")
+            done = subprocess.run([sys.executable, "manage.py", *args], env=env, cwd=BASE_DIR)
+            if done.returncode != 0:
+                say(f"{step} failed (exit {done.returncode}); see above")
+                if redis:
+                    redis.stop()
+                return 1
+    except KeyboardInterrupt:
+        if redis:
+            redis.stop()
+        return 130
     # Every process writes its metrics here; /metrics aggregates them (config/metrics.py).
     prom_dir = VAR_DIR / "prometheus"
     if prom_dir.exists():

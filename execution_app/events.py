@@ -104,8 +104,8 @@ def send_now(event_type: str, payload: Mapping[str, Any], groups: Iterable[str])
     layer = get_channel_layer()
     data = jsonable(payload)
     for group in groups:
-        message = {"type": event_type, "seq": next_sequence(group), "group": group, "data": data}
         try:
+            message = {"type": event_type, "seq": next_sequence(group), "group": group, "data": data}
             _publisher.run(layer.group_send(group, message))
             metrics.events_pushed.labels(event_type).inc()
         except Exception:  # a push must never break the business transaction that caused it
@@ -167,6 +167,13 @@ async def _trailing_flush(event_type: str, group: str) -> None:
 
 
 def send_conflated(event_type: str, payload: Mapping[str, Any], groups: Iterable[str]) -> None:
+    try:
+        _send_conflated(event_type, payload, groups)
+    except Exception:  # Redis away: the change is committed; browsers catch up on reconnect
+        log.exception("conflated push failed", extra={"event_type": event_type})
+
+
+def _send_conflated(event_type: str, payload: Mapping[str, Any], groups: Iterable[str]) -> None:
     r = get_redis()
     data = json.dumps(jsonable(payload))
     for group in groups:
