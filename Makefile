@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: run test bench fuzz install install-dev migrate demo clean
+.PHONY: run test bench fuzz load install install-dev migrate demo clean
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found; set PYTHON=...)"; exit 1; }
@@ -38,6 +38,15 @@ bench: install-dev
 
 fuzz: install-dev
 	DESK_FUZZ_EXAMPLES=$${DESK_FUZZ_EXAMPLES:-300} $(PY) -m config.launcher exec -- $(PY) -m pytest tests/api/test_fuzz.py $(PYTEST_ARGS)
+
+# A 2-minute mixed load on loopback (locust in its own venv: it monkeypatches with gevent).
+.venv-load/.installed: requirements-load.txt
+	@test -x .venv-load/bin/python || $(PYTHON) -m venv .venv-load
+	.venv-load/bin/python -m pip install -q --disable-pip-version-check -r requirements-load.txt
+	@touch $@
+
+load: install-dev .venv-load/.installed
+	$(PY) -m config.launcher exec -- sh -c '$(PY) manage.py migrate --noinput -v 0 && $(PY) manage.py load_demo && $(PY) -m bench.load'
 
 clean:
 	rm -rf $(VENV) var
