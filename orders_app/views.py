@@ -54,7 +54,9 @@ def _context(request, *, form=None, errors=None):
         "statuses": [s.value for s in OrderStatus],
         "algos": list(ALGOS),
         "filters": {k: request.GET.get(k, "") for k in ("portfolio", "status", "instrument")},
-        "scorecard": selectors.venue_scorecard(request.user),
+        # The scorecard aggregates every child order and fill: only when asked for (the
+        # "Venue scorecard" link), so the blotter itself stays fast with many orders.
+        "scorecard": selectors.venue_scorecard(request.user) if request.GET.get("scorecard") else None,
         "form": form or {},
         "errors": errors or {},
     }
