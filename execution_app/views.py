@@ -9,7 +9,7 @@ from django.views.decorators.cache import never_cache
 
 from execution_app import roles
 from execution_app.health import readiness
-from portfolio_app.selectors import portfolio_overview, portfolios_visible_to
+from portfolio_app.selectors import portfolios_visible_to
 
 
 def desk_page(view):
@@ -60,26 +60,6 @@ def overview(request):
     return render(request, "execution/overview.html", {
         "portfolios": visible, "current": current, "s": state, "market_now": market_now,
     })
-
-
-@desk_page
-def portfolio(request):
-    from execution_app.clock_service import get_clock
-
-    market_date = get_clock().market_date()
-    overviews = [portfolio_overview(p, market_date) for p in portfolios_visible_to(request.user)]
-    return render(request, "execution/portfolio.html", {"overviews": overviews, "market_date": market_date})
-
-
-def section_placeholder(title: str, empty: str):
-    """A page whose content its own issue brings; until then it says so plainly."""
-
-    @desk_page
-    def page(request):
-        return render(request, "execution/section.html", {"title": title, "empty": empty})
-
-    page.__name__ = title.lower()
-    return page
 
 
 def metrics(request):
