@@ -76,6 +76,11 @@ def _market_now() -> datetime:
 # Signals from API clients
 
 
+def _storable(text: str) -> bool:
+    """PostgreSQL text cannot hold NUL: such values are refused per item, and never sent in a query."""
+    return "\x00" not in text
+
+
 def signal_batch_create(*, user, items: Any, as_of: datetime | None = None) -> SignalBatchResult:
     """Store one signal (a dict) or a list of up to 10,000, all or nothing.
 
@@ -112,7 +117,7 @@ def _signal_batch_create(*, user, items: Any, as_of: datetime | None) -> SignalB
     # Agents: one query; unknown names are per-item errors, foreign agents a 403.
     keys = set(cols.agent)
     agents = Agent.objects.filter(
-        Q(name__in=[k for k in keys if isinstance(k, str)]) | Q(id__in=[k for k in keys if isinstance(k, int)])
+        Q(name__in=[k for k in keys if isinstance(k, str) and _storable(k)]) | Q(id__in=[k for k in keys if isinstance(k, int)])
     ).values("id", "name", "owner_id", "enabled")
     by_key: dict[Any, dict] = {}
     for a in agents:
@@ -132,7 +137,7 @@ def _signal_batch_create(*, user, items: Any, as_of: datetime | None) -> SignalB
             ok[k] = False
 
     # Symbols: one query.
-    ids_by_symbol = dict(Instrument.objects.filter(symbol__in=set(cols.symbol)).values_list("symbol", "id"))
+    ids_by_symbol = dict(Instrument.objects.filter(symbol__in={x for x in cols.symbol if _storable(x)}).values_list("symbol", "id"))
     for k, sym in enumerate(cols.symbol):
         if sym not in ids_by_symbol and sym.strip():
             errors.append(ItemError(int(cols.index[k]), "symbol", f"unknown symbol {sym!r}"))
@@ -151,7 +156,7 @@ def _signal_batch_create(*, user, items: Any, as_of: datetime | None) -> SignalB
     stored = {
         (aid, csid): sid
         for aid, csid, sid in Signal.objects.filter(
-            agent_id__in={a for a in agent_ids if a}, client_signal_id__in=set(cols.client_signal_id)
+            agent_id__in={a for a in agent_ids if a}, client_signal_id__in={x for x in cols.client_signal_id if _storable(x)}
         ).values_list("agent_id", "client_signal_id", "id")
     }
     is_new = np.fromiter((p not in stored for p in pairs), dtype=bool, count=len(cols))
