@@ -25,8 +25,6 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -75,44 +73,7 @@ class _Listener(threading.Thread):
             await layer.group_discard(g, channel)
 
 
-class Worker:
-    """A ``celery worker`` subprocess on the desk's broker and database (its own process group)."""
-
-    def __init__(self, name: str, *, queues: str = "routing,default", concurrency: int = 2, env: dict | None = None,
-                 log: Path | None = None):
-        self.name = f"{name}-{uuid.uuid4().hex[:6]}@%h"
-        self.args = [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "prefork", "-Q", queues,
-                     "--concurrency", str(concurrency), "-l", "warning", "-n", self.name, "--without-gossip",
-                     "--without-mingle"]
-        self.env = {**os.environ, **(env or {})}
-        self.log = log or Path(os.environ.get("DESK_VAR_DIR", "/tmp")) / "bench-worker.log"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> "Worker":
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        out = open(self.log, "a")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen(self.args, env=self.env, cwd=BASE_DIR, stdout=out, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        return self
-
-    def kill9(self) -> None:
-        """SIGKILL the worker and its pool children (its own process group), as a crash would."""
-        import signal
-
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        import signal
-
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+from tests.live_stack import Worker  # noqa: E402
 
 
 def wait_worker_ready(timeout: float = 60.0) -> float:
@@ -235,7 +196,7 @@ def run() -> list[dict]:
         li.start()
         li.ready.wait(10)
     profile = os.environ.get("BENCH_ORDERS_PROFILE", "")
-    worker = Worker("bench-orders", env={"DESK_TASK_PROFILE_DIR": profile} if profile else None).start()
+    worker = Worker({"DESK_TASK_PROFILE_DIR": profile} if profile else None, name="bench-orders").start()
     results: list[dict] = []
     steps: list[dict] = []
     try:

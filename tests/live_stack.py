@@ -83,3 +83,46 @@ class LiveStack:
                 p.wait(10)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+class Worker:
+    """A ``celery worker`` subprocess (prefork) in its own process group, so that ``kill9``
+    takes the main process and its pool children at once, as a crashed machine would."""
+
+    def __init__(self, env: dict | None = None, *, name: str = "worker", queues: str = "routing,default",
+                 concurrency: int = 2, log: Path | None = None):
+        import tempfile
+        import uuid
+
+        self.name = f"{name}-{uuid.uuid4().hex[:6]}@%h"
+        self.args = [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "prefork", "-Q", queues,
+                     "--concurrency", str(concurrency), "-l", "warning", "-n", self.name, "--without-gossip",
+                     "--without-mingle"]
+        self.env = {**os.environ, **(env or {})}
+        self.log = log or Path(tempfile.gettempdir()) / f"{name}-worker-{os.getpid()}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Worker":
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        out = open(self.log, "a")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen(self.args, env=self.env, cwd=BASE_DIR, stdout=out, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        return self
+
+    def kill9(self) -> None:
+        import signal
+
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)

@@ -32,7 +32,7 @@ class Desk:
         self.workers: list[Worker] = []
 
     def worker(self) -> Worker:
-        w = Worker(self.stack.env).start()
+        w = Worker(self.stack.env, name="faults").start()
         self.workers.append(w)
         return w
 

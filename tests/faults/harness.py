@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -152,38 +150,7 @@ class TcpProxy:
         self._server.close()
 
 
-class Worker:
-    """A ``celery worker`` subprocess (prefork) in its own process group, so that ``kill9``
-    takes the main process and its pool children at once, as a crashed machine would."""
-
-    def __init__(self, env: dict, *, queues: str = "routing,default", concurrency: int = 2, log: Path | None = None):
-        self.name = f"faults-{uuid.uuid4().hex[:6]}@%h"
-        self.args = [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "prefork", "-Q", queues,
-                     "--concurrency", str(concurrency), "-l", "warning", "-n", self.name, "--without-gossip",
-                     "--without-mingle"]
-        self.env = env
-        self.log = log or Path(tempfile.gettempdir()) / f"faults-worker-{os.getpid()}.log"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> "Worker":
-        out = open(self.log, "a")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen(self.args, env=self.env, cwd=BASE_DIR, stdout=out, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        return self
-
-    def kill9(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+from tests.live_stack import Worker  # noqa: E402,F401 - re-exported for the fault tests
 
 
 class Api:
