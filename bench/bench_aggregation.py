@@ -13,8 +13,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from execution_app.aggregation import SECONDS_PER_DAY, WeightedDecayAggregator, aggregate_arrays, aggregate_table
-from execution_app.interfaces import SignalRecord
+from signals_app.aggregation import SECONDS_PER_DAY, WeightedDecayAggregator, aggregate_arrays, aggregate_table
+from desk.interfaces import SignalRecord
 
 N_SIGNALS = 100_000
 N_SYMBOLS = 500

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 
-from execution_app.clock import ReplayClock, SteppedClock, WallClock, session_table
+from desk.clock import ReplayClock, SteppedClock, WallClock, session_table
 
 CALLS = 200_000
 

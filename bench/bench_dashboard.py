@@ -39,10 +39,11 @@ class _Book:
     def __init__(self, tag: str):
         from django.test import Client
 
-        from execution_app import roles
-        from execution_app.accounts import desk_user_create
+        from desk import roles
+        from ops_app.accounts import desk_user_create
         from orders_app import services
-        from portfolio_app.models import Instrument, Portfolio
+        from market_app.models import Instrument
+        from portfolio_app.models import Portfolio
 
         self.tag = tag
         self.user, _, _ = desk_user_create(username=f"bench-dash-{tag}", role=roles.TRADER, password=PASSWORD)
@@ -58,7 +59,7 @@ class _Book:
 
     def fill(self, trade_id: str, stamps: dict) -> None:
         """Commit one fill; ``stamps[trade_id]`` is the moment its transaction committed."""
-        from execution_app.interfaces import FillReport, LiquiditySide, Side
+        from desk.interfaces import FillReport, LiquiditySide, Side
         from orders_app import services
 
         with transaction.atomic():

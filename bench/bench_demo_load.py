@@ -9,7 +9,7 @@ from django.db import connection, transaction
 
 
 def _raw_insert(rows) -> float:
-    from portfolio_app.models import PriceBar
+    from market_app.models import PriceBar
 
     table = PriceBar._meta.db_table
     t0 = time.perf_counter()
@@ -24,8 +24,8 @@ def _raw_insert(rows) -> float:
 
 
 def run():
-    from execution_app import demo
-    from portfolio_app.models import PriceBar
+    from ops_app import demo
+    from market_app.models import PriceBar
 
     prices, index = demo.price_frames()
     demo.instruments_ensure()

@@ -23,9 +23,9 @@ def run():
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    from execution_app import groups, roles
-    from execution_app.accounts import desk_user_create
-    from execution_app.events import event_publish
+    from desk import groups, roles
+    from ops_app.accounts import desk_user_create
+    from desk.events import event_publish
     from tests.live_stack import LiveStack
 
     user, _, _ = desk_user_create(username="bench-ws", role=roles.RISK_OFFICER, password="bench-password-123")

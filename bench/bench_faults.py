@@ -28,8 +28,8 @@ SYMBOLS = ("AAPL", "MSFT", "KO", "PFE", "XOM", "JNJ", "BAC", "WMT")
 
 
 def _trader():
-    from execution_app import roles
-    from execution_app.accounts import desk_user_create
+    from desk import roles
+    from ops_app.accounts import desk_user_create
 
     user, _, _ = desk_user_create(username=f"bench-faults-{uuid.uuid4().hex[:6]}", role=roles.TRADER)
     return user
@@ -167,7 +167,7 @@ def run() -> list[dict]:
     from django.contrib.auth import get_user_model
 
     from orders_app.models import Venue
-    from portfolio_app.models import Instrument
+    from market_app.models import Instrument
     from tests.faults.harness import OwnRedis
 
     if not Venue.objects.exists() or not Instrument.objects.filter(symbol__in=SYMBOLS).exists():

@@ -16,7 +16,8 @@ FILLS_PER_THREAD = 150
 
 def _setup(n_portfolios: int):
     from orders_app import services
-    from portfolio_app.models import Instrument, Portfolio
+    from market_app.models import Instrument
+    from portfolio_app.models import Portfolio
 
     inst, _ = Instrument.objects.get_or_create(symbol="BENCHFILL", defaults={"adv": 1_000_000})
     orders = []
@@ -38,7 +39,7 @@ def _run_threads(target) -> float:
 
 
 def _fills(orders, tag) -> float:
-    from execution_app.interfaces import FillReport, LiquiditySide, Side
+    from desk.interfaces import FillReport, LiquiditySide, Side
     from orders_app import services
 
     def work(k):

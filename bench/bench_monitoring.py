@@ -2,7 +2,7 @@
 
 1. Overhead of the desk's metrics and structured logging on an in-process order lifecycle
    (``order_create`` -> SUBMITTED -> ``fill_apply``), N orders with metrics + INFO logs on
-   and N with them off (``config.metrics.metrics_enable(False)`` and the ``desk`` loggers at
+   and N with them off (``desk.metrics.metrics_enable(False)`` and the ``desk`` loggers at
    WARNING), interleaved in blocks in the same run so drift hits both alike. Goal: <= 5 %.
 2. Time from a Celery worker being killed (SIGKILL) to the "worker missing" alert being
    raised, with the rule evaluated at the beat's cadence (``DESK_ALERT_EVAL_SECONDS``) from a
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _lifecycle(pf, inst, tag: str, n: int) -> list[float]:
-    from execution_app.interfaces import FillReport, LiquiditySide, Side
+    from desk.interfaces import FillReport, LiquiditySide, Side
     from orders_app import services
 
     times = []
@@ -47,7 +47,7 @@ def _lifecycle(pf, inst, tag: str, n: int) -> list[float]:
 
 
 def _switch(on: bool) -> None:
-    from config import metrics
+    from desk import metrics
 
     metrics.metrics_enable(on)
     for name in ("desk", "desk.orders", "desk.request"):
@@ -56,7 +56,8 @@ def _switch(on: bool) -> None:
 
 def overhead() -> list[dict]:
     from orders_app.models import Fill, Order, OrderEvent
-    from portfolio_app.models import Instrument, Portfolio, Position
+    from market_app.models import Instrument
+    from portfolio_app.models import Portfolio, Position
 
     inst, _ = Instrument.objects.get_or_create(symbol="BENCHMON", defaults={"adv": 1_000_000})
     pf = Portfolio.objects.create(name=f"bench-monitoring-{uuid.uuid4().hex[:8]}", cash=D("100000000.00"))
@@ -99,9 +100,9 @@ def _worker_alert(name: str):
 def worker_missing() -> list[dict]:
     from django.conf import settings
 
-    from risk_app.alert_rules.rules import alert_rules_evaluate
-    from risk_app.alert_rules.series import workers_forget
-    from risk_app.models import AlertRule
+    from ops_app.alert_rules.rules import alert_rules_evaluate
+    from ops_app.alert_rules.series import workers_forget
+    from ops_app.models import AlertRule
 
     rule = AlertRule.objects.filter(kind="worker_missing").first()
     if rule is None or not rule.enabled:
@@ -116,7 +117,7 @@ def worker_missing() -> list[dict]:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             alert_rules_evaluate(kinds=["worker_missing"])
-            from config.redis import get_redis
+            from desk.redis import get_redis
 
             if get_redis().hexists("mon:workers", name):
                 break

@@ -65,7 +65,7 @@ def run() -> list[dict]:
         out.append({"name": f"optimisation.{strategy}_500", "value": round(s, 3), "unit": "s", "goal": "<= 0.5",
                     "note": "500 factor-model instruments, 756 sessions" + (", no views" if strategy == "black_litterman" else "")})
     rng = np.random.default_rng(3)
-    from execution_app.interfaces import View
+    from desk.interfaces import View
 
     views = {f"S{i:03d}": View(f"S{i:03d}", float(rng.uniform(-1, 1)), float(rng.uniform(0.2, 0.9))) for i in range(0, 500, 5)}
     opt = PortfolioOptimiser("black_litterman")

@@ -177,11 +177,11 @@ def run() -> list[dict]:
     from django.db import connection
 
     from config.celery import app
-    from execution_app import groups, roles
-    from execution_app.accounts import desk_user_create
+    from desk import groups, roles
+    from ops_app.accounts import desk_user_create
     from orders_app.models import Order, Venue
     from orders_app.tasks import orders_ping
-    from portfolio_app.models import Instrument
+    from market_app.models import Instrument
 
     if not Venue.objects.exists() or not Instrument.objects.filter(symbol__in=SYMBOLS).exists():
         return [{"name": "orders.lifecycle", "value": 0, "unit": "skipped", "note": "demo data not loaded (make demo)"}]

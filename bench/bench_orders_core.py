@@ -6,9 +6,9 @@ import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from execution_app.environments.paper import PaperExchange, PaperVenue
-from execution_app.interfaces import ExecutionOrder, MarketState, OrderIntent, Side, VenueQuote
-from execution_app.intraday import InstrumentDay, SessionMarket
+from market_app.matching.paper import PaperExchange, PaperVenue
+from desk.interfaces import ExecutionOrder, MarketState, OrderIntent, Side, VenueQuote
+from market_app.intraday import InstrumentDay, SessionMarket
 from orders_app.algos import ALGOS
 from orders_app.routing import SmartOrderRouter
 

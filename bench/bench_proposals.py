@@ -9,7 +9,7 @@ half years of closes behind it, 20 instruments, max Sharpe, Ledoit-Wolf):
   received from the channel layer. This includes queue latency, so it bounds
   "task start → PENDING_APPROVAL pushed" from above. Runs on a scratch copy of the
   demo portfolio that is deleted afterwards.
-- ``proposals.create_in_process``: ``services.proposal_create`` (request + compute:
+- ``proposals.create_in_process``: ``rebalance.proposal_create`` (request + compute:
   prices, optimiser, sizing, lots, metrics, what-if risk check, save), warm, inside
   a transaction rolled back so the desk's data are untouched.
 """
@@ -33,14 +33,14 @@ class _Rollback(Exception):
 
 
 def _in_process(portfolio_id: int) -> list[float]:
-    from portfolio_app import services
+    from execution_app.rebalance import services as rebalance
 
     times = []
     for _ in range(RUNS + 1):
         try:
             with transaction.atomic():
                 t0 = time.perf_counter()
-                p = services.proposal_create(portfolio_id=portfolio_id, trigger="bench")
+                p = rebalance.proposal_create(portfolio_id=portfolio_id, trigger="bench")
                 times.append(time.perf_counter() - t0)
                 assert p.status == "PENDING_APPROVAL", p.reason
                 raise _Rollback
@@ -55,7 +55,8 @@ def _with_worker(demo) -> list[float]:
     from channels.layers import get_channel_layer
 
     from config.celery import app
-    from execution_app import groups
+    from desk import groups
+    from execution_app.rebalance import services as rebalance
     from portfolio_app import services
     from portfolio_app.models import Portfolio
 
@@ -81,7 +82,7 @@ def _with_worker(demo) -> list[float]:
                           shutdown_timeout=30, loglevel="WARNING"):
             for _ in range(RUNS + 1):
                 with transaction.atomic():
-                    p, _created = services.proposal_request(portfolio_id=scratch.pk, trigger="bench")
+                    p, _created = rebalance.proposal_request(portfolio_id=scratch.pk, trigger="bench")
                 t0 = time.perf_counter()  # committed: the task is on the queue
                 deadline = t0 + 60
                 while time.perf_counter() < deadline:
@@ -101,9 +102,9 @@ def _with_worker(demo) -> list[float]:
 
 
 def run():
-    from execution_app.clock import SteppedClock
-    from execution_app.clock_service import set_clock
-    from execution_app.demo import DEMO_PORTFOLIO
+    from desk.clock import SteppedClock
+    from market_app.clock import set_clock
+    from ops_app.demo import DEMO_PORTFOLIO
     from portfolio_app.models import Portfolio, RebalanceProposal
 
     demo = Portfolio.objects.filter(name=DEMO_PORTFOLIO).first()

@@ -26,10 +26,11 @@ KILL_GOAL_S = 1.0
 
 
 def _setup():
-    from execution_app import roles
-    from execution_app.accounts import desk_user_create
-    from execution_app.clock_service import get_clock
-    from portfolio_app.models import Instrument, Portfolio, Position, PriceBar
+    from desk import roles
+    from ops_app.accounts import desk_user_create
+    from market_app.clock import get_clock
+    from market_app.models import Instrument, PriceBar
+    from portfolio_app.models import Portfolio, Position
     from risk_app import checks as K
     from risk_app import services
 
@@ -60,7 +61,8 @@ def _setup():
 
 
 def _cleanup(pf, symbols, officer):
-    from portfolio_app.models import Instrument, Portfolio, Position, PriceBar
+    from market_app.models import Instrument, PriceBar
+    from portfolio_app.models import Portfolio, Position
     from risk_app.models import RiskLimit, TradingStateChange, TradingStateRearm
     from risk_app.services import limits_version_bump
 
@@ -81,7 +83,7 @@ def _cleanup(pf, symbols, officer):
 
 
 def _per_order(pf, symbols) -> list[dict]:
-    from execution_app.interfaces import OrderIntent, Side
+    from desk.interfaces import OrderIntent, Side
     from portfolio_app.models import Portfolio
     from risk_app.services import pre_trade_check
 

@@ -10,7 +10,7 @@ from decimal import Decimal as D
 import numpy as np
 import pandas as pd
 
-from execution_app.interfaces import OrderIntent, PortfolioSnapshot, PositionSnapshot, Side, TargetWeights
+from desk.interfaces import OrderIntent, PortfolioSnapshot, PositionSnapshot, Side, TargetWeights
 from risk_app import checks as K
 from risk_app.checks import Limit, PreTradeRiskEngine, RiskContext, limit_utilisation
 from risk_app.measures import ReturnsMatrix, risk_report

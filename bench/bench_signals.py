@@ -49,7 +49,7 @@ def _batch(symbols: list[str], tag: str) -> bytes:
 
 
 def _raw_insert(rows: list[tuple]) -> float:
-    from execution_app.models import Signal
+    from signals_app.models import Signal
 
     table = Signal._meta.db_table
     cols = "agent_id, instrument_id, score, confidence, horizon_days, generated_at, client_signal_id, metadata, received_at"
@@ -65,7 +65,7 @@ def _raw_insert(rows: list[tuple]) -> float:
 
 
 def _batch_ingest(client, agent, ids: dict[str, int]) -> list[dict]:
-    from execution_app.models import Signal
+    from signals_app.models import Signal
 
     symbols = sorted(ids)
     api_times, raw_times = [], []
@@ -212,13 +212,14 @@ def run() -> list[dict]:
     from django.contrib.auth import get_user_model
     from rest_framework.test import APIClient
 
-    from execution_app import demo, roles
-    from execution_app.accounts import desk_user_create
-    from execution_app.clock import SteppedClock
-    from execution_app.clock_service import set_clock
-    from execution_app.models import Agent, Signal
-    from execution_app.signal_services import agent_create
-    from portfolio_app.models import Instrument
+    from ops_app import demo
+    from desk import roles
+    from ops_app.accounts import desk_user_create
+    from desk.clock import SteppedClock
+    from market_app.clock import set_clock
+    from signals_app.models import Agent, Signal
+    from signals_app.services import agent_create
+    from market_app.models import Instrument
 
     before = set(Instrument.objects.values_list("symbol", flat=True))
     _, all_ids = demo.instruments_ensure()

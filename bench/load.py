@@ -25,8 +25,8 @@ def main() -> int:
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
-    from execution_app.clock_service import get_clock
-    from execution_app.demo import DEMO_API_CLIENT, DEMO_PORTFOLIO, demo_password
+    from market_app.clock import get_clock
+    from ops_app.demo import DEMO_API_CLIENT, DEMO_PORTFOLIO, demo_password
     from portfolio_app.models import Portfolio
 
     users = get_user_model().objects

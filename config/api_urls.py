@@ -3,20 +3,21 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from execution_app import api as execution_api
+from execution_app import api as rebalance_api
+from ops_app import api as ops_api
 
 urlpatterns = [
-    path("me/", execution_api.MeView.as_view(), name="api-me"),
-    path("clock/", execution_api.ClockView.as_view(), name="api-clock"),
-    path("token/rotate/", execution_api.TokenRotateView.as_view(), name="api-token-rotate"),
-    path("token/revoke/", execution_api.TokenRevokeView.as_view(), name="api-token-revoke"),
-    path("portfolios/", execution_api.PortfolioListView.as_view(), name="api-portfolios"),
+    path("me/", ops_api.MeView.as_view(), name="api-me"),
+    path("clock/", ops_api.ClockView.as_view(), name="api-clock"),
+    path("token/rotate/", ops_api.TokenRotateView.as_view(), name="api-token-rotate"),
+    path("token/revoke/", ops_api.TokenRevokeView.as_view(), name="api-token-revoke"),
+    path("portfolios/", ops_api.PortfolioListView.as_view(), name="api-portfolios"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
 # Signals, agents and aggregates (issue 4).
-from execution_app import signal_api  # noqa: E402
+from signals_app import api as signal_api  # noqa: E402
 
 urlpatterns += [
     path("signals/", signal_api.SignalListCreateView.as_view(), name="api-signals"),
@@ -45,11 +46,11 @@ from portfolio_app import api as portfolio_api  # noqa: E402
 urlpatterns += [
     path("portfolios/<int:portfolio_id>/", portfolio_api.PortfolioDetailView.as_view(), name="api-portfolio"),
     path("portfolios/<int:portfolio_id>/frontier/", portfolio_api.PortfolioFrontierView.as_view(), name="api-portfolio-frontier"),
-    path("portfolios/<int:portfolio_id>/proposals/", portfolio_api.PortfolioProposalRequestView.as_view(), name="api-portfolio-proposals"),
+    path("portfolios/<int:portfolio_id>/proposals/", rebalance_api.PortfolioProposalRequestView.as_view(), name="api-portfolio-proposals"),
     path("proposals/", portfolio_api.ProposalListView.as_view(), name="api-proposals"),
     path("proposals/<int:proposal_id>/", portfolio_api.ProposalDetailView.as_view(), name="api-proposal"),
-    path("proposals/<int:proposal_id>/approve/", portfolio_api.ProposalApproveView.as_view(), name="api-proposal-approve"),
-    path("proposals/<int:proposal_id>/reject/", portfolio_api.ProposalRejectView.as_view(), name="api-proposal-reject"),
+    path("proposals/<int:proposal_id>/approve/", rebalance_api.ProposalApproveView.as_view(), name="api-proposal-approve"),
+    path("proposals/<int:proposal_id>/reject/", rebalance_api.ProposalRejectView.as_view(), name="api-proposal-reject"),
 ]
 
 # Risk: limits, four-eyes changes, trading state, checks, exposure, alerts (issue 6).
@@ -72,7 +73,7 @@ urlpatterns += [
 ]
 
 # Backtests and scenario runs (issue 9).
-from execution_app import scenario_api  # noqa: E402
+from execution_app.scenarios import api as scenario_api  # noqa: E402
 
 urlpatterns += [
     path("backtests/", scenario_api.BacktestListCreateView.as_view(), name="api-backtests"),
@@ -85,7 +86,7 @@ urlpatterns += [
 ]
 
 # Gradual rollout: live/shadow switches for admins, audited (issue 10).
-from execution_app import rollout  # noqa: E402
+from ops_app import rollout  # noqa: E402
 
 urlpatterns += [
     path("portfolios/<int:portfolio_id>/mode/", rollout.PortfolioModeView.as_view(), name="api-portfolio-mode"),

@@ -130,7 +130,7 @@ def _bind_task_context(task_id=None, task=None, **kwargs):
 
 @celery_signals.task_postrun.connect
 def _time_task(task_id=None, task=None, **kwargs):
-    from config import metrics
+    from desk import metrics
 
     t0 = _started.pop(task_id, None)
     if t0 is not None and task is not None:
@@ -141,7 +141,7 @@ def _time_task(task_id=None, task=None, **kwargs):
 
 @celery_signals.task_failure.connect
 def _count_failure(sender=None, task_id=None, **kwargs):
-    from config import metrics
+    from desk import metrics
 
     queue = (getattr(sender.request, "delivery_info", None) or {}).get("routing_key") or "default"
     metrics.task_failures.labels(queue, getattr(sender, "name", "unknown")).inc()

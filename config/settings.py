@@ -53,10 +53,15 @@ INSTALLED_APPS = [
     "simple_history",
     "channels",
     "django_prometheus",
-    "execution_app",
+    # The desk, in its layers from the bottom up (DESIGN.md, "Layers and apps"; import-linter holds them).
+    "desk",
+    "market_app",
+    "signals_app",
     "portfolio_app",
-    "risk_app",
     "orders_app",
+    "risk_app",
+    "execution_app",
+    "ops_app",
 ]
 
 MIDDLEWARE = [
@@ -120,6 +125,12 @@ else:
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
     # One test database per test run, so two runs against one server never collide.
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
+# The kernel's ports (desk/ports.py), wired here: a lower layer calls the port, the app above implements it.
+DESK_PORTS = {
+    "pretrade_gate": "risk_app.services.pretrade.DeskPreTradeGate",
+    "alert_notifier": "ops_app.alert_rules.webhooks.WebhookAlertNotifier",
+}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: Celery broker, channel layer, sequence numbers -------------------
@@ -152,15 +163,17 @@ DESK_QUEUES = ("routing", "optimisation", "agents", "backtests", "default")
 CELERY_TASK_ROUTES = {
     "orders_app.tasks.*": {"queue": "routing"},
     "portfolio_app.tasks.*": {"queue": "optimisation"},
-    "execution_app.tasks.agent_*": {"queue": "agents"},
+    "execution_app.tasks.proposal_compute": {"queue": "optimisation"},
+    "execution_app.tasks.rebalance_policies_run": {"queue": "optimisation"},
+    "signals_app.tasks.*": {"queue": "agents"},
     "execution_app.tasks.backtest_*": {"queue": "backtests"},
     "*": {"queue": "default"},
 }
 HEARTBEAT_SECONDS = env.float("DESK_HEARTBEAT_SECONDS", default=3.0)
 CELERY_BEAT_SCHEDULE = {
-    "heartbeat": {"task": "execution_app.tasks.heartbeat_publish", "schedule": HEARTBEAT_SECONDS, "options": {"expires": 10}},
-    "price-ticks": {"task": "execution_app.tasks.price_ticks_publish", "schedule": env.float("DESK_TICK_SECONDS", default=1.0), "options": {"expires": 3}},
-    "nav-snapshots": {"task": "execution_app.tasks.nav_snapshots_take", "schedule": 30.0, "options": {"expires": 25}},
+    "heartbeat": {"task": "ops_app.tasks.heartbeat_publish", "schedule": HEARTBEAT_SECONDS, "options": {"expires": 10}},
+    "price-ticks": {"task": "market_app.tasks.price_ticks_publish", "schedule": env.float("DESK_TICK_SECONDS", default=1.0), "options": {"expires": 3}},
+    "nav-snapshots": {"task": "portfolio_app.tasks.nav_snapshots_take", "schedule": 30.0, "options": {"expires": 25}},
     "scenario-paper-record": {"task": "execution_app.tasks.scenario_paper_record", "schedule": 60.0, "options": {"expires": 55}},
 }
 
@@ -222,8 +235,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     "COERCE_DECIMAL_TO_STRING": True,
     # One error format everywhere (config/api_errors.py).
-    "EXCEPTION_HANDLER": "config.api_errors.desk_exception_handler",
-    "DEFAULT_RENDERER_CLASSES": ["config.api_errors.DeskJSONRenderer"],
+    "EXCEPTION_HANDLER": "desk.api_errors.desk_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["desk.api_errors.DeskJSONRenderer"],
     # Per-token (per-user) throttling; a throttled request gets 429 with Retry-After.
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle", "rest_framework.throttling.AnonRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
@@ -250,7 +263,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.api_errors.add_error_responses"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "desk.api_errors.add_error_responses"],
 }
 
 # --- I18N, time ---------------------------------------------------------------
@@ -297,13 +310,13 @@ DESK_AGGREGATION = {
 # Calendar days of closes a computed agent run loads (enough for a 12-month lookback).
 DESK_AGENT_PRICE_DAYS = env.int("DESK_AGENT_PRICE_DAYS", default=800)
 CELERY_BEAT_SCHEDULE["agents-due"] = {
-    "task": "execution_app.tasks.agent_run_due", "schedule": 30.0, "options": {"expires": 25},
+    "task": "signals_app.tasks.agent_run_due", "schedule": 30.0, "options": {"expires": 25},
 }
-DESK_DEMO_HOOKS = [*globals().get("DESK_DEMO_HOOKS", []), "execution_app.signal_services.demo_agents"]
+DESK_DEMO_HOOKS = [*globals().get("DESK_DEMO_HOOKS", []), "signals_app.services.demo_agents"]
 
 # --- Orders (issue 7) -------------------------------------------------------------
 # The execution environment: dotted path of a factory(*, market, clock, lot_size).
-DESK_EXECUTION_ENVIRONMENT = env.str("DESK_EXECUTION_ENVIRONMENT", default="orders_app.environment.paper_environment")
+DESK_EXECUTION_ENVIRONMENT = env.str("DESK_EXECUTION_ENVIRONMENT", default="orders_app.venues.paper_environment")
 DESK_MARKET_SEED = env.int("DESK_MARKET_SEED", default=0)  # the intraday paths' seed
 # Working child orders: poll interval when the clock cannot map market to wall time,
 # the longest single wait, and how late a child's task must be before the sweeper re-enqueues it.
@@ -352,7 +365,7 @@ DESK_PROPOSAL_ALGO_PARAMS = {"slices": 4}
 # Risk sizing defaults (risk_app.sizing.SizingConfig fields); strategy_params["sizing"] overrides.
 DESK_SIZING: dict = {}
 CELERY_BEAT_SCHEDULE["rebalance-policies"] = {
-    "task": "portfolio_app.tasks.rebalance_policies_run", "schedule": 30.0, "options": {"expires": 25},
+    "task": "execution_app.tasks.rebalance_policies_run", "schedule": 30.0, "options": {"expires": 25},
 }
 CELERY_BEAT_SCHEDULE["proposals-expire"] = {
     "task": "portfolio_app.tasks.proposals_expire", "schedule": 20.0, "options": {"expires": 15},
@@ -367,11 +380,11 @@ CELERY_BEAT_SCHEDULE["risk-recompute"] = {
 DESK_DEMO_HOOKS = [*DESK_DEMO_HOOKS, "risk_app.services.demo_limits"]
 
 # --- Monitoring and alerts (issue 10) ------------------------------------------------------
-# The desk's own alert rules (risk_app.alert_rules; editable in the admin and on the
+# The desk's own alert rules (ops_app.alert_rules; editable in the admin and on the
 # Monitoring page) are evaluated on the default queue every DESK_ALERT_EVAL_SECONDS.
 DESK_ALERT_EVAL_SECONDS = env.float("DESK_ALERT_EVAL_SECONDS", default=10.0)
 CELERY_BEAT_SCHEDULE["alert-rules"] = {
-    "task": "risk_app.tasks.alert_rules_evaluate", "schedule": DESK_ALERT_EVAL_SECONDS,
+    "task": "ops_app.tasks.alert_rules_evaluate", "schedule": DESK_ALERT_EVAL_SECONDS,
     "options": {"expires": max(1.0, DESK_ALERT_EVAL_SECONDS - 1)},
 }
 # Webhook for every alert raised/resolved (a rule's own webhook_url wins); retried with
@@ -382,6 +395,6 @@ DESK_ALERT_WEBHOOK_BACKOFF_SECONDS = env.float("DESK_ALERT_WEBHOOK_BACKOFF_SECON
 DESK_ALERT_WEBHOOK_MAX_ATTEMPTS = env.int("DESK_ALERT_WEBHOOK_MAX_ATTEMPTS", default=8)
 # Per-minute request, 5xx and latency series in Redis (error-rate and p99 rules, Monitoring charts),
 # right after django-prometheus's first middleware so it times nearly the whole request.
-MIDDLEWARE.insert(1, "risk_app.alert_rules.series.RequestSeriesMiddleware")
-# Off: the desk's own Prometheus metrics become no-ops (config.metrics; the overhead benchmark's "off").
+MIDDLEWARE.insert(1, "ops_app.alert_rules.series.RequestSeriesMiddleware")
+# Off: the desk's own Prometheus metrics become no-ops (desk.metrics; the overhead benchmark's "off").
 DESK_METRICS_ENABLED = env.bool("DESK_METRICS_ENABLED", default=True)

@@ -2,15 +2,17 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from execution_app import monitoring_views, scenario_views, signal_views
 from execution_app import views as ex
+from execution_app.scenarios import views as scenario_views
+from ops_app import views as ops_views
 from orders_app import views as orders_views
 from portfolio_app import views as portfolio_views
+from signals_app import views as signal_views
 
 urlpatterns = [
-    path("healthz", ex.healthz, name="healthz"),
-    path("readyz", ex.readyz, name="readyz"),
-    path("metrics", ex.metrics, name="metrics"),
+    path("healthz", ops_views.healthz, name="healthz"),
+    path("readyz", ops_views.readyz, name="readyz"),
+    path("metrics", ops_views.metrics, name="metrics"),
     path("login/", auth_views.LoginView.as_view(template_name="registration/login.html", redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
@@ -27,7 +29,7 @@ urlpatterns = [
     path("agents/", signal_views.agents_page, name="agents"),
     path("agents/<int:agent_id>/edit/", signal_views.agent_edit, name="agent-edit"),
     path("backtests/", scenario_views.backtests_page, name="backtests"),
-    path("monitoring/", monitoring_views.monitoring_page, name="monitoring"),
+    path("monitoring/", ops_views.monitoring_page, name="monitoring"),
     path("api/v1/", include("config.api_urls")),
 ]
 
@@ -40,10 +42,10 @@ urlpatterns += [
 
 # Monitoring: charts' data, alert rules and rollout modes (issue 10).
 urlpatterns += [
-    path("monitoring/data/", monitoring_views.monitoring_data, name="monitoring-data"),
-    path("monitoring/rules/new/", monitoring_views.alert_rule_save, name="monitoring-rule-create"),
-    path("monitoring/rules/<int:rule_id>/", monitoring_views.alert_rule_save, name="monitoring-rule-save"),
-    path("monitoring/mode/", monitoring_views.mode_switch, name="monitoring-mode"),
+    path("monitoring/data/", ops_views.monitoring_data, name="monitoring-data"),
+    path("monitoring/rules/new/", ops_views.alert_rule_save, name="monitoring-rule-create"),
+    path("monitoring/rules/<int:rule_id>/", ops_views.alert_rule_save, name="monitoring-rule-save"),
+    path("monitoring/mode/", ops_views.mode_switch, name="monitoring-mode"),
 ]
 
 

@@ -1,77 +1,96 @@
-"""Account and portfolio endpoints of /api/v1/ (thin: validate, call a service, serialise)."""
+"""The rebalance workflow's commands on /api/v1/: request a proposal, approve or reject it.
+
+Thin: validate, authorise, call a service, serialise.  Status codes: 202 a proposal was
+requested (or the open one returned); 403 not a Trader owning the portfolio; 404 not
+visible; 409 the proposal is no longer pending (approved already, rejected, expired,
+stale, failed, shadow); 400 a rejection without a reason.
+"""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from execution_app import roles
-from execution_app.accounts import token_revoke, token_rotate
-from portfolio_app.selectors import portfolios_visible_to
+from desk import roles
+from execution_app.rebalance import approval
+from execution_app.rebalance import services as rebalance
+from portfolio_app import services as portfolio_services
+from portfolio_app.api import _detail
+from portfolio_app.models import Portfolio, RebalanceProposal
+from portfolio_app.selectors import may_decide
+from portfolio_app.serializers import ProposalDetailOutput, ProposalRequestOutput, RejectInput
+
+ERROR = OpenApiResponse(description="{detail: reason}")
 
 
-class MeOutput(serializers.Serializer):
-    username = serializers.CharField()
-    roles = serializers.ListField(child=serializers.CharField())
+class PortfolioProposalRequestView(APIView):
+    """Ask for a rebalance now: 202 with the new proposal's id (computed by the optimisation task),
+    or the portfolio's open proposal (``created`` false) — one open proposal per portfolio."""
+
+    permission_classes = [roles.IsTrader]
+
+    @extend_schema(request=None, responses={202: ProposalRequestOutput, 403: ERROR, 404: ERROR})
+    def post(self, request, portfolio_id: int):
+        portfolio = get_object_or_404(Portfolio, pk=portfolio_id)
+        if not may_decide(request.user, portfolio):
+            return Response({"detail": f"Only a trader who owns {portfolio.name} may request its rebalance."}, status=403)
+        p, created = rebalance.proposal_request(
+            portfolio_id=portfolio.pk, trigger=f"on demand by {request.user.get_username()}", actor=request.user
+        )
+        body = ProposalRequestOutput({"id": p.pk, "status": p.status, "created": created}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
-class MeView(APIView):
-    @extend_schema(responses=MeOutput)
-    def get(self, request):
-        return Response(MeOutput({"username": request.user.username, "roles": sorted(roles.roles_of(request.user))}).data)
+def _decision_error(e: Exception) -> Response:
+    if isinstance(e, portfolio_services.ProposalForbidden):
+        return Response({"detail": str(e)}, status=403)
+    if isinstance(e, portfolio_services.ReasonRequired):
+        return Response({"reason": [str(e)]}, status=400)
+    return Response({"detail": str(e) or "The proposal is no longer pending."}, status=409)
 
 
-class TokenRotateView(APIView):
-    """Replace the caller's token; the old one stops working at once."""
-
-    @extend_schema(request=None, responses=inline_serializer("TokenOutput", {"token": serializers.CharField()}))
-    def post(self, request):
-        return Response({"token": token_rotate(user=request.user).key})
+DECISION_ERRORS = (portfolio_services.ProposalError, portfolio_services.IllegalTransition)
 
 
-class TokenRevokeView(APIView):
-    @extend_schema(request=None, responses={204: None})
-    def post(self, request):
-        token_revoke(user=request.user)
-        return Response(status=204)
+class ProposalApproveView(APIView):
+    permission_classes = [roles.IsTrader]
+
+    @extend_schema(request=None, responses={200: ProposalDetailOutput, 403: ERROR, 404: ERROR, 409: ERROR}, examples=[
+        OpenApiExample("already decided", response_only=True, status_codes=["409"],
+                       value={"code": "conflict", "message": "Proposal #12 is already EXECUTING.", "errors": []}),
+        OpenApiExample("not an owning trader", response_only=True, status_codes=["403"], value={
+            "code": "permission_denied", "message": "Only a trader who owns Core Equity may decide its proposals.", "errors": []}),
+    ])
+    def post(self, request, proposal_id: int):
+        p = get_object_or_404(RebalanceProposal, pk=proposal_id)
+        try:
+            p = approval.proposal_approve(proposal_id=p.pk, actor=request.user)
+        except portfolio_services.IllegalTransition:
+            current = RebalanceProposal.objects.get(pk=proposal_id)
+            return Response({"detail": f"Proposal #{proposal_id} is already {current.status}."}, status=409)
+        except portfolio_services.ProposalError as e:
+            return _decision_error(e)
+        return Response(_detail(p))
 
 
-class PortfolioOutput(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    base_currency = serializers.CharField()
-    cash = serializers.DecimalField(max_digits=20, decimal_places=2)
+class ProposalRejectView(APIView):
+    permission_classes = [roles.IsTrader]
 
-
-class PortfolioListView(APIView):
-    permission_classes = [roles.IsDeskUser]
-
-    @extend_schema(responses=PortfolioOutput(many=True))
-    def get(self, request):
-        return Response(PortfolioOutput(portfolios_visible_to(request.user), many=True).data)
-
-
-class ClockOutput(serializers.Serializer):
-    wall_time = serializers.DateTimeField()
-    market_time = serializers.DateTimeField()
-    market_date = serializers.DateField()
-    session_open = serializers.BooleanField()
-    display_tz = serializers.CharField()
-
-
-class ClockView(APIView):
-    """The desk's market time (a replay of history): stamp signals with it, not with wall time."""
-
-    @extend_schema(responses=ClockOutput)
-    def get(self, request):
-        from django.conf import settings
-
-        from execution_app.clock_service import get_clock
-
-        clock = get_clock()
-        return Response(ClockOutput({
-            "wall_time": clock.now(), "market_time": clock.market_now(), "market_date": clock.market_date(),
-            "session_open": bool(getattr(clock, "is_session_open", lambda: False)()), "display_tz": settings.DESK_DISPLAY_TZ,
-        }).data)
+    @extend_schema(request=RejectInput, responses={200: ProposalDetailOutput, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR}, examples=[
+        OpenApiExample("reject", request_only=True, value={"reason": "Turnover too high before the earnings season."}),
+        OpenApiExample("no reason", response_only=True, status_codes=["400"], value={
+            "code": "invalid", "message": "reason: This field may not be blank.",
+            "errors": [{"field": "reason", "reason": "This field may not be blank.", "code": "blank"}]}),
+    ])
+    def post(self, request, proposal_id: int):
+        p = get_object_or_404(RebalanceProposal, pk=proposal_id)
+        data = RejectInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            p = approval.proposal_reject(proposal_id=p.pk, actor=request.user, reason=data.validated_data["reason"])
+        except DECISION_ERRORS as e:
+            return _decision_error(e)
+        return Response(_detail(p))

@@ -10,11 +10,23 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from config import metrics
-from execution_app import groups
-from execution_app.events import EVENT_TYPES
+from desk import groups, metrics, roles
+from desk.events import EVENT_TYPES
+from portfolio_app.selectors import portfolio_ids_visible_to
 
 CLOSE_UNAUTHENTICATED = 4401
+
+
+def groups_for_user(user) -> list[str]:
+    """Every group a user may listen to; anonymous users get none."""
+    if not user or not user.is_authenticated:
+        return []
+    names = [groups.DESK] if roles.may_use_dashboard(user) else []
+    names += [groups.role(r) for r in sorted(roles.roles_of(user))]
+    if roles.has_role(user, roles.ADMIN, roles.RISK_OFFICER, roles.TRADER):
+        names.append(groups.SIGNALS)
+    names += [groups.portfolio(pid) for pid in portfolio_ids_visible_to(user)]
+    return names
 
 
 class DeskConsumer(AsyncJsonWebsocketConsumer):
@@ -23,7 +35,7 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        self.groups_joined = await database_sync_to_async(groups.groups_for_user)(user)
+        self.groups_joined = await database_sync_to_async(groups_for_user)(user)
         for name in self.groups_joined:
             await self.channel_layer.group_add(name, self.channel_name)
         await self.accept()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from execution_app import roles
+from desk import roles
 
 NAV = [
     ("overview", "Overview"),

@@ -1,99 +1,89 @@
-"""Execution app models: the shared market-clock anchor (agents, signals and runs come with their issues)."""
+"""Execution app models: scenario runs and their results: backtest, benchmark and paper runs of the one pipeline.
+
+A run's results live only here -- never in the live orders, fills and positions.
+A backtest stores its daily equity and trades once, at the end, with bulk_create;
+a paper run appends one equity point per market date as the live portfolio goes.
+Money to the cent, prices 6 places, quantities whole shares (``desk.money``).
+"""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
-from simple_history.models import HistoricalRecords
+
+__all__ = ["ScenarioRun", "ScenarioEquity", "ScenarioTrade"]
+
+_MONEY = {"max_digits": 20, "decimal_places": 2}
+_PRICE = {"max_digits": 20, "decimal_places": 6}
+_QTY = {"max_digits": 20, "decimal_places": 4}
 
 
-class MarketClockAnchor(models.Model):
-    """Where the replay clock started, shared by every process (ASGI, workers, beat).
+class ScenarioRun(models.Model):
+    class Kind(models.TextChoices):
+        BACKTEST = "backtest", "Backtest"
+        BENCHMARK = "benchmark", "Benchmark"
+        PAPER = "paper", "Paper"
 
-    Without one stored anchor each process would start its own replay at its own
-    boot time and disagree about the market's time.
-    """
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
 
-    key = models.CharField(max_length=16, unique=True, default="default")
-    start_market_date = models.DateField()
-    seconds_per_session = models.FloatField()
-    wall_epoch = models.DateTimeField()
-
-    def __str__(self) -> str:
-        return f"replay from {self.start_market_date} at {self.seconds_per_session}s/session since {self.wall_epoch}"
-
-
-# --- Agents and signals (issue 4) ---------------------------------------------------
-# Scores and confidences are stored as Decimals with 5 places: exact in the database,
-# turned into floats only for the aggregation's arrays.
-SIGNAL_UNIT = {"max_digits": 6, "decimal_places": 5}
-AGENT_SCHEDULES = ("daily", "weekly", "manual")
-
-
-class Agent(models.Model):
-    """A source of signals: an API client's model (type ``external``) or a computed type.
-
-    ``type`` names an agent type in the plugin registry (``execution_app.agents``);
-    ``config`` is that type's settings, validated by it and stored with defaults.
-    ``schedule`` says when the beat runs a computed agent, on the market clock's
-    dates: ``daily`` (once per session), ``weekly`` (once per market week) or
-    ``manual``. Changes go through ``signal_services.agent_update`` (admins only)
-    and are read from the database at every run, so they take effect at the next one.
-    """
-
-    name = models.CharField(max_length=64, unique=True)
-    type = models.CharField(max_length=64)
-    config = models.JSONField(default=dict, blank=True)
-    weight = models.DecimalField(max_digits=8, decimal_places=4, default=1)
-    enabled = models.BooleanField(default=True)
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="agents",
-        help_text="The API client allowed to submit signals for this agent.",
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.BACKTEST)
+    name = models.CharField(max_length=128, blank=True)
+    strategy = models.CharField(max_length=64)
+    params = models.JSONField(default=dict, blank=True, help_text="The run's config: dates, calendar, costs, params.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0, help_text="0 to 1.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    final_value = models.DecimalField(**_MONEY, null=True, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    summary = models.JSONField(default=dict, blank=True, help_text="Costs, positions, fill timing, notes.")
+    error = models.TextField(blank=True)
+    portfolio = models.ForeignKey(
+        "portfolio_app.Portfolio", null=True, blank=True, on_delete=models.SET_NULL, related_name="scenario_runs"
     )
-    schedule = models.CharField(max_length=16, default="daily", choices=[(s, s) for s in AGENT_SCHEDULES])
-    last_run_at = models.DateTimeField(null=True, blank=True, help_text="Wall time of the last computed run.")
-    last_run_market_date = models.DateField(null=True, blank=True, help_text="Market date the last run was for.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    history = HistoricalRecords(excluded_fields=["last_run_at", "last_run_market_date", "updated_at"])
 
     class Meta:
-        ordering = ["name"]
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["kind", "status"], name="scenariorun_kind_status")]
 
     def __str__(self) -> str:
-        return self.name
+        return f"#{self.pk} {self.kind} {self.name or self.strategy} ({self.status})"
 
 
-class Signal(models.Model):
-    """One agent's opinion on one instrument at ``generated_at`` (aware, UTC), live for ``horizon_days``."""
-
-    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="signals")
-    instrument = models.ForeignKey("portfolio_app.Instrument", on_delete=models.PROTECT, related_name="signals")
-    score = models.DecimalField(**SIGNAL_UNIT)
-    confidence = models.DecimalField(**SIGNAL_UNIT)
-    horizon_days = models.DecimalField(max_digits=8, decimal_places=3)
-    generated_at = models.DateTimeField()
-    client_signal_id = models.CharField(max_length=128)
-    metadata = models.JSONField(default=dict, blank=True)
-    received_at = models.DateTimeField()
+class ScenarioEquity(models.Model):
+    run = models.ForeignKey(ScenarioRun, on_delete=models.CASCADE, related_name="equity")
+    date = models.DateField()
+    equity = models.DecimalField(**_MONEY)
+    benchmark = models.DecimalField(**_MONEY, null=True, blank=True)
 
     class Meta:
-        ordering = ["-generated_at", "-id"]
-        constraints = [
-            models.UniqueConstraint(fields=["agent", "client_signal_id"], name="signal_unique_agent_client_id"),
-            models.CheckConstraint(condition=models.Q(score__gte=-1, score__lte=1), name="signal_score_unit"),
-            models.CheckConstraint(condition=models.Q(confidence__gte=0, confidence__lte=1), name="signal_confidence_unit"),
-            models.CheckConstraint(condition=models.Q(horizon_days__gt=0), name="signal_horizon_positive"),
-        ]
-        indexes = [
-            # The live-signal scan (generated_at window), per instrument, and the per-agent feeds.
-            models.Index(fields=["generated_at", "instrument"], name="signal_generated_instr"),
-            models.Index(fields=["agent", "generated_at"], name="signal_agent_generated"),
-            models.Index(fields=["received_at"], name="signal_received"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.agent_id}:{self.instrument_id} {self.score} @ {self.generated_at:%Y-%m-%d %H:%M}"
+        ordering = ["run", "date"]
+        constraints = [models.UniqueConstraint(fields=["run", "date"], name="scenarioequity_unique_run_date")]
 
 
-from execution_app.scenario_models import *  # noqa: E402,F401,F403
+class ScenarioTrade(models.Model):
+    run = models.ForeignKey(ScenarioRun, on_delete=models.CASCADE, related_name="trades")
+    date = models.DateField()
+    symbol = models.CharField(max_length=32)
+    side = models.CharField(max_length=4)
+    qty = models.DecimalField(**_QTY)
+    price = models.DecimalField(**_PRICE)
+    commission = models.DecimalField(**_MONEY, default=Decimal("0"))
+    slippage = models.DecimalField(**_MONEY, default=Decimal("0"))
+    reference_price = models.DecimalField(**_PRICE, null=True, blank=True)
+    weight_after = models.FloatField(null=True, blank=True)
+    order_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["run", "date", "id"]
+        indexes = [models.Index(fields=["run", "date"], name="scenariotrade_run_date")]

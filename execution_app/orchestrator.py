@@ -16,32 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from execution_app.interfaces import (
-    Aggregator,
-    DeskEvent,
-    EventSink,
-    ExecutionAlgo,
-    ExecutionEnvironment,
-    ExecutionOrder,
-    FillReport,
-    MarketState,
-    Optimiser,
-    OrderGateway,
-    OrderIntent,
-    OrderStatus,
-    PortfolioSnapshot,
-    ProposedTrade,
-    RiskEngine,
-    RiskVerdict,
-    Router,
-    SignalSource,
-    Sizer,
-    TargetWeights,
-    TradeBuilder,
-    TradeResult,
-    VenueQuote,
-    View,
-)
+from desk.interfaces import Aggregator, DeskEvent, EventSink, ExecutionAlgo, ExecutionEnvironment, ExecutionOrder, FillReport, MarketState, Optimiser, OrderGateway, OrderIntent, OrderStatus, PortfolioSnapshot, ProposedTrade, RiskEngine, RiskVerdict, Router, SignalSource, Sizer, TargetWeights, TradeBuilder, TradeResult, VenueQuote, View
 
 
 class NullSink(EventSink):

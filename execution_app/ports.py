@@ -11,8 +11,8 @@ from datetime import datetime
 
 from django.conf import settings
 
-from execution_app.aggregation import get_aggregator
-from execution_app.interfaces import Aggregator, SignalRecord, SignalSource
+from signals_app.aggregation import get_aggregator
+from desk.interfaces import Aggregator, SignalRecord, SignalSource
 
 
 class DbSignalSource(SignalSource):
@@ -23,7 +23,7 @@ class DbSignalSource(SignalSource):
         self.exclude_shadow = exclude_shadow
 
     def signals(self, as_of: datetime) -> list[SignalRecord]:
-        from execution_app.signal_selectors import _records, live_signal_columns
+        from signals_app.selectors import _records, live_signal_columns
 
         return _records(live_signal_columns(as_of, agent_ids=self.agent_ids, exclude_shadow=self.exclude_shadow))
 

@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from execution_app.interfaces import ConfigError, ExecutionAlgo, MarketState, OrderIntent, OrderType, Side, Slice
-from execution_app.intraday import volume_profile
-from execution_app.money import to_decimal
+from desk.interfaces import ConfigError, ExecutionAlgo, MarketState, OrderIntent, OrderType, Side, Slice
+from market_app.intraday import volume_profile
+from desk.money import to_decimal
 
 DEFAULT_INTERVAL_MINUTES = 5.0
 

@@ -12,29 +12,13 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from execution_app import roles
+from desk import roles
 from orders_app import selectors
 from orders_app.models import Order
-from orders_app.serializers import (
-    CancelAllOutput,
-    OrderAmendInput,
-    OrderCancelInput,
-    OrderDetailOutput,
-    OrderListQuery,
-    OrderOutput,
-    OrderPlaceInput,
-    VenueScoreOutput,
-)
+from orders_app.serializers import CancelAllOutput, OrderAmendInput, OrderCancelInput, OrderDetailOutput, OrderListQuery, OrderOutput, OrderPlaceInput, VenueScoreOutput
 from orders_app.services import OrderError
 from orders_app.states import IllegalTransition
-from orders_app.submission import (
-    OrderPermissionError,
-    OrderValidationError,
-    order_amend,
-    order_cancel,
-    order_place,
-    orders_cancel_all,
-)
+from orders_app.submission import OrderPermissionError, OrderValidationError, order_amend, order_cancel, order_place, orders_cancel_all
 
 DESK_USERS = (IsAuthenticated, roles.IsDeskUser)
 

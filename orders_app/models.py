@@ -11,7 +11,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 
-from execution_app.interfaces import LiquiditySide, OrderStatus, OrderType, Side, TimeInForce
+from desk.interfaces import LiquiditySide, OrderStatus, OrderType, Side, TimeInForce
 
 PRICE = {"max_digits": 20, "decimal_places": 6}
 MONEY = {"max_digits": 20, "decimal_places": 2}
@@ -59,7 +59,7 @@ class Order(models.Model):
     client_order_id = models.CharField(max_length=64, unique=True)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
     portfolio = models.ForeignKey("portfolio_app.Portfolio", on_delete=models.PROTECT, related_name="orders")
-    instrument = models.ForeignKey("portfolio_app.Instrument", on_delete=models.PROTECT, related_name="orders")
+    instrument = models.ForeignKey("market_app.Instrument", on_delete=models.PROTECT, related_name="orders")
     proposal = models.ForeignKey(
         "portfolio_app.RebalanceProposal", null=True, blank=True, on_delete=models.SET_NULL, related_name="orders"
     )

@@ -35,9 +35,9 @@ from collections.abc import Sequence
 from decimal import ROUND_HALF_EVEN as _HALF_EVEN
 from decimal import Decimal
 
-from execution_app.interfaces import ConfigError, RouteAllocation, RouteDecision, Router, Side, VenueQuote
-from execution_app.money import PRICE_QUANTUM as _PX
-from execution_app.money import to_decimal
+from desk.interfaces import ConfigError, RouteAllocation, RouteDecision, Router, Side, VenueQuote
+from desk.money import PRICE_QUANTUM as _PX
+from desk.money import to_decimal
 
 _INF = math.inf
 

@@ -13,8 +13,8 @@ from decimal import Decimal
 
 from django.db.models import Count, F, Q, QuerySet, Sum
 
-from execution_app import roles
-from execution_app.interfaces import FillReport, LiquiditySide, Side
+from desk import roles
+from desk.interfaces import FillReport, LiquiditySide, Side
 from orders_app import states
 from orders_app.models import Fill, Order, OrderEvent, RoutingDecision, Venue
 from orders_app.tca import TcaReport, analyse, slippage_bps
@@ -123,7 +123,7 @@ def order_tca(order: Order, fills: list[Fill] | None = None) -> TcaReport | None
     ]
     vwap = None
     if reports:
-        from orders_app.market import session_at, session_market
+        from market_app.marks import session_at, session_market
 
         sent = [c.sent_at for c in order.children.exclude(sent_at=None).only("sent_at")] or [order.sent_at or reports[0].ts_event]
         start = min(sent)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from execution_app.interfaces import OrderType, Side, TimeInForce
+from desk.interfaces import OrderType, Side, TimeInForce
 from orders_app.algos import ALGOS
 from orders_app.models import Fill, Order, OrderEvent, RoutingDecision
 from orders_app.selectors import arrival_slippage_bps

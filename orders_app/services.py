@@ -15,12 +15,13 @@ import structlog
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from config import metrics
+from desk.errors import Conflict
+from desk import metrics
 
-from execution_app import groups
-from execution_app.events import event_publish
-from execution_app.interfaces import FillReport, OrderStatus
-from execution_app.money import price as to_price
+from desk import groups
+from desk.events import event_publish
+from desk.interfaces import FillReport, OrderStatus
+from desk.money import price as to_price
 from orders_app import states
 from orders_app.models import Fill, Order, OrderEvent, Venue
 from portfolio_app.accounting import apply_fill
@@ -30,7 +31,7 @@ from portfolio_app.models import Portfolio, Position
 log = structlog.get_logger("desk.orders")
 
 
-class OrderError(ValueError):
+class OrderError(Conflict, ValueError):
     """A request about an order that cannot be carried out, with a readable reason."""
 
 

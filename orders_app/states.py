@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from execution_app.interfaces import OrderStatus as S
-from execution_app.statemachine import IllegalTransition, TransitionTable
+from desk.interfaces import OrderStatus as S
+from desk.statemachine import IllegalTransition, TransitionTable
 
 P = TransitionTable.PREVIOUS
 FILL = "<fill>"

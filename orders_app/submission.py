@@ -16,12 +16,14 @@ from typing import Any
 
 from django.db import transaction
 
-from execution_app import roles
-from execution_app.clock_service import get_clock
-from execution_app.interfaces import ConfigError, OrderStatus, OrderType, Side, TimeInForce
+from desk import ports
+from desk.errors import Forbidden, Invalid
+from desk import roles
+from market_app.clock import get_clock
+from desk.interfaces import ConfigError, OrderStatus, OrderType, Side, TimeInForce
 from orders_app import dispatch, states
 from orders_app.algos import ALGOS, get_algo
-from orders_app.market import market_state, session_at, session_market
+from market_app.marks import market_state, session_at, session_market
 from orders_app.models import OPEN_STATUSES, Order
 from orders_app.services import OrderError, order_apply_event, order_create, order_transition_locked
 from orders_app.working import _lock, child_client_id, intent_of, parent_settle, wall_for
@@ -30,15 +32,16 @@ S = OrderStatus
 RESTING = (S.SUBMITTED.value, S.ACCEPTED.value, S.PARTIALLY_FILLED.value)
 
 
-class OrderValidationError(ValueError):
+class OrderValidationError(Invalid, ValueError):
     """Untrusted input that cannot become an order: ``errors`` maps each field to its messages."""
 
     def __init__(self, errors: dict[str, list[str]]):
-        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()),
+                         field_errors={k: " ".join(v) for k, v in errors.items()})
         self.errors = errors
 
 
-class OrderPermissionError(PermissionError):
+class OrderPermissionError(Forbidden, PermissionError):
     """The user may not act on this portfolio's orders."""
 
 
@@ -54,8 +57,6 @@ def order_submit(*, order_id: int, actor=None) -> Order:
     (a pair of orders cannot jointly breach a limit each passes alone). Records the
     arrival price (the mark at market now). An order not INITIALIZED is returned as is.
     """
-    from risk_app.services import pre_trade_check
-
     head = Order.objects.filter(pk=order_id).values("portfolio_id").first()
     if head is None:
         raise OrderError(f"no order {order_id}")
@@ -70,7 +71,7 @@ def order_submit(*, order_id: int, actor=None) -> Order:
     except LookupError as exc:
         order = order_apply_event(order_id=order.pk, event=states.DENIED, actor=actor, reason=f"no market price: {exc}")
         return parent_settle(parent_id=order.pk) if order.proposal_id else order
-    verdict = pre_trade_check(
+    verdict = ports.pretrade_gate().check(
         portfolio_id=order.portfolio_id, intents=[intent_of(order, reference_price=arrival, ts=now)], order_ids=[order.pk]
     )[0]
     if not verdict.passed:
@@ -108,7 +109,8 @@ def check_order_place(
 ) -> dict[str, Any]:
     """Validate a manual order; return the cleaned fields or raise ``OrderValidationError``
     (every bad field named) / ``OrderPermissionError`` (not a trader of the portfolio)."""
-    from portfolio_app.models import Instrument, Portfolio
+    from market_app.models import Instrument
+    from portfolio_app.models import Portfolio
 
     errors: dict[str, list[str]] = {}
     if not roles.is_trader(user):
@@ -169,7 +171,7 @@ def _dry_run(errors, instrument, side, qty, order_type, limit, tif, algo, params
     """Let the algo plan now so bad parameters are refused at the form, not in a worker."""
     from datetime import datetime
 
-    from execution_app.interfaces import OrderIntent
+    from desk.interfaces import OrderIntent
 
     now = get_clock().market_now()
     try:

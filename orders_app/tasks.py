@@ -62,7 +62,7 @@ def _warm(**_) -> None:
     """Build the exchange calendar's session table in the worker's main process, before the
     pool forks: otherwise every pool process pays ~2 s for it on its first order."""
     try:
-        from execution_app.clock import session_table
+        from desk.clock import session_table
 
         session_table()
     except Exception:  # noqa: BLE001 - a cold start is slower, not wrong

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from execution_app.interfaces import FillReport, Side
-from execution_app.money import ZERO, cash, price, to_decimal
+from desk.interfaces import FillReport, Side
+from desk.money import ZERO, cash, price, to_decimal
 
 
 def slippage_bps(side: Side, fill_price: float | Decimal, benchmark: float | Decimal) -> float:

@@ -12,9 +12,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from execution_app import roles
-from execution_app.interfaces import OrderStatus
-from execution_app.views import desk_page
+from desk import roles
+from desk.interfaces import OrderStatus
+from desk.web import desk_page
 from orders_app import selectors
 from orders_app.algos import ALGOS
 from orders_app.services import OrderError
@@ -40,7 +40,7 @@ def _rows(request):
 
 
 def _context(request, *, form=None, errors=None):
-    from portfolio_app.models import Instrument
+    from market_app.models import Instrument
 
     page, rows = _rows(request)
     portfolios = list(portfolios_visible_to(request.user).only("id", "name"))

@@ -27,26 +27,18 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from execution_app.clock_service import get_clock
-from execution_app.interfaces import (
-    ConfigError,
-    ExecutionOrder,
-    OrderIntent,
-    OrderStatus,
-    OrderType,
-    RouteAllocation,
-    RouteDecision,
-    Side,
-    TimeInForce,
-)
+from market_app.clock import get_clock
+from desk.interfaces import ConfigError, ExecutionOrder, OrderIntent, OrderStatus, OrderType, RouteAllocation, RouteDecision, Side, TimeInForce
 from orders_app import dispatch, states
 from orders_app.algos import get_algo
-from orders_app.environment import load_environment
-from orders_app.market import market_state, session_at, session_market
+from orders_app.venues import load_environment
+from market_app.marks import market_state, session_at, session_market
 from orders_app.models import OPEN_STATUSES, Fill, Order, OrderEvent, RoutingDecision, Venue
 from orders_app.routing import NoVenueAvailable, SmartOrderRouter
 from orders_app.services import fill_apply_locked, order_apply_event, order_transition_locked
-from portfolio_app.models import Portfolio
+from portfolio_app.models import Portfolio, RebalanceProposal
+from portfolio_app.services import proposal_transition
+from portfolio_app.states import IllegalTransition
 
 S = OrderStatus
 
@@ -381,26 +373,27 @@ def parent_settle(*, parent_id: int) -> Order:
     return parent
 
 
-def proposal_settle(*, proposal_id: int) -> None:
-    """Tell portfolio that a proposal's orders are all terminal, with the filled share (by notional)."""
-    from django.db.models import F, Sum
+def proposal_settle(*, proposal_id: int):
+    """The one completion rule: APPROVED/EXECUTING → COMPLETED once every parent order is terminal.
 
-    from portfolio_app.services import proposal_transition
-    from portfolio_app.states import IllegalTransition
-
-    parents = Order.objects.filter(proposal_id=proposal_id, parent__isnull=True)
-    if parents.filter(status__in=OPEN_STATUSES).exists() or not parents.exists():
-        return
-    agg = parents.aggregate(filled=Sum(F("filled_qty") * F("arrival_px")), total=Sum(F("quantity") * F("arrival_px")))
-    if agg["total"]:
-        share = Decimal(agg["filled"] or 0) / Decimal(agg["total"])
-    else:
-        q = parents.aggregate(f=Sum("filled_qty"), t=Sum("quantity"))
-        share = Decimal(q["f"] or 0) / Decimal(q["t"]) if q["t"] else Decimal(0)
+    Records the filled share: filled notional over ordered notional at each order's
+    arrival price (its quantity where it has none), 1 for a proposal with nothing to
+    trade. Safe to call any number of times; returns the proposal.
+    """
+    p = RebalanceProposal.objects.get(pk=proposal_id)
+    if p.status not in ("APPROVED", "EXECUTING"):
+        return p
+    parents = list(Order.objects.filter(proposal_id=proposal_id, parent__isnull=True)
+                   .values_list("status", "quantity", "filled_qty", "arrival_px"))
+    if any(status in OPEN_STATUSES for status, *_ in parents):
+        return p
+    ordered = sum((q * (px or 1) for _, q, _, px in parents), Decimal(0))
+    filled = sum((f * (px or 1) for _, _, f, px in parents), Decimal(0))
+    share = (filled / ordered).quantize(Decimal("0.000001")) if ordered else Decimal(1)
     try:
-        proposal_transition(proposal_id=proposal_id, to="COMPLETED", filled_share=share.quantize(Decimal("0.000001")))
+        return proposal_transition(proposal_id=proposal_id, to="COMPLETED", filled_share=share)
     except IllegalTransition:
-        pass  # already completed (or failed) by someone else: nothing to add
+        return RebalanceProposal.objects.get(pk=proposal_id)  # completed (or failed) by someone else
 
 
 def orders_sweep(*, grace_seconds: float | None = None, limit: int = 500) -> dict[str, int]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from execution_app.money import cash, price
+from desk.money import cash, price
 
 ZERO = Decimal(0)
 

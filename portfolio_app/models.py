@@ -1,6 +1,6 @@
-"""Instruments, prices, portfolios, positions and rebalance proposals.
+"""Portfolios, positions and rebalance proposals.
 
-Money and quantities are Decimal (rounding rules in ``execution_app.money``):
+Money and quantities are Decimal (rounding rules in ``desk.money``):
 prices 6 places, cash to the cent, quantities whole shares (lots).
 """
 
@@ -11,51 +11,11 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 
-from execution_app.interfaces import ProposalStatus
+from desk.interfaces import ProposalStatus
+from market_app.models import MONEY, PRICE, QTY, Instrument  # noqa: F401  (PRICE/QTY/MONEY: one definition)
 
-PRICE = {"max_digits": 20, "decimal_places": 6}
-MONEY = {"max_digits": 20, "decimal_places": 2}
-QTY = {"max_digits": 20, "decimal_places": 4}
 # A portfolio has at most one proposal in these statuses (a DB constraint).
 OPEN_PROPOSAL_STATUSES = ("DRAFT", "PENDING_APPROVAL", "APPROVED", "EXECUTING")
-
-
-class Instrument(models.Model):
-    class AssetClass(models.TextChoices):
-        EQUITY = "equity", "Equity"
-        INDEX = "index", "Index"
-
-    symbol = models.CharField(max_length=32, unique=True)
-    name = models.CharField(max_length=128, blank=True)
-    asset_class = models.CharField(max_length=16, choices=AssetClass.choices, default=AssetClass.EQUITY)
-    sector = models.CharField(max_length=64, blank=True)
-    currency = models.CharField(max_length=3, default="USD")
-    lot_size = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("1"))
-    tick_size = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0.01"))
-    adv = models.DecimalField("average daily volume (shares)", max_digits=20, decimal_places=0, default=Decimal("0"))
-    tradable = models.BooleanField(default=True)
-
-    class Meta:
-        ordering = ["symbol"]
-
-    def __str__(self) -> str:
-        return self.symbol
-
-
-class PriceBar(models.Model):
-    """A daily close. Adjusted history, so prices can be under a dollar: 6 places."""
-
-    instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE, related_name="bars")
-    date = models.DateField()
-    close = models.DecimalField(**PRICE)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["instrument", "date"], name="pricebar_unique_instrument_date")]
-        indexes = [models.Index(fields=["date"])]
-        ordering = ["instrument", "date"]
-
-    def __str__(self) -> str:
-        return f"{self.instrument_id} {self.date} {self.close}"
 
 
 class Portfolio(models.Model):

@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from execution_app.interfaces import ConfigError
+from desk.interfaces import ConfigError
 
 KINDS = ("calendar", "drift", "on_demand")
 FREQUENCIES = ("daily", "weekly", "monthly")

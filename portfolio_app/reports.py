@@ -12,10 +12,10 @@ from typing import Any
 
 from django.core.cache import cache
 
-from execution_app.interfaces import ConfigError
+from desk.interfaces import ConfigError
 from portfolio_app.models import Portfolio, Position, RebalanceProposal
 from portfolio_app.optimisation import OptimisationError, PortfolioOptimiser, efficient_frontier_points
-from portfolio_app.selectors import marks_at, price_frame
+from market_app.selectors import marks_at, price_frame
 
 CENT = Decimal("0.01")
 
@@ -93,7 +93,8 @@ def frontier_data(portfolio: Portfolio, *, market_now: datetime, current: dict[s
     Cached per portfolio, market date and config for ten minutes (the closes behind it
     change once a session).
     """
-    from portfolio_app.construction import DESK_KEYS, NEW_YORK, optimiser_for, universe
+    from desk.clock import NEW_YORK
+    from portfolio_app.strategy import DESK_KEYS, optimiser_for, universe
 
     market_date = market_now.astimezone(NEW_YORK).date()
     params = {k: v for k, v in (portfolio.strategy_params or {}).items() if k not in DESK_KEYS}

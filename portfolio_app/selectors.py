@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db.models import OuterRef, Subquery
-
-from execution_app import roles
-from portfolio_app.models import Instrument, Portfolio, Position, PriceBar
+from desk import roles
+from market_app.selectors import latest_closes, marks_at
+from portfolio_app.models import Portfolio, Position
 
 
 def portfolios_visible_to(user):
@@ -22,20 +21,6 @@ def portfolios_visible_to(user):
 
 def portfolio_ids_visible_to(user) -> list[int]:
     return list(portfolios_visible_to(user).values_list("id", flat=True))
-
-
-def latest_closes(instrument_ids, as_of: date | None = None) -> dict[int, Decimal]:
-    """The last close on or before ``as_of`` per instrument: one query.
-
-    A correlated subquery on the (instrument, date) unique index; aggregating the max
-    date and joining it back is refused by SQLite ("HAVING clause on a non-aggregate query").
-    """
-    last = PriceBar.objects.filter(instrument_id=OuterRef("instrument_id"))
-    if as_of is not None:
-        last = last.filter(date__lte=as_of)
-    last = last.order_by("-date").values("date")[:1]
-    rows = PriceBar.objects.filter(instrument_id__in=list(instrument_ids), date=Subquery(last)).order_by()
-    return dict(rows.values_list("instrument_id", "close"))
 
 
 @dataclass(frozen=True)
@@ -92,59 +77,6 @@ def portfolio_overview(portfolio: Portfolio, as_of: date | datetime | None = Non
         )
     nav = portfolio.cash + net
     return PortfolioOverview(portfolio=portfolio, cash=portfolio.cash, positions=rows, nav=nav, gross=gross, net=net)
-
-
-# --- Prices and marks for portfolio construction (issue 5) -----------------------------
-
-
-def price_frame(instrument_ids, *, before: date, since: date | None = None):
-    """Closes known before ``before`` (dates x symbols, float), one query, read as columns.
-
-    The optimiser sees only closes strictly before the market date: today's close is not
-    known until the session ends, and a live proposal must not look ahead.
-    """
-    import pandas as pd
-
-    bars = PriceBar.objects.filter(instrument_id__in=list(instrument_ids), date__lt=before)
-    if since is not None:
-        bars = bars.filter(date__gte=since)
-    rows = list(bars.values_list("date", "instrument__symbol", "close"))
-    if not rows:
-        return pd.DataFrame()
-    frame = pd.DataFrame(rows, columns=["date", "symbol", "close"])
-    frame["close"] = frame["close"].astype(float)
-    wide = frame.pivot(index="date", columns="symbol", values="close").sort_index()
-    wide.index = pd.DatetimeIndex(wide.index)
-    return wide
-
-
-def marks_at(symbols, market_now) -> dict[str, Decimal]:
-    """The mark of each symbol at market time ``market_now`` (DESIGN.md, "Intraday prices").
-
-    The replayed intraday path when the orders app provides it, else the last close on
-    or before the market date; symbols with neither are left out.
-    """
-    from zoneinfo import ZoneInfo
-
-    symbols = list(symbols)
-    out: dict[str, Decimal] = {}
-    try:
-        from orders_app.market import mark
-    except ImportError:  # pragma: no cover - the orders app always ships it
-        mark = None
-    if mark is not None:
-        for s in symbols:
-            try:
-                out[s] = mark(s, market_now)
-            except LookupError:
-                continue
-    missing = [s for s in symbols if s not in out]
-    if missing:
-        market_date = market_now.astimezone(ZoneInfo("America/New_York")).date()
-        ids = dict(Instrument.objects.filter(symbol__in=missing).values_list("id", "symbol"))
-        for iid, close in latest_closes(ids, market_date).items():
-            out[ids[iid]] = close
-    return out
 
 
 def open_proposal(portfolio_id: int):

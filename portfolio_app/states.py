@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from execution_app.interfaces import ProposalStatus as S
-from execution_app.statemachine import IllegalTransition, TransitionTable
+from desk.interfaces import ProposalStatus as S
+from desk.statemachine import IllegalTransition, TransitionTable
 
 _FAIL = {S.FAILED.value: S.FAILED.value}
 

@@ -21,8 +21,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from decimal import ROUND_FLOOR, Decimal
 
-from execution_app import money
-from execution_app.interfaces import PortfolioSnapshot, ProposedTrade, Side, TargetWeights, TradeBuilder
+from desk.errors import Invalid
+from desk import money
+from desk.interfaces import PortfolioSnapshot, ProposedTrade, Side, TargetWeights, TradeBuilder
 
 ZERO = Decimal(0)
 
@@ -51,7 +52,7 @@ def turnover(trades: Iterable[ProposedTrade], nav: Decimal) -> float:
     return float(sum((t.notional for t in trades), ZERO) / nav) if nav > 0 else 0.0
 
 
-class TradeError(ValueError):
+class TradeError(Invalid, ValueError):
     """Trades cannot be built (a target without a price, a portfolio with no value)."""
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from django.http import Http404
 from django.shortcuts import render
 
-from execution_app.clock_service import get_clock
-from execution_app.views import desk_page
+from market_app.clock import get_clock
+from desk.web import desk_page
 from portfolio_app import reports
 from portfolio_app.models import OPEN_PROPOSAL_STATUSES
 from portfolio_app.selectors import may_decide, portfolios_visible_to, proposal_with_trades, proposals_visible_to

@@ -15,30 +15,12 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api_errors import error_response
-from execution_app import roles
-from execution_app.interfaces import OrderIntent, OrderType, Side
+from desk.api_errors import error_response
+from desk import roles
+from desk.interfaces import OrderIntent, OrderType, Side
 from portfolio_app.selectors import portfolio_ids_visible_to, portfolios_visible_to
 from risk_app import selectors as sel, services as svc
-from risk_app.serializers import (
-    AlertOutput,
-    AlertQuery,
-    CheckInput,
-    ExposureOutput,
-    HistoryEntryOutput,
-    LimitChangeOutput,
-    LimitInput,
-    LimitOutput,
-    LimitPatchInput,
-    PendingChangeOutput,
-    ReasonInput,
-    RearmInput,
-    RequiredReasonInput,
-    StateChangeOutput,
-    StateInput,
-    StateOutput,
-    VerdictOutput,
-)
+from risk_app.serializers import AlertOutput, AlertQuery, CheckInput, ExposureOutput, HistoryEntryOutput, LimitChangeOutput, LimitInput, LimitOutput, LimitPatchInput, PendingChangeOutput, ReasonInput, RearmInput, RequiredReasonInput, StateChangeOutput, StateInput, StateOutput, VerdictOutput
 
 WRITE = ("POST", "PATCH", "PUT", "DELETE")
 

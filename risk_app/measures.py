@@ -32,7 +32,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from execution_app.interfaces import PortfolioSnapshot
+from desk.interfaces import PortfolioSnapshot
 
 CONFIDENCES = (0.95, 0.99)
 

@@ -5,17 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from execution_app.interfaces import TradingState
+from desk.interfaces import TradingState
 from risk_app.checks import KINDS
-from risk_app.models import (
-    Alert,
-    PendingLimitChange,
-    RiskLimit,
-    RiskSnapshot,
-    TradingStateChange,
-    TradingStateRearm,
-    TradingStateRecord,
-)
+from risk_app.models import Alert, PendingLimitChange, RiskLimit, RiskSnapshot, TradingStateChange, TradingStateRearm, TradingStateRecord
 
 HISTORY_FIELDS = ("name", "scope", "scope_key", "kind", "threshold", "action", "enabled", "note", "params")
 
@@ -142,7 +134,7 @@ def alerts_list(*, status: str | None = None, portfolio_ids=None, limit: int = 2
 
 def alert_visible_to(user, alert_id: int) -> bool:
     """Desk-wide alerts are everyone's; a portfolio's alert only for those who may see the portfolio."""
-    from execution_app import roles
+    from desk import roles
     from portfolio_app.selectors import portfolio_ids_visible_to
 
     portfolio_id = Alert.objects.filter(pk=alert_id).values_list("portfolio_id", flat=True).first()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from execution_app.interfaces import OrderType, Side
-from execution_app.serializers import plain_text
+from desk.interfaces import OrderType, Side
+from desk.text import plain_text
 from risk_app.checks import KINDS, SCOPES
 
 

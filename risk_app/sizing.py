@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from execution_app.interfaces import PortfolioSnapshot, Sizer, TargetWeights
+from desk.interfaces import PortfolioSnapshot, Sizer, TargetWeights
 
 
 @dataclass(frozen=True, slots=True)

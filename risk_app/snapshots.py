@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from django.db.models import Max, Q
 
-from execution_app.interfaces import OrderIntent, OrderStatus, PortfolioSnapshot, PositionSnapshot, Side, TradingState
+from desk.interfaces import OrderIntent, OrderStatus, PortfolioSnapshot, PositionSnapshot, Side, TradingState
 from risk_app.checks import RiskContext
 from risk_app.measures import ReturnsMatrix
 
@@ -51,7 +51,7 @@ def marks_for(instrument_ids: Iterable[int], market_date: date | None) -> dict[i
     one query where the database can union sliced queries (PostgreSQL), two elsewhere (SQLite)."""
     from django.db import connection
 
-    from portfolio_app.models import PriceBar
+    from market_app.models import PriceBar
 
     ids = set(instrument_ids)
     if not ids:
@@ -81,7 +81,7 @@ def returns_for(market_date: date | None) -> ReturnsMatrix | None:
             return _returns_cache[key]
     import pandas as pd
 
-    from portfolio_app.models import PriceBar
+    from market_app.models import PriceBar
 
     bars = PriceBar.objects.all()
     if market_date is not None:
@@ -125,7 +125,8 @@ def snapshot_load(
     the portfolio row lock when the result decides an order.
     """
     from orders_app.models import OPEN_STATUSES, Order
-    from portfolio_app.models import Instrument, NavSnapshot, Portfolio, Position
+    from market_app.models import Instrument
+    from portfolio_app.models import NavSnapshot, Portfolio, Position
 
     from django.db.models import DecimalField, OuterRef, Subquery, Value
 

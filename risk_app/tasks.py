@@ -29,7 +29,7 @@ def risk_probe(portfolio_id: int, symbol: str, quantity: str = "1", reference_pr
 
     from django.db import transaction
 
-    from execution_app.interfaces import OrderIntent, Side
+    from desk.interfaces import OrderIntent, Side
     from portfolio_app.models import Portfolio
     from risk_app.services import pre_trade_check
 
@@ -41,27 +41,3 @@ def risk_probe(portfolio_id: int, symbol: str, quantity: str = "1", reference_pr
             record=False, alerts=False,
         )[0]
     return {"passed": verdict.passed, "at": time.time(), "pid": os.getpid()}
-
-
-# --- Monitoring (issue 10): the desk's alert rules and their webhook deliveries -----------
-
-
-@shared_task(acks_late=True, time_limit=30, soft_time_limit=25, ignore_result=True)
-def alert_rules_evaluate() -> dict:
-    """Beat, every DESK_ALERT_EVAL_SECONDS (queue default): evaluate every enabled rule once."""
-    from risk_app.alert_rules.rules import alert_rules_tick
-
-    return alert_rules_tick()
-
-
-@shared_task(bind=True, acks_late=True, time_limit=60, soft_time_limit=50, ignore_result=True, max_retries=None)
-def alert_webhook_deliver(self, delivery_id: int) -> str:
-    """One webhook delivery attempt; on failure retried with exponential backoff (the row says when)."""
-    from risk_app.alert_rules.webhooks import alert_delivery_send, backoff_seconds
-    from risk_app.models import AlertDelivery
-
-    outcome = alert_delivery_send(delivery_id=delivery_id)
-    if outcome == "retry":
-        attempts = AlertDelivery.objects.filter(pk=delivery_id).values_list("attempts", flat=True).first() or 1
-        raise self.retry(countdown=backoff_seconds(attempts))
-    return outcome

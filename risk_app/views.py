@@ -14,7 +14,7 @@ from django.http import Http404, HttpResponseForbidden, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from execution_app.views import desk_page
+from desk.web import desk_page
 from portfolio_app.selectors import portfolios_visible_to
 from risk_app import selectors as sel, services as svc
 from risk_app.checks import KINDS, SCOPES

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from execution_app import roles
+from desk import roles
 
 
 @pytest.fixture(autouse=True)
@@ -17,7 +17,7 @@ def _fast_passwords(request, settings):
 
 
 def _make_user(username: str, role: str, password: str = "correct-horse-battery-9"):
-    from execution_app.accounts import desk_user_create
+    from ops_app.accounts import desk_user_create
 
     user, token, _ = desk_user_create(username=username, role=role, password=password)
     return user
@@ -80,7 +80,7 @@ def portfolio(db, trader):
 @pytest.fixture
 def demo_small(db):
     """Instruments, venues, users and a portfolio of the demo, with 3 years of closes (fast)."""
-    from execution_app import demo
+    from ops_app import demo
 
     frames = demo.price_frames()
     prices, index = frames[0].loc["2020-01-01":], frames[1].loc["2020-01-01":]

@@ -8,9 +8,10 @@ from decimal import Decimal as D
 import pytest
 from prometheus_client import REGISTRY
 
-from execution_app.interfaces import FillReport, LiquiditySide, Side
+from desk.interfaces import FillReport, LiquiditySide, Side
 from orders_app import services
-from portfolio_app.models import Instrument, Portfolio
+from market_app.models import Instrument
+from portfolio_app.models import Portfolio
 
 
 def sample(name, labels=None):

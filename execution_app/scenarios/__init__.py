@@ -1,6 +1,6 @@
 """Scenario runs: backtest, benchmark and paper runs of the one orchestrator, and their comparison.
 
-Pure: closes in (pandas), results out; the Django layer (``execution_app.scenario_services``)
+Pure: closes in (pandas), results out; the Django layer (``execution_app.scenarios.services``)
 loads prices from ``PriceBar`` and stores results in ``ScenarioRun`` and its children.
 """
 

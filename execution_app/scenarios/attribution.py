@@ -39,7 +39,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from execution_app.money import cash, price
+from desk.money import cash, price
 
 ZERO = Decimal(0)
 COMPONENTS = ("signal", "sizing", "fill", "fees", "timing")

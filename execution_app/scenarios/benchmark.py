@@ -10,14 +10,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from execution_app.interfaces import ConfigError
+from desk.interfaces import ConfigError
 
 from .config import ScenarioConfig
 from .runner import ScenarioResult
 
 
 def run_benchmark(benchmark: pd.Series, config: ScenarioConfig) -> ScenarioResult:
-    from execution_app.scenario_metrics import compute_metrics
+    from execution_app.scenarios.metrics import compute_metrics
 
     b = pd.Series(benchmark, dtype="float64").sort_index().loc[pd.Timestamp(config.start) : pd.Timestamp(config.end)]
     b = b.dropna()

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from execution_app.clock import session_table
-from execution_app.interfaces import ConfigError
+from desk.clock import session_table
+from desk.interfaces import ConfigError
 
 FREQUENCIES = ("monthly", "weekly", "daily")
 

@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from execution_app.interfaces import ConfigError
+from desk.interfaces import ConfigError
 
 from .calendar import FREQUENCIES
 

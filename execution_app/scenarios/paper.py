@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from execution_app.clock import NEW_YORK, SteppedClock
-from execution_app.environments.paper import PaperExchange, PaperVenue
-from execution_app.interfaces import MarketState, VenueQuote
-from execution_app.intraday import InstrumentDay, SessionMarket
-from execution_app.money import price
+from desk.clock import NEW_YORK, SteppedClock
+from market_app.matching.paper import PaperExchange, PaperVenue
+from desk.interfaces import MarketState, VenueQuote
+from market_app.intraday import InstrumentDay, SessionMarket
+from desk.money import price
 
 from .calendar import session_close, session_open
 from .config import ScenarioConfig
@@ -40,7 +40,7 @@ DEFAULT_VOL = 0.02
 
 
 def demo_venues() -> list[PaperVenue]:
-    """The demo's three venues (``execution_app.demo.VENUES``) as paper venues, without the ORM."""
+    """The demo's three venues (``ops_app.demo.VENUES``) as paper venues, without the ORM."""
     return [
         PaperVenue("LIT-A", half_spread_bps=1.0, maker_fee_bps=0.20, taker_fee_bps=0.30, min_fee=Decimal("0.35"),
                    latency_ms=0.8, impact_k=0.10, displayed_share=0.10),

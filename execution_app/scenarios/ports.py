@@ -23,20 +23,8 @@ from typing import Any
 
 import pandas as pd
 
-from execution_app.interfaces import (
-    FillReport,
-    OrderGateway,
-    OrderIntent,
-    PortfolioSnapshot,
-    PositionSnapshot,
-    RiskVerdict,
-    SignalRecord,
-    SignalSource,
-    Sizer,
-    TargetWeights,
-    VenueQuote,
-)
-from execution_app.money import cash as to_cash
+from desk.interfaces import FillReport, OrderGateway, OrderIntent, PortfolioSnapshot, PositionSnapshot, RiskVerdict, SignalRecord, SignalSource, Sizer, TargetWeights, VenueQuote
+from desk.money import cash as to_cash
 from portfolio_app.accounting import apply_fill
 
 ZERO = Decimal(0)
@@ -69,7 +57,7 @@ class PointInTimeSignalSource(SignalSource):
 
     def known_rows(self, as_of: datetime) -> int:
         """How many leading rows of the frame are known at ``as_of``."""
-        from execution_app.agents.base import _last_known_session
+        from signals_app.agents.base import _last_known_session
 
         day = _last_known_session(as_of)
         return int(self._dates.searchsorted(pd.Timestamp(day), side="right"))

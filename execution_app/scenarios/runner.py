@@ -27,10 +27,10 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from execution_app.clock import NEW_YORK
-from execution_app.environments.backtest import BacktestEnvironment
-from execution_app.interfaces import ConfigError, ExecutionEnvironment, MarketState, VenueQuote
-from execution_app.money import cash as to_cash
+from desk.clock import NEW_YORK
+from market_app.matching.backtest import BacktestEnvironment
+from desk.interfaces import ConfigError, ExecutionEnvironment, MarketState, VenueQuote
+from desk.money import cash as to_cash
 from execution_app.orchestrator import Ports, TradeExecutionOrchestrator
 from portfolio_app.trades import LotTradeBuilder
 
@@ -247,7 +247,7 @@ def default_limits():
 
 
 def resolve_agents(specs: Sequence[Any]) -> list[AgentSpec]:
-    from execution_app.agents.registry import get_agent_type
+    from signals_app.agents.registry import get_agent_type
 
     out = []
     for k, spec in enumerate(specs):
@@ -270,7 +270,7 @@ def resolve_agents(specs: Sequence[Any]) -> list[AgentSpec]:
 
 def build_orchestrator(config: ScenarioConfig, closes: pd.DataFrame, market: ScenarioMarket, gateway: BookGateway,
                        limits=None) -> TradeExecutionOrchestrator:
-    from execution_app.aggregation import get_aggregator
+    from signals_app.aggregation import get_aggregator
     from orders_app.algos import ALGOS
     from orders_app.routing import SmartOrderRouter
     from risk_app.checks import PreTradeRiskEngine
@@ -399,7 +399,7 @@ def run_scenario(
         denied=denied, bars=(last - first + 1) * len(symbols), elapsed_s=0.0,
         book_value=to_cash(gateway.nav(last_marks)), notes=notes,
     )
-    from execution_app.scenario_metrics import compute_metrics
+    from execution_app.scenarios.metrics import compute_metrics
 
     result.metrics = compute_metrics(result.equity_series(), result.benchmark_series(), result.trades)
     result.elapsed_s = _time.perf_counter() - t0

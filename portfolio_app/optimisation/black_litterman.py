@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from pypfopt.black_litterman import BlackLittermanModel, market_implied_prior_returns
 
-from execution_app.interfaces import ConfigError, View
+from desk.interfaces import ConfigError, View
 
 DEFAULT_VIEW_SCALE = 0.10
 DEFAULT_RISK_AVERSION = 2.5  # He and Litterman's world-market delta

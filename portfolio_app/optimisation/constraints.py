@@ -23,7 +23,7 @@ from typing import Any
 import cvxpy as cp
 import numpy as np
 
-from execution_app.interfaces import ConfigError
+from desk.interfaces import ConfigError
 
 from .errors import OptimisationError
 

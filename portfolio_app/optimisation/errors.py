@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from desk.errors import DomainError
 
-class OptimisationError(Exception):
+
+class OptimisationError(DomainError):
     """An optimisation that has no acceptable answer, with a sentence a trader understands.
 
     ``code`` is a stable machine word for the kind of failure (the proposal stores it
@@ -14,7 +16,9 @@ class OptimisationError(Exception):
     ``solver_failed``.
     """
 
+    status = 422
+
     def __init__(self, code: str, message: str):
-        super().__init__(message)
+        super().__init__(message, code=code)
         self.code = code
         self.message = message

@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from execution_app.interfaces import ConfigError, Optimiser, TargetWeights, View
+from desk.interfaces import ConfigError, Optimiser, TargetWeights, View
 
 from . import black_litterman as bl
 from . import strategies as st

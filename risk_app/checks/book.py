@@ -16,7 +16,7 @@ from datetime import datetime
 
 import numpy as np
 
-from execution_app.interfaces import OrderIntent, PortfolioSnapshot, TradingState
+from desk.interfaces import OrderIntent, PortfolioSnapshot, TradingState
 from risk_app.measures import ReturnsMatrix, drawdown_from_peak, historical_var, parametric_var
 
 from .limits import MAX_ORDER_RATE, MAX_VAR_95, RESTRICTED_INSTRUMENTS, Limit

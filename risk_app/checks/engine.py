@@ -28,23 +28,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from execution_app.interfaces import (
-    OrderIntent,
-    PortfolioSnapshot,
-    RiskEngine,
-    RiskVerdict,
-    TradingState,
-)
+from desk.interfaces import OrderIntent, PortfolioSnapshot, RiskEngine, RiskVerdict, TradingState
 
 from . import limits as K
 from .book import EMPTY_CONTEXT, Book, Compiled, RiskContext, ts_of, var_of
 from .limits import Limit
+from .proposal import check_proposal
 from .reasons import breach, reason, state_breach, unvalued
 
-_PRICED = frozenset({
-    K.MAX_ORDER_NOTIONAL, K.MAX_POSITION_NOTIONAL, K.MAX_GROSS_EXPOSURE, K.MAX_NET_EXPOSURE,
-    K.MAX_LEVERAGE, K.MAX_CONCENTRATION, K.MAX_SECTOR_CONCENTRATION, K.MAX_VAR_95,
-})
 _WALL = frozenset(k for k, info in K.KINDS.items() if info.wall_clock)
 
 
@@ -147,7 +138,7 @@ class PreTradeRiskEngine(RiskEngine):
             k = c.kind
             if k in _WALL and not wall:
                 continue
-            if mark is None and k in _PRICED:
+            if mark is None and k in K.PRICED:
                 out.append(unvalued(c, sym, "no price to value the order"))
                 continue
             bad = False
@@ -254,6 +245,4 @@ class PreTradeRiskEngine(RiskEngine):
         context: RiskContext | None = None,
         now: datetime | None = None,
     ):
-        from .proposal import check_proposal
-
         return check_proposal(self, intents, snapshot, context=context or self.context, now=now)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from execution_app.interfaces import ConfigError
+from desk.interfaces import ConfigError
 
 # Kinds (the RiskLimit.kind choices)
 MAX_ORDER_QTY = "max_order_qty"
@@ -172,3 +172,10 @@ def fmt_pct(fraction: float) -> str:
 
 def fmt_num(x: float) -> str:
     return f"{x:,.2f}".rstrip("0").rstrip(".")
+
+
+# The kinds that need a price to be measured: an order without a mark cannot be valued against them.
+PRICED = frozenset({
+    MAX_ORDER_NOTIONAL, MAX_POSITION_NOTIONAL, MAX_GROSS_EXPOSURE, MAX_NET_EXPOSURE,
+    MAX_LEVERAGE, MAX_CONCENTRATION, MAX_SECTOR_CONCENTRATION, MAX_VAR_95,
+})

@@ -23,19 +23,11 @@ from statistics import NormalDist
 
 import numpy as np
 
-from execution_app.interfaces import (
-    LimitBreach,
-    OrderIntent,
-    PortfolioSnapshot,
-    ProposedTrade,
-    RiskVerdict,
-    TradingState,
-)
+from desk.interfaces import LimitBreach, OrderIntent, PortfolioSnapshot, ProposedTrade, RiskVerdict, TradingState
 from risk_app.measures import lower_quantile
 
 from . import limits as K
 from .book import Compiled, RiskContext, var_of
-from .engine import _PRICED
 from .reasons import breach, reason, state_breach, unvalued
 
 
@@ -231,7 +223,7 @@ def check_proposal(engine, intents: Sequence[OrderIntent], snapshot: PortfolioSn
             if app is not all_trades and not app.any():
                 continue
             k_ = c.kind
-            if k_ in _PRICED and not all_priced:
+            if k_ in K.PRICED and not all_priced:
                 for k in (app & ~priced).nonzero()[0]:
                     per_trade[k].append(unvalued(c, syms[k], "no price to value the order"))
                 app = app & priced

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from execution_app.interfaces import LimitBreach, Side, TradingState
+from desk.interfaces import LimitBreach, Side, TradingState
 
 from . import limits as K
 from .book import Compiled

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from execution_app.interfaces import PortfolioSnapshot
+from desk.interfaces import PortfolioSnapshot
 
 from . import limits as K
 from .book import EMPTY_CONTEXT, Book, Compiled, RiskContext, var_of

@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from config import metrics
-from execution_app import groups
-from execution_app.events import event_publish
+from desk import ports
+from desk import metrics
+from desk import groups
+from desk.events import event_publish
 from risk_app.models import Alert
 
 from .common import RiskNotFound
@@ -36,9 +37,7 @@ def _publish(event_type: str, a: Alert) -> None:
     payload["active_count"] = Alert.objects.filter(status=Alert.Status.ACTIVE).count()
     transaction.on_commit(lambda n=payload["active_count"]: metrics.alerts_active.set(n))
     if event_type in ("alert.raised", "alert.resolved"):
-        from risk_app.alert_rules.webhooks import alert_delivery_schedule
-
-        alert_delivery_schedule(alert=a, state=event_type.split(".")[1], payload=payload)
+        ports.alert_notifier().notify(alert=a, state=event_type.split(".")[1], payload=payload)
     event_publish(event_type=event_type, payload=payload, groups=targets)
 
 

@@ -4,27 +4,34 @@ from __future__ import annotations
 
 import math
 
-from execution_app import roles
+from desk.errors import DomainError, Forbidden, Invalid, NotFound
+from desk import roles
 
 
-class RiskError(Exception):
+class RiskError(DomainError):
     """Base of the risk services' refusals."""
 
 
 class RiskInvalid(RiskError):
     """Bad input; ``errors`` maps each field to a reason a person can read (an API 400)."""
 
+    code, status = Invalid.code, Invalid.status
+
     def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()), field_errors=errors)
         self.errors = errors
 
 
 class RiskPermissionDenied(RiskError):
     """The actor's role (or being the requester of a four-eyes change) forbids this (an API 403)."""
 
+    code, status = Forbidden.code, Forbidden.status
+
 
 class RiskNotFound(RiskError):
     """No such limit, change, request or alert (an API 404)."""
+
+    code, status = NotFound.code, NotFound.status
 
 
 def may_manage_risk(user) -> bool:

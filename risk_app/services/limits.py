@@ -14,7 +14,7 @@ sees it at the next check.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -22,9 +22,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from execution_app import groups
-from execution_app.events import event_publish
-from execution_app.interfaces import ConfigError
+from desk import groups
+from desk.events import event_publish
+from desk.interfaces import ConfigError
 from risk_app import checks as K
 from risk_app.models import PendingLimitChange, RiskLimit, RiskLimitsVersion
 
@@ -67,7 +67,7 @@ def _scope_key_exists(scope: str, key: str) -> bool:
 
         return key.isascii() and key.isdigit() and Portfolio.objects.filter(pk=int(key)).exists()  # "²".isdigit() too
     if scope == K.SCOPE_INSTRUMENT:
-        from portfolio_app.models import Instrument
+        from market_app.models import Instrument
 
         return Instrument.objects.filter(symbol=key).exists()
     if scope == K.SCOPE_AGENT:

@@ -15,10 +15,11 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from config.redis import get_redis
+from desk import tasks as desk_tasks
+from desk.redis import get_redis
 from risk_app import checks as K
 from risk_app.checks import limit_utilisation
-from risk_app.alert_rules.instruments import utilisation_set
+from risk_app.instrumentation import utilisation_set
 from risk_app.measures import risk_report
 from risk_app.models import Alert, RiskSnapshot
 from risk_app.snapshots import snapshot_load
@@ -99,16 +100,14 @@ def risk_recompute_schedule(*, portfolio_id: int) -> None:
     the key when it starts, so a fill committed while it runs schedules another.
     """
 
-    def enqueue():
-        from risk_app.tasks import risk_recompute
-
+    def send():
         try:
             if get_redis().set(DEBOUNCE_KEY.format(pid=portfolio_id), "1", nx=True, ex=30):
-                risk_recompute.apply_async((portfolio_id,), countdown=DEBOUNCE_S)
+                desk_tasks.enqueue("risk_app.tasks.risk_recompute", (portfolio_id,), countdown=DEBOUNCE_S)
         except Exception:  # monitoring lags by one beat at worst; a fill must never fail on it
             log.exception("risk recompute could not be scheduled", extra={"portfolio_id": portfolio_id})
 
-    transaction.on_commit(enqueue)
+    transaction.on_commit(send)
 
 
 def risk_recompute_debounce_clear(portfolio_id: int) -> None:

@@ -16,10 +16,11 @@ from collections.abc import Sequence
 
 from django.utils import timezone
 
-from execution_app.interfaces import OrderIntent, RiskVerdict
+from desk.ports import PreTradeGate
+from desk.interfaces import OrderIntent, RiskVerdict
 from risk_app import checks as K
 from risk_app.checks import Limit, PreTradeRiskEngine
-from risk_app.alert_rules.instruments import verdicts_count
+from risk_app.instrumentation import verdicts_count
 from risk_app.models import RiskCheck, RiskLimit, RiskLimitsVersion
 from risk_app.snapshots import snapshot_load
 
@@ -69,7 +70,7 @@ def engine_reset() -> None:
 
 
 def _market_date():
-    from execution_app.clock_service import get_clock
+    from market_app.clock import get_clock
 
     return get_clock().market_date()
 
@@ -188,3 +189,11 @@ def _warn_alerts(portfolio_id: int, name: str, verdicts: list[RiskVerdict]) -> N
                 message=f"{name}: {b.reason}", portfolio_id=portfolio_id, limit_id=b.limit_id,
                 value=finite(b.value), repeat=True,
             )
+
+
+class DeskPreTradeGate(PreTradeGate):
+    """The ``desk.ports.PreTradeGate`` the orders app submits through (wired in settings.DESK_PORTS)."""
+
+    def check(self, *, portfolio_id, intents, order_ids=None, record=True, alerts=True, wall_clock=True):
+        return pre_trade_check(portfolio_id=portfolio_id, intents=intents, order_ids=order_ids, record=record,
+                               alerts=alerts, wall_clock=wall_clock)

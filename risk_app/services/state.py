@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from execution_app import groups
-from execution_app.events import event_publish
-from execution_app.interfaces import TradingState
+from desk import groups
+from desk.events import event_publish
+from desk.interfaces import TradingState
 from risk_app.models import TradingStateChange, TradingStateRearm, TradingStateRecord
 from risk_app.snapshots import DESK_SCOPE
 

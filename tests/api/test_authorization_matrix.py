@@ -24,19 +24,25 @@ def desk(demo_small, monkeypatch, settings):
     from django.contrib.auth import get_user_model
     from django.core.cache import cache
 
-    from execution_app import demo, roles, scenario_services, tasks
-    from execution_app.accounts import desk_user_create
-    from execution_app.clock import SteppedClock
-    from execution_app.clock_service import set_clock
-    from execution_app.models import Agent
+    from ops_app import demo
+    from desk import roles
+    from execution_app.scenarios import services as scenario_services
+    from desk import tasks as desk_tasks
+    from ops_app.accounts import desk_user_create
+    from desk.clock import SteppedClock
+    from market_app.clock import set_clock
+    from signals_app.models import Agent
     from orders_app.submission import order_place
-    from portfolio_app.models import Instrument, Portfolio
-    from portfolio_app.services import proposal_create, proposal_request
+    from market_app.models import Instrument
+    from portfolio_app.models import Portfolio
+    from execution_app.rebalance.services import proposal_create, proposal_request
     from risk_app import services as risk
-    from risk_app.models import AlertRule, RiskLimit
+    from ops_app.models import AlertRule
+    from risk_app.models import RiskLimit
 
     set_clock(SteppedClock(MARKET_NOW))
-    monkeypatch.setattr(tasks.agent_run, "delay", lambda *a, **k: None)  # no broker needed to queue a run
+    send = desk_tasks.enqueue
+    monkeypatch.setattr(desk_tasks, "enqueue", lambda name, *a, **k: None if name == "signals_app.tasks.agent_run" else send(name, *a, **k))  # a run is not needed
     cache.clear()
     users = get_user_model().objects
     trader, admin, risk1, risk2 = (users.get(username=u) for u in ("trader", "admin", "risk", "risk2"))
@@ -129,7 +135,7 @@ def test_matrix_when_every_row_replayed_for_every_role_then_each_gets_exactly_it
 
 
 def test_matrix_when_socket_groups_computed_then_each_role_joins_exactly_its_groups(desk):
-    from execution_app import groups
+    from execution_app.consumers import groups_for_user
 
     ids, users = desk["ids"], desk["users"]
     mismatches = []
@@ -138,7 +144,7 @@ def test_matrix_when_socket_groups_computed_then_each_role_joins_exactly_its_gro
             continue
         for role, want in zip(ROLES, expected):
             user = users.get(role)
-            joined = name.format(**ids) in (groups.groups_for_user(user) if user else [])
+            joined = name.format(**ids) in (groups_for_user(user) if user else [])
             if joined != bool(want):
                 mismatches.append(f"group {name} for {role}: {'joins' if joined else 'not joined'}, table says {want}")
     assert not mismatches, "\n".join(mismatches)
@@ -152,7 +158,7 @@ async def test_matrix_when_each_role_opens_the_socket_then_accepted_or_closed_as
     from django.test import Client
 
     from config.asgi import application
-    from execution_app import roles
+    from desk import roles
 
     [row] = [r for r in MATRIX if r[0] == W and r[1] == "CONNECT"]
     role_names = {"trader": roles.TRADER, "risk": roles.RISK_OFFICER, "api": roles.API_CLIENT, "admin": roles.ADMIN}

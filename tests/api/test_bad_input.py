@@ -23,14 +23,14 @@ NUL, LONE_SURROGATE, RTL_OVERRIDE = "a\x00b", "\ud800", "\u202eevil"
 
 # (case, role, path, model whose row count must not change, body, field the error must name)
 CASES = [
-    ("signal score out of range", "api", "/api/v1/signals/", "execution_app.Signal", {**SIGNAL, "score": 1.5}, "score"),
-    ("signal score wrong type", "api", "/api/v1/signals/", "execution_app.Signal", {**SIGNAL, "score": "high"}, "score"),
-    ("signal horizon out of range", "api", "/api/v1/signals/", "execution_app.Signal", {**SIGNAL, "horizon_days": 10_000}, "horizon_days"),
-    ("signal naive timestamp", "api", "/api/v1/signals/", "execution_app.Signal", {**SIGNAL, "generated_at": "2022-06-01T14:00:00"}, "generated_at"),
-    ("signal unknown symbol", "api", "/api/v1/signals/", "execution_app.Signal", {**SIGNAL, "symbol": "NOSUCH"}, "symbol"),
-    ("signal NUL in id", "api", "/api/v1/signals/", "execution_app.Signal", {**SIGNAL, "client_signal_id": NUL}, "client_signal_id"),
+    ("signal score out of range", "api", "/api/v1/signals/", "signals_app.Signal", {**SIGNAL, "score": 1.5}, "score"),
+    ("signal score wrong type", "api", "/api/v1/signals/", "signals_app.Signal", {**SIGNAL, "score": "high"}, "score"),
+    ("signal horizon out of range", "api", "/api/v1/signals/", "signals_app.Signal", {**SIGNAL, "horizon_days": 10_000}, "horizon_days"),
+    ("signal naive timestamp", "api", "/api/v1/signals/", "signals_app.Signal", {**SIGNAL, "generated_at": "2022-06-01T14:00:00"}, "generated_at"),
+    ("signal unknown symbol", "api", "/api/v1/signals/", "signals_app.Signal", {**SIGNAL, "symbol": "NOSUCH"}, "symbol"),
+    ("signal NUL in id", "api", "/api/v1/signals/", "signals_app.Signal", {**SIGNAL, "client_signal_id": NUL}, "client_signal_id"),
     # msgspec refuses a lone surrogate while parsing, before any field exists: a 400 for the request as a whole.
-    ("signal lone surrogate", "api", "/api/v1/signals/", "execution_app.Signal", {**SIGNAL, "client_signal_id": LONE_SURROGATE}, None),
+    ("signal lone surrogate", "api", "/api/v1/signals/", "signals_app.Signal", {**SIGNAL, "client_signal_id": LONE_SURROGATE}, None),
     ("order negative quantity", "trader", "/api/v1/orders/", "orders_app.Order", {**ORDER, "quantity": "-5"}, "quantity"),
     ("order zero quantity", "trader", "/api/v1/orders/", "orders_app.Order", {**ORDER, "quantity": "0"}, "quantity"),
     ("order huge quantity", "trader", "/api/v1/orders/", "orders_app.Order", {**ORDER, "quantity": "1e30"}, "quantity"),
@@ -58,23 +58,23 @@ CASES = [
     ("backtest negative capital", "trader", "/api/v1/backtests/", "execution_app.ScenarioRun", {**BACKTEST, "capital": "-1"}, "capital"),
     ("backtest unknown strategy", "trader", "/api/v1/backtests/", "execution_app.ScenarioRun", {**BACKTEST, "strategy": "moon"}, "strategy"),
     ("backtest unknown portfolio", "trader", "/api/v1/backtests/", "execution_app.ScenarioRun", {**BACKTEST, "portfolio": "Nobody's"}, "portfolio"),
-    ("agent negative weight", "admin", "/api/v1/agents/", "execution_app.Agent", {**AGENT, "weight": "-1"}, "weight"),
-    ("agent unknown type", "admin", "/api/v1/agents/", "execution_app.Agent", {**AGENT, "type": "oracle"}, "type"),
-    ("agent unknown owner", "admin", "/api/v1/agents/", "execution_app.Agent", {**AGENT, "owner": "nobody"}, "owner"),
-    ("agent config wrong type", "admin", "/api/v1/agents/", "execution_app.Agent", {**AGENT, "config": [1, 2]}, "config"),
-    ("agent NUL in name", "admin", "/api/v1/agents/", "execution_app.Agent", {**AGENT, "name": NUL}, "name"),
-    ("agent RTL override in name", "admin", "/api/v1/agents/", "execution_app.Agent", {**AGENT, "name": RTL_OVERRIDE}, "name"),
+    ("agent negative weight", "admin", "/api/v1/agents/", "signals_app.Agent", {**AGENT, "weight": "-1"}, "weight"),
+    ("agent unknown type", "admin", "/api/v1/agents/", "signals_app.Agent", {**AGENT, "type": "oracle"}, "type"),
+    ("agent unknown owner", "admin", "/api/v1/agents/", "signals_app.Agent", {**AGENT, "owner": "nobody"}, "owner"),
+    ("agent config wrong type", "admin", "/api/v1/agents/", "signals_app.Agent", {**AGENT, "config": [1, 2]}, "config"),
+    ("agent NUL in name", "admin", "/api/v1/agents/", "signals_app.Agent", {**AGENT, "name": NUL}, "name"),
+    ("agent RTL override in name", "admin", "/api/v1/agents/", "signals_app.Agent", {**AGENT, "name": RTL_OVERRIDE}, "name"),
 ]
 
 # Bodies that are not JSON a client could mean: a 400 (or 415), nothing saved.
 MALFORMED = ['{"agent": ', "[1, 2", "\x00", '{"a": NaN}', "null", '"just a string"']
 WRITE_ENDPOINTS = [
-    ("api", "/api/v1/signals/", "execution_app.Signal"),
+    ("api", "/api/v1/signals/", "signals_app.Signal"),
     ("trader", "/api/v1/orders/", "orders_app.Order"),
     ("risk", "/api/v1/risk/limits/", "risk_app.RiskLimit"),
     ("trader", "/api/v1/proposals/{proposal}/reject/", "portfolio_app.RebalanceProposal.REJECTED"),
     ("trader", "/api/v1/backtests/", "execution_app.ScenarioRun"),
-    ("admin", "/api/v1/agents/", "execution_app.Agent"),
+    ("admin", "/api/v1/agents/", "signals_app.Agent"),
 ]
 
 
@@ -82,11 +82,11 @@ WRITE_ENDPOINTS = [
 def desk(demo_small, api_for):
     from django.contrib.auth import get_user_model
 
-    from execution_app import demo
-    from execution_app.clock import SteppedClock
-    from execution_app.clock_service import set_clock
+    from ops_app import demo
+    from desk.clock import SteppedClock
+    from market_app.clock import set_clock
     from portfolio_app.models import Portfolio
-    from portfolio_app.services import proposal_create
+    from execution_app.rebalance.services import proposal_create
 
     set_clock(SteppedClock(MARKET_NOW))
     users = get_user_model().objects
@@ -156,7 +156,7 @@ def test_write_when_unknown_id_in_the_path_then_404_in_the_error_format(desk, ro
 
 
 def test_signal_batch_when_one_item_bad_then_its_index_and_field_named_and_none_saved(desk):
-    before = _count("execution_app.Signal")
+    before = _count("signals_app.Signal")
     items = [{**SIGNAL, "client_signal_id": f"ok-{i}"} for i in range(3)]
     items[1]["confidence"] = -0.1
     response = desk["clients"]["api"].post("/api/v1/signals/", json.dumps(items), content_type="application/json")
@@ -164,4 +164,4 @@ def test_signal_batch_when_one_item_bad_then_its_index_and_field_named_and_none_
     body = response.json()
     assert {"code", "message", "errors"} <= set(body) and body["code"] == "invalid"
     assert [(e["index"], e["field"]) for e in body["errors"]] == [(1, "confidence")]
-    assert _count("execution_app.Signal") == before
+    assert _count("signals_app.Signal") == before

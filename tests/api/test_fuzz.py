@@ -27,7 +27,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 def _token(role: str) -> str:
     from rest_framework.authtoken.models import Token
 
-    from execution_app.demo import DEMO_API_CLIENT
+    from ops_app.demo import DEMO_API_CLIENT
 
     username = {"admin": "admin", "trader": "trader", "risk": "risk", "api": DEMO_API_CLIENT}[role]
     return Token.objects.get(user__username=username).key

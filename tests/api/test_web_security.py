@@ -24,7 +24,7 @@ def test_form_post_when_no_csrf_token_then_403(trader):
 
 @pytest.mark.django_db
 def test_login_when_too_many_failures_then_locked_out_even_with_right_password(make_user):
-    from execution_app import roles
+    from desk import roles
 
     make_user("victim", roles.TRADER, password="right-password-123")
     client = Client()

@@ -27,8 +27,8 @@ def _call(stack, token, method, path, body=None):
 
 
 def test_api_client_day_when_bot_posts_signals_then_admin_sees_them_live_on_agents_page(demo_small, browser, stack, shot):  # noqa: F811
-    from execution_app.demo import demo_password
-    from execution_app.models import Signal
+    from ops_app.demo import demo_password
+    from signals_app.models import Signal
 
     admin = login(browser, stack, "admin", demo_password())
     errors = watch_console(admin)

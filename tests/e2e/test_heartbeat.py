@@ -10,8 +10,8 @@ pytestmark = [pytest.mark.e2e]
 
 
 def test_overview_when_trader_logs_in_then_heartbeat_arrives_over_websocket(browser, stack, shot):
-    from execution_app import roles
-    from execution_app.accounts import desk_user_create
+    from desk import roles
+    from ops_app.accounts import desk_user_create
     from portfolio_app.models import Portfolio
 
     trader, _, _ = desk_user_create(username="trader", role=roles.TRADER, password=PASSWORD)

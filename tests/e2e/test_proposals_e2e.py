@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.e2e]
 
 
 def test_proposals_page_when_trader_requests_then_pending_arrives_live_and_approve_creates_orders(demo_small, browser, stack, shot):  # noqa: F811
-    from execution_app.demo import DEMO_PORTFOLIO, demo_password
+    from ops_app.demo import DEMO_PORTFOLIO, demo_password
     from orders_app.models import Order
     from portfolio_app.models import Portfolio, RebalanceProposal
 

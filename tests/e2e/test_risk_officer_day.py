@@ -28,7 +28,7 @@ def _edit_limit(page, limit_id, threshold, reason):
 
 
 def test_risk_officer_day_when_tighten_loosen_and_halt_then_four_eyes_and_halt_reach_trader_live(demo_small, browser, stack, shot):  # noqa: F811
-    from execution_app.demo import demo_password
+    from ops_app.demo import demo_password
     from risk_app.models import PendingLimitChange, RiskLimit, TradingStateRecord
 
     password = demo_password()

@@ -25,8 +25,9 @@ def _seed_book(core, trader):
     """Positions through real orders and fills, a NAV history, an alert, a pending proposal."""
     from orders_app.models import Order
     from orders_app.services import order_place
-    from portfolio_app.models import NavSnapshot, PriceBar, RebalanceProposal
-    from portfolio_app.services import proposal_request
+    from portfolio_app.models import NavSnapshot, RebalanceProposal
+    from market_app.models import PriceBar
+    from execution_app.rebalance.services import proposal_request
     from risk_app.services import alert_raise
 
     orders = [
@@ -53,7 +54,7 @@ def _seed_book(core, trader):
 def test_screenshots_when_each_role_visits_every_page_then_pages_render_clean(demo_small, browser, stack, shot):  # noqa: F811
     from django.contrib.auth import get_user_model
 
-    from execution_app.demo import demo_password
+    from ops_app.demo import demo_password
     from portfolio_app.models import Portfolio
 
     core = Portfolio.objects.get(name="Core Equity")

@@ -24,7 +24,7 @@ MINUTES_BEFORE_CLOSE = 60
 def late_session_stack(demo_small, transactional_db):
     from django.utils import timezone
 
-    from execution_app.models import MarketClockAnchor
+    from market_app.models import MarketClockAnchor
     from tests.live_stack import LiveStack
 
     into = (390 - MINUTES_BEFORE_CLOSE) * 600 / 390
@@ -37,7 +37,7 @@ def late_session_stack(demo_small, transactional_db):
 
 
 def test_trader_day_when_proposal_approved_then_orders_fill_live_in_blotter_and_positions_show(late_session_stack, browser, shot):  # noqa: F811
-    from execution_app.demo import demo_password
+    from ops_app.demo import demo_password
     from orders_app.models import Fill, Order
     from portfolio_app.models import Portfolio, Position, RebalanceProposal
 

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from execution_app import signal_services as svc
+from signals_app import services as svc
 
 # A Monday, mid-session (10:00 New York): the stepped clock's market time in these tests.
 MARKET_NOW = datetime(2022, 3, 7, 15, 0, tzinfo=timezone.utc)
@@ -15,8 +15,8 @@ MARKET_NOW = datetime(2022, 3, 7, 15, 0, tzinfo=timezone.utc)
 
 @pytest.fixture
 def market_clock():
-    from execution_app.clock import SteppedClock
-    from execution_app.clock_service import set_clock
+    from desk.clock import SteppedClock
+    from market_app.clock import set_clock
 
     clock = SteppedClock(MARKET_NOW)
     set_clock(clock)
@@ -27,7 +27,7 @@ def market_clock():
 @pytest.fixture
 def instruments(db):
     """The demo's 20 stocks and its index (no prices), through the demo loader's own service."""
-    from execution_app.demo import instruments_ensure
+    from ops_app.demo import instruments_ensure
 
     _, ids = instruments_ensure()
     return ids
@@ -40,7 +40,7 @@ def vendor_agent(desk_admin, api_client_user):
 
 @pytest.fixture
 def other_agent(desk_admin, make_user):
-    from execution_app import roles
+    from desk import roles
 
     other = make_user("bot2", roles.API_CLIENT)
     return svc.agent_create(actor=desk_admin, name="someone-else", type="external", owner=other)

@@ -11,8 +11,8 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from execution_app import signal_services as svc
-from execution_app.models import Agent, Signal
+from signals_app import services as svc
+from signals_app.models import Agent, Signal
 from tests.execution.signal_fixtures import (  # noqa: F401 - fixtures
     instruments,
     item,
@@ -119,7 +119,7 @@ def test_agent_types_when_listed_then_builtins_with_defaults(api_for, trader):
 
 def bars(symbols_prices: dict[str, list[float]], end: date) -> None:
     """Daily closes ending at ``end`` (business days), written as the demo loader writes them."""
-    from portfolio_app.models import Instrument, PriceBar
+    from market_app.models import Instrument, PriceBar
 
     n = max(len(v) for v in symbols_prices.values())
     days = pd.bdate_range(end=end, periods=n)
@@ -173,10 +173,10 @@ def test_agent_run_when_run_again_same_day_then_nothing_new_and_next_day_runs_wi
 def test_agent_run_due_when_agents_disabled_manual_or_external_then_only_due_computed_ones(
     desk_admin, vendor_agent, market_clock, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from execution_app import tasks
+    from desk import tasks as desk_tasks
 
     queued = []
-    monkeypatch.setattr(tasks.agent_run, "delay", lambda agent_id: queued.append(agent_id))
+    monkeypatch.setattr(desk_tasks, "enqueue", lambda name, args=(), kwargs=None, **o: queued.append(args[0]) if name == "signals_app.tasks.agent_run" else None)
     due = svc.agent_create(actor=desk_admin, name="a-due", type="momentum")
     svc.agent_create(actor=desk_admin, name="b-off", type="momentum", enabled=False)
     svc.agent_create(actor=desk_admin, name="c-manual", type="momentum", schedule="manual")
@@ -200,7 +200,7 @@ def test_agent_run_due_when_beat_task_runs_then_worker_stores_signals_on_agents_
 ):
     import time
 
-    from execution_app import tasks
+    from signals_app import tasks
 
     bars({"AAPL": [100.0 + k for k in range(30)], "MSFT": [50.0 + (k % 3) for k in range(30)]}, end=date(2022, 3, 4))
     agent = svc.agent_create(actor=desk_admin, name="mr-live", type="mean_reversion", config={"window": 5})

@@ -11,18 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from execution_app.agents import (
-    AgentType,
-    MomentumAgent,
-    available_agent_types,
-    get_agent_type,
-    prices_as_of,
-    reload_agent_types,
-    validate_config,
-)
-from execution_app.agents.registry import agent_registry
-from execution_app.aggregation import WeightedDecayAggregator
-from execution_app.interfaces import ConfigError
+from signals_app.agents import AgentType, MomentumAgent, available_agent_types, get_agent_type, prices_as_of, reload_agent_types, validate_config
+from signals_app.agents.registry import agent_registry
+from signals_app.aggregation import WeightedDecayAggregator
+from desk.interfaces import ConfigError
 
 PLUGIN_DIR = Path(__file__).parent / "plugin_pkg"
 
@@ -244,7 +236,7 @@ def test_registry_when_settings_path_given_then_type_registered_and_bad_path_rai
         with pytest.raises(ImportError):
             available_agent_types(paths=["execdesk_demo_plugin.Nope"])
         with pytest.raises(TypeError, match="not an AgentType"):
-            available_agent_types(paths=["execution_app.aggregation.WeightedDecayAggregator"])
+            available_agent_types(paths=["signals_app.aggregation.WeightedDecayAggregator"])
     finally:
         reload_agent_types()
         sys.modules.pop("execdesk_demo_plugin", None)

@@ -10,18 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from execution_app.aggregation import (
-    METHODS,
-    LatestPerAgentAggregator,
-    MajorityVoteAggregator,
-    WeightedDecayAggregator,
-    aggregate_arrays,
-    available_aggregators,
-    get_aggregator,
-    records_to_columns,
-    views_to_bl,
-)
-from execution_app.interfaces import SignalRecord, View
+from signals_app.aggregation import METHODS, LatestPerAgentAggregator, MajorityVoteAggregator, WeightedDecayAggregator, aggregate_arrays, available_aggregators, get_aggregator, records_to_columns, views_to_bl
+from desk.interfaces import SignalRecord, View
 
 AS_OF = datetime(2022, 1, 10, 16, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
@@ -144,7 +134,7 @@ def test_get_aggregator_when_named_then_built_with_params_and_unknown_raises():
     agg = get_aggregator("majority_vote", half_life_days=2.0)
 
     assert isinstance(agg, MajorityVoteAggregator) and agg.half_life_days == 2.0
-    assert isinstance(get_aggregator("execution_app.aggregation.LatestPerAgentAggregator"), LatestPerAgentAggregator)
+    assert isinstance(get_aggregator("signals_app.aggregation.LatestPerAgentAggregator"), LatestPerAgentAggregator)
     assert set(METHODS) <= set(available_aggregators())
     with pytest.raises(LookupError, match="unknown aggregator"):
         get_aggregator("median")

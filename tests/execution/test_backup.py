@@ -6,10 +6,11 @@ from decimal import Decimal as D
 import pytest
 from django.core.management import CommandError, call_command
 
-from execution_app.interfaces import FillReport, LiquiditySide, Side
+from desk.interfaces import FillReport, LiquiditySide, Side
 from orders_app import services
 from orders_app.models import Fill, Order
-from portfolio_app.models import Instrument, Portfolio, Position
+from market_app.models import Instrument
+from portfolio_app.models import Portfolio, Position
 
 
 def _state():

@@ -12,15 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from execution_app.clock import (
-    NEW_YORK,
-    CalendarClock,
-    ReplayClock,
-    SteppedClock,
-    WallClock,
-    clock_from_settings,
-)
-from execution_app.interfaces import Clock, ConfigError
+from desk.clock import NEW_YORK, CalendarClock, ReplayClock, SteppedClock, WallClock, clock_from_settings
+from desk.interfaces import Clock, ConfigError
 
 EPOCH = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
 

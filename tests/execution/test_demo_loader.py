@@ -1,12 +1,13 @@
 import pytest
 
-from execution_app import demo
+from ops_app import demo
 
 
 @pytest.mark.django_db
 def test_load_demo_when_run_then_counts_match_the_dataset(django_assert_max_num_queries):
     from orders_app.models import Venue
-    from portfolio_app.models import Instrument, Portfolio, PriceBar
+    from market_app.models import Instrument, PriceBar
+    from portfolio_app.models import Portfolio
 
     prices, index = demo.price_frames()
     expected_bars = int(prices.notna().sum().sum() + index.notna().sum().sum())
@@ -34,7 +35,7 @@ def test_load_demo_when_run_twice_then_second_run_changes_nothing(demo_small):
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
-    from portfolio_app.models import PriceBar
+    from market_app.models import PriceBar
 
     bars = PriceBar.objects.count()
     tokens = set(Token.objects.values_list("key", flat=True))

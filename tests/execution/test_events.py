@@ -9,8 +9,8 @@ from channels.testing import WebsocketCommunicator
 from django.db import transaction
 
 from config.asgi import application
-from execution_app import groups
-from execution_app.events import event_publish, next_sequence
+from desk import groups
+from desk.events import event_publish, next_sequence
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -88,7 +88,7 @@ async def _connect(cookie):
 
 @pytest.mark.asyncio
 async def test_consumer_when_trader_connected_then_receives_only_own_portfolio_events(client, make_user):
-    from execution_app import roles
+    from desk import roles
     from portfolio_app.models import Portfolio
 
     @sync_to_async
@@ -118,7 +118,7 @@ async def test_consumer_when_trader_connected_then_receives_only_own_portfolio_e
 
 @pytest.mark.asyncio
 async def test_consumer_when_risk_officer_connected_then_sees_every_portfolio(client, make_user):
-    from execution_app import roles
+    from desk import roles
     from portfolio_app.models import Portfolio
 
     @sync_to_async

@@ -9,14 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from execution_app.intraday import (
-    InstrumentDay,
-    SessionMarket,
-    brownian_bridge,
-    interval_vwap,
-    path_seed,
-    volume_profile,
-)
+from market_app.intraday import InstrumentDay, SessionMarket, brownian_bridge, interval_vwap, path_seed, volume_profile
 
 OPEN = datetime(2022, 1, 3, 14, 30, tzinfo=timezone.utc)
 CLOSE = datetime(2022, 1, 3, 21, 0, tzinfo=timezone.utc)

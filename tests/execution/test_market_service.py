@@ -3,9 +3,10 @@ from decimal import Decimal as D
 
 import pytest
 
-from execution_app.clock import SteppedClock
-from execution_app.clock_service import set_clock
-from execution_app.market_service import nav_snapshots_take, price_ticks_publish
+from desk.clock import SteppedClock
+from market_app.clock import set_clock
+from market_app.services import price_ticks_publish
+from portfolio_app.services import nav_snapshots_take
 
 
 @pytest.fixture
@@ -18,7 +19,8 @@ def stepped():
 
 @pytest.mark.django_db
 def test_nav_snapshots_when_session_closed_then_one_snapshot_at_closes_and_peak(demo_small, stepped):
-    from portfolio_app.models import Instrument, NavSnapshot, Portfolio, Position, PriceBar
+    from market_app.models import Instrument, PriceBar
+    from portfolio_app.models import NavSnapshot, Portfolio, Position
 
     pf = Portfolio.objects.get(name="Core Equity")
     aapl = Instrument.objects.get(symbol="AAPL")

@@ -3,12 +3,7 @@
 from datetime import UTC, datetime
 from decimal import Decimal as D
 
-from execution_app.interfaces import (
-    Aggregator, ExecutionAlgo, ExecutionEnvironment, FillReport, LimitBreach, LiquiditySide, MarketState,
-    Optimiser, OrderGateway, OrderStatus, ProposedTrade, RiskEngine, RiskVerdict, RouteAllocation,
-    RouteDecision, Router, SignalRecord, SignalSource, Side, Sizer, Slice, TargetWeights, TradeBuilder,
-    TradeResult, VenueQuote, View, PortfolioSnapshot,
-)
+from desk.interfaces import Aggregator, ExecutionAlgo, ExecutionEnvironment, FillReport, LimitBreach, LiquiditySide, MarketState, Optimiser, OrderGateway, OrderStatus, ProposedTrade, RiskEngine, RiskVerdict, RouteAllocation, RouteDecision, Router, SignalRecord, SignalSource, Side, Sizer, Slice, TargetWeights, TradeBuilder, TradeResult, VenueQuote, View, PortfolioSnapshot
 from execution_app.orchestrator import Ports, TradeExecutionOrchestrator
 
 AS_OF = datetime(2022, 3, 1, 21, 0, tzinfo=UTC)

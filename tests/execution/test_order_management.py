@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from execution_app.interfaces import MarketState, OrderIntent, Side, VenueQuote
-from execution_app.intraday import volume_profile
+from desk.interfaces import MarketState, OrderIntent, Side, VenueQuote
+from market_app.intraday import volume_profile
 from orders_app.algos import ALGOS, allocate_lots
 from orders_app.routing import SmartOrderRouter
 

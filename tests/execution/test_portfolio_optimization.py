@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from execution_app import money
-from execution_app.interfaces import PortfolioSnapshot, PositionSnapshot, TargetWeights
+from desk import money
+from desk.interfaces import PortfolioSnapshot, PositionSnapshot, TargetWeights
 from portfolio_app.optimisation import PortfolioOptimiser
 from portfolio_app.rebalancing import should_rebalance
 from portfolio_app.trades import LotTradeBuilder, cash_after

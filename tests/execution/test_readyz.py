@@ -15,7 +15,7 @@ def test_readyz_when_every_component_up_then_200(celery_worker_live):
 
 @pytest.mark.django_db
 def test_readyz_when_redis_unreachable_then_503_naming_redis(settings):
-    from config import redis as desk_redis
+    from desk import redis as desk_redis
 
     # A Redis of the test's own that is not there (nothing listens on port 1), never the shared one.
     settings.REDIS_URL = "redis://127.0.0.1:1/0"

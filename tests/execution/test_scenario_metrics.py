@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from execution_app import scenario_metrics as sm
-from execution_app.interfaces import FillReport, LiquiditySide, Side
+from execution_app.scenarios import metrics as sm
+from desk.interfaces import FillReport, LiquiditySide, Side
 
 P = 3  # periods per year in the hand-worked cases
 DATES = pd.to_datetime(["2022-01-03", "2022-01-04", "2022-01-05", "2022-01-06"])

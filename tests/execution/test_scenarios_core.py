@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from execution_app.interfaces import PortfolioSnapshot, PositionSnapshot, TargetWeights
+from desk.interfaces import PortfolioSnapshot, PositionSnapshot, TargetWeights
 from execution_app.scenarios import PointInTimeSignalSource, ScenarioConfig, rebalance_rows, run_backtest
 from execution_app.scenarios.attribution import attribute_divergence
 from execution_app.scenarios.benchmark import run_benchmark
@@ -128,7 +128,7 @@ def test_backtest_when_rebalancing_then_sells_come_before_buys_and_cash_never_ne
 
 
 def test_signal_source_when_future_rows_change_then_signals_at_t_do_not(frames):
-    from execution_app.agents.builtin import MeanReversionAgent, MomentumAgent
+    from signals_app.agents.builtin import MeanReversionAgent, MomentumAgent
     from execution_app.scenarios import session_close
 
     closes, _ = frames
@@ -176,7 +176,7 @@ def test_backtest_when_next_close_then_fills_dated_the_following_session(frames)
 
 def test_rebalance_rows_when_data_ends_before_month_end_then_no_december_rebalance():
     days = [d.date() for d in pd.bdate_range("2022-01-03", "2022-12-28")]
-    from execution_app.clock import session_table
+    from desk.clock import session_table
 
     days = [d for d in days if d in session_table().index]
     rows = rebalance_rows(days, 0, len(days) - 1, "monthly")
@@ -191,7 +191,7 @@ class RecomputingLotTradeBuilder(LotTradeBuilder):
     """The reference: the funding rules with cash after *all* trades recomputed at every step."""
 
     def _fund_buys(self, deltas, px, lots, cash):
-        from execution_app import money
+        from desk import money
 
         def remaining():
             return cash_after(cash, self._as_trades(deltas, px), self.cost_bps)

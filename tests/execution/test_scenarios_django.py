@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 
-from execution_app import scenario_services as svc
+from execution_app.scenarios import services as svc
 from execution_app.models import ScenarioEquity, ScenarioRun, ScenarioTrade
 
 pytestmark = pytest.mark.django_db
@@ -150,8 +150,8 @@ def test_backtests_pages_when_trader_then_form_detail_compare_and_tearsheet_rend
 
 
 def test_paper_run_when_started_recorded_and_stopped_then_equity_points_and_metrics(desk, api_for, settings):
-    from execution_app.clock import SteppedClock
-    from execution_app.clock_service import set_clock
+    from desk.clock import SteppedClock
+    from market_app.clock import set_clock
     from portfolio_app.models import Portfolio
 
     clock = SteppedClock("2022-03-01")

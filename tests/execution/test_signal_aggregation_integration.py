@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from execution_app import signal_services as svc
+from signals_app import services as svc
 from tests.execution.signal_fixtures import (  # noqa: F401 - fixtures
     MARKET_NOW,
     instruments,
@@ -22,7 +22,7 @@ PLUGIN_DIR = Path(__file__).parent / "plugin_pkg"
 @pytest.fixture
 def plugin_installed(monkeypatch):
     """The test plugin package on the path: its ``execdesk.agents`` entry point advertises ``last_move``."""
-    from execution_app.agents import reload_agent_types
+    from signals_app.agents import reload_agent_types
 
     monkeypatch.syspath_prepend(str(PLUGIN_DIR))
     reload_agent_types()
@@ -35,7 +35,7 @@ def plugin_installed(monkeypatch):
 class TestSignalAggregationIntegration:
     def test_existing_aggregation_flow(self, api_for, desk_admin, api_client_user, make_user, vendor_agent, instruments, market_clock):
         # Arrange: two API clients' agents; vendor weighs 2, quant 1; the desk's half-life is 5 days.
-        from execution_app import roles
+        from desk import roles
 
         quant_bot = make_user("quant-bot", roles.API_CLIENT)
         svc.agent_create(actor=desk_admin, name="quant", type="external", owner=quant_bot, weight="1")
@@ -87,7 +87,7 @@ class TestSignalAggregationIntegration:
         # Arrange: the plugin's type, found through its entry point, is offered by the API.
         from django.conf import settings
 
-        from execution_app.signal_selectors import agent_price_frame, views_as_of
+        from signals_app.selectors import agent_price_frame, views_as_of
         from portfolio_app.optimisation import PortfolioOptimiser
 
         types = {t["name"] for t in api_for(desk_admin).get("/api/v1/agents/types/").json()}

@@ -7,7 +7,7 @@ import math
 import pytest
 from django.db import connection
 
-from execution_app.models import Signal
+from signals_app.models import Signal
 from tests.execution.signal_fixtures import (  # noqa: F401 - fixtures
     instruments,
     item,
@@ -80,7 +80,7 @@ def test_post_batch_when_field_missing_and_others_bad_then_every_error_listed_an
 
 
 def test_post_batch_when_agent_disabled_then_400_on_agent(api_for, api_client_user, desk_admin, vendor_agent, instruments, market_clock):
-    from execution_app.signal_services import agent_update
+    from signals_app.services import agent_update
 
     agent_update(actor=desk_admin, agent_id=vendor_agent.id, enabled=False)
 

@@ -11,8 +11,8 @@ from django.test import Client
 from django.urls import reverse
 
 from config.asgi import application
-from execution_app import groups
-from execution_app import signal_services as svc
+from desk import groups
+from signals_app import services as svc
 from tests.execution.signal_fixtures import (  # noqa: F401 - fixtures
     instruments,
     item,
@@ -146,7 +146,7 @@ def test_edit_agent_when_csrf_token_missing_then_403(desk_admin, vendor_agent):
 
 @pytest.mark.django_db
 def test_demo_agents_when_hook_runs_twice_then_four_agents_and_vendor_owned_by_signals_bot(demo_small):
-    from execution_app.models import Agent
+    from signals_app.models import Agent
 
     svc.demo_agents(portfolio=None, users={})
 

@@ -13,8 +13,8 @@ from decimal import Decimal
 
 import pytest
 
-from execution_app.clock import NEW_YORK
-from execution_app.scenario_metrics import METRIC_NAMES, metrics_table
+from desk.clock import NEW_YORK
+from execution_app.scenarios.metrics import METRIC_NAMES, metrics_table
 from execution_app.scenarios import ScenarioConfig, run_backtest
 from execution_app.scenarios.attribution import COMPONENTS, attribute_divergence
 from execution_app.scenarios.benchmark import run_benchmark
@@ -125,8 +125,8 @@ def mid_2022_clock():
     """2022-06-01 11:00 New York: mid-session, with two and a half years of closes behind it."""
     from datetime import datetime, timezone
 
-    from execution_app.clock import SteppedClock
-    from execution_app.clock_service import set_clock
+    from desk.clock import SteppedClock
+    from market_app.clock import set_clock
 
     clock = SteppedClock(datetime(2022, 6, 1, 15, 0, tzinfo=timezone.utc))
     set_clock(clock)
@@ -141,9 +141,9 @@ class TestTradeExecutionOrchestrator:
         the aggregation defines, handed to the optimiser. Checked by hand below."""
         from datetime import timedelta
 
-        from execution_app import roles
-        from execution_app import signal_services as svc
-        from execution_app.interfaces import Optimiser, TargetWeights
+        from desk import roles
+        from signals_app import services as svc
+        from desk.interfaces import Optimiser, TargetWeights
         from execution_app.orchestrator import Ports, TradeExecutionOrchestrator
         from execution_app.ports import DbSignalSource, desk_aggregator
 
@@ -196,8 +196,8 @@ class TestTradeExecutionOrchestrator:
     def test_portfolio_optimization(self, demo_small, mid_2022_clock, celery_worker_live, api_for):
         """Signals -> views -> Black-Litterman -> proposal, end to end with a real Celery worker:
         the agents' views move the target weights the way they point."""
-        from execution_app.demo import DEMO_API_CLIENT, DEMO_PORTFOLIO
-        from portfolio_app.construction import proposal_plan
+        from ops_app.demo import DEMO_API_CLIENT, DEMO_PORTFOLIO
+        from execution_app.rebalance.construction import proposal_plan
         from portfolio_app.models import Portfolio, RebalanceProposal
 
         core = Portfolio.objects.get(name=DEMO_PORTFOLIO)
@@ -237,10 +237,11 @@ class TestTradeExecutionOrchestrator:
         creates orders that are DENIED with reasons; nothing reaches a venue."""
         from django.contrib.auth import get_user_model
 
-        from execution_app.demo import DEMO_PORTFOLIO
+        from ops_app.demo import DEMO_PORTFOLIO
         from orders_app.models import Fill, Order, RoutingDecision
         from portfolio_app.models import Portfolio
-        from portfolio_app.services import proposal_approve, proposal_create
+        from execution_app.rebalance.approval import proposal_approve
+        from execution_app.rebalance.services import proposal_create
         from risk_app.services import limit_create
 
         core = Portfolio.objects.get(name=DEMO_PORTFOLIO)

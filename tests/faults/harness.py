@@ -234,7 +234,7 @@ def invariant_violations(portfolio_ids, cash_before: dict[int, Decimal]) -> list
     """Every broken invariant of these portfolios, as sentences (empty when all hold)."""
     from django.db.models import Count
 
-    from execution_app.money import cash
+    from desk.money import cash
     from orders_app import states
     from orders_app.models import Fill, Order, OrderEvent
     from portfolio_app.models import Portfolio, Position

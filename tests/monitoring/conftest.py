@@ -16,7 +16,7 @@ from tests.risk.conftest import _fresh_engine, book, make_limit, stepped_clock  
 @pytest.fixture(autouse=True)
 def _clean_monitoring_keys():
     """Series, worker and lock keys of earlier tests must not leak into this one."""
-    from config.redis import get_redis
+    from desk.redis import get_redis
 
     def clean():
         r = get_redis()
@@ -37,7 +37,7 @@ def _default_rules(request):
         return
     import importlib
 
-    from risk_app.models import AlertRule
+    from ops_app.models import AlertRule
 
     request.getfixturevalue("transactional_db" if "transactional_db" in request.fixturenames else "db")
     migration = importlib.import_module("risk_app.migrations.0003_monitoring_rules_rollout")

@@ -7,9 +7,10 @@ import time
 
 import pytest
 
-from risk_app.alert_rules import series
-from risk_app.alert_rules.rules import alert_rules_evaluate
-from risk_app.models import Alert, AlertRule
+from ops_app.alert_rules import series
+from ops_app.alert_rules.rules import alert_rules_evaluate
+from risk_app.models import Alert
+from ops_app.models import AlertRule
 
 pytestmark = pytest.mark.django_db
 K = AlertRule.Kind
@@ -87,7 +88,7 @@ def test_request_middleware_when_requests_served_then_counted_in_minute(client, 
 
 
 def test_queue_depth_when_over_threshold_then_one_alert_per_queue(settings):
-    from config.redis import get_redis
+    from desk.redis import get_redis
 
     settings.DESK_QUEUES = ("mon-q-a", "mon-q-b")
     r = get_redis()
@@ -135,7 +136,7 @@ def test_worker_missing_when_none_ever_answered_then_raised(monkeypatch):
 
 
 def test_redis_unreachable_when_ping_fails_then_raised(monkeypatch):
-    from risk_app.alert_rules import rules
+    from ops_app.alert_rules import rules
 
     class Down:
         def ping(self):
@@ -151,7 +152,7 @@ def test_redis_unreachable_when_ping_fails_then_raised(monkeypatch):
 
 
 def test_database_unreachable_when_it_returns_then_outage_recorded_raised_and_resolved(monkeypatch):
-    from risk_app.alert_rules import rules
+    from ops_app.alert_rules import rules
 
     monkeypatch.setattr(rules, "_database_ok", lambda: False)
     assert alert_rules_evaluate() == {"database": "unreachable"}
@@ -205,8 +206,8 @@ def test_rule_when_disabled_then_its_alerts_resolve(risk_officer):
 
 def test_tick_when_run_then_evaluates_and_records_when(monkeypatch):
     from config.celery import app
-    from config.redis import get_redis
-    from risk_app.alert_rules.rules import LAST_KEY, alert_rules_tick
+    from desk.redis import get_redis
+    from ops_app.alert_rules.rules import LAST_KEY, alert_rules_tick
 
     monkeypatch.setattr(app.control, "ping", lambda timeout=1.0, **kw: [{"celery@x": {"ok": "pong"}}])
     result = alert_rules_tick()

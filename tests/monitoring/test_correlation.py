@@ -16,10 +16,10 @@ pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 def replay_book(demo_small, settings):
     from django.contrib.auth import get_user_model
 
-    from execution_app import demo
-    from execution_app.clock import ReplayClock
-    from execution_app.clock_service import set_clock
-    from orders_app.market import clear_cache
+    from ops_app import demo
+    from desk.clock import ReplayClock
+    from market_app.clock import set_clock
+    from market_app.marks import clear_cache
     from portfolio_app.models import Portfolio
 
     settings.DESK_ORDER_POLL_SECONDS = 0.2

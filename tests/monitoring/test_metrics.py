@@ -38,7 +38,7 @@ def test_pre_trade_check_when_denied_then_check_and_denial_counters_move(book, m
 def test_signal_batch_when_stored_then_signals_received_counts_per_agent(
     market_clock, instruments, vendor_agent, api_client_user, django_capture_on_commit_callbacks
 ):
-    from execution_app.signal_services import signal_batch_create
+    from signals_app.services import signal_batch_create
 
     before = sample("desk_signals_received_total", {"agent": "vendor"})
     with django_capture_on_commit_callbacks(execute=True):
@@ -71,8 +71,8 @@ def test_risk_recompute_when_limits_measured_then_utilisation_gauge_set(book, ma
 
 
 def test_queue_depths_when_sampled_then_gauge_and_minute_series_hold_llen():
-    from config.redis import get_redis
-    from risk_app.alert_rules.series import queue_depths, series_read
+    from desk.redis import get_redis
+    from ops_app.alert_rules.series import queue_depths, series_read
 
     r = get_redis()
     r.delete("mon-test-queue")
@@ -97,7 +97,7 @@ def test_alert_raised_when_committed_then_alerts_active_gauge_and_event_count(dj
 
 
 def test_metrics_switch_when_off_then_counters_do_not_move():
-    from config import metrics
+    from desk import metrics
 
     before = sample("desk_fills_total", {"venue": "switch-test"})
     metrics.metrics_enable(False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from risk_app.models import AlertRule, ModeChange
+from ops_app.models import AlertRule, ModeChange
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +38,7 @@ def test_monitoring_page_when_api_client_or_anonymous_then_refused(client, api_c
 
 
 def test_monitoring_data_when_requests_recorded_then_series_of_the_hour(client, trader):
-    from risk_app.alert_rules import series
+    from ops_app.alert_rules import series
 
     series.request_record(ms=12.5, status=200)
     series.request_record(ms=40, status=502)
@@ -81,8 +81,8 @@ def test_portfolio_mode_api_when_admin_then_switched_and_audited_and_trader_refu
 def test_agent_in_shadow_when_aggregating_then_signals_stored_but_left_out_of_live_views(
     market_clock, instruments, vendor_agent, api_client_user, desk_admin, api_for
 ):
-    from execution_app.signal_selectors import live_signal_columns
-    from execution_app.signal_services import signal_batch_create
+    from signals_app.selectors import live_signal_columns
+    from signals_app.services import signal_batch_create
 
     from tests.execution.signal_fixtures import item
 

@@ -22,7 +22,7 @@ def _wait(pred, timeout=20.0):
 def test_alert_when_raised_updated_and_resolved_then_one_delivery_per_state_change_retried_after_500(
     celery_worker_live, receiver, settings
 ):
-    from risk_app.models import AlertDelivery, AlertRule
+    from ops_app.models import AlertDelivery, AlertRule
     from risk_app.services import alert_raise, alert_resolve
 
     settings.DESK_ALERT_WEBHOOK_BACKOFF_SECONDS = 0.2
@@ -52,7 +52,7 @@ def test_alert_when_raised_updated_and_resolved_then_one_delivery_per_state_chan
 
 
 def test_alert_when_no_webhook_configured_then_no_delivery(settings):
-    from risk_app.models import AlertDelivery
+    from ops_app.models import AlertDelivery
     from risk_app.services import alert_raise
 
     settings.DESK_ALERT_WEBHOOK_URL = ""
@@ -65,8 +65,8 @@ def test_delivery_when_message_lost_then_sweep_sends_it_once(receiver, settings,
 
     from django.utils import timezone
 
-    from risk_app.alert_rules import webhooks
-    from risk_app.models import AlertDelivery
+    from ops_app.alert_rules import webhooks
+    from ops_app.models import AlertDelivery
     from risk_app.services import alert_raise
 
     hook = receiver()

@@ -12,9 +12,9 @@ MARKET_T0 = datetime(2022, 3, 1, 15, 0, tzinfo=timezone.utc)
 
 @pytest.fixture
 def stepped_clock():
-    from execution_app.clock import SteppedClock
-    from execution_app.clock_service import set_clock
-    from orders_app.market import clear_cache
+    from desk.clock import SteppedClock
+    from market_app.clock import set_clock
+    from market_app.marks import clear_cache
 
     clock = SteppedClock(MARKET_T0)
     set_clock(clock)
@@ -29,7 +29,7 @@ def book(demo_small, stepped_clock, settings):
     """The demo portfolio, its trader, and the clock."""
     from django.contrib.auth import get_user_model
 
-    from execution_app import demo
+    from ops_app import demo
     from portfolio_app.models import Portfolio
 
     settings.DESK_ORDER_POLL_SECONDS = 0.1

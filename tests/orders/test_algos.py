@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from execution_app.interfaces import ConfigError, MarketState, OrderIntent, OrderType, Side
-from execution_app.intraday import volume_profile
+from desk.interfaces import ConfigError, MarketState, OrderIntent, OrderType, Side
+from market_app.intraday import volume_profile
 from orders_app.algos import ALGOS, allocate_lots, get_algo
 
 OPEN = datetime(2022, 1, 3, 14, 30, tzinfo=timezone.utc)

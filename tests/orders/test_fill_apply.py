@@ -7,10 +7,11 @@ from decimal import Decimal as D
 import pytest
 from django.db import connection
 
-from execution_app.interfaces import FillReport, LiquiditySide, Side
+from desk.interfaces import FillReport, LiquiditySide, Side
 from orders_app import services
 from orders_app.models import Fill, Order
-from portfolio_app.models import Instrument, Portfolio, Position
+from market_app.models import Instrument
+from portfolio_app.models import Portfolio, Position
 
 TS = datetime(2022, 1, 3, 15, 0, tzinfo=UTC)
 

@@ -22,10 +22,10 @@ def replay_book(demo_small, settings):
     """The demo book on the demo's replay clock (600 wall s per session), 30 minutes into 2022-03-01."""
     from django.contrib.auth import get_user_model
 
-    from execution_app import demo
-    from execution_app.clock import ReplayClock
-    from execution_app.clock_service import set_clock
-    from orders_app.market import clear_cache
+    from ops_app import demo
+    from desk.clock import ReplayClock
+    from market_app.clock import set_clock
+    from market_app.marks import clear_cache
     from portfolio_app.models import Portfolio
 
     settings.DESK_ORDER_POLL_SECONDS = 0.2
@@ -51,14 +51,15 @@ def _wait_terminal(order_ids, timeout=60.0):
 
 def _soon(wall_seconds: float) -> str:
     """The market time the clock reaches ``wall_seconds`` from now: a TWAP window short enough for a test."""
-    from execution_app.clock_service import get_clock
+    from market_app.clock import get_clock
 
     return (get_clock().market_now() + timedelta(seconds=wall_seconds * 390 * 60 / 600)).isoformat()
 
 
 def _place_all(portfolio, trader):
     from orders_app.services import order_create, order_place, order_submit
-    from portfolio_app.models import Instrument, RebalanceProposal
+    from market_app.models import Instrument
+    from portfolio_app.models import RebalanceProposal
     from portfolio_app.services import proposal_transition
 
     cash_before = portfolio.cash
@@ -80,7 +81,7 @@ def _place_all(portfolio, trader):
 async def test_lifecycle_when_worked_by_a_real_worker_then_positions_cash_and_pushes_match_fills(
     replay_book, celery_worker_live, client
 ):
-    from execution_app.money import cash
+    from desk.money import cash
     from orders_app.models import Fill
     from portfolio_app.models import Portfolio, Position, RebalanceProposal
 

@@ -28,7 +28,7 @@ def _run(book, enqueued, seconds=1):
 
 
 def test_order_place_when_immediate_then_filled_and_position_and_cash_match_fills_to_the_cent(book, enqueued):
-    from execution_app.money import cash
+    from desk.money import cash
     from orders_app.models import Fill, RoutingDecision
     from portfolio_app.models import Position
 
@@ -143,15 +143,15 @@ class _replay_clock:
     """A replay clock half an hour into the 2022-03-01 session, one session per 600 wall s."""
 
     def __enter__(self):
-        from execution_app.clock import ReplayClock
-        from execution_app.clock_service import get_clock, set_clock
+        from desk.clock import ReplayClock
+        from market_app.clock import get_clock, set_clock
 
         self.previous = get_clock()
         epoch = timezone.now() - timedelta(seconds=600 * 30 / 390)
         set_clock(ReplayClock("2022-03-01", 600, epoch))
 
     def __exit__(self, *exc):
-        from execution_app.clock_service import set_clock
+        from market_app.clock import set_clock
 
         set_clock(self.previous)
 
@@ -197,7 +197,8 @@ def test_order_amend_when_below_filled_then_refused_naming_quantity(book, enqueu
 
 def test_proposal_when_all_its_orders_terminal_then_completed_with_filled_share(book, enqueued):
     from orders_app.services import order_create, order_submit
-    from portfolio_app.models import Instrument, RebalanceProposal
+    from market_app.models import Instrument
+    from portfolio_app.models import RebalanceProposal
     from portfolio_app.services import proposal_transition
 
     portfolio, trader, _ = book

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from execution_app.interfaces import OrderStatus as S
+from desk.interfaces import OrderStatus as S
 from orders_app import states
 from orders_app.states import ORDER_TABLE, IllegalTransition, order_next
 

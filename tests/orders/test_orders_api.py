@@ -89,7 +89,7 @@ def test_post_order_when_risk_officer_then_403_and_api_client_cannot_even_read(b
 
 
 def test_list_orders_when_trader_then_only_own_portfolios(book, other_book, enqueued, api_for, make_user):
-    from execution_app import roles
+    from desk import roles
     from orders_app.services import order_place
 
     api = _trader_api(api_for, book)

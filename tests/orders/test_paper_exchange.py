@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from execution_app.environments.backtest import BacktestEnvironment
-from execution_app.environments.live import BrokerAdapter
-from execution_app.environments.paper import PaperExchange, PaperVenue
-from execution_app.interfaces import ExecutionOrder, LiquiditySide, OrderStatus, OrderType, Side, TimeInForce
-from execution_app.intraday import InstrumentDay, InstrumentState, SessionMarket
+from market_app.matching.backtest import BacktestEnvironment
+from desk.venue import BrokerAdapter
+from market_app.matching.paper import PaperExchange, PaperVenue
+from desk.interfaces import ExecutionOrder, LiquiditySide, OrderStatus, OrderType, Side, TimeInForce
+from market_app.intraday import InstrumentDay, InstrumentState, SessionMarket
 
 OPEN = datetime(2022, 1, 3, 14, 30, tzinfo=timezone.utc)
 CLOSE = datetime(2022, 1, 3, 21, 0, tzinfo=timezone.utc)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from execution_app.interfaces import ConfigError, Side, VenueQuote
+from desk.interfaces import ConfigError, Side, VenueQuote
 from orders_app.routing import NoVenueAvailable, SmartOrderRouter, water_fill
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from execution_app.interfaces import FillReport, LiquiditySide, Side
+from desk.interfaces import FillReport, LiquiditySide, Side
 from orders_app.tca import analyse, slippage_bps
 
 TS = datetime(2022, 1, 3, 15, 0, tzinfo=timezone.utc)

@@ -12,8 +12,8 @@ MARKET_NOW = datetime(2022, 6, 1, 15, 0, tzinfo=timezone.utc)
 
 @pytest.fixture
 def market_clock():
-    from execution_app.clock import SteppedClock
-    from execution_app.clock_service import set_clock
+    from desk.clock import SteppedClock
+    from market_app.clock import set_clock
 
     clock = SteppedClock(MARKET_NOW)
     set_clock(clock)
@@ -24,7 +24,7 @@ def market_clock():
 @pytest.fixture
 def core(demo_small, market_clock):
     """The demo's "Core Equity": max Sharpe, weights 0-10%, monthly policy, owned by "trader"."""
-    from execution_app.demo import DEMO_PORTFOLIO
+    from ops_app.demo import DEMO_PORTFOLIO
     from portfolio_app.models import Portfolio
 
     return Portfolio.objects.get(name=DEMO_PORTFOLIO)
@@ -37,7 +37,7 @@ def owner(core):
 
 @pytest.fixture
 def pending(core):
-    from portfolio_app.services import proposal_create
+    from execution_app.rebalance.services import proposal_create
 
     p = proposal_create(portfolio_id=core.pk, trigger="test")
     assert p.status == "PENDING_APPROVAL", p.reason

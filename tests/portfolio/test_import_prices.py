@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from django.core.management import CommandError, call_command
 
-from portfolio_app.models import Instrument, PriceBar
-from portfolio_app.prices import PriceImportError, price_bars_import, rows_from_frame
+from market_app.models import Instrument, PriceBar
+from market_app.prices import PriceImportError, price_bars_import, rows_from_frame
 
 
 @pytest.fixture

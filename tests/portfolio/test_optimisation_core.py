@@ -7,19 +7,8 @@ import pandas as pd
 import pytest
 from pypfopt import CLA, EfficientFrontier, HRPOpt, expected_returns as pf_returns, risk_models as pf_risk
 
-from execution_app.interfaces import ConfigError, TargetWeights, View
-from portfolio_app.optimisation import (
-    Constraints,
-    OptimisationError,
-    PortfolioOptimiser,
-    efficient_frontier_points,
-    expected_returns,
-    portfolio_metrics,
-    posterior,
-    price_window,
-    risk_matrix,
-    view_returns,
-)
+from desk.interfaces import ConfigError, TargetWeights, View
+from portfolio_app.optimisation import Constraints, OptimisationError, PortfolioOptimiser, efficient_frontier_points, expected_returns, portfolio_metrics, posterior, price_window, risk_matrix, view_returns
 from portfolio_app.optimisation import strategies as st
 
 

@@ -10,13 +10,16 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from orders_app.models import Order
+from execution_app.rebalance import approval
+from execution_app.rebalance import services as rebalance
+from orders_app import working
 from portfolio_app import services
 from portfolio_app.models import Portfolio, RebalanceProposal
 
 
 def test_proposal_create_when_demo_book_then_pending_with_lot_trades_metrics_and_verdict(core):
     before = timezone.now()
-    p = services.proposal_create(portfolio_id=core.pk, trigger="test")
+    p = rebalance.proposal_create(portfolio_id=core.pk, trigger="test")
 
     assert p.status == "PENDING_APPROVAL"
     trades = list(p.trades.select_related("instrument"))
@@ -35,45 +38,45 @@ def test_proposal_create_when_demo_book_then_pending_with_lot_trades_metrics_and
 
 def test_proposal_create_when_shadow_mode_then_shadow_and_never_actionable(core, owner):
     Portfolio.objects.filter(pk=core.pk).update(mode="shadow")
-    p = services.proposal_create(portfolio_id=core.pk, trigger="test")
+    p = rebalance.proposal_create(portfolio_id=core.pk, trigger="test")
     assert (p.status, p.expires_at) == ("SHADOW", None) and p.trades.exists()
     with pytest.raises(services.ProposalNotActionable):
-        services.proposal_approve(proposal_id=p.pk, actor=owner)
+        approval.proposal_approve(proposal_id=p.pk, actor=owner)
     assert not Order.objects.filter(proposal=p).exists()
     # SHADOW is terminal: it does not hold the portfolio's one open slot.
-    assert services.proposal_create(portfolio_id=core.pk, trigger="again").pk != p.pk
+    assert rebalance.proposal_create(portfolio_id=core.pk, trigger="again").pk != p.pk
 
 
 def test_proposal_request_when_one_is_pending_then_the_same_one_is_returned(pending, core):
-    again, created = services.proposal_request(portfolio_id=core.pk, trigger="second", enqueue=False)
+    again, created = rebalance.proposal_request(portfolio_id=core.pk, trigger="second", enqueue=False)
     assert (again.pk, created) == (pending.pk, False)
-    assert services.proposal_create(portfolio_id=core.pk, trigger="third").pk == pending.pk
+    assert rebalance.proposal_create(portfolio_id=core.pk, trigger="third").pk == pending.pk
     with pytest.raises(IntegrityError), transaction.atomic():  # and the database refuses a second open one
         RebalanceProposal.objects.create(portfolio=core, status="DRAFT")
 
 
 def test_proposal_create_when_constraints_infeasible_then_failed_with_a_sentence(core):
     Portfolio.objects.filter(pk=core.pk).update(constraints={"weight_bounds": [0.0, 0.03]})  # 20 x 3% < 100%
-    p = services.proposal_create(portfolio_id=core.pk, trigger="test")
+    p = rebalance.proposal_create(portfolio_id=core.pk, trigger="test")
     assert (p.status, p.failure_code) == ("FAILED", "infeasible")
     assert p.reason.endswith(".") and "Traceback" not in p.reason and len(p.reason.split()) > 5
     assert not p.trades.exists()
     # FAILED closes it: the next request computes afresh.
-    assert services.proposal_create(portfolio_id=core.pk, trigger="again").pk != p.pk
+    assert rebalance.proposal_create(portfolio_id=core.pk, trigger="again").pk != p.pk
 
 
 def test_proposal_create_when_too_few_prices_then_failed_too_few_prices(core, market_clock):
     from datetime import datetime, timezone as tz
 
     market_clock.set_market_time(datetime(2020, 1, 14, 15, 0, tzinfo=tz.utc))  # 8 sessions of history
-    p = services.proposal_create(portfolio_id=core.pk, trigger="test")
+    p = rebalance.proposal_create(portfolio_id=core.pk, trigger="test")
     assert (p.status, p.failure_code) == ("FAILED", "too_few_prices")
     assert "price" in p.reason.lower()
 
 
 def test_proposal_create_when_config_invalid_then_failed_naming_the_key(core):
     Portfolio.objects.filter(pk=core.pk).update(strategy_params={"risk_model": "astrology"})
-    p = services.proposal_create(portfolio_id=core.pk, trigger="test")
+    p = rebalance.proposal_create(portfolio_id=core.pk, trigger="test")
     assert (p.status, p.failure_code) == ("FAILED", "config") and "risk_model" in p.reason
 
 
@@ -83,15 +86,15 @@ def test_proposal_refresh_when_past_expiry_then_expired_and_a_fresh_one_can_foll
     assert (pending.status, counts["expired"]) == ("EXPIRED", 1)
     assert "30 minutes" in pending.reason
     with pytest.raises(services.ProposalNotActionable):
-        services.proposal_approve(proposal_id=pending.pk, actor=owner)
-    assert services.proposal_create(portfolio_id=core.pk, trigger="fresh").status == "PENDING_APPROVAL"
+        approval.proposal_approve(proposal_id=pending.pk, actor=owner)
+    assert rebalance.proposal_create(portfolio_id=core.pk, trigger="fresh").status == "PENDING_APPROVAL"
 
 
 def test_proposal_approve_when_marks_moved_beyond_band_then_stale_and_nothing_ordered(pending, owner):
     moved = {s: str(Decimal(px) * Decimal("1.05")) for s, px in pending.reference_prices.items()}
     RebalanceProposal.objects.filter(pk=pending.pk).update(reference_prices=moved)
     with pytest.raises(services.ProposalNotActionable, match="STALE"):
-        services.proposal_approve(proposal_id=pending.pk, actor=owner)
+        approval.proposal_approve(proposal_id=pending.pk, actor=owner)
     pending.refresh_from_db()
     assert pending.status == "STALE" and "2% band" in pending.reason and "request a fresh one" in pending.reason
     assert not Order.objects.filter(proposal=pending).exists()
@@ -102,26 +105,26 @@ def test_proposal_refresh_when_marks_within_band_then_still_pending(pending):
 
 
 def test_proposal_approve_when_owner_then_orders_created_and_executing(pending, owner):
-    p = services.proposal_approve(proposal_id=pending.pk, actor=owner)
+    p = approval.proposal_approve(proposal_id=pending.pk, actor=owner)
     assert p.status == "EXECUTING" and p.decided_by == owner and p.decided_at is not None
     orders = Order.objects.filter(proposal=p, parent__isnull=True).select_related("instrument")
     assert {o.client_order_id for o in orders} == {f"P{p.pk}-{t.instrument.symbol}" for t in p.trades.select_related("instrument")}
     assert all(o.algo == "TWAP" and o.status in ("SUBMITTED", "ACCEPTED", "DENIED") for o in orders)
     assert list(p.events.values_list("to_status", flat=True))[-2:] == ["APPROVED", "EXECUTING"]
     with pytest.raises(services.ProposalNotActionable):  # a second approval changes nothing
-        services.proposal_approve(proposal_id=p.pk, actor=owner)
+        approval.proposal_approve(proposal_id=p.pk, actor=owner)
     assert Order.objects.filter(proposal=p, parent__isnull=True).count() == orders.count()
 
 
 @pytest.mark.parametrize("who", ["risk_officer", "other_trader", "desk_admin"])
 def test_proposal_approve_when_not_an_owning_trader_then_forbidden_and_nothing_changed(pending, who, request, make_user):
-    from execution_app import roles
+    from desk import roles
 
     actor = make_user("t9", roles.TRADER) if who == "other_trader" else request.getfixturevalue(who)
     with pytest.raises(services.ProposalForbidden):
-        services.proposal_approve(proposal_id=pending.pk, actor=actor)
+        approval.proposal_approve(proposal_id=pending.pk, actor=actor)
     with pytest.raises(services.ProposalForbidden):
-        services.proposal_reject(proposal_id=pending.pk, actor=actor, reason="no")
+        approval.proposal_reject(proposal_id=pending.pk, actor=actor, reason="no")
     pending.refresh_from_db()
     assert pending.status == "PENDING_APPROVAL" and pending.decided_by is None
     assert not Order.objects.filter(proposal=pending).exists() and pending.events.count() == 2
@@ -129,25 +132,25 @@ def test_proposal_approve_when_not_an_owning_trader_then_forbidden_and_nothing_c
 
 def test_proposal_reject_when_no_reason_then_refused_and_with_reason_then_rejected(pending, owner):
     with pytest.raises(services.ReasonRequired):
-        services.proposal_reject(proposal_id=pending.pk, actor=owner, reason="   ")
-    p = services.proposal_reject(proposal_id=pending.pk, actor=owner, reason="Turnover too high today.")
+        approval.proposal_reject(proposal_id=pending.pk, actor=owner, reason="   ")
+    p = approval.proposal_reject(proposal_id=pending.pk, actor=owner, reason="Turnover too high today.")
     assert (p.status, p.reason, p.decided_by) == ("REJECTED", "Turnover too high today.", owner)
 
 
-def test_proposal_complete_if_done_when_all_orders_terminal_then_completed_with_filled_share(pending, owner):
+def test_proposal_settle_when_all_orders_terminal_then_completed_with_filled_share(pending, owner):
     from orders_app.services import order_apply_event
 
-    p = services.proposal_approve(proposal_id=pending.pk, actor=owner)
+    p = approval.proposal_approve(proposal_id=pending.pk, actor=owner)
     for o in Order.objects.filter(proposal=p, parent__isnull=True).exclude(status__in=["DENIED", "CANCELED", "FILLED"]):
         o.refresh_from_db()
         if o.status in ("SUBMITTED", "ACCEPTED", "PARTIALLY_FILLED"):
             order_apply_event(order_id=o.pk, event="CANCELED", reason="test")
-    p = services.proposal_complete_if_done(proposal_id=p.pk)
+    p = working.proposal_settle(proposal_id=p.pk)
     assert p.status == "COMPLETED" and p.filled_share == Decimal(0)
 
 
 def test_proposals_expire_when_draft_lost_then_failed_with_a_sentence(core):
-    p, created = services.proposal_request(portfolio_id=core.pk, trigger="lost", enqueue=False)
+    p, created = rebalance.proposal_request(portfolio_id=core.pk, trigger="lost", enqueue=False)
     later = timezone.now() + timedelta(minutes=10)
     assert services.proposals_expire(now=later)["lost"] == 1
     p.refresh_from_db()

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from execution_app.interfaces import ProposalStatus as S
+from desk.interfaces import ProposalStatus as S
 from portfolio_app.states import PROPOSAL_TABLE, IllegalTransition, proposal_next
 
 ALL = [s.value for s in S]

@@ -9,7 +9,7 @@ import threading
 import pytest
 from django.db import connection
 
-from execution_app import roles
+from desk import roles
 from orders_app.models import Order
 from portfolio_app.models import RebalanceProposal
 
@@ -85,9 +85,9 @@ def test_portfolio_detail_and_frontier_when_owner_then_positions_and_points(pend
 def test_approve_when_two_race_on_postgresql_then_one_200_one_409(demo_small, market_clock, api_for):
     if connection.vendor != "postgresql":
         pytest.skip("row locks serialise only on PostgreSQL; SQLite locks the whole database")
-    from execution_app.demo import DEMO_PORTFOLIO
+    from ops_app.demo import DEMO_PORTFOLIO
     from portfolio_app.models import Portfolio
-    from portfolio_app.services import proposal_create
+    from execution_app.rebalance.services import proposal_create
 
     core = Portfolio.objects.get(name=DEMO_PORTFOLIO)
     owner = core.traders.get(username="trader")

@@ -9,7 +9,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from execution_app import groups
+from desk import groups
 from portfolio_app.models import RebalanceProposal
 
 
@@ -30,7 +30,7 @@ def listen(group: str):
 @pytest.mark.live
 @pytest.mark.django_db(transaction=True)
 def test_proposal_when_requested_then_real_worker_computes_and_pushes_pending(demo_small, market_clock, celery_worker_live, api_for):
-    from execution_app.demo import DEMO_PORTFOLIO
+    from ops_app.demo import DEMO_PORTFOLIO
     from portfolio_app.models import Portfolio
 
     core = Portfolio.objects.get(name=DEMO_PORTFOLIO)

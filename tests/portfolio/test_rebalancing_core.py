@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from execution_app.interfaces import ConfigError
+from desk.interfaces import ConfigError
 from portfolio_app.rebalancing import is_period_end, should_rebalance
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
-from execution_app.interfaces import PortfolioSnapshot, PositionSnapshot, Side, TargetWeights
+from desk.interfaces import PortfolioSnapshot, PositionSnapshot, Side, TargetWeights
 from portfolio_app.trades import LotTradeBuilder, TradeError, cash_after, estimate_costs, turnover
 
 

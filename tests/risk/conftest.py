@@ -12,8 +12,8 @@ MARKET_T0 = datetime(2022, 3, 1, 15, 0, tzinfo=timezone.utc)  # 10:00 New York, 
 
 @pytest.fixture
 def stepped_clock():
-    from execution_app.clock.replay import SteppedClock
-    from execution_app.clock_service import set_clock
+    from desk.clock.replay import SteppedClock
+    from market_app.clock import set_clock
 
     clock = SteppedClock(MARKET_T0)
     set_clock(clock)
@@ -33,7 +33,8 @@ def _fresh_engine():
 @pytest.fixture
 def book(db, stepped_clock, trader):
     """Portfolio "Risk Book" (cash 1,000,000) and instruments AAPL / MSFT / XOM closing at 100 / 200 / 50."""
-    from portfolio_app.models import Instrument, Portfolio, PriceBar
+    from market_app.models import Instrument, PriceBar
+    from portfolio_app.models import Portfolio
 
     pf = Portfolio.objects.create(name="Risk Book", cash=D("1000000.00"), long_short=True)
     pf.traders.add(trader)
@@ -63,7 +64,7 @@ def make_limit(risk_officer):
 
 
 def intent(pf, symbol, qty, side="BUY", **kw):
-    from execution_app.interfaces import OrderIntent, Side
+    from desk.interfaces import OrderIntent, Side
 
     return OrderIntent(portfolio_id=pf.pk, symbol=symbol, side=Side(side), quantity=D(qty), **kw)
 

@@ -51,7 +51,7 @@ def test_monitor_when_computed_then_snapshot_holds_var_drawdown_and_utilisation(
 
 
 def test_alert_events_when_raised_updated_resolved_then_pushed_after_commit(db, django_capture_on_commit_callbacks, monkeypatch):
-    from execution_app import events
+    from desk import events
 
     sent = []
     monkeypatch.setattr(events, "send_now", lambda t, p, g: sent.append(t))
@@ -72,11 +72,11 @@ def test_alerts_api_when_acknowledged_then_who_recorded(db, api_for, trader):
 
 
 def test_recompute_schedule_when_many_fills_then_one_task_debounced(db, django_capture_on_commit_callbacks, monkeypatch):
-    from risk_app import tasks
+    from desk import tasks as desk_tasks
     from risk_app.services.monitor import risk_recompute_debounce_clear
 
     calls = []
-    monkeypatch.setattr(tasks.risk_recompute, "apply_async", lambda args, countdown: calls.append(args))
+    monkeypatch.setattr(desk_tasks, "enqueue", lambda name, args, countdown: calls.append(args) if name == "risk_app.tasks.risk_recompute" else None)
     risk_recompute_debounce_clear(424242)
     with django_capture_on_commit_callbacks(execute=True):
         for _ in range(5):

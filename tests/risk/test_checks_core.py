@@ -12,15 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from execution_app.interfaces import (
-    ConfigError,
-    OrderIntent,
-    PortfolioSnapshot,
-    PositionSnapshot,
-    ProposedTrade,
-    Side,
-    TradingState,
-)
+from desk.interfaces import ConfigError, OrderIntent, PortfolioSnapshot, PositionSnapshot, ProposedTrade, Side, TradingState
 from risk_app import checks as K
 from risk_app.checks import Limit, PreTradeRiskEngine, RiskContext, intents_from_trades, limit_utilisation
 from risk_app.measures import ReturnsMatrix

@@ -20,11 +20,12 @@ ROOM_FOR = 10
 def test_pre_trade_check_when_50_concurrent_orders_and_room_for_10_then_at_most_10_accepted(stepped_clock, make_user):
     from datetime import date
 
-    from execution_app import roles
-    from execution_app.interfaces import OrderIntent, Side
+    from desk import roles
+    from desk.interfaces import OrderIntent, Side
     from orders_app import services as orders
     from orders_app.models import Order
-    from portfolio_app.models import Instrument, Portfolio, PriceBar
+    from market_app.models import Instrument, PriceBar
+    from portfolio_app.models import Portfolio
     from risk_app import services
 
     officer = make_user("rc", roles.RISK_OFFICER)

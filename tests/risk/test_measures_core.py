@@ -9,21 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from execution_app.interfaces import OrderIntent, PortfolioSnapshot, PositionSnapshot, Side
-from risk_app.measures import (
-    ReturnsMatrix,
-    drawdown_from_peak,
-    exposures,
-    historical_cvar,
-    historical_var,
-    lower_quantile,
-    max_drawdown,
-    parametric_cvar,
-    parametric_var,
-    pnl_scenarios,
-    risk_report,
-    var_report,
-)
+from desk.interfaces import OrderIntent, PortfolioSnapshot, PositionSnapshot, Side
+from risk_app.measures import ReturnsMatrix, drawdown_from_peak, exposures, historical_cvar, historical_var, lower_quantile, max_drawdown, parametric_cvar, parametric_var, pnl_scenarios, risk_report, var_report
 
 # P&L of -50, -49, ..., 50 USD: 101 scenarios, so the 5% quantile lands on the
 # 6th smallest (index 5 = -45) and the 1% quantile on the 2nd (index 1 = -49).

@@ -102,7 +102,7 @@ def test_exposure_api_when_positions_then_var_and_exposure(book, api_for, risk_o
 
 
 def test_exposure_api_when_trader_not_owner_then_404(book, api_for, make_user):
-    from execution_app import roles
+    from desk import roles
 
     other = make_user("t9", roles.TRADER)
     assert api_for(other).get(f"/api/v1/risk/exposure/?portfolio={book['portfolio'].pk}").status_code == 404

@@ -10,16 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from execution_app.interfaces import TargetWeights
-from risk_app.sizing import (
-    SizingConfig,
-    VolTargetSizer,
-    cap_weights,
-    kelly_scale,
-    portfolio_vol,
-    size_weights,
-    vol_target,
-)
+from desk.interfaces import TargetWeights
+from risk_app.sizing import SizingConfig, VolTargetSizer, cap_weights, kelly_scale, portfolio_vol, size_weights, vol_target
 
 COV = np.diag([0.04, 0.04])  # two uncorrelated assets, 20% annual vol each
 

@@ -61,7 +61,7 @@ def test_trading_state_set_when_trader_then_refused_and_unchanged(db, trader):
 
 
 def test_trading_state_set_when_changed_then_pushed_after_commit(db, risk_officer, django_capture_on_commit_callbacks, monkeypatch):
-    from execution_app import events
+    from desk import events
 
     sent = []
     monkeypatch.setattr(events, "send_now", lambda t, p, g: sent.append((t, p, g)))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from execution_app.interfaces import ConfigError
+from desk.interfaces import ConfigError
 
 FLAGS = {"strategy": "--strategy", "start": "--start", "end": "--end", "rebalance": "--rebalance",
          "capital": "--capital", "commission_bps": "--commission-bps", "slippage_bps": "--slippage-bps",
@@ -40,7 +40,7 @@ class Command(BaseCommand):
         parser.add_argument("--output", default="", help="write the result as JSON here")
 
     def handle(self, *args, **opts):
-        from execution_app import scenario_services as svc
+        from execution_app.scenarios import services as svc
 
         try:
             params = json.loads(opts["params"]) if opts["params"] else {}

@@ -12,7 +12,7 @@ class Command(BaseCommand):
         parser.add_argument("runs", nargs="+", help="run ids")
 
     def handle(self, *args, **opts):
-        from execution_app import scenario_selectors as sel
+        from execution_app.scenarios import selectors as sel
         from execution_app.models import ScenarioRun
 
         try:

@@ -2,8 +2,8 @@
 
 import dataclasses
 
-from execution_app.agents import AgentType, ComputedConfig
-from execution_app.interfaces import ConfigError
+from signals_app.agents import AgentType, ComputedConfig
+from desk.interfaces import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,210 @@
+"""The event publisher: the one way any app tells browsers that something happened.
+
+``event_publish`` sends *after commit* (STYLE.md rule 7): if the surrounding
+transaction rolls back, nothing is pushed. Each group carries its own sequence
+number (Redis ``INCR``) so a page can see a gap and re-fetch the panel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from desk import metrics
+from desk.redis import get_redis
+
+log = logging.getLogger(__name__)
+
+SEQ_KEY = "desk:seq:{group}"
+
+# The typed events browsers receive (UI issue); a publish of any other type is a bug.
+EVENT_TYPES = frozenset(
+    {
+        "heartbeat",
+        "fill.created",
+        "order.updated",
+        "proposal.updated",
+        "alert.raised",
+        "alert.updated",
+        "alert.resolved",
+        "risk.state_changed",
+        "signal.received",
+        "price.tick",
+        "limit.updated",
+        "run.progress",
+    }
+)
+
+
+def jsonable(value: Any) -> Any:
+    """Decimals as strings (never floats), datetimes as ISO 8601 UTC."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def next_sequence(group: str) -> int:
+    return int(get_redis().incr(SEQ_KEY.format(group=group)))
+
+
+class _PublisherLoop:
+    """One event loop thread per process for sending to the channel layer.
+
+    channels_redis keeps its connection pool per event loop; ``async_to_sync`` from
+    sync code would run each send on a fresh loop and open a new connection every
+    time. A long-lived loop keeps the pool warm (a per-process cache, not shared state).
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = None
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():  # a forked worker needs its own
+                self._pid = os.getpid()
+                self._loop = asyncio.new_event_loop()
+                threading.Thread(target=self._loop.run_forever, name="desk-publisher", daemon=True).start()
+            return self._loop
+
+    def run(self, coro, timeout: float = 5.0):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop()).result(timeout)
+
+
+_publisher = _PublisherLoop()
+
+
+def send_now(event_type: str, payload: Mapping[str, Any], groups: Iterable[str]) -> None:
+    """Push immediately. Use ``event_publish`` unless you are outside any transaction by design."""
+    layer = get_channel_layer()
+    data = jsonable(payload)
+    for group in groups:
+        try:
+            message = {"type": event_type, "seq": next_sequence(group), "group": group, "data": data}
+            _publisher.run(layer.group_send(group, message))
+            metrics.events_pushed.labels(event_type).inc()
+        except Exception:  # a push must never break the business transaction that caused it
+            log.exception("event push failed", extra={"event_type": event_type, "group": group})
+
+
+# High-rate streams are conflated: at most one push per group per window, carrying
+# the latest values ("merge": later keys win, e.g. the last tick per symbol) or every
+# item since the last push ("append", capped, e.g. signals). Fills and order changes
+# are never conflated.
+CONFLATED = {"price.tick": "merge", "signal.received": "append"}
+CONFLATE_WINDOW_MS = 100
+APPEND_CAP = 200
+_PENDING = "desk:pending:{group}:{type}"
+_WINDOW = "desk:window:{group}:{type}"
+
+
+def _merge(kind: str, items: list[dict]) -> dict:
+    if kind == "append":
+        flat = []
+        for item in items:
+            flat.extend(item.get("items", [item]))
+        return {"items": flat[-APPEND_CAP:], "dropped": max(0, len(flat) - APPEND_CAP)}
+    merged: dict = {}
+    for item in items:
+        for k, v in item.items():
+            if isinstance(v, dict) and isinstance(merged.get(k), dict):
+                merged[k] = {**merged[k], **v}
+            else:
+                merged[k] = v
+    return merged
+
+
+def _take_pending(event_type: str, group: str) -> dict | None:
+    """Atomically take what is pending for (group, type): any process may flush it, once."""
+    key = _PENDING.format(group=group, type=event_type)
+    pipe = get_redis().pipeline(transaction=True)
+    pipe.lrange(key, 0, -1)
+    pipe.delete(key)
+    raw, _ = pipe.execute()
+    if not raw:
+        return None
+    return _merge(CONFLATED[event_type], [json.loads(r) for r in raw])
+
+
+async def _trailing_flush(event_type: str, group: str) -> None:
+    """At the end of a window, push what arrived during it and open the next window."""
+    await asyncio.sleep(CONFLATE_WINDOW_MS / 1000)
+    data = _take_pending(event_type, group)
+    if data is None:
+        return
+    get_redis().set(_WINDOW.format(group=group, type=event_type), 1, px=CONFLATE_WINDOW_MS)
+    message = {"type": event_type, "seq": next_sequence(group), "group": group, "data": data}
+    try:
+        await get_channel_layer().group_send(group, message)
+    except Exception:
+        log.exception("conflated push failed", extra={"event_type": event_type, "group": group})
+    _publisher.loop().create_task(_trailing_flush(event_type, group))
+
+
+def send_conflated(event_type: str, payload: Mapping[str, Any], groups: Iterable[str]) -> None:
+    try:
+        _send_conflated(event_type, payload, groups)
+    except Exception:  # Redis away: the change is committed; browsers catch up on reconnect
+        log.exception("conflated push failed", extra={"event_type": event_type})
+
+
+def _send_conflated(event_type: str, payload: Mapping[str, Any], groups: Iterable[str]) -> None:
+    r = get_redis()
+    data = json.dumps(jsonable(payload))
+    for group in groups:
+        key = _PENDING.format(group=group, type=event_type)
+        pipe = r.pipeline(transaction=False)
+        pipe.rpush(key, data)
+        pipe.ltrim(key, -APPEND_CAP * 4, -1)
+        pipe.expire(key, 60)
+        pipe.execute()
+        if r.set(_WINDOW.format(group=group, type=event_type), 1, nx=True, px=CONFLATE_WINDOW_MS):
+            # The window was closed: push now, and watch the window we just opened.
+            pending = _take_pending(event_type, group)
+            if pending is not None:
+                message = {"type": event_type, "seq": next_sequence(group), "group": group, "data": pending}
+                try:
+                    _publisher.run(get_channel_layer().group_send(group, message))
+                except Exception:
+                    log.exception("conflated push failed", extra={"event_type": event_type, "group": group})
+            _publisher.loop().call_soon_threadsafe(
+                lambda g=group: _publisher.loop().create_task(_trailing_flush(event_type, g))
+            )
+
+
+def event_publish(*, event_type: str, payload: Mapping[str, Any], groups: Iterable[str]) -> None:
+    """Tell the browsers in ``groups`` about ``event_type`` once the current transaction commits.
+
+    ``price.tick`` and ``signal.received`` are conflated (see ``CONFLATED``); a
+    conflated ``signal.received`` carries ``{"items": [...]}``.
+    """
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event_type!r}")
+    groups = tuple(groups)
+    send = send_conflated if event_type in CONFLATED else send_now
+    transaction.on_commit(lambda: send(event_type, payload, groups))

@@ -1,0 +1,62 @@
+"""Ports a lower layer calls when the implementation lives in a higher one.
+
+The orders app submits through the pre-trade gate that the risk app implements; the
+risk app's alerts are delivered by the ops app's webhooks.  Neither imports upward:
+each calls the port here, and ``config`` wires the implementation by dotted path in
+``settings.DESK_PORTS`` (the only place that names both sides).
+"""
+
+from __future__ import annotations
+
+import abc
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from desk.interfaces import OrderIntent, RiskVerdict
+
+
+class PreTradeGate(abc.ABC):
+    """Every order command that can add risk passes here: one verdict per intent, in order.
+
+    The caller holds the portfolio row lock.  ``order_ids`` ties each recorded check to its order.
+    """
+
+    @abc.abstractmethod
+    def check(self, *, portfolio_id: int, intents: Sequence[OrderIntent], order_ids: Sequence[int | None] | None = None,
+              record: bool = True, alerts: bool = True, wall_clock: bool = True) -> list[RiskVerdict]:
+        ...
+
+
+class AlertNotifier(abc.ABC):
+    """Told of every alert state change (``raised`` / ``resolved``), inside the transaction that made it."""
+
+    @abc.abstractmethod
+    def notify(self, *, alert: Any, state: str, payload: dict) -> None:
+        ...
+
+
+@functools.lru_cache(maxsize=None)
+def _resolve(name: str, path: str):
+    impl = import_string(path)
+    return impl() if isinstance(impl, type) else impl
+
+
+def port(name: str):
+    """The configured implementation of port ``name`` (an instance of the class named in settings)."""
+    try:
+        path = settings.DESK_PORTS[name]
+    except KeyError:
+        raise LookupError(f"port {name!r} is not wired: add it to settings.DESK_PORTS") from None
+    return _resolve(name, path)
+
+
+def pretrade_gate() -> PreTradeGate:
+    return port("pretrade_gate")
+
+
+def alert_notifier() -> AlertNotifier:
+    return port("alert_notifier")

@@ -1,0 +1,240 @@
+"""Scenario runs (issue 9): the writes. Reads live in ``scenario_selectors``.
+
+- ``backtest_create``: validate (``backtest_validate``, ``ConfigError`` naming the
+  field), store a QUEUED run, enqueue ``backtest_run`` after commit.
+- ``backtest_execute``: the task's body, safe to run twice -- a DONE run is left
+  alone, anything else is (re)run from scratch. Prices come from ``PriceBar`` in
+  one query; the core (``execution_app.scenarios``) runs on arrays; results are
+  stored once, at the end, with ``bulk_create``. Progress is stored on the run and
+  pushed as ``run.progress`` to the desk group.
+- ``backtest_run_now``: the same, in-process, for ``manage.py backtest``.
+- ``paper_run_start`` / ``paper_run_stop`` / ``paper_runs_record``: a paper run
+  follows a live portfolio, one equity point per market date (NAV at the marks),
+  its trades taken from the portfolio's fills when it stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+from django.db import transaction
+from django.utils import timezone
+
+from desk.tasks import enqueue_on_commit
+from desk import groups
+from desk.events import event_publish
+from desk.interfaces import ConfigError
+from execution_app.models import ScenarioEquity, ScenarioRun, ScenarioTrade
+from execution_app.scenarios import ScenarioConfig, ScenarioResult, jsonable_metrics
+
+log = logging.getLogger(__name__)
+INDEX_SYMBOL = "SPX"
+PROGRESS_EVERY_S = 0.5
+
+
+# ---------------------------------------------------------------------------
+# Prices
+
+
+def load_closes(*, start: date, end: date, lookback_days: int = 756, symbols=()) -> tuple[pd.DataFrame, pd.Series | None]:
+    """Closes (dates x symbols) of the tradable instruments and the benchmark index, from ``PriceBar``.
+
+    History starts early enough for the strategy's lookback. A database without
+    bars (a fresh install before ``load_demo``) falls back to the bundled demo frames.
+    """
+    from market_app.models import Instrument, PriceBar
+
+    since = start - timedelta(days=int(lookback_days * 1.5) + 60)
+    rows = list(
+        PriceBar.objects.filter(date__gte=since, date__lte=end)
+        .values_list("instrument__symbol", "instrument__asset_class", "date", "close")
+    )
+    if not rows:
+        from skfolio.datasets import load_sp500_dataset, load_sp500_index
+
+        closes, index = load_sp500_dataset(), load_sp500_index().iloc[:, 0]
+        closes = closes.loc[pd.Timestamp(since) : pd.Timestamp(end)]
+        return (closes[list(symbols)] if symbols else closes), index.loc[pd.Timestamp(since) : pd.Timestamp(end)]
+    frame = pd.DataFrame(rows, columns=["symbol", "asset_class", "date", "close"])
+    frame["date"] = pd.to_datetime(frame["date"])
+    frame["close"] = frame["close"].astype("float64")
+    wide = frame.pivot(index="date", columns="symbol", values="close").sort_index()
+    indexes = set(frame.loc[frame["asset_class"] == Instrument.AssetClass.INDEX, "symbol"])
+    bench = wide[INDEX_SYMBOL] if INDEX_SYMBOL in wide.columns else None
+    tradable = [c for c in wide.columns if c not in indexes]
+    if symbols:
+        tradable = [s for s in symbols if s in wide.columns]
+    return wide[tradable], bench
+
+
+# ---------------------------------------------------------------------------
+# Validation
+
+
+def backtest_validate(values: Mapping[str, Any]) -> ScenarioConfig:
+    """A ``ScenarioConfig`` from untrusted values; ``ConfigError(field, reason)`` on the first bad one."""
+    config = ScenarioConfig.from_values(values)
+    from execution_app.scenarios.runner import resolve_agents
+
+    resolve_agents(config.agents)
+    return config
+
+
+def portfolio_limits(portfolio) -> list:
+    """The active limits that apply to ``portfolio`` (desk-wide, its own, per instrument), as core ``Limit``s."""
+    from django.db.models import Q
+
+    from risk_app.checks import Limit
+    from risk_app.models import RiskLimit
+
+    rows = RiskLimit.objects.filter(enabled=True).filter(
+        Q(scope="desk") | Q(scope="portfolio", scope_key=str(portfolio.pk)) | Q(scope__in=["instrument", "agent"])
+    )
+    return [Limit(r.id, r.name, r.kind, r.threshold, r.scope, r.scope_key or None, r.action, r.enabled, r.params or {})
+            for r in rows]
+
+
+# ---------------------------------------------------------------------------
+# Backtests
+
+
+def backtest_create(*, user, values: Mapping[str, Any], name: str = "", portfolio=None) -> ScenarioRun:
+    config = backtest_validate(values)
+    run = ScenarioRun.objects.create(
+        kind=ScenarioRun.Kind.BACKTEST, name=name or f"{config.strategy} {config.rebalance}",
+        strategy=config.strategy, params=config.to_dict(), status=ScenarioRun.Status.QUEUED,
+        portfolio=portfolio, created_by=user if getattr(user, "is_authenticated", False) else None,
+    )
+    enqueue_on_commit("execution_app.tasks.backtest_run", (run.pk,))
+    return run
+
+
+def _progress_publisher(run: ScenarioRun) -> Callable[[float], None]:
+    last = [0.0]
+
+    def progress(fraction: float) -> None:
+        now = time.monotonic()
+        if fraction < 1.0 and now - last[0] < PROGRESS_EVERY_S:
+            return
+        last[0] = now
+        ScenarioRun.objects.filter(pk=run.pk).update(progress=round(fraction, 4))
+        _publish(run, status=ScenarioRun.Status.RUNNING, progress=fraction)
+
+    return progress
+
+
+def _publish(run: ScenarioRun, **payload: Any) -> None:
+    event_publish(event_type="run.progress", payload={"run_id": run.pk, "kind": run.kind, **payload},
+                  groups=[groups.DESK])
+
+
+def _run_core(run: ScenarioRun, config: ScenarioConfig, progress=None) -> ScenarioResult:
+    from execution_app.scenarios import run_backtest
+
+    lookback = int(config.params.get("lookback_days", 756))
+    closes, bench = load_closes(start=config.start, end=config.end, lookback_days=lookback, symbols=config.symbols)
+    limits = portfolio_limits(run.portfolio) if run.portfolio_id else None
+    sectors = None
+    if run.portfolio_id:
+        from market_app.models import Instrument
+
+        sectors = dict(Instrument.objects.values_list("symbol", "sector"))
+    return run_backtest(closes, config, benchmark=bench, limits=limits, portfolio_id=run.portfolio_id or 0,
+                        sectors=sectors, progress=progress)
+
+
+def result_store(run: ScenarioRun, result: ScenarioResult) -> ScenarioRun:
+    """Replace the run's results with ``result``: children in two bulk inserts, the run's row once."""
+    with transaction.atomic():
+        ScenarioEquity.objects.filter(run=run).delete()
+        ScenarioTrade.objects.filter(run=run).delete()
+        ScenarioEquity.objects.bulk_create(
+            [ScenarioEquity(run=run, date=d, equity=e, benchmark=b) for d, e, b in result.equity_points()],
+            batch_size=2000,
+        )
+        ScenarioTrade.objects.bulk_create(
+            [ScenarioTrade(run=run, date=t.date, symbol=t.symbol, side=t.side, qty=t.qty, price=t.price,
+                           commission=t.commission, slippage=t.slippage, reference_price=t.reference_price,
+                           weight_after=t.weight_after, order_id=t.order_id[:64]) for t in result.trades],
+            batch_size=2000,
+        )
+        run.status = ScenarioRun.Status.DONE
+        run.progress = 1.0
+        run.finished_at = timezone.now()
+        run.final_value = result.final_value
+        run.metrics = jsonable_metrics(result.metrics)
+        run.summary = {
+            "fill_timing": result.fill_timing,
+            "costs": {"commission": str(result.total_commission), "slippage": str(result.total_slippage)},
+            "positions": result.positions, "rebalances": len(result.rebalances), "denied_orders": result.denied[:100],
+            "denied_count": len(result.denied), "notes": result.notes[:100], "bars": result.bars,
+            "elapsed_s": round(result.elapsed_s, 3), "trades": len(result.trades),
+        }
+        run.error = ""
+        run.save(update_fields=["status", "progress", "finished_at", "final_value", "metrics", "summary", "error"])
+        _publish(run, status=run.status, progress=1.0, final_value=run.final_value)
+    return run
+
+
+def _fail(run: ScenarioRun, message: str) -> None:
+    ScenarioRun.objects.filter(pk=run.pk).update(status=ScenarioRun.Status.FAILED, error=message[:2000],
+                                                 finished_at=timezone.now())
+    _publish(run, status=ScenarioRun.Status.FAILED, progress=run.progress, error=message[:300])
+
+
+def backtest_execute(*, run_id: int) -> ScenarioRun | None:
+    """Run a queued backtest (the ``backtest_run`` task). Locks the run's row to claim it."""
+    with transaction.atomic():
+        run = ScenarioRun.objects.select_for_update().filter(pk=run_id, kind=ScenarioRun.Kind.BACKTEST).first()
+        if run is None or run.status == ScenarioRun.Status.DONE:
+            return run
+        run.status, run.started_at, run.progress = ScenarioRun.Status.RUNNING, timezone.now(), 0.0
+        run.save(update_fields=["status", "started_at", "progress"])
+    _publish(run, status=run.status, progress=0.0)
+    try:
+        config = backtest_validate(run.params)
+        result = _run_core(run, config, progress=_progress_publisher(run))
+    except ConfigError as e:
+        _fail(run, f"{e.field}: {e.reason}")
+        return run
+    except Exception as e:  # noqa: BLE001 - the run records why it failed; the task does not retry a bad run
+        log.exception("backtest %s failed", run_id)
+        _fail(run, f"{type(e).__name__}: {e}")
+        return run
+    return result_store(run, result)
+
+
+def backtest_run_now(*, values: Mapping[str, Any], user=None, name: str = "", portfolio=None,
+                     progress=None) -> tuple[ScenarioRun, ScenarioResult]:
+    """Validate, run in this process and store: what ``manage.py backtest`` does."""
+    config = backtest_validate(values)
+    run = ScenarioRun.objects.create(
+        kind=ScenarioRun.Kind.BACKTEST, name=name or f"{config.strategy} {config.rebalance}",
+        strategy=config.strategy, params=config.to_dict(), status=ScenarioRun.Status.RUNNING,
+        started_at=timezone.now(), portfolio=portfolio, created_by=user,
+    )
+    result = _run_core(run, config, progress=progress)
+    return result_store(run, result), result
+
+
+def benchmark_run_now(*, values: Mapping[str, Any], user=None) -> tuple[ScenarioRun, ScenarioResult]:
+    """The benchmark index held over the period, stored as a ``benchmark`` run."""
+    from execution_app.scenarios.benchmark import run_benchmark
+
+    config = backtest_validate({**values, "strategy": values.get("strategy") or "equal_weight"})
+    _, bench = load_closes(start=config.start, end=config.end, lookback_days=0)
+    if bench is None:
+        raise ConfigError("benchmark", f"no {INDEX_SYMBOL} prices are stored")
+    result = run_benchmark(bench, config)
+    run = ScenarioRun.objects.create(kind=ScenarioRun.Kind.BENCHMARK, name=f"{INDEX_SYMBOL} buy and hold",
+                                     strategy="index", params=config.to_dict(), status=ScenarioRun.Status.RUNNING,
+                                     started_at=timezone.now(), created_by=user)
+    return result_store(run, result), result
+
+
+from execution_app.scenarios.paper_runs import paper_run_start, paper_run_stop, paper_runs_record  # noqa: E402,F401

@@ -1,0 +1,17 @@
+from django.core.management.base import BaseCommand
+
+from ops_app.demo import demo_load
+
+
+class Command(BaseCommand):
+    help = "Load the demo data (idempotent): 20 S&P 500 stocks 1990-2022, the index, venues, users, Core Equity."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--no-prices", action="store_true", help="skip the price history")
+
+    def handle(self, *args, **opts):
+        result = demo_load(with_prices=not opts["no_prices"])
+        self.stdout.write(
+            f"demo data: {result.instruments_created} instruments and {result.bars_created} price bars added "
+            "(0 and 0 when already loaded)"
+        )

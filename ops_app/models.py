@@ -1,0 +1,114 @@
+"""Operations: the desk's own alert rules, their webhook deliveries, and the audit of rollout switches.
+
+Tables keep the names they had in ``risk_app`` (``db_table``).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from risk_app.models import Alert
+
+USER = settings.AUTH_USER_MODEL
+
+
+class AlertRule(models.Model):
+    """A condition the desk evaluates itself every few seconds (``ops_app.alert_rules``).
+
+    ``threshold`` is in the kind's unit (``AlertRule.UNITS``); ``window_minutes`` is the
+    look-back of the rate, latency and stall kinds.  Alerts it raises are keyed
+    ``rule:<id>:<subject>``, so one rule can hold several (one per queue, worker, limit).
+    """
+
+    class Kind(models.TextChoices):
+        ERROR_RATE = "error_rate", "Error rate over N% for M minutes"
+        P99_LATENCY = "p99_latency", "p99 request latency over a threshold"
+        QUEUE_DEPTH = "queue_depth", "Celery queue depth over a threshold"
+        WORKER_MISSING = "worker_missing", "A Celery worker stopped answering"
+        REDIS_UNREACHABLE = "redis_unreachable", "Redis unreachable"
+        DATABASE_UNREACHABLE = "database_unreachable", "Database unreachable"
+        FILLS_STALLED = "fills_stalled", "Orders open but no fill for N minutes (in session)"
+        LIMIT_UTILISATION = "limit_utilisation", "A limit's utilisation over N%"
+        KILL_SWITCH = "kill_switch", "Trading state not ACTIVE"
+
+    UNITS = {
+        "error_rate": "% of requests", "p99_latency": "ms", "queue_depth": "messages", "worker_missing": "s since last answer",
+        "redis_unreachable": "", "database_unreachable": "", "fills_stalled": "", "limit_utilisation": "% of threshold",
+        "kill_switch": "",
+    }
+
+    name = models.CharField(max_length=128, unique=True)
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    enabled = models.BooleanField(default=True)
+    severity = models.CharField(max_length=8, choices=Alert.Severity.choices, default=Alert.Severity.WARNING)
+    threshold = models.FloatField(default=0, help_text="In the kind's unit (see UNITS); ignored by the on/off kinds.")
+    window_minutes = models.PositiveIntegerField(default=5, help_text="Look-back of error rate, p99 latency and fills stalled.")
+    params = models.JSONField(default=dict, blank=True, help_text='e.g. {"min_requests": 20}, {"ping_timeout": 1.0}')
+    webhook_url = models.URLField(blank=True, help_text="Deliveries of this rule's alerts; empty: DESK_ALERT_WEBHOOK_URL.")
+    note = models.TextField(blank=True)
+    updated_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(table_name="risk_app_historicalalertrule")
+
+    class Meta:
+        ordering = ["kind", "name"]
+        db_table = "risk_app_alertrule"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def key_prefix(self) -> str:
+        return f"rule:{self.pk}:"
+
+
+class AlertDelivery(models.Model):
+    """One webhook delivery of one alert state change (raised or resolved), sent until it succeeds.
+
+    ``idempotency_key`` (unique) is ``alert-<id>-<state>``: a state change makes at most
+    one row, and the receiver gets the same key on every retry of it.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENDING = "sending"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
+    state = models.CharField(max_length=8)
+    url = models.URLField(max_length=500)
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "created_at"])]
+        db_table = "risk_app_alertdelivery"
+
+
+class ModeChange(models.Model):
+    """The audit of every live/shadow switch of a portfolio or an agent: who, when, from, to, why."""
+
+    target = models.CharField(max_length=10, choices=[("portfolio", "portfolio"), ("agent", "agent")])
+    target_id = models.BigIntegerField()
+    target_name = models.CharField(max_length=128)
+    from_mode = models.CharField(max_length=8)
+    to_mode = models.CharField(max_length=8)
+    actor = models.ForeignKey(USER, null=True, on_delete=models.SET_NULL, related_name="+")
+    reason = models.TextField(blank=True)
+    ts = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-ts", "-id"]
+        indexes = [models.Index(fields=["target", "target_id", "-ts"])]
+        db_table = "risk_app_modechange"

@@ -1,0 +1,33 @@
+"""Operations tasks: the heartbeat, the desk's alert rules and their webhook deliveries."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from ops_app import services
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def heartbeat_publish() -> None:
+    services.heartbeat_publish()
+
+
+@shared_task(acks_late=True, time_limit=30, soft_time_limit=25, ignore_result=True)
+def alert_rules_evaluate() -> dict:
+    """Beat, every DESK_ALERT_EVAL_SECONDS (queue default): evaluate every enabled rule once."""
+    from ops_app.alert_rules.rules import alert_rules_tick
+
+    return alert_rules_tick()
+
+
+@shared_task(bind=True, acks_late=True, time_limit=60, soft_time_limit=50, ignore_result=True, max_retries=None)
+def alert_webhook_deliver(self, delivery_id: int) -> str:
+    """One webhook delivery attempt; on failure retried with exponential backoff (the row says when)."""
+    from ops_app.alert_rules.webhooks import alert_delivery_send, backoff_seconds
+    from ops_app.models import AlertDelivery
+
+    outcome = alert_delivery_send(delivery_id=delivery_id)
+    if outcome == "retry":
+        attempts = AlertDelivery.objects.filter(pk=delivery_id).values_list("attempts", flat=True).first() or 1
+        raise self.retry(countdown=backoff_seconds(attempts))
+    return outcome

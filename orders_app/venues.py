@@ -1,0 +1,87 @@
+"""Execution environments by configuration (``settings.DESK_EXECUTION_ENVIRONMENT``).
+
+The setting is the dotted path of a factory called as
+``factory(*, market, clock, lot_size) -> ExecutionEnvironment``: ``market`` is
+the session's ``intraday.SessionMarket``, ``clock`` a callable giving market
+time. The order services call ``load_environment`` and never name an
+environment; routing reads ``env.quotes(symbol, ts)`` where the environment
+offers quotes (the paper exchange does; a broker adapter may).
+
+The paper exchange built here is rebuilt from the database for every task that
+works a child order: it holds no truth of its own. Given the same session path
+and the same order, it yields the same fills with the same ``trade_id`` s, so a
+re-run (a redelivered task, the sweeper) re-reports fills that ``fill_apply``
+then ignores.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from market_app.matching.paper import PaperExchange, PaperVenue
+from desk.interfaces import ExecutionEnvironment, OrderStatus
+
+DEFAULT = "orders_app.venues.paper_environment"
+
+
+def paper_venues() -> list[PaperVenue]:
+    from orders_app.models import Venue
+
+    return [
+        PaperVenue(
+            code=v.code,
+            half_spread_bps=float(v.half_spread_bps),
+            maker_fee_bps=float(v.maker_fee_bps),
+            taker_fee_bps=float(v.taker_fee_bps),
+            min_fee=v.min_fee,
+            latency_ms=float(v.latency_ms),
+            impact_k=float(v.impact_k),
+            displayed_share=float(v.displayed_share),
+            enabled=v.enabled,
+        )
+        for v in Venue.objects.all()
+    ]
+
+
+class RejectingPaperExchange(PaperExchange):
+    """The paper exchange with venues that refuse every order, each with its reason (a venue
+    halted, a symbol suspended): how tests and drills make a venue reject."""
+
+    def __init__(self, venues, *, rejecting: dict[str, str], **kw):
+        super().__init__(venues, **kw)
+        self.rejecting = dict(rejecting)
+
+    def _accept(self, order, on_fill):
+        w = super()._accept(order, on_fill)
+        reason = self.rejecting.get(order.venue)
+        if reason and w.status is not OrderStatus.REJECTED:
+            self._close(w, OrderStatus.REJECTED, reason)
+        return w
+
+
+def paper_environment(*, market, clock: Callable[[], datetime], lot_size: Decimal | int = 1) -> PaperExchange:
+    """The paper exchange over the desk's ``Venue`` rows and the session's replayed market.
+
+    ``settings.DESK_PAPER_REJECTING_VENUES`` (``{venue code: reason}``, default empty) makes
+    those venues reject every order with that reason (fault drills and tests).
+    """
+    rejecting = getattr(settings, "DESK_PAPER_REJECTING_VENUES", None) or {}
+    if rejecting:
+        return RejectingPaperExchange(paper_venues(), rejecting=rejecting, market=market, clock=clock, lot_size=lot_size)
+    return PaperExchange(paper_venues(), market=market, clock=clock, lot_size=lot_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _factory(path: str):
+    return import_string(path)
+
+
+def load_environment(*, market, clock: Callable[[], datetime], lot_size: Decimal | int = 1) -> ExecutionEnvironment:
+    path = getattr(settings, "DESK_EXECUTION_ENVIRONMENT", DEFAULT) or DEFAULT
+    return _factory(path)(market=market, clock=clock, lot_size=lot_size)
