@@ -1,4 +1,4 @@
-"""Backtests through the full pipeline (issue 9): signals, optimiser, whole-share trades, pre-trade risk
+"""Backtests through the full pipeline: signals, optimiser, whole-share trades, pre-trade risk
 (wall_clock=False), the IMMEDIATE algo, the smart order router, MOC fills, average-cost book.
 
 Pure core, no database: the skfolio S&P 500 demo closes (20 stocks) and the index. The figure is

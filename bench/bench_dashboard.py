@@ -1,4 +1,4 @@
-"""The live dashboard's measures (issue 8):
+"""The live dashboard's measures:
 
 - fill -> browser latency: a fill committed by ``fill_apply`` in this process -> its
   ``fill.created`` received by a websocket client of a real uvicorn server; p50/p99 over 1,000;

@@ -1,6 +1,6 @@
 """Order lifecycle through real Celery worker processes, the configured database and Redis.
 
-Honest set-up (issue 7): the worker is a separate ``celery worker`` process (prefork,
+Honest set-up: the worker is a separate ``celery worker`` process (prefork,
 ``--concurrency 2``, queues ``routing,default``), as in production; the bench process only
 plays the traders (``order_place``: pre-trade checks, SUBMITTED, task enqueued after commit)
 and the browsers (a channel-layer listener per portfolio group stamps each ``fill.created``).

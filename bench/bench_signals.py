@@ -1,4 +1,4 @@
-"""Signal ingest (issue 4).
+"""Signal ingest.
 
 1. Batch: 10,000 signals per POST /api/v1/signals/ through the whole API stack
    (token auth, msgspec parse, column-wise validation, bulk insert, response),

@@ -16,7 +16,7 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
-# Signals, agents and aggregates (issue 4).
+# Signals, agents and aggregates.
 from signals_app import api as signal_api  # noqa: E402
 
 urlpatterns += [
@@ -28,7 +28,7 @@ urlpatterns += [
     path("aggregates/", signal_api.AggregatesView.as_view(), name="api-aggregates"),
 ]
 
-# Orders, venues (issue 7).
+# Orders, venues.
 from orders_app import api as orders_api  # noqa: E402
 
 urlpatterns += [
@@ -40,7 +40,7 @@ urlpatterns += [
     path("venues/scorecard/", orders_api.VenueScorecardView.as_view(), name="api-venue-scorecard"),
 ]
 
-# Portfolios and rebalance proposals (issue 5).
+# Portfolios and rebalance proposals.
 from portfolio_app import api as portfolio_api  # noqa: E402
 
 urlpatterns += [
@@ -53,7 +53,7 @@ urlpatterns += [
     path("proposals/<int:proposal_id>/reject/", rebalance_api.ProposalRejectView.as_view(), name="api-proposal-reject"),
 ]
 
-# Risk: limits, four-eyes changes, trading state, checks, exposure, alerts (issue 6).
+# Risk: limits, four-eyes changes, trading state, checks, exposure, alerts.
 from risk_app import api as risk_api  # noqa: E402
 
 urlpatterns += [
@@ -72,7 +72,7 @@ urlpatterns += [
     path("alerts/<int:alert_id>/acknowledge/", risk_api.AlertAcknowledgeView.as_view(), name="api-alert-acknowledge"),
 ]
 
-# Backtests and scenario runs (issue 9).
+# Backtests and scenario runs.
 from execution_app.scenarios import api as scenario_api  # noqa: E402
 
 urlpatterns += [
@@ -85,7 +85,7 @@ urlpatterns += [
     path("backtests/<int:run_id>/trades.csv", scenario_api.BacktestTradesCsvView.as_view(), name="api-backtest-trades-csv"),
 ]
 
-# Gradual rollout: live/shadow switches for admins, audited (issue 10).
+# Gradual rollout: live/shadow switches for admins, audited.
 from ops_app import rollout  # noqa: E402
 
 urlpatterns += [

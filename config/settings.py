@@ -34,7 +34,6 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 LOG_LEVEL = env.str("DJANGO_LOG_LEVEL", default="INFO")
 
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -295,7 +294,7 @@ DESK_CLOCK = {
 }
 DESK_DEMO_CAPITAL = "10000000.00"
 
-# --- Agents and signals (issue 4) ---------------------------------------------
+# --- Agents and signals ---------------------------------------------
 # Extra agent types as dotted paths ("pkg.module.Class"), on top of the built-ins and
 # the packages advertising the "execdesk.agents" entry point.
 DESK_AGENT_TYPES = env.list("DESK_AGENT_TYPES", default=[])
@@ -314,7 +313,7 @@ CELERY_BEAT_SCHEDULE["agents-due"] = {
 }
 DESK_DEMO_HOOKS = [*globals().get("DESK_DEMO_HOOKS", []), "signals_app.services.demo_agents"]
 
-# --- Orders (issue 7) -------------------------------------------------------------
+# --- Orders -------------------------------------------------------------
 # The execution environment: dotted path of a factory(*, market, clock, lot_size).
 DESK_EXECUTION_ENVIRONMENT = env.str("DESK_EXECUTION_ENVIRONMENT", default="orders_app.venues.paper_environment")
 DESK_MARKET_SEED = env.int("DESK_MARKET_SEED", default=0)  # the intraday paths' seed
@@ -350,7 +349,7 @@ if not DEBUG:
     SECURE_CONTENT_TYPE_NOSNIFF = True
     STORAGES["staticfiles"]["BACKEND"] = "whitenoise.storage.CompressedManifestStaticFilesStorage"
 
-# --- Portfolio construction and proposals (issue 5) ------------------------------------
+# --- Portfolio construction and proposals ------------------------------------
 # A pending proposal expires after this many wall minutes, and goes STALE when a mark
 # moves more than this percentage from the price it was computed at.
 DESK_PROPOSAL_TTL_MINUTES = env.float("DESK_PROPOSAL_TTL_MINUTES", default=30.0)
@@ -371,7 +370,7 @@ CELERY_BEAT_SCHEDULE["proposals-expire"] = {
     "task": "portfolio_app.tasks.proposals_expire", "schedule": 20.0, "options": {"expires": 15},
 }
 
-# --- Risk (issue 6) ---------------------------------------------------------------
+# --- Risk ---------------------------------------------------------------
 # Live risk (exposure, VaR/CVaR, drawdown, limit alerts) per portfolio; fills also
 # trigger it (risk_app.services.risk_recompute_schedule, debounced).
 CELERY_BEAT_SCHEDULE["risk-recompute"] = {
@@ -379,7 +378,7 @@ CELERY_BEAT_SCHEDULE["risk-recompute"] = {
 }
 DESK_DEMO_HOOKS = [*DESK_DEMO_HOOKS, "risk_app.services.demo_limits"]
 
-# --- Monitoring and alerts (issue 10) ------------------------------------------------------
+# --- Monitoring and alerts ------------------------------------------------------
 # The desk's own alert rules (ops_app.alert_rules; editable in the admin and on the
 # Monitoring page) are evaluated on the default queue every DESK_ALERT_EVAL_SECONDS.
 DESK_ALERT_EVAL_SECONDS = env.float("DESK_ALERT_EVAL_SECONDS", default=10.0)

@@ -33,14 +33,14 @@ urlpatterns = [
     path("api/v1/", include("config.api_urls")),
 ]
 
-# Backtests and scenario runs (issue 9).
+# Backtests and scenario runs.
 urlpatterns += [
     path("backtests/compare/", scenario_views.backtests_compare, name="backtests-compare"),
     path("backtests/<int:run_id>/", scenario_views.backtest_detail, name="backtest-detail"),
     path("backtests/<int:run_id>/tearsheet/", scenario_views.backtest_tearsheet, name="backtest-tearsheet"),
 ]
 
-# Monitoring: charts' data, alert rules and rollout modes (issue 10).
+# Monitoring: charts' data, alert rules and rollout modes.
 urlpatterns += [
     path("monitoring/data/", ops_views.monitoring_data, name="monitoring-data"),
     path("monitoring/rules/new/", ops_views.alert_rule_save, name="monitoring-rule-create"),

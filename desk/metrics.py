@@ -30,7 +30,7 @@ risk_utilisation = Gauge("desk_risk_utilisation_ratio", "Limit utilisation (valu
 alerts_active = Gauge("desk_alerts_active", "Active alerts", multiprocess_mode="mostrecent")
 
 
-# --- Switch (issue 10): DESK_METRICS_ENABLED=false makes every metric above a no-op --------------
+# --- Switch: DESK_METRICS_ENABLED=false makes every metric above a no-op --------------
 # Callers use ``metrics.<name>`` at call time, so swapping the module's names switches them all.
 
 

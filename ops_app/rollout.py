@@ -1,4 +1,4 @@
-"""Gradual rollout (issue 10): a portfolio or an agent runs in *shadow* before it goes live.
+"""Gradual rollout: a portfolio or an agent runs in *shadow* before it goes live.
 
 - A portfolio in shadow: its proposals are computed and recorded as SHADOW, never sent
   for approval (``portfolio_app.services.proposal_compute`` reads ``Portfolio.mode``).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -13,9 +14,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from desk import roles
+from orders_app.filters import OrderFilter
 from orders_app import selectors
 from orders_app.models import Order
-from orders_app.serializers import CancelAllOutput, OrderAmendInput, OrderCancelInput, OrderDetailOutput, OrderListQuery, OrderOutput, OrderPlaceInput, VenueScoreOutput
+from orders_app.serializers import CancelAllOutput, OrderAmendInput, OrderCancelInput, OrderDetailOutput, OrderOutput, OrderPlaceInput, VenueScoreOutput
 from orders_app.services import OrderError
 from orders_app.states import IllegalTransition
 from orders_app.submission import OrderPermissionError, OrderValidationError, order_amend, order_cancel, order_place, orders_cancel_all
@@ -53,14 +55,12 @@ class OrderListCreateView(GenericAPIView):
     pagination_class = OrderPagination
     serializer_class = OrderOutput
     queryset = Order.objects.none()  # for the schema's model lookup; the rows come from selectors.parent_orders
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = OrderFilter
 
-    @extend_schema(parameters=[OrderListQuery], responses=OrderOutput(many=True))
+    @extend_schema(responses=OrderOutput(many=True))
     def get(self, request):
-        query = OrderListQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        q = query.validated_data
-        qs = selectors.parent_orders(request.user, portfolio_id=q.get("portfolio"), status=q.get("status"), symbol=q.get("instrument"))
-        page = self.paginate_queryset(qs)
+        page = self.paginate_queryset(self.filter_queryset(selectors.parent_orders(request.user)))
         children = selectors.children_summaries([o.pk for o in page])
         return self.get_paginated_response(OrderOutput(page, many=True, context={"children": children}).data)
 

@@ -41,14 +41,9 @@ def may_manage_order(user, order: Order) -> bool:
     return roles.is_admin(user) or may_trade_portfolio(user, order.portfolio_id)
 
 
-def parent_orders(user, *, portfolio_id=None, status=None, symbol=None) -> QuerySet[Order]:
+def parent_orders(user) -> QuerySet[Order]:
+    """The parent orders ``user`` may see, newest first (``OrderFilter`` narrows them)."""
     qs = orders_visible_to(user).filter(parent__isnull=True)
-    if portfolio_id:
-        qs = qs.filter(portfolio_id=portfolio_id)
-    if status:
-        qs = qs.filter(status__in=[s for s in str(status).split(",") if s])
-    if symbol:
-        qs = qs.filter(instrument__symbol=str(symbol).upper())
     return qs.select_related("instrument", "portfolio").order_by("-created_at", "-id")
 
 

@@ -27,12 +27,6 @@ class OrderPlaceInput(serializers.Serializer):
     client_order_id = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
 
 
-class OrderListQuery(serializers.Serializer):
-    portfolio = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1, help_text="portfolio id")
-    status = serializers.CharField(required=False, max_length=200, help_text="status, or several separated by commas")
-    instrument = serializers.CharField(required=False, max_length=32, help_text="instrument symbol")
-
-
 class OrderAmendInput(serializers.Serializer):
     quantity = serializers.DecimalField(max_digits=20, decimal_places=4, required=False, allow_null=True)
     limit_price = serializers.DecimalField(max_digits=20, decimal_places=6, required=False, allow_null=True)

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from desk import roles
 from desk.interfaces import OrderStatus
 from desk.web import desk_page
+from orders_app.filters import OrderFilter
 from orders_app import selectors
 from orders_app.algos import ALGOS
 from orders_app.services import OrderError
@@ -28,10 +29,9 @@ FORM_FIELDS = ("portfolio", "symbol", "side", "quantity", "order_type", "limit_p
 
 def _rows(request):
     q = request.GET
-    raw = q.get("portfolio") or ""
-    # ASCII digits only ("²".isdigit() is True) and within a database id's range.
-    portfolio = raw if raw.isascii() and raw.isdigit() and len(raw) < 12 else None
-    qs = selectors.parent_orders(request.user, portfolio_id=portfolio, status=q.get("status"), symbol=q.get("instrument"))
+    # A bad filter on the page shows every order rather than an error page (the API answers 400).
+    found = OrderFilter(q, queryset=selectors.parent_orders(request.user))
+    qs = found.qs if found.is_valid() else selectors.parent_orders(request.user)
     page = Paginator(qs, PAGE_SIZE).get_page(q.get("page"))
     orders = list(page.object_list)
     children = selectors.children_summaries([o.pk for o in orders])

@@ -1,7 +1,7 @@
 """Risk measures of a portfolio: exposure, concentration, VaR/CVaR, drawdown.
 
 Pure numerics over a ``PortfolioSnapshot`` and a matrix of daily returns; the
-live risk monitor (issue 6, item 8) and the pre-trade checks share them.
+live risk monitor and the pre-trade checks share them.
 
 Conventions, stated once:
 

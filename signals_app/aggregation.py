@@ -1,4 +1,4 @@
-"""Live signals -> one view per instrument, and views -> Black-Litterman inputs (issue 4).
+"""Live signals -> one view per instrument, and views -> Black-Litterman inputs.
 
 Pure core: numpy/pandas in, ``View`` objects out; no ORM, no I/O.
 

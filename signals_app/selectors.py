@@ -1,4 +1,4 @@
-"""Signals and agents (issue 4): the reads.
+"""Signals and agents: the reads.
 
 Hot paths read columns (``values_list``, decimals cast to floats in SQL), never
 model instances: the aggregation works on numpy arrays.
@@ -41,19 +41,9 @@ def signals_visible_to(user) -> QuerySet[Signal]:
     return Signal.objects.none()
 
 
-def signal_list(*, user, agent: str | int | None = None, symbol: str | None = None,
-                since: datetime | None = None, until: datetime | None = None) -> QuerySet[Signal]:
-    """The user's visible signals, newest first; ``agent`` by name or id, ``since``/``until`` on generated_at (inclusive)."""
-    qs = signals_visible_to(user).select_related("agent", "instrument")
-    if agent is not None:
-        qs = qs.filter(agent_id=int(agent)) if str(agent).isascii() and str(agent).isdigit() and len(str(agent)) < 12 else qs.filter(agent__name=agent)
-    if symbol:
-        qs = qs.filter(instrument__symbol=symbol)
-    if since is not None:
-        qs = qs.filter(generated_at__gte=since)
-    if until is not None:
-        qs = qs.filter(generated_at__lte=until)
-    return qs.order_by("-generated_at", "-id")
+def signal_list(*, user) -> QuerySet[Signal]:
+    """The user's visible signals, newest first (``SignalFilter`` narrows them)."""
+    return signals_visible_to(user).select_related("agent", "instrument").order_by("-generated_at", "-id")
 
 
 def live_signal_columns(as_of: datetime, *, agent_ids: list[int] | None = None, exclude_shadow: bool = True) -> dict[str, Any]:

@@ -76,19 +76,6 @@ class SignalPageOutput(serializers.Serializer):
 MAX_ID = 2**63 - 1  # the database's integer range: a longer "id" is refused, not sent to SQL
 
 
-class SignalListQuery(serializers.Serializer):
-    agent = serializers.CharField(required=False, max_length=64, help_text="Agent name or id.")
-    symbol = serializers.CharField(required=False, max_length=32)
-    since = serializers.DateTimeField(required=False, help_text="generated_at on or after (ISO 8601).")
-    until = serializers.DateTimeField(required=False, help_text="generated_at on or before (ISO 8601).")
-
-    def validate_agent(self, value: str) -> str:
-        # The selector reads an all-digit value as an id: only ASCII digits within range are one.
-        if value.isdigit() and not (value.isascii() and int(value) <= MAX_ID):
-            raise serializers.ValidationError("Not an agent name or id.")
-        return value
-
-
 class AgentOutput(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()

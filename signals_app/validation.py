@@ -1,4 +1,4 @@
-"""Checking a submitted batch of signals column-wise (issue 4). Pure: no ORM, no I/O.
+"""Checking a submitted batch of signals column-wise. Pure: no ORM, no I/O.
 
 A batch is checked in two passes that never stop at the first error, so the
 client learns about every bad item at once, each error naming the item's

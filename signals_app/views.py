@@ -1,4 +1,4 @@
-"""The Agents page (issue 4): agents, the live signal feed, views per instrument; admins edit agents here."""
+"""The Agents page: agents, the live signal feed, views per instrument; admins edit agents here."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Scenario runs (issue 9): the reads -- who sees which run, payloads, charts, comparison, CSV."""
+"""Scenario runs: the reads -- who sees which run, payloads, charts, comparison, CSV."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Scenario runs (issue 9): the writes. Reads live in ``scenario_selectors``.
+"""Scenario runs: the writes. Reads live in ``scenario_selectors``.
 
 - ``backtest_create``: validate (``backtest_validate``, ``ConfigError`` naming the
   field), store a QUEUED run, enqueue ``backtest_run`` after commit.

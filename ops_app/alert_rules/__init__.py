@@ -1,4 +1,4 @@
-"""Monitoring alert rules (issue 10): the desk's own evaluation, its Redis series, webhook delivery.
+"""Monitoring alert rules: the desk's own evaluation, its Redis series, webhook delivery.
 
 - ``rules``: ``alert_rules_evaluate`` / ``alert_rules_tick`` (the beat task's body), one evaluator per kind
 - ``series``: per-minute request/error/latency/queue series and worker pings in Redis, ``RequestSeriesMiddleware``

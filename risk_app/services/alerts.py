@@ -33,7 +33,7 @@ def alert_payload(a: Alert) -> dict:
 def _publish(event_type: str, a: Alert) -> None:
     targets = [groups.DESK] + ([groups.portfolio(a.portfolio_id)] if a.portfolio_id else [])
     payload = alert_payload(a)
-    # The frame's badge takes the count from the event; webhooks get raised/resolved only (issue 10).
+    # The frame's badge takes the count from the event; webhooks get raised/resolved only.
     payload["active_count"] = Alert.objects.filter(status=Alert.Status.ACTIVE).count()
     transaction.on_commit(lambda n=payload["active_count"]: metrics.alerts_active.set(n))
     if event_type in ("alert.raised", "alert.resolved"):

@@ -1,4 +1,4 @@
-"""Agent types as plugins (issue 4): the base class, the built-ins and the registry."""
+"""Agent types as plugins: the base class, the built-ins and the registry."""
 
 from signals_app.agents.base import AgentType, ComputedConfig, ConfigSchema, prices_as_of, session_close_utc
 from signals_app.agents.builtin import ExternalAgent, ExternalConfig, MeanReversionAgent, MeanReversionConfig, MomentumAgent, MomentumConfig, TrendAgent, TrendConfig

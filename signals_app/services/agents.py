@@ -1,4 +1,4 @@
-"""Agents (issue 4): create and update (admins only), and runs of computed agents.
+"""Agents: create and update (admins only), and runs of computed agents.
 
 Re-exported by ``signal_services``, the one entry point of the issue's writes.
 

@@ -1,4 +1,4 @@
-"""Fixtures shared by the signal and agent tests (issue 4): instruments, agents through the
+"""Fixtures shared by the signal and agent tests: instruments, agents through the
 real services, and a hand-stepped market clock."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Agents: only admins change them, configs are checked by their type, computed runs are point-in-time (issue 4)."""
+"""Agents: only admins change them, configs are checked by their type, computed runs are point-in-time."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Agent-type plugins: config validation, the built-in signals, point-in-time, the registry (issue 4)."""
+"""Agent-type plugins: config validation, the built-in signals, point-in-time, the registry."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The aggregation core: hand-worked views, Black-Litterman mapping, and properties (issue 4)."""
+"""The aggregation core: hand-worked views, Black-Litterman mapping, and properties."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Seed tests for portfolio construction (issue 5), on the real skfolio S&P 500 demo data.
+"""Seed tests for portfolio construction, on the real skfolio S&P 500 demo data.
 
 Pure core only: the proposal flow through Celery is covered by the orchestrator test.
 """

@@ -1,4 +1,4 @@
-"""Seed tests for risk (issue 6): sizing on the demo data, and every limit kind at its threshold.
+"""Seed tests for risk: sizing on the demo data, and every limit kind at its threshold.
 
 Pure core only (no database): the Django-level orchestrator test lives in
 ``test_trade_execution_orchestrator.py``.

@@ -1,4 +1,4 @@
-"""Scenario core (issue 9): the backtest checked against an independent hand-written loop, no look-ahead,
+"""Scenario core: the backtest checked against an independent hand-written loop, no look-ahead,
 the calendar, fill timing, the trade builder's incremental funding, the attribution. Pure: no database."""
 
 from __future__ import annotations

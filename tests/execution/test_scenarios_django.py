@@ -1,4 +1,4 @@
-"""Scenario runs through Django (issue 9): stored results, the CLI, the API, the pages, paper runs."""
+"""Scenario runs through Django: stored results, the CLI, the API, the pages, paper runs."""
 
 from __future__ import annotations
 

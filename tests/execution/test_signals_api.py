@@ -1,4 +1,4 @@
-"""POST/GET /api/v1/signals/: per-item errors, all or nothing, idempotent retries, ownership, bulk cost (issue 4)."""
+"""POST/GET /api/v1/signals/: per-item errors, all or nothing, idempotent retries, ownership, bulk cost."""
 
 from __future__ import annotations
 

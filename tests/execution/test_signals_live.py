@@ -1,4 +1,4 @@
-"""Signals pushed live to the browser, and the Agents page (issue 4)."""
+"""Signals pushed live to the browser, and the Agents page."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ async def test_post_signals_when_admin_watching_then_one_signal_received_event_p
     assert response.status_code == 201
     msg = await _next_of_type(comm, "signal.received")
     assert msg["group"] == groups.SIGNALS
-    # One summary per batch; a conflating publisher (issue 8) wraps summaries as {"items": [...]}.
+    # One summary per batch; a conflating publisher wraps summaries as {"items": [...]}.
     batches = msg["data"].get("items", [msg["data"]])
     assert len(batches) == 1
     summary = batches[0]
