@@ -4,14 +4,16 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from execution_app import api as rebalance_api
+from market_app import api as market_api
 from ops_app import api as ops_api
+from portfolio_app import api as portfolio_api
 
 urlpatterns = [
     path("me/", ops_api.MeView.as_view(), name="api-me"),
-    path("clock/", ops_api.ClockView.as_view(), name="api-clock"),
+    path("clock/", market_api.ClockView.as_view(), name="api-clock"),
     path("token/rotate/", ops_api.TokenRotateView.as_view(), name="api-token-rotate"),
     path("token/revoke/", ops_api.TokenRevokeView.as_view(), name="api-token-revoke"),
-    path("portfolios/", ops_api.PortfolioListView.as_view(), name="api-portfolios"),
+    path("portfolios/", portfolio_api.PortfolioListView.as_view(), name="api-portfolios"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -41,7 +43,6 @@ urlpatterns += [
 ]
 
 # Portfolios and rebalance proposals.
-from portfolio_app import api as portfolio_api  # noqa: E402
 
 urlpatterns += [
     path("portfolios/<int:portfolio_id>/", portfolio_api.PortfolioDetailView.as_view(), name="api-portfolio"),

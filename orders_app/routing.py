@@ -250,7 +250,7 @@ def _round_to_lots(
         q.append(hi[i] if x > hi[i] else x)
     short = lots_total - round(sum(q) / lot)
     if short == 0:
-        return q
+        return _exchange(q, a, b, lo, hi, lot)
 
     if short > 0:
         inc = [
@@ -272,4 +272,41 @@ def _round_to_lots(
             x = q[best] = q[best] - lot
             y = x - lot
             dec[best] = x * (a[best] + b[best] * sqrt(x)) - y * (a[best] + b[best] * sqrt(y)) if y >= lo[best] else -_INF
+    return _exchange(q, a, b, lo, hi, lot)
+
+
+def _exchange(q: list[float], a: list[float], b: list[float], lo: list[float], hi: list[float], lot: float) -> list[float]:
+    """Move single lots between venues while a move lowers the total cost.
+
+    The cost ``q·(a + b·sqrt(q))`` is convex and separable, so an allocation that no
+    single-lot move improves is the integer optimum; flooring the continuous split can
+    start a venue above its integer optimum, which adding lots alone never corrects.
+    Only the two venues a move touches are re-priced.
+    """
+    sqrt = math.sqrt
+    n = len(q)
+
+    def save(i: int) -> float:  # what taking one lot off venue i saves
+        x = q[i]
+        y = x - lot
+        return x * (a[i] + b[i] * sqrt(x)) - y * (a[i] + b[i] * sqrt(y)) if y >= lo[i] else -_INF
+
+    def extra(i: int) -> float:  # what one more lot on venue i costs
+        x = q[i]
+        y = x + lot
+        return y * (a[i] + b[i] * sqrt(y)) - x * (a[i] + b[i] * sqrt(x)) if y <= hi[i] else _INF
+
+    sv = [save(i) for i in range(n)]
+    ex = [extra(i) for i in range(n)]
+    for _ in range(4 * n + int(sum(q) / lot)):
+        frm = sv.index(max(sv))
+        best, to = _INF, -1
+        for j in range(n):
+            if j != frm and ex[j] < best:
+                best, to = ex[j], j
+        if to < 0 or not sv[frm] - best > 1e-9 * (1.0 + abs(sv[frm])):
+            break
+        q[frm] -= lot
+        q[to] += lot
+        sv[frm], ex[frm], sv[to], ex[to] = save(frm), extra(frm), save(to), extra(to)
     return q

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -33,6 +34,22 @@ ERROR = OpenApiResponse(description="{detail: reason}")
 
 def _detail(p: RebalanceProposal) -> dict:
     return ProposalDetailOutput(proposal_with_trades(p.pk)).data
+
+
+class PortfolioOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    base_currency = serializers.CharField()
+    cash = serializers.DecimalField(max_digits=20, decimal_places=2)
+
+
+class PortfolioListView(APIView):
+    permission_classes = [roles.IsDeskUser]
+
+    @extend_schema(responses=PortfolioOutput(many=True))
+    def get(self, request):
+        return Response(PortfolioOutput(portfolios_visible_to(request.user), many=True).data)
+
 
 
 class ProposalListView(APIView):

@@ -29,10 +29,10 @@ MEASURES = """## Web security measures
 | **Login throttling** (django-axes): 5 failed sign-ins for a user from an address lock that pair out for 15 minutes (429), even with the right password | `AXES_*` | `test_web_security.py` |
 | **API throttling per token** (DRF `UserRateThrottle`, counters in Redis so all processes count together): 429 with `Retry-After` | `REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]` (`DESK_API_RATE`) | `test_web_security.py` |
 | **Body size limit**: over `DESK_MAX_REQUEST_BYTES` (16 MB) is 413 with a sentence | `config/security.py` | `test_web_security.py` |
-| **Tokens rotate and revoke**: `POST /api/v1/token/rotate/` (the old token stops at once), `POST /api/v1/token/revoke/` | `execution_app/accounts.py` | `tests/execution/test_access.py` |
+| **Tokens rotate and revoke**: `POST /api/v1/token/rotate/` (the old token stops at once), `POST /api/v1/token/revoke/` | `ops_app/accounts.py` | `tests/execution/test_access.py` |
 | **Password validation**: similarity, minimum length 10, common passwords, all-numeric | `AUTH_PASSWORD_VALIDATORS` | Django's validators, used by `create_desk_user` |
-| **API clients have no password** (token only) and no dashboard pages | `execution_app/accounts.py`, `desk_page` | this matrix |
-| **Anonymous websockets are closed** (4401); each socket joins only the groups its user may see | `execution_app/consumers.py`, `groups.py` | this matrix |
+| **API clients have no password** (token only) and no dashboard pages | `ops_app/accounts.py`, `desk_page` | this matrix |
+| **Anonymous websockets are closed** (4401); each socket joins only the groups its user may see | `execution_app/consumers.py`, `desk/groups.py` | this matrix |
 | **One error format**, no stack traces: JSON `{code, message, errors}` for every 4xx/5xx under `/api/` | `config/api_errors.py`, `config/urls.py` | `tests/api/test_fuzz.py`, `tests/api/test_bad_input.py` |
 | **Bad input refused** with the field named and nothing saved (out-of-range numbers, wrong types, unknown ids, malformed JSON, naive timestamps, NUL bytes, lone surrogates) | serializers, `signal_validation.py` | `tests/api/test_bad_input.py`, Schemathesis (`make fuzz`) |
 | **Static analysis**: `bandit -ll` clean (justified exceptions carry `# nosec BXXX` and a reason) | project code | `tests/api/test_static_security.py` |

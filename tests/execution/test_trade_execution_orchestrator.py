@@ -117,7 +117,7 @@ def test_compare_scenarios(frames):
 
 # --- The seed's class: the orchestrator's stages against the real ones ------------------------------
 
-from tests.execution.signal_fixtures import MARKET_NOW, instruments, market_clock, vendor_agent  # noqa: E402,F401
+from tests.signals.signal_fixtures import MARKET_NOW, instruments, market_clock, vendor_agent  # noqa: E402,F401
 
 
 @pytest.fixture

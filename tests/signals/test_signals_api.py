@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 
 from signals_app.models import Signal
-from tests.execution.signal_fixtures import (  # noqa: F401 - fixtures
+from tests.signals.signal_fixtures import (  # noqa: F401 - fixtures
     instruments,
     item,
     market_clock,

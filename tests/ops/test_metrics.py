@@ -7,7 +7,7 @@ from prometheus_client import REGISTRY
 
 from risk_app import checks as K
 
-from tests.execution.signal_fixtures import item
+from tests.signals.signal_fixtures import item
 from tests.risk.conftest import intent
 
 pytestmark = pytest.mark.django_db

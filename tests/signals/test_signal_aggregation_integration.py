@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from signals_app import services as svc
-from tests.execution.signal_fixtures import (  # noqa: F401 - fixtures
+from tests.signals.signal_fixtures import (  # noqa: F401 - fixtures
     MARKET_NOW,
     instruments,
     item,

@@ -84,7 +84,7 @@ def test_agent_in_shadow_when_aggregating_then_signals_stored_but_left_out_of_li
     from signals_app.selectors import live_signal_columns
     from signals_app.services import signal_batch_create
 
-    from tests.execution.signal_fixtures import item
+    from tests.signals.signal_fixtures import item
 
     signal_batch_create(user=api_client_user, items=[item(k) for k in range(3)])
     now = market_clock.market_now()

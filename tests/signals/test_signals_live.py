@@ -13,7 +13,7 @@ from django.urls import reverse
 from config.asgi import application
 from desk import groups
 from signals_app import services as svc
-from tests.execution.signal_fixtures import (  # noqa: F401 - fixtures
+from tests.signals.signal_fixtures import (  # noqa: F401 - fixtures
     instruments,
     item,
     market_clock,

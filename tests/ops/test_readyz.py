@@ -14,14 +14,17 @@ def test_readyz_when_every_component_up_then_200(celery_worker_live):
 
 
 @pytest.mark.django_db
-def test_readyz_when_redis_unreachable_then_503_naming_redis(settings):
+def test_readyz_when_redis_unreachable_then_503_naming_redis():
+    from django.test import override_settings
+
     from desk import redis as desk_redis
 
-    # A Redis of the test's own that is not there (nothing listens on port 1), never the shared one.
-    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    # A Redis of the test's own that is not there (nothing listens on port 1), never the shared one;
+    # restored inside the test, before the Redis-cleaning fixture of tests/ops tears down.
     desk_redis._client.cache_clear()
     try:
-        response = Client().get("/readyz")
+        with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):
+            response = Client().get("/readyz")
     finally:
         desk_redis._client.cache_clear()
     body = response.json()

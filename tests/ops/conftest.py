@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from tests.execution.signal_fixtures import instruments, market_clock, vendor_agent  # noqa: F401
+from tests.signals.signal_fixtures import instruments, market_clock, vendor_agent  # noqa: F401
 from tests.risk.conftest import _fresh_engine, book, make_limit, stepped_clock  # noqa: F401
 
 

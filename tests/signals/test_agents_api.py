@@ -13,7 +13,7 @@ import pytest
 
 from signals_app import services as svc
 from signals_app.models import Agent, Signal
-from tests.execution.signal_fixtures import (  # noqa: F401 - fixtures
+from tests.signals.signal_fixtures import (  # noqa: F401 - fixtures
     instruments,
     item,
     market_clock,
