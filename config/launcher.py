@@ -254,6 +254,9 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"run", "exec"}:
         print(__doc__)
         return 2
+    # The settings default to production (DEBUG off, a secret key required); the launcher runs the
+    # demo, the suite and the benchmarks on one machine, so it turns DEBUG on unless told otherwise.
+    os.environ.setdefault("DJANGO_DEBUG", "true")
     if argv[0] == "run":
         return cmd_run()
     rest = argv[1:]

@@ -19,7 +19,8 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 env = environ.Env()
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# Off unless asked for: `make run` and `make test` (config/launcher.py) turn it on for the demo and the suite.
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
@@ -156,7 +157,20 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=540
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Redis hands an unacknowledged message to another worker after visibility_timeout, and a message a
+# worker holds for its ETA is unacknowledged until it runs. So the timeout must exceed the longest task
+# time limit (a backtest's hour) and the longest ETA the desk sends (DESK_MAX_ETA_SECONDS: the order
+# dispatcher never schedules further out; a child woken early re-schedules itself). Checked below.
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=7200)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+DESK_MAX_ETA_SECONDS = env.int("DESK_MAX_ETA_SECONDS", default=1800)
+DESK_LONGEST_TASK_SECONDS = 3600  # execution_app.tasks.backtest_run's time limit (tests/test_settings.py holds it)
+if not max(CELERY_TASK_TIME_LIMIT, DESK_LONGEST_TASK_SECONDS, DESK_MAX_ETA_SECONDS) < CELERY_VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured(
+        f"CELERY_VISIBILITY_TIMEOUT ({CELERY_VISIBILITY_TIMEOUT}s) must exceed the longest task time limit "
+        f"({max(CELERY_TASK_TIME_LIMIT, DESK_LONGEST_TASK_SECONDS)}s) and DESK_MAX_ETA_SECONDS ({DESK_MAX_ETA_SECONDS}s), "
+        "or Redis redelivers running and scheduled tasks."
+    )
 DESK_QUEUES = ("routing", "optimisation", "agents", "backtests", "default")
 # Every task is routed to one of the desk's queues, by the app that owns it.
 CELERY_TASK_ROUTES = {

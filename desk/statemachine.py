@@ -34,6 +34,24 @@ class TransitionTable:
             return previous
         return target
 
+    @property
+    def statuses(self) -> tuple[str, ...]:
+        """Every status of the lifecycle, in the table's order (terminal ones last)."""
+        seen = list(self.table)
+        for row in self.table.values():
+            seen += [s for s in row.values() if s != self.PREVIOUS and not s.startswith("<")]
+        seen += sorted(self.terminal)
+        return tuple(dict.fromkeys(seen))
+
+    @property
+    def open(self) -> tuple[str, ...]:
+        """The statuses that are not terminal, in the table's order: the one definition of "open"."""
+        return tuple(s for s in self.statuses if s not in self.terminal)
+
+    def sources(self, event: str) -> tuple[str, ...]:
+        """The statuses from which ``event`` is allowed."""
+        return tuple(s for s, row in self.table.items() if event in row)
+
     def allowed_events(self, current: str) -> list[str]:
         return sorted(self.table.get(current, {}))
 

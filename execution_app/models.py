@@ -13,6 +13,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 
+from desk.lifecycle import LifecycleModel
+
 __all__ = ["ScenarioRun", "ScenarioEquity", "ScenarioTrade"]
 
 _MONEY = {"max_digits": 20, "decimal_places": 2}
@@ -20,7 +22,9 @@ _PRICE = {"max_digits": 20, "decimal_places": 6}
 _QTY = {"max_digits": 20, "decimal_places": 4}
 
 
-class ScenarioRun(models.Model):
+class ScenarioRun(LifecycleModel):
+    LIFECYCLE = "ScenarioRun"
+
     class Kind(models.TextChoices):
         BACKTEST = "backtest", "Backtest"
         BENCHMARK = "benchmark", "Benchmark"

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from desk.lifecycle import LifecycleModel
+
 from risk_app.models import Alert
 
 USER = settings.AUTH_USER_MODEL
@@ -65,7 +67,9 @@ class AlertRule(models.Model):
         return f"rule:{self.pk}:"
 
 
-class AlertDelivery(models.Model):
+class AlertDelivery(LifecycleModel):
+    LIFECYCLE = "AlertDelivery"
+
     """One webhook delivery of one alert state change (raised or resolved), sent until it succeeds.
 
     ``idempotency_key`` (unique) is ``alert-<id>-<state>``: a state change makes at most

@@ -8,7 +8,10 @@ overdue, so a lost message loses no order.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
 
 from desk.tasks import enqueue_on_commit
 
@@ -21,4 +24,8 @@ def route_after_commit(parent_id: int) -> None:
 
 
 def work_after_commit(child_id: int, seq: int, eta: datetime | None = None) -> None:
+    """Work the child at ``eta`` (wall time), or sooner: never further out than ``DESK_MAX_ETA_SECONDS``, so the
+    broker never redelivers a message held for its ETA; a child woken before it is due re-schedules itself."""
+    if eta is not None:
+        eta = min(eta, timezone.now() + timedelta(seconds=settings.DESK_MAX_ETA_SECONDS))
     enqueue_on_commit("orders_app.tasks.child_execute", (child_id, seq), robust=True, eta=eta, retry_policy=RETRY_POLICY)

@@ -11,6 +11,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 
+from desk.lifecycle import LifecycleModel
+from orders_app.states import OPEN_STATUSES  # noqa: F401  (Order.is_open)
 from desk.interfaces import LiquiditySide, OrderStatus, OrderType, Side, TimeInForce
 
 PRICE = {"max_digits": 20, "decimal_places": 6}
@@ -45,17 +47,11 @@ class Venue(models.Model):
         return self.code
 
 
-OPEN_STATUSES = (
-    OrderStatus.INITIALIZED.value,
-    OrderStatus.SUBMITTED.value,
-    OrderStatus.ACCEPTED.value,
-    OrderStatus.PARTIALLY_FILLED.value,
-    OrderStatus.PENDING_UPDATE.value,
-    OrderStatus.PENDING_CANCEL.value,
-)
 
 
-class Order(models.Model):
+class Order(LifecycleModel):
+    LIFECYCLE = "Order"
+
     client_order_id = models.CharField(max_length=64, unique=True)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
     portfolio = models.ForeignKey("portfolio_app.Portfolio", on_delete=models.PROTECT, related_name="orders")

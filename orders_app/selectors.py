@@ -14,8 +14,9 @@ from decimal import Decimal
 from django.db.models import Count, F, Q, QuerySet, Sum
 
 from desk import roles
-from desk.interfaces import FillReport, LiquiditySide, Side
+from desk.interfaces import FillReport, LiquiditySide, OrderStatus, Side
 from orders_app import states
+from orders_app.states import TERMINAL_STATUSES
 from orders_app.models import Fill, Order, OrderEvent, RoutingDecision, Venue
 from orders_app.tca import TcaReport, analyse, slippage_bps
 
@@ -37,8 +38,13 @@ def may_trade_portfolio(user, portfolio_id: int) -> bool:
 
 
 def may_manage_order(user, order: Order) -> bool:
-    """Cancel or amend: a trader of the order's portfolio, or an admin."""
-    return roles.is_admin(user) or may_trade_portfolio(user, order.portfolio_id)
+    """Amend (and cancel): a trader of the order's portfolio. Admins place, amend and cancel nothing."""
+    return may_trade_portfolio(user, order.portfolio_id)
+
+
+def may_cancel_orders(user, portfolio_id: int) -> bool:
+    """Cancel: a trader of the portfolio, or a risk officer (who may stop any trading at once)."""
+    return roles.is_risk_officer(user) or may_trade_portfolio(user, portfolio_id)
 
 
 def parent_orders(user) -> QuerySet[Order]:
@@ -153,7 +159,9 @@ class VenueScore:
 def venue_scorecard(user=None) -> list[VenueScore]:
     """Fill rate, slippage, fees and latency per venue, over the child orders the user can see."""
     orders = orders_visible_to(user) if user is not None else Order.objects.all()
-    done = orders.filter(venue__isnull=False, status__in=["FILLED", "CANCELED", "EXPIRED", "REJECTED", "PARTIALLY_FILLED"])
+    # Children that reached a venue and have an outcome there: every terminal status but DENIED, and part fills.
+    outcome = {*TERMINAL_STATUSES, OrderStatus.PARTIALLY_FILLED.value} - {OrderStatus.DENIED.value}
+    done = orders.filter(venue__isnull=False, status__in=outcome)
     per_order = {
         r["venue_id"]: r
         for r in done.values("venue_id").annotate(n=Count("id"), q=Sum("quantity"), f=Sum("filled_qty")).order_by()

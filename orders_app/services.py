@@ -15,12 +15,13 @@ import structlog
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from desk.lifecycle import transition
 from desk.errors import Conflict
 from desk import metrics
 
 from desk import groups
 from desk.events import event_publish
-from desk.interfaces import FillReport, OrderStatus
+from desk.interfaces import FillReport
 from desk.money import price as to_price
 from orders_app import states
 from orders_app.models import Fill, Order, OrderEvent, Venue
@@ -130,7 +131,8 @@ def _transition(order: Order, event: str, *, actor=None, reason: str = "", extra
     order.status, order.previous_status = new_status, new_previous
     if reason and event in (states.DENIED, states.REJECTED, states.CANCELED, states.EXPIRED, states.MODIFY_REJECTED, states.CANCEL_REJECTED):
         order.reason = reason
-    order.save(update_fields=["status", "previous_status", "reason", "updated_at", *extra_fields])
+    with transition(Order.LIFECYCLE):
+        order.save(update_fields=["status", "previous_status", "reason", "updated_at", *extra_fields])
     OrderEvent.objects.create(order=order, event=event, from_status=from_status, to_status=new_status, actor=actor, reason=reason)
     if new_status != from_status:
         transaction.on_commit(lambda: metrics.orders.labels(new_status).inc())
@@ -270,10 +272,6 @@ def fill_apply_locked(*, portfolio: Portfolio, order: Order, parent: Order | Non
         groups=[groups.portfolio(portfolio.pk)],
     )
     return fill
-
-
-def open_statuses() -> tuple[str, ...]:
-    return tuple(s.value for s in OrderStatus if not states.is_terminal(s.value))
 
 
 # The rest of the order services live in their own modules (each under ~400 lines):

@@ -63,6 +63,10 @@ ORDER_TABLE = TransitionTable(
     terminal=frozenset({S.DENIED.value, S.REJECTED.value, S.CANCELED.value, S.EXPIRED.value, S.FILLED.value}),
 )
 
+# The one definition of an open and a terminal order, derived from the table.
+OPEN_STATUSES = ORDER_TABLE.open
+TERMINAL_STATUSES = tuple(sorted(ORDER_TABLE.terminal))
+
 # Statuses an order returns to after PENDING_UPDATE / PENDING_CANCEL.
 RESTING = frozenset({S.SUBMITTED.value, S.ACCEPTED.value, S.PARTIALLY_FILLED.value})
 
@@ -97,4 +101,4 @@ def is_terminal(status: str) -> bool:
     return ORDER_TABLE.is_terminal(status)
 
 
-__all__ = ["ORDER_TABLE", "EVENTS", "IllegalTransition", "order_next", "is_terminal"]
+__all__ = ["ORDER_TABLE", "EVENTS", "OPEN_STATUSES", "TERMINAL_STATUSES", "IllegalTransition", "order_next", "is_terminal"]

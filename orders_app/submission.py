@@ -21,10 +21,12 @@ from desk.errors import Forbidden, Invalid
 from desk import roles
 from market_app.clock import get_clock
 from desk.interfaces import ConfigError, OrderStatus, OrderType, Side, TimeInForce
+from orders_app.selectors import may_cancel_orders, may_trade_portfolio
 from orders_app import dispatch, states
 from orders_app.algos import ALGOS, get_algo
 from market_app.marks import market_state, session_at, session_market
-from orders_app.models import OPEN_STATUSES, Order
+from orders_app.models import Order
+from orders_app.states import OPEN_STATUSES
 from orders_app.services import OrderError, order_apply_event, order_create, order_transition_locked
 from orders_app.working import _lock, child_client_id, intent_of, parent_settle, wall_for
 
@@ -226,12 +228,22 @@ def _cancel_child(child: Order, actor, reason: str) -> None:
     Order.objects.filter(pk=child.pk).update(wake_at=None)
 
 
+def _authorise_cancel(actor, portfolio_id: int) -> None:
+    if actor is not None and not may_cancel_orders(actor, portfolio_id):
+        raise OrderPermissionError("Only the portfolio's traders, or a risk officer, may cancel its orders.")
+
+
 @transaction.atomic
 def order_cancel(*, order_id: int, actor=None, reason: str = "cancelled on request") -> Order:
-    """Cancel an open order and every open child of it. Locks portfolio, parent, children."""
+    """Cancel an open order and every open child of it. Locks portfolio, parent, children.
+
+    ``actor``: a trader of the portfolio or a risk officer (``OrderPermissionError`` otherwise);
+    ``None`` is the desk itself (the sweeper, a venue's end of day).
+    """
     head = Order.objects.filter(pk=order_id).values("portfolio_id", "parent_id").first()
     if head is None:
         raise OrderError(f"no order {order_id}")
+    _authorise_cancel(actor, head["portfolio_id"])
     locked = _lock(head["portfolio_id"], *[i for i in (head["parent_id"], order_id) if i])
     order = locked[-1]
     if states.is_terminal(order.status):
@@ -252,7 +264,8 @@ def order_cancel(*, order_id: int, actor=None, reason: str = "cancelled on reque
 
 
 def orders_cancel_all(*, portfolio_id: int, actor=None, reason: str = "cancel all") -> int:
-    """Cancel every open parent order of a portfolio (and manual/child orders with them)."""
+    """Cancel every open parent order of a portfolio (and manual/child orders with them); who may: as ``order_cancel``."""
+    _authorise_cancel(actor, portfolio_id)
     ids = list(Order.objects.filter(portfolio_id=portfolio_id, parent__isnull=True, status__in=OPEN_STATUSES).values_list("id", flat=True))
     done = 0
     for oid in ids:
@@ -274,6 +287,8 @@ def order_amend(*, order_id: int, actor=None, quantity: Decimal | None = None, l
     head = Order.objects.filter(pk=order_id, parent__isnull=True).values("portfolio_id").first()
     if head is None:
         raise OrderError(f"no parent order {order_id}")
+    if actor is not None and not may_trade_portfolio(actor, head["portfolio_id"]):
+        raise OrderPermissionError("Only the portfolio's traders may amend its orders.")
     (order,) = _lock(head["portfolio_id"], order_id)
     if order.status not in RESTING:
         raise OrderError(f"{order.client_order_id} is {order.status}: only a working order can be amended")

@@ -12,7 +12,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from desk import roles
 from desk.interfaces import OrderStatus
 from desk.web import desk_page
 from orders_app.filters import OrderFilter
@@ -116,6 +115,7 @@ def order_detail_page(request, order_id: int):
             "decisions": selectors.routing_decisions(order),
             "tca": selectors.order_tca(order, fills) if order.parent_id is None else None,
             "may_manage": selectors.may_manage_order(request.user, order) and order.is_open,
+            "may_cancel": selectors.may_cancel_orders(request.user, order.portfolio_id) and order.is_open,
         },
     )
 
@@ -134,10 +134,10 @@ def order_cancel_page(request, order_id: int):
     order = selectors.order_detail(request.user, order_id)
     if order is None:
         raise Http404("No such order.")
-    if not selectors.may_manage_order(request.user, order):
-        return HttpResponseForbidden("Only the portfolio's traders (or an admin) may cancel its orders.")
     try:
         order_cancel(order_id=order.pk, actor=request.user, reason="cancelled by trader")
+    except OrderPermissionError as exc:
+        return HttpResponseForbidden(str(exc))
     except (OrderError, IllegalTransition):
         pass  # finished meanwhile: the page shows how
     return redirect(request.POST.get("next") or reverse("order-detail", args=[order.pk]))
@@ -146,7 +146,8 @@ def order_cancel_page(request, order_id: int):
 @require_POST
 @desk_page
 def portfolio_cancel_all_page(request, portfolio_id: int):
-    if not (roles.is_admin(request.user) or selectors.may_trade_portfolio(request.user, portfolio_id)):
-        return HttpResponseForbidden("Only the portfolio's traders (or an admin) may cancel its orders.")
-    orders_cancel_all(portfolio_id=portfolio_id, actor=request.user, reason="cancel all (blotter)")
+    try:
+        orders_cancel_all(portfolio_id=portfolio_id, actor=request.user, reason="cancel all (blotter)")
+    except OrderPermissionError as exc:
+        return HttpResponseForbidden(str(exc))
     return redirect(reverse("orders") + f"?portfolio={portfolio_id}")

@@ -28,17 +28,18 @@ from django.db import transaction
 from django.utils import timezone
 
 from market_app.clock import get_clock
-from desk.interfaces import ConfigError, ExecutionOrder, OrderIntent, OrderStatus, OrderType, RouteAllocation, RouteDecision, Side, TimeInForce
+from desk.interfaces import ConfigError, ExecutionOrder, OrderIntent, OrderStatus, OrderType, ProposalStatus, RouteAllocation, RouteDecision, Side, TimeInForce
 from orders_app import dispatch, states
 from orders_app.algos import get_algo
 from orders_app.venues import load_environment
 from market_app.marks import market_state, session_at, session_market
-from orders_app.models import OPEN_STATUSES, Fill, Order, OrderEvent, RoutingDecision, Venue
+from orders_app.models import Fill, Order, OrderEvent, RoutingDecision, Venue
+from orders_app.states import OPEN_STATUSES
 from orders_app.routing import NoVenueAvailable, SmartOrderRouter
 from orders_app.services import fill_apply_locked, order_apply_event, order_transition_locked
 from portfolio_app.models import Portfolio, RebalanceProposal
 from portfolio_app.services import proposal_transition
-from portfolio_app.states import IllegalTransition
+from portfolio_app.states import PROPOSAL_TABLE, IllegalTransition
 
 S = OrderStatus
 
@@ -381,7 +382,7 @@ def proposal_settle(*, proposal_id: int):
     trade. Safe to call any number of times; returns the proposal.
     """
     p = RebalanceProposal.objects.get(pk=proposal_id)
-    if p.status not in ("APPROVED", "EXECUTING"):
+    if p.status not in PROPOSAL_TABLE.sources(ProposalStatus.COMPLETED.value):
         return p
     parents = list(Order.objects.filter(proposal_id=proposal_id, parent__isnull=True)
                    .values_list("status", "quantity", "filled_qty", "arrival_px"))

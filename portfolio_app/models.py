@@ -12,10 +12,10 @@ from django.conf import settings
 from django.db import models
 
 from desk.interfaces import ProposalStatus
+from desk.lifecycle import LifecycleModel
+from portfolio_app.states import OPEN_PROPOSAL_STATUSES
 from market_app.models import MONEY, PRICE, QTY, Instrument  # noqa: F401  (PRICE/QTY/MONEY: one definition)
 
-# A portfolio has at most one proposal in these statuses (a DB constraint).
-OPEN_PROPOSAL_STATUSES = ("DRAFT", "PENDING_APPROVAL", "APPROVED", "EXECUTING")
 
 
 class Portfolio(models.Model):
@@ -78,7 +78,9 @@ class NavSnapshot(models.Model):
         ordering = ["portfolio", "session"]
 
 
-class RebalanceProposal(models.Model):
+class RebalanceProposal(LifecycleModel):
+    LIFECYCLE = "Proposal"
+
     """Targets, trades, expected metrics and the risk verdict, waiting for a trader (DESIGN.md)."""
 
     portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="proposals")

@@ -80,7 +80,8 @@ def portfolio_overview(portfolio: Portfolio, as_of: date | datetime | None = Non
 
 
 def open_proposal(portfolio_id: int):
-    from portfolio_app.models import OPEN_PROPOSAL_STATUSES, RebalanceProposal
+    from portfolio_app.models import RebalanceProposal
+    from portfolio_app.states import OPEN_PROPOSAL_STATUSES
 
     return RebalanceProposal.objects.filter(portfolio_id=portfolio_id, status__in=OPEN_PROPOSAL_STATUSES).first()
 

@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from desk.lifecycle import transition
 from desk.errors import Conflict, Forbidden, Invalid
 from desk import metrics
 from desk import groups
@@ -100,7 +101,8 @@ def proposal_transition(*, proposal_id: int, to: str, actor=None, reason: str = 
     if reason and new in ("REJECTED", "FAILED", "STALE", "EXPIRED"):
         p.reason = reason
         update.append("reason")
-    p.save(update_fields=list(dict.fromkeys(update)))
+    with transition(RebalanceProposal.LIFECYCLE):
+        p.save(update_fields=list(dict.fromkeys(update)))
     ProposalEvent.objects.create(proposal=p, from_status=from_status, to_status=new, actor=actor, reason=reason)
     transaction.on_commit(lambda: metrics.proposals.labels(new).inc())
     event_publish(event_type="proposal.updated", payload=proposal_payload(p), groups=[groups.portfolio(p.portfolio_id)])

@@ -27,6 +27,10 @@ PROPOSAL_TABLE = TransitionTable(
 )
 
 
+# A portfolio has at most one proposal in these statuses (a database constraint, models.py).
+OPEN_PROPOSAL_STATUSES = PROPOSAL_TABLE.open
+
+
 def proposal_next(status: str, to: str) -> str:
     """Proposal events are named by the status they lead to."""
     return PROPOSAL_TABLE.next_status(status, to)
@@ -36,4 +40,4 @@ def is_actionable(status: str) -> bool:
     return status == S.PENDING_APPROVAL.value
 
 
-__all__ = ["PROPOSAL_TABLE", "IllegalTransition", "proposal_next", "is_actionable"]
+__all__ = ["OPEN_PROPOSAL_STATUSES", "PROPOSAL_TABLE", "IllegalTransition", "proposal_next", "is_actionable"]

@@ -12,7 +12,7 @@ from django.shortcuts import render
 from market_app.clock import get_clock
 from desk.web import desk_page
 from portfolio_app import reports
-from portfolio_app.models import OPEN_PROPOSAL_STATUSES
+from portfolio_app.states import OPEN_PROPOSAL_STATUSES
 from portfolio_app.selectors import may_decide, portfolios_visible_to, proposal_with_trades, proposals_visible_to
 
 HISTORY = 30

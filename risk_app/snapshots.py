@@ -124,7 +124,8 @@ def snapshot_load(
     (an order being checked must not count against itself).  The caller holds
     the portfolio row lock when the result decides an order.
     """
-    from orders_app.models import OPEN_STATUSES, Order
+    from orders_app.models import Order
+    from orders_app.states import OPEN_STATUSES
     from market_app.models import Instrument
     from portfolio_app.models import NavSnapshot, Portfolio, Position
 

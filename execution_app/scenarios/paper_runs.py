@@ -20,7 +20,9 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from execution_app.scenarios.lifecycle import FINISH, SCENARIO_RUN_TABLE
 from execution_app.models import ScenarioEquity, ScenarioRun, ScenarioTrade
+from desk.lifecycle import apply_transition
 from desk.money import cash
 
 log = logging.getLogger(__name__)
@@ -155,8 +157,9 @@ def paper_run_stop(*, run_id: int, user=None) -> ScenarioRun:
         trades = list(ScenarioTrade.objects.filter(run=run).values("qty", "price", "commission", "slippage"))
         run.metrics = jsonable_metrics(compute_metrics(equity, bench_s if bench_s.notna().sum() > 1 else None, trades))
         run.params = {**run.params, "market_end": t.isoformat(), "end": t.date().isoformat()}
-        run.status, run.finished_at, run.progress = ScenarioRun.Status.DONE, timezone.now(), 1.0
-        run.final_value = points[-1][1] if points else None
-        run.summary = {"trades": len(trades), "fill_timing": "paper exchange (live orders of the portfolio)"}
-        run.save(update_fields=["metrics", "params", "status", "finished_at", "progress", "final_value", "summary"])
+        run.save(update_fields=["metrics", "params"])
+        apply_transition(run, SCENARIO_RUN_TABLE, FINISH, fields={
+            "finished_at": timezone.now(), "progress": 1.0, "final_value": points[-1][1] if points else None,
+            "summary": {"trades": len(trades), "fill_timing": "paper exchange (live orders of the portfolio)"},
+        })
     return run

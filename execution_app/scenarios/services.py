@@ -25,10 +25,12 @@ import pandas as pd
 from django.db import transaction
 from django.utils import timezone
 
+from desk.lifecycle import apply_transition, update_where_allowed
 from desk.tasks import enqueue_on_commit
 from desk import groups
 from desk.events import event_publish
 from desk.interfaces import ConfigError
+from execution_app.scenarios.lifecycle import FAIL, FINISH, SCENARIO_RUN_TABLE, START
 from execution_app.models import ScenarioEquity, ScenarioRun, ScenarioTrade
 from execution_app.scenarios import ScenarioConfig, ScenarioResult, jsonable_metrics
 
@@ -163,27 +165,26 @@ def result_store(run: ScenarioRun, result: ScenarioResult) -> ScenarioRun:
                            weight_after=t.weight_after, order_id=t.order_id[:64]) for t in result.trades],
             batch_size=2000,
         )
-        run.status = ScenarioRun.Status.DONE
-        run.progress = 1.0
-        run.finished_at = timezone.now()
-        run.final_value = result.final_value
-        run.metrics = jsonable_metrics(result.metrics)
-        run.summary = {
+        summary = {
             "fill_timing": result.fill_timing,
             "costs": {"commission": str(result.total_commission), "slippage": str(result.total_slippage)},
             "positions": result.positions, "rebalances": len(result.rebalances), "denied_orders": result.denied[:100],
             "denied_count": len(result.denied), "notes": result.notes[:100], "bars": result.bars,
             "elapsed_s": round(result.elapsed_s, 3), "trades": len(result.trades),
         }
-        run.error = ""
-        run.save(update_fields=["status", "progress", "finished_at", "final_value", "metrics", "summary", "error"])
+        if run.status != ScenarioRun.Status.RUNNING:  # a benchmark stored in one go
+            apply_transition(run, SCENARIO_RUN_TABLE, START)
+        apply_transition(run, SCENARIO_RUN_TABLE, FINISH, fields={
+            "progress": 1.0, "finished_at": timezone.now(), "final_value": result.final_value,
+            "metrics": jsonable_metrics(result.metrics), "summary": summary, "error": "",
+        })
         _publish(run, status=run.status, progress=1.0, final_value=run.final_value)
     return run
 
 
 def _fail(run: ScenarioRun, message: str) -> None:
-    ScenarioRun.objects.filter(pk=run.pk).update(status=ScenarioRun.Status.FAILED, error=message[:2000],
-                                                 finished_at=timezone.now())
+    update_where_allowed(ScenarioRun.objects.filter(pk=run.pk), SCENARIO_RUN_TABLE, FAIL, error=message[:2000],
+                         finished_at=timezone.now())
     _publish(run, status=ScenarioRun.Status.FAILED, progress=run.progress, error=message[:300])
 
 
@@ -193,8 +194,7 @@ def backtest_execute(*, run_id: int) -> ScenarioRun | None:
         run = ScenarioRun.objects.select_for_update().filter(pk=run_id, kind=ScenarioRun.Kind.BACKTEST).first()
         if run is None or run.status == ScenarioRun.Status.DONE:
             return run
-        run.status, run.started_at, run.progress = ScenarioRun.Status.RUNNING, timezone.now(), 0.0
-        run.save(update_fields=["status", "started_at", "progress"])
+        apply_transition(run, SCENARIO_RUN_TABLE, START, fields={"started_at": timezone.now(), "progress": 0.0})
     _publish(run, status=run.status, progress=0.0)
     try:
         config = backtest_validate(run.params)

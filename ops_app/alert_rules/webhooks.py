@@ -27,11 +27,25 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from desk.lifecycle import update_where_allowed
+from desk.statemachine import TransitionTable
 from desk.tasks import enqueue
 from desk.ports import AlertNotifier
 from risk_app.models import Alert
 from ops_app.models import AlertDelivery, AlertRule
 
+
+# A delivery's lifecycle: claimed by one worker (SENDING) until it is delivered, given up, or put back
+# to wait for its retry; a claim whose worker died expires (claimed_until) and can be taken again.
+CLAIM, DELIVER, RETRY, GIVE_UP = "CLAIM", "DELIVER", "RETRY", "GIVE_UP"
+DELIVERY_TABLE = TransitionTable(
+    "AlertDelivery",
+    {
+        "pending": {CLAIM: "sending"},
+        "sending": {CLAIM: "sending", DELIVER: "delivered", RETRY: "pending", GIVE_UP: "failed"},
+    },
+    terminal=frozenset({"delivered", "failed"}),
+)
 log = logging.getLogger(__name__)
 
 
@@ -87,27 +101,25 @@ def alert_delivery_send(*, delivery_id: int) -> str:
     or ``skipped`` (already delivered, or claimed by another worker right now)."""
     now = timezone.now()
     timeout = float(_setting("DESK_ALERT_WEBHOOK_TIMEOUT_SECONDS", 5.0))
-    claimed = (
-        AlertDelivery.objects.filter(pk=delivery_id, status__in=[AlertDelivery.Status.PENDING, AlertDelivery.Status.SENDING])
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
-        .update(status=AlertDelivery.Status.SENDING, claimed_until=now + timedelta(seconds=timeout + 30), attempts=F("attempts") + 1)
+    claimed = update_where_allowed(
+        AlertDelivery.objects.filter(pk=delivery_id).filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now)),
+        DELIVERY_TABLE, CLAIM, claimed_until=now + timedelta(seconds=timeout + 30), attempts=F("attempts") + 1,
     )
     if not claimed:
         return "skipped"
     d = AlertDelivery.objects.get(pk=delivery_id)
     error = _post(d.url, d.payload, key=d.idempotency_key, timeout=timeout)
     if error is None:
-        AlertDelivery.objects.filter(pk=d.pk).update(
-            status=AlertDelivery.Status.DELIVERED, delivered_at=timezone.now(), claimed_until=None, last_error=""
-        )
+        update_where_allowed(AlertDelivery.objects.filter(pk=d.pk), DELIVERY_TABLE, DELIVER,
+                             delivered_at=timezone.now(), claimed_until=None, last_error="")
         log.info("alert webhook delivered", extra={"delivery": d.idempotency_key, "attempts": d.attempts})
         return "delivered"
     if d.attempts >= int(_setting("DESK_ALERT_WEBHOOK_MAX_ATTEMPTS", 8)):
-        AlertDelivery.objects.filter(pk=d.pk).update(status=AlertDelivery.Status.FAILED, claimed_until=None, last_error=error)
+        update_where_allowed(AlertDelivery.objects.filter(pk=d.pk), DELIVERY_TABLE, GIVE_UP, claimed_until=None, last_error=error)
         log.error("alert webhook given up", extra={"delivery": d.idempotency_key, "attempts": d.attempts, "error": error})
         return "failed"
     due = timezone.now() + timedelta(seconds=backoff_seconds(d.attempts))
-    AlertDelivery.objects.filter(pk=d.pk).update(status=AlertDelivery.Status.PENDING, claimed_until=due, last_error=error)
+    update_where_allowed(AlertDelivery.objects.filter(pk=d.pk), DELIVERY_TABLE, RETRY, claimed_until=due, last_error=error)
     log.warning("alert webhook failed; will retry", extra={"delivery": d.idempotency_key, "attempts": d.attempts, "error": error})
     return "retry"
 
@@ -132,9 +144,7 @@ def _post(url: str, body: dict, *, key: str, timeout: float) -> str | None:
 def deliveries_sweep(*, older_than_s: float = 30.0) -> int:
     """Re-enqueue deliveries whose retry is overdue by ``older_than_s`` (their message was lost)."""
     cutoff = timezone.now() - timedelta(seconds=older_than_s)
-    stuck = AlertDelivery.objects.filter(
-        status__in=[AlertDelivery.Status.PENDING, AlertDelivery.Status.SENDING], created_at__lt=cutoff
-    ).filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=cutoff))
+    stuck = AlertDelivery.objects.filter(status__in=DELIVERY_TABLE.open, created_at__lt=cutoff).filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=cutoff))
     return sum(delivery_enqueue(pk) for pk in stuck.values_list("pk", flat=True)[:100])
 
 

@@ -83,7 +83,8 @@ def _apply(rec: TradingStateRecord, state: str, *, actor, reason: str, confirmed
 def _cancel_open_orders(portfolio_id: int | None, *, actor, reason: str) -> None:
     """Cancel every open order of the scope (the whole desk when ``portfolio_id`` is None)."""
     from orders_app import services as orders
-    from orders_app.models import OPEN_STATUSES, Order
+    from orders_app.models import Order
+    from orders_app.states import OPEN_STATUSES
 
     open_orders = Order.objects.filter(status__in=OPEN_STATUSES)
     if portfolio_id is not None:
@@ -103,7 +104,8 @@ def _cancel_open_orders(portfolio_id: int | None, *, actor, reason: str) -> None
 def _cancel_fallback(*, portfolio_id: int, actor, reason: str) -> None:
     """When orders_app's ``orders_cancel_all`` is missing or fails: every open order, children first, to CANCELED."""
     from orders_app import services as orders, states
-    from orders_app.models import OPEN_STATUSES, Order
+    from orders_app.models import Order
+    from orders_app.states import OPEN_STATUSES
 
     rows = Order.objects.filter(portfolio_id=portfolio_id, status__in=OPEN_STATUSES).order_by("parent_id", "id")
     ids = sorted(rows.values_list("id", "parent_id"), key=lambda r: r[1] is None)

@@ -212,3 +212,25 @@ def test_proposal_when_all_its_orders_terminal_then_completed_with_filled_share(
     _run(book, enqueued)
     p.refresh_from_db()
     assert p.status == "COMPLETED" and p.filled_share == Decimal("1.000000")
+
+
+def test_order_commands_when_an_admin_acts_then_forbidden_in_the_service_and_nothing_changes(db):
+    from desk.errors import Forbidden
+    from market_app.models import Instrument
+    from ops_app.accounts import desk_user_create
+    from orders_app.models import Order
+    from orders_app.services import order_create
+    from orders_app.submission import order_amend, order_cancel, orders_cancel_all
+    from portfolio_app.models import Portfolio
+
+    admin, _, _ = desk_user_create(username="adm", role="Admin", password="x" * 12)
+    risk, _, _ = desk_user_create(username="ro", role="Risk officer", password="x" * 12)
+    pf = Portfolio.objects.create(name="Guarded", cash=1_000_000)
+    instrument = Instrument.objects.create(symbol="ZZZ", name="Z")
+    order, _ = order_create(client_order_id="adm-1", portfolio_id=pf.pk, instrument_id=instrument.pk, side="BUY", quantity=10)
+    for command in (lambda: order_cancel(order_id=order.pk, actor=admin), lambda: orders_cancel_all(portfolio_id=pf.pk, actor=admin),
+                    lambda: order_amend(order_id=order.pk, actor=admin, quantity=20)):
+        with pytest.raises(Forbidden):
+            command()
+    assert Order.objects.get(pk=order.pk).status == "INITIALIZED"
+    assert order_cancel(order_id=order.pk, actor=risk).status == "CANCELED"  # a risk officer may stop any order
