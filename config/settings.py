@@ -385,8 +385,7 @@ CELERY_BEAT_SCHEDULE["proposals-expire"] = {
 }
 
 # --- Risk ---------------------------------------------------------------
-# Live risk (exposure, VaR/CVaR, drawdown, limit alerts) per portfolio; fills also
-# trigger it (risk_app.services.risk_recompute_schedule, debounced).
+# Live risk (exposure, VaR/CVaR, drawdown, limit alerts) per portfolio, every 30 s.
 CELERY_BEAT_SCHEDULE["risk-recompute"] = {
     "task": "risk_app.tasks.risk_recompute_all", "schedule": 30.0, "options": {"expires": 25},
 }

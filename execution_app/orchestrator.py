@@ -3,9 +3,12 @@
 signals -> views -> target weights -> sizing -> trades -> pre-trade checks ->
 orders -> algo -> routing -> environment -> fills
 
-It holds no stage's logic: every decision is a port's, chosen by settings
-(``execution_app.ports.ports_from_settings``) or handed in by a backtest, so the
-backtest, benchmark and paper/live runs share one pipeline.
+It holds no stage's logic: every decision is a port's. Backtests and benchmarks run
+the whole spine with array-backed ports (``execution_app.scenarios.ports``). The live
+desk runs its first half for a proposal (signals → views → optimiser → sizing → trades
+→ what-if check, ``execution_app.rebalance.construction``); its approved orders are
+then worked by the orders app (the same algo and router classes, through the database
+and the venues), not by this spine's execution stage.
 """
 
 from __future__ import annotations

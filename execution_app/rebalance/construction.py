@@ -87,7 +87,7 @@ def proposal_plan(portfolio: Portfolio, *, market_now: datetime) -> ProposalPlan
     current = snapshot.weights()
     lots = {s: i.lot_size for s, i in instruments.items()}
 
-    # The desk's one pipeline (DESIGN.md): signals -> views -> optimiser -> sizing -> trades -> risk.
+    # The orchestrator's first half, as backtests run it: signals -> views -> optimiser -> sizing -> trades -> risk.
     risk = DeskWhatIfRiskEngine(portfolio.pk)
     orchestrator = TradeExecutionOrchestrator(Ports(
         # A shadow portfolio also hears shadow agents; a live one only live agents.

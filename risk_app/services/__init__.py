@@ -7,7 +7,7 @@ What other apps call:
   ``RiskCheck`` for each intent whose ``client_order_id`` names a stored order.
 - ``pre_trade_check_proposal(portfolio_id=, intents=)`` -> ``ProposalVerdict`` (what-if, nothing stored).
 - ``risk_check_record(verdict=, ...)`` -> store a check explicitly (e.g. with a proposal).
-- ``risk_recompute_schedule(portfolio_id=)`` -> after a fill: debounced live-risk recompute after commit.
+- ``risk_recompute_schedule(portfolio_id=)`` -> a prompt live-risk recompute after commit, debounced.
 """
 
 from .alerts import alert_acknowledge, alert_raise, alert_resolve, alerts_sync

@@ -1,8 +1,8 @@
 """Live risk monitoring: exposures, VaR/CVaR, drawdown and limit utilisation per portfolio.
 
-Recomputed when fills land (``risk_recompute_schedule``, debounced through
-Redis, after commit) and by beat (``risk_app.tasks.risk_recompute_all``), never
-per page view.  The result is one ``RiskSnapshot`` row per portfolio; limits
+Recomputed by beat every 30 s (``risk_app.tasks.risk_recompute_all``) and on the
+first look of a page that has none yet; ``risk_recompute_schedule`` lets a caller ask
+for a prompt one (debounced through Redis, after commit). Never per page view.  The result is one ``RiskSnapshot`` row per portfolio; limits
 over their threshold raise alerts (critical for block-level, warning for
 warn-level), updated while they stay over and resolved when they clear.
 """
