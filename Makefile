@@ -1,10 +1,11 @@
-# The two set-up commands: `make run` and `make test`. Python 3.11 is all a machine needs.
+# The two set-up commands: `make run` and `make test`. A machine needs Python 3.11 and, for the
+# browser tests of `make test`, Chromium.
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: run test bench fuzz load install install-dev migrate demo clean
+.PHONY: run test chromium bench fuzz load install install-dev migrate demo clean
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found; set PYTHON=...)"; exit 1; }
@@ -30,7 +31,14 @@ demo: install
 run: install
 	@$(PY) -m config.launcher run
 
-test: install-dev
+# The browser tests drive a Chromium of the system's (Playwright's own download does not work offline):
+# say so before anything runs rather than after minutes of tests.
+CHROMIUM ?= $(or $(DESK_CHROMIUM),/usr/bin/chromium)
+
+chromium:
+	@test -x "$(CHROMIUM)" || { echo "make test needs Chromium at $(CHROMIUM) for the browser tests: install it with 'apt-get install chromium' (as root), or set DESK_CHROMIUM to one."; exit 1; }
+
+test: chromium install-dev
 	DJANGO_LOG_LEVEL=$${DJANGO_LOG_LEVEL:-WARNING} $(PY) -m config.launcher exec -- $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install-dev
