@@ -14,13 +14,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from desk import roles
+from desk.api_errors import error_response
 from orders_app.filters import OrderFilter
 from orders_app import selectors
 from orders_app.models import Order
 from orders_app.serializers import CancelAllOutput, OrderAmendInput, OrderCancelInput, OrderDetailOutput, OrderOutput, OrderPlaceInput, VenueScoreOutput
 from orders_app.services import OrderError
 from orders_app.states import IllegalTransition
-from orders_app.submission import OrderPermissionError, OrderValidationError, order_amend, order_cancel, order_place, orders_cancel_all
+from orders_app.submission import OrderPermissionError, OrderValidationError, order_amend, order_cancel, order_place_once, orders_cancel_all
 
 DESK_USERS = (IsAuthenticated, roles.IsDeskUser)
 
@@ -64,7 +65,10 @@ class OrderListCreateView(GenericAPIView):
         children = selectors.children_summaries([o.pk for o in page])
         return self.get_paginated_response(OrderOutput(page, many=True, context={"children": children}).data)
 
-    @extend_schema(request=OrderPlaceInput, responses={201: OrderDetailOutput}, examples=[
+    @extend_schema(request=OrderPlaceInput, responses={
+        201: OrderDetailOutput, 200: OrderDetailOutput,
+        409: error_response("This client_order_id already names a different order (its id is in order_id)."),
+    }, examples=[
         OpenApiExample("market order", request_only=True,
                        value={"portfolio": 1, "symbol": "AAPL", "side": "BUY", "quantity": "100"}),
         OpenApiExample("limit order over an hour (TWAP)", request_only=True, value={
@@ -82,12 +86,13 @@ class OrderListCreateView(GenericAPIView):
         v = dict(data.validated_data)
         v["portfolio_id"] = v.pop("portfolio")
         try:
-            order = order_place(user=request.user, **v)
+            order, created = order_place_once(user=request.user, **v)
         except OrderPermissionError as exc:
             raise PermissionDenied(str(exc)) from None
         except OrderValidationError as exc:
             raise ValidationError(exc.errors) from None
-        return Response(detail_data(request.user, order.pk), status=status.HTTP_201_CREATED)
+        # A repeat of the same request is the same order (200); a different one under its id is a 409 (OrderConflict).
+        return Response(detail_data(request.user, order.pk), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class OrderDetailView(APIView):

@@ -17,7 +17,7 @@ from typing import Any
 from django.db import transaction
 
 from desk import ports
-from desk.errors import Forbidden, Invalid
+from desk.errors import Conflict, Forbidden, Invalid
 from desk import roles
 from market_app.clock import get_clock
 from desk.interfaces import ConfigError, OrderStatus, OrderType, Side, TimeInForce
@@ -193,17 +193,47 @@ def _dry_run(errors, instrument, side, qty, order_type, limit, tif, algo, params
         errors.setdefault("symbol", []).append(f"No market price: {exc}")
 
 
-def order_place(*, user, **fields) -> Order:
-    """A trader's manual order: validate, create and submit in one transaction (nothing half-saved).
+# What makes two requests with one client_order_id the same order.
+IDEMPOTENT_FIELDS = ("portfolio_id", "instrument_id", "side", "quantity", "order_type", "limit_price", "time_in_force",
+                     "algo", "algo_params")
 
-    Idempotent on ``client_order_id``: a repeated request returns the first order.
+
+class OrderConflict(Conflict):
+    """A ``client_order_id`` already names a different order; ``order_id`` is that order."""
+
+    def __init__(self, message: str, *, order_id: int, fields: list[str]):
+        super().__init__(message, field_errors={f: "differs from the order this client_order_id already names" for f in fields})
+        self.order_id = order_id
+
+    def body(self) -> dict:
+        return {**super().body(), "order_id": self.order_id}
+
+
+def order_place_once(*, user, **fields) -> tuple[Order, bool]:
+    """Validate, persist and submit a manual order: ``(order, created)``.
+
+    Idempotent on ``client_order_id``: the same request again returns the first order
+    (``created`` false); a different order under the same id is refused (``OrderConflict``),
+    so a caller never takes a dropped order for a placed one.
     """
     clean = check_order_place(user=user, **fields)
     with transaction.atomic():
         order, created = order_create(created_by=user, **clean)
         if created:
-            order = order_submit(order_id=order.pk, actor=user)
-    return order
+            return order_submit(order_id=order.pk, actor=user), True
+    differ = [f for f in IDEMPOTENT_FIELDS if f != "algo_params" and getattr(order, f) != clean[f]]
+    if (order.algo_params or {}) != (clean["algo_params"] or {}):
+        differ.append("algo_params")
+    if differ:
+        names = [{"portfolio_id": "portfolio", "instrument_id": "symbol"}.get(d, d) for d in differ]  # the request's words
+        raise OrderConflict(f"client_order_id {order.client_order_id} already names order {order.pk}, with a different "
+                            f"{', '.join(names)}.", order_id=order.pk, fields=names)
+    return order, False
+
+
+def order_place(*, user, **fields) -> Order:
+    """``order_place_once`` for callers that need only the order."""
+    return order_place_once(user=user, **fields)[0]
 
 
 # ---------------------------------------------------------------------------

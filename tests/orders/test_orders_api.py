@@ -163,3 +163,20 @@ def test_orders_page_when_api_client_or_anonymous_then_refused(book, api_client_
     assert client.get("/orders/").status_code == 302
     client.force_login(api_client_user)
     assert client.get("/orders/").status_code == 403
+
+
+def test_post_order_when_client_order_id_repeated_then_same_body_200_and_a_different_body_409_naming_the_order(book, enqueued, api_for):
+    from orders_app.models import Order
+
+    api = _trader_api(api_for, book)
+    body = {"portfolio": book[0].pk, "symbol": "AAPL", "side": "BUY", "quantity": "10", "client_order_id": "dup-001"}
+    first = api.post("/api/v1/orders/", body, format="json")
+    assert first.status_code == 201, first.json()
+    again = api.post("/api/v1/orders/", body, format="json")
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    other = api.post("/api/v1/orders/", {**body, "quantity": "20", "side": "SELL"}, format="json")
+    assert other.status_code == 409
+    err = other.json()
+    assert err["code"] == "conflict" and err["order_id"] == first.json()["id"]
+    assert {e["field"] for e in err["errors"]} == {"quantity", "side"}
+    assert Order.objects.filter(client_order_id="dup-001").count() == 1
