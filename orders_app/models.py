@@ -114,6 +114,7 @@ class OrderEvent(models.Model):
     to_status = models.CharField(max_length=20)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     reason = models.TextField(blank=True)
+    changes = models.JSONField(default=dict, blank=True, help_text='What an amend changed: {"quantity": {"old": "500", "new": "800"}}.')
     ts = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -82,7 +82,7 @@ class OrderEventOutput(serializers.ModelSerializer):
 
     class Meta:
         model = OrderEvent
-        fields = ["id", "order_id", "client_order_id", "event", "from_status", "to_status", "actor", "reason", "ts"]
+        fields = ["id", "order_id", "client_order_id", "event", "from_status", "to_status", "actor", "reason", "changes", "ts"]
 
 
 class FillOutput(serializers.ModelSerializer):

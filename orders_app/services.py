@@ -122,7 +122,7 @@ def order_transition_locked(order: Order, event: str, *, actor=None, reason: str
     return _transition(order, event, actor=actor, reason=reason, extra_fields=extra_fields)
 
 
-def _transition(order: Order, event: str, *, actor=None, reason: str = "", extra_fields=()) -> Order:
+def _transition(order: Order, event: str, *, actor=None, reason: str = "", extra_fields=(), changes=None) -> Order:
     """Apply ``event`` to a row the caller has locked; record and publish it."""
     new_status, new_previous = states.order_next(
         order.status, event, previous=order.previous_status, filled_qty=order.filled_qty, quantity=order.quantity
@@ -133,7 +133,8 @@ def _transition(order: Order, event: str, *, actor=None, reason: str = "", extra
         order.reason = reason
     with transition(Order.LIFECYCLE):
         order.save(update_fields=["status", "previous_status", "reason", "updated_at", *extra_fields])
-    OrderEvent.objects.create(order=order, event=event, from_status=from_status, to_status=new_status, actor=actor, reason=reason)
+    OrderEvent.objects.create(order=order, event=event, from_status=from_status, to_status=new_status, actor=actor,
+                              reason=reason, changes=changes or {})
     if new_status != from_status:
         transaction.on_commit(lambda: metrics.orders.labels(new_status).inc())
     log.info("order.transition", client_order_id=order.client_order_id, order_event=event, from_status=from_status, to_status=new_status)
@@ -156,9 +157,21 @@ def order_apply_event(*, order_id: int, event: str, actor=None, reason: str = ""
         raise OrderError(f"cannot change {', '.join(sorted(unknown))} with an event")
     if "quantity" in changes and changes["quantity"] < order.filled_qty:
         raise OrderError(f"cannot amend quantity below the filled {order.filled_qty}")
+    amended = {
+        name: {"old": _plain(getattr(order, name)), "new": _plain(value)}
+        for name, value in changes.items() if name in AMENDABLE and getattr(order, name) != value
+    }
     for name, value in changes.items():
         setattr(order, name, value)
-    return _transition(order, event, actor=actor, reason=reason, extra_fields=list(changes))
+    return _transition(order, event, actor=actor, reason=reason, extra_fields=list(changes), changes=amended)
+
+
+# An amend's record keeps these, old and new (Decimal as text, exact).
+AMENDABLE = ("quantity", "limit_price")
+
+
+def _plain(value) -> str | None:
+    return None if value is None else (format(value.normalize(), "f") if isinstance(value, Decimal) else str(value))
 
 
 @dataclass(frozen=True)

@@ -234,3 +234,17 @@ def test_order_commands_when_an_admin_acts_then_forbidden_in_the_service_and_not
             command()
     assert Order.objects.get(pk=order.pk).status == "INITIALIZED"
     assert order_cancel(order_id=order.pk, actor=risk).status == "CANCELED"  # a risk officer may stop any order
+
+
+def test_order_amend_when_quantity_changed_then_its_event_records_old_and_new_and_who(book, enqueued, api_for):
+    from orders_app.models import OrderEvent
+    from orders_app.services import order_amend
+
+    portfolio, trader, _ = book
+    order = _place(book, "KO", 1200, algo="TWAP", algo_params={"slices": 4})
+    _run(book, enqueued)
+    order_amend(order_id=order.pk, actor=trader, quantity=Decimal(700))
+    updated = OrderEvent.objects.get(order=order, event="UPDATED")
+    assert updated.changes == {"quantity": {"old": "1200", "new": "700"}} and updated.actor == trader
+    detail = api_for(trader).get(f"/api/v1/orders/{order.pk}/").json()
+    assert {"quantity": {"old": "1200", "new": "700"}} in [e["changes"] for e in detail["events"]]
