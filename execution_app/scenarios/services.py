@@ -150,8 +150,11 @@ def _run_core(run: ScenarioRun, config: ScenarioConfig, progress=None) -> Scenar
                         sectors=sectors, progress=progress)
 
 
-def result_store(run: ScenarioRun, result: ScenarioResult) -> ScenarioRun:
-    """Replace the run's results with ``result``: children in two bulk inserts, the run's row once."""
+def result_store(run: ScenarioRun, result: ScenarioResult, *, publish: bool = True) -> ScenarioRun:
+    """Replace the run's results with ``result``: children in two bulk inserts, the run's row once.
+
+    ``publish``: tell the browsers (the Backtests page); a command-line run has none to tell.
+    """
     with transaction.atomic():
         ScenarioEquity.objects.filter(run=run).delete()
         ScenarioTrade.objects.filter(run=run).delete()
@@ -178,7 +181,8 @@ def result_store(run: ScenarioRun, result: ScenarioResult) -> ScenarioRun:
             "progress": 1.0, "finished_at": timezone.now(), "final_value": result.final_value,
             "metrics": jsonable_metrics(result.metrics), "summary": summary, "error": "",
         })
-        _publish(run, status=run.status, progress=1.0, final_value=run.final_value)
+        if publish:
+            _publish(run, status=run.status, progress=1.0, final_value=run.final_value)
     return run
 
 
@@ -210,8 +214,9 @@ def backtest_execute(*, run_id: int) -> ScenarioRun | None:
 
 
 def backtest_run_now(*, values: Mapping[str, Any], user=None, name: str = "", portfolio=None,
-                     progress=None) -> tuple[ScenarioRun, ScenarioResult]:
-    """Validate, run in this process and store: what ``manage.py backtest`` does."""
+                     progress=None, publish: bool = True) -> tuple[ScenarioRun, ScenarioResult]:
+    """Validate, run in this process and store: what ``manage.py backtest`` does (``publish=False``: no
+    browser to tell, so no Redis needed)."""
     config = backtest_validate(values)
     run = ScenarioRun.objects.create(
         kind=ScenarioRun.Kind.BACKTEST, name=name or f"{config.strategy} {config.rebalance}",
@@ -219,7 +224,7 @@ def backtest_run_now(*, values: Mapping[str, Any], user=None, name: str = "", po
         started_at=timezone.now(), portfolio=portfolio, created_by=user,
     )
     result = _run_core(run, config, progress=progress)
-    return result_store(run, result), result
+    return result_store(run, result, publish=publish), result
 
 
 def benchmark_run_now(*, values: Mapping[str, Any], user=None) -> tuple[ScenarioRun, ScenarioResult]:

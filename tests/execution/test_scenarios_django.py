@@ -175,3 +175,17 @@ def test_paper_run_when_started_recorded_and_stopped_then_equity_points_and_metr
     assert ScenarioEquity.objects.filter(run_id=run_id, benchmark__isnull=False).count() == 4
     assert "sharpe" in stopped["metrics"]
     assert client.post(f"/api/v1/backtests/{run_id}/stop/").json()["status"] == "done"
+
+
+def test_backtest_command_when_run_then_nothing_is_published_so_no_redis_is_needed(desk, tmp_path, monkeypatch, django_capture_on_commit_callbacks):
+    from execution_app.scenarios import services
+
+    def no_push(**kwargs):
+        raise AssertionError(f"a command-line backtest published {kwargs.get('event_type')}")
+
+    monkeypatch.setattr(services, "event_publish", no_push)
+    out = tmp_path / "r.json"
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("backtest", "--strategy", "equal_weight", "--start", "2022-01-03", "--end", "2022-06-30",
+                     "--output", str(out))
+    assert json.loads(out.read_text())["final_value"]

@@ -24,6 +24,8 @@ FLAGS = {"strategy": "--strategy", "start": "--start", "end": "--end", "rebalanc
 
 class Command(BaseCommand):
     help = "Backtest a portfolio strategy on the stored daily closes (see DESIGN.md, 'Backtest fills')."
+    # The system checks import every URL and view (seconds of start-up) and a backtest serves none of them.
+    requires_system_checks = []
 
     def add_arguments(self, parser):
         parser.add_argument("--strategy", required=True, help="equal_weight, min_volatility, max_sharpe, hrp, ...")
@@ -60,7 +62,7 @@ class Command(BaseCommand):
                                        "slippage_bps", "fill")}
         values["params"] = params
         try:
-            run, result = svc.backtest_run_now(values=values, name=opts["name"], portfolio=portfolio)
+            run, result = svc.backtest_run_now(values=values, name=opts["name"], portfolio=portfolio, publish=False)
         except ConfigError as e:
             flag = FLAGS.get(e.field.split(".")[0], f"--{e.field.replace('_', '-')}")
             raise CommandError(f"{flag}: {e.reason}" + (f" ({e.field})" if "." in e.field else "")) from None
