@@ -144,7 +144,8 @@ class RoutingDecision(models.Model):
     """How the router split one slice of a parent across venues, and the single-venue plans it beat.
 
     ``allocations``: ``[{"venue", "quantity", "expected_price", "expected_cost_bps"}]`` (Decimals as
-    strings); ``alternatives``: ``{venue: cost in bps of sending the whole slice there alone}``.
+    strings); ``alternatives``: ``{venue: cost in bps of sending the whole slice there alone}``, which is
+    also the ranking a refused part is re-routed by (``attempts``).
     """
 
     parent = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="routing_decisions")
@@ -153,6 +154,8 @@ class RoutingDecision(models.Model):
     quantity = models.DecimalField(**QTY)
     allocations = models.JSONField(default=list)
     alternatives = models.JSONField(default=dict)
+    attempts = models.JSONField(default=list, blank=True,
+                                help_text='Venues that refused part of the slice: [{"venue", "reason", "quantity", "rerouted_to", "at"}].')
     expected_cost_bps = models.FloatField()
     created_at = models.DateTimeField(auto_now_add=True)
 

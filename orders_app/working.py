@@ -223,6 +223,40 @@ def _end_child(child: Order, status: str, reason: str) -> None:
     Order.objects.filter(pk=child.pk).update(wake_at=None)
 
 
+def _reroute(child: Order, parent: Order, why: str, clock, now: datetime) -> bool:
+    """Send what a venue refused of a slice to the next venue by the router's ranking; False when none is left.
+
+    The ranking is the slice's routing decision (each venue's cost for the whole slice alone), among
+    enabled venues not yet tried for it; every refusal is recorded on the decision (``attempts``).
+    Caller holds the portfolio, parent and child locks.
+    """
+    rest = child.quantity - child.filled_qty
+    decision = (RoutingDecision.objects.select_for_update().filter(parent=parent, due_at=child.due_at).order_by("sequence").first()
+                if child.due_at else None)
+    if decision is None or rest <= 0:
+        return False
+    tried = {a["venue"] for a in decision.attempts} | {child.venue.code if child.venue_id else ""}
+    enabled = dict(Venue.objects.filter(enabled=True).values_list("code", "id"))
+    ranked = sorted(decision.alternatives, key=decision.alternatives.get) or sorted(enabled)
+    nxt = next((v for v in ranked if v in enabled and v not in tried), None)
+    decision.attempts = [*decision.attempts, {"venue": child.venue.code if child.venue_id else "", "reason": why[:300],
+                                              "quantity": str(rest), "rerouted_to": nxt, "at": now.isoformat()}]
+    decision.save(update_fields=["attempts"])
+    if nxt is None:
+        return False
+    again = Order.objects.create(
+        client_order_id=f"{child.client_order_id[:52]}-R{len(decision.attempts)}", parent=parent,
+        portfolio_id=parent.portfolio_id, instrument_id=parent.instrument_id, proposal_id=parent.proposal_id,
+        venue_id=enabled[nxt], side=parent.side, quantity=rest, order_type=child.order_type, limit_price=child.limit_price,
+        time_in_force=child.time_in_force, algo=parent.algo, due_at=child.due_at, arrival_px=parent.arrival_px,
+        created_by=parent.created_by, wake_at=timezone.now(), work_seq=1,
+    )
+    OrderEvent.objects.create(order=again, event="INITIALIZED", from_status="", to_status=again.status,
+                              reason=f"re-routed from {child.venue.code if child.venue_id else '?'}: {why}"[:2000])
+    dispatch.work_after_commit(again.pk, again.work_seq, eta=again.wake_at)
+    return True
+
+
 def _arrival_now(clock, child: Order, now: datetime) -> datetime:
     """Market now, once the venue's latency after sending has elapsed if that is only a few
     wall milliseconds away (a replayed venue's latency is market time: ms / the replay speed),
@@ -279,7 +313,10 @@ def child_work(*, child_id: int, seq: int | None = None, head: dict | None = Non
             now = _arrival_now(clock, child, max(now, clock.market_now()))
         result, reports, market = _replay(child, now)
         if result.status is S.REJECTED:
-            _end_child(child, S.REJECTED.value, result.reason or "rejected by the venue")
+            why = result.reason or "rejected by the venue"
+            _end_child(child, S.REJECTED.value, why)
+            if parent is not None and _reroute(child, parent, why, clock, now):
+                return "rerouted"
             _settle_parent_of(child)
             return "rejected"
         if child.status == S.SUBMITTED.value:
@@ -363,6 +400,8 @@ def parent_settle(*, parent_id: int) -> Order:
             unfilled = parent.quantity - parent.filled_qty
             reasons = sorted({r for st, r in children if st != S.FILLED.value and r})
             why = f"{unfilled} unfilled" + (f": {'; '.join(reasons)}" if reasons else "")
+            if children and all(st == S.REJECTED.value for st, _ in children):
+                why = f"no venue took it ({why})"
             cancelled = parent.status == S.PENDING_CANCEL.value or (
                 children and all(st in (S.CANCELED.value, S.REJECTED.value) for st, _ in children)
             )
