@@ -20,7 +20,6 @@ from execution_app.rebalance import services as rebalance
 from portfolio_app import services as portfolio_services
 from portfolio_app.api import _detail
 from portfolio_app.models import Portfolio, RebalanceProposal
-from portfolio_app.selectors import may_decide
 from portfolio_app.serializers import ProposalDetailOutput, ProposalRequestOutput, RejectInput
 
 ERROR = OpenApiResponse(description="{detail: reason}")
@@ -35,8 +34,6 @@ class PortfolioProposalRequestView(APIView):
     @extend_schema(request=None, responses={202: ProposalRequestOutput, 403: ERROR, 404: ERROR})
     def post(self, request, portfolio_id: int):
         portfolio = get_object_or_404(Portfolio, pk=portfolio_id)
-        if not may_decide(request.user, portfolio):
-            return Response({"detail": f"Only a trader who owns {portfolio.name} may request its rebalance."}, status=403)
         p, created = rebalance.proposal_request(
             portfolio_id=portfolio.pk, trigger=f"on demand by {request.user.get_username()}", actor=request.user
         )

@@ -13,27 +13,20 @@ import logging
 import time
 from datetime import timedelta
 
-from django import forms
 from django.contrib import messages
 from django.http import HttpResponseForbidden, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
+from desk.errors import Forbidden
 from desk import roles
 from desk.web import desk_page
+from ops_app.forms import AlertRuleForm
 from ops_app.health import readiness
 
 log = logging.getLogger(__name__)
 _last_probe = 0.0  # per-process throttle of the fallback probe (a cache, not shared state)
-
-
-class AlertRuleForm(forms.ModelForm):
-    class Meta:
-        from ops_app.models import AlertRule
-
-        model = AlertRule
-        fields = ["name", "kind", "enabled", "severity", "threshold", "window_minutes", "params", "webhook_url", "note"]
 
 
 def _alerts(limit: int = 50):
@@ -147,9 +140,10 @@ def _admin_post(view):
     def wrapper(request, *args, **kwargs):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        if not roles.is_admin(request.user):
-            return HttpResponseForbidden("Only admins change alert rules and rollout modes.")
-        return view(request, *args, **kwargs)
+        try:
+            return view(request, *args, **kwargs)
+        except Forbidden as exc:  # the services decide who may
+            return HttpResponseForbidden(str(exc))
 
     wrapper.__name__ = view.__name__
     return wrapper
@@ -158,22 +152,18 @@ def _admin_post(view):
 @_admin_post
 def alert_rule_save(request, rule_id: int | None = None):
     from ops_app.alert_rules.manage import alert_rule_save as save
-    from ops_app.models import AlertRule
 
-    rule = AlertRule.objects.filter(pk=rule_id).first() if rule_id else None
-    form = AlertRuleForm(request.POST, instance=rule)
-    if form.is_valid():
-        saved = save(actor=request.user, form=form)
+    saved, errors = save(actor=request.user, rule_id=rule_id, data=request.POST)
+    if saved is not None:
         messages.success(request, f"Alert rule '{saved.name}' saved.")
     else:
-        errors = "; ".join(f"{f}: {' '.join(e)}" for f, e in form.errors.items())
-        messages.error(request, f"Alert rule not saved: {errors}")
+        messages.error(request, "Alert rule not saved: " + "; ".join(f"{f}: {' '.join(e)}" for f, e in errors.items()))
     return redirect("monitoring")
 
 
 @_admin_post
 def mode_switch(request):
-    from ops_app.rollout import RolloutError, agent_mode_set, portfolio_mode_set
+    from ops_app.rollout import RolloutError, RolloutForbidden, agent_mode_set, portfolio_mode_set
 
     target, mode, reason = request.POST.get("target"), request.POST.get("mode", ""), request.POST.get("reason", "")
     try:
@@ -185,6 +175,8 @@ def mode_switch(request):
         else:
             raise RolloutError("target must be portfolio or agent")
         messages.success(request, f"{target} {target_id} is now {mode}.")
+    except RolloutForbidden as exc:
+        return HttpResponseForbidden(str(exc))
     except (ValueError, RolloutError) as exc:
         messages.error(request, f"Mode not changed: {exc}")
     return redirect("monitoring")

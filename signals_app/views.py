@@ -51,13 +51,13 @@ def agent_edit(request, agent_id: int):
     """POST weight and enabled for one agent (admins); errors are shown next to the fields."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    if not roles.is_admin(request.user):
-        return HttpResponseForbidden("Only admins change agents.")
     agent = get_object_or_404(Agent, pk=agent_id)
     weight = request.POST.get("weight", "").strip()
     enabled = request.POST.get("enabled") == "on"
     try:
         svc.agent_update(actor=request.user, agent_id=agent.id, weight=weight, enabled=enabled)
+    except svc.AgentForbidden as exc:
+        return HttpResponseForbidden(str(exc))
     except svc.AgentInvalid as exc:
         return _page(request, errors={agent.id: exc.errors}, values={agent.id: {"weight": weight, "enabled": enabled}}, status=400)
     messages.success(request, f"Agent {agent.name} saved: weight {weight}, {'enabled' if enabled else 'disabled'}.")

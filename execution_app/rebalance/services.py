@@ -33,8 +33,8 @@ from execution_app.rebalance.construction import proposal_plan
 from market_app.clock import get_clock
 from portfolio_app.models import Portfolio, ProposalEvent, ProposedTradeRow, RebalanceProposal
 from portfolio_app.optimisation import OptimisationError
-from portfolio_app.selectors import open_proposal
-from portfolio_app.services import proposal_fail, proposal_payload, proposal_refresh, proposal_transition
+from portfolio_app.selectors import may_decide, open_proposal
+from portfolio_app.services import ProposalForbidden, proposal_fail, proposal_payload, proposal_refresh, proposal_transition
 from portfolio_app.trades import TradeError
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,13 @@ def proposal_request(
 
     Locks the portfolio row while deciding. With ``enqueue`` the optimisation task
     computes the DRAFT after commit; without, the caller runs ``proposal_compute``.
+    ``actor``: a trader who owns the portfolio (``ProposalForbidden`` otherwise); ``None`` is a
+    rebalancing policy, the desk itself.
     """
+    if actor is not None:
+        portfolio = Portfolio.objects.get(pk=portfolio_id)
+        if not may_decide(actor, portfolio):
+            raise ProposalForbidden(f"Only a trader who owns {portfolio.name} may request its rebalance.")
     existing = open_proposal(portfolio_id)
     if existing is not None and existing.status == S.PENDING_APPROVAL.value:
         proposal_refresh(proposal_id=existing.pk)  # an expired or stale one must not block a fresh one
