@@ -291,13 +291,13 @@ def _exchange(q: list[float], a: list[float], b: list[float], lo: list[float], h
         y = x - lot
         return x * (a[i] + b[i] * sqrt(x)) - y * (a[i] + b[i] * sqrt(y)) if y >= lo[i] else -_INF
 
-    def extra(i: int) -> float:  # what one more lot on venue i costs
+    def add_cost(i: int) -> float:  # what one more lot on venue i costs
         x = q[i]
         y = x + lot
         return y * (a[i] + b[i] * sqrt(y)) - x * (a[i] + b[i] * sqrt(x)) if y <= hi[i] else _INF
 
     sv = [save(i) for i in range(n)]
-    ex = [extra(i) for i in range(n)]
+    ex = [add_cost(i) for i in range(n)]
     for _ in range(4 * n + int(sum(q) / lot)):
         frm = sv.index(max(sv))
         best, to = _INF, -1
@@ -308,5 +308,5 @@ def _exchange(q: list[float], a: list[float], b: list[float], lo: list[float], h
             break
         q[frm] -= lot
         q[to] += lot
-        sv[frm], ex[frm], sv[to], ex[to] = save(frm), extra(frm), save(to), extra(to)
+        sv[frm], ex[frm], sv[to], ex[to] = save(frm), add_cost(frm), save(to), add_cost(to)
     return q
