@@ -1,6 +1,6 @@
 """Reads for the Overview page: one portfolio at the market time, the way a trader lands on it.
 
-NAV and exposures at the replayed intraday marks (``marks_at``); today's P&L against the
+NAV and exposures by the one book valuation (``portfolio_app.reports.portfolio_book``); today's P&L against the
 previous session's closing NAV snapshot (DESIGN.md, "Positions and P&L"); VaR from the
 latest risk snapshot; the open proposals, latest fills and active alerts; the equity curve
 (NAV snapshots) against the benchmark's closes rebased to the same start.
@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from portfolio_app.selectors import PortfolioOverview, portfolio_overview
+from portfolio_app.reports import Book, portfolio_book
 
 NEW_YORK = ZoneInfo("America/New_York")
 FILLS_SHOWN = 30
@@ -40,7 +40,7 @@ class ProposalLine:
 
 @dataclass
 class OverviewState:
-    book: PortfolioOverview
+    book: Book
     market_now: datetime
     prev_nav: Decimal | None
     prev_session: date | None
@@ -98,7 +98,7 @@ def _chart(portfolio, *, nav: Decimal, market_now: datetime) -> dict[str, Any]:
     """
     from market_app.models import Instrument, PriceBar
     from portfolio_app.models import NavSnapshot
-    from market_app.selectors import marks_at
+    from market_app.marks import marks_found
 
     market_date = market_now.astimezone(NEW_YORK).date()
     snaps = list(
@@ -119,7 +119,7 @@ def _chart(portfolio, *, nav: Decimal, market_now: datetime) -> dict[str, Any]:
     else:
         closes = list(bars.order_by("-date").values_list("date", "close")[:BENCH_ONLY_SESSIONS])
         closes.reverse()
-    live = marks_at([bench.symbol], market_now).get(bench.symbol)
+    live = marks_found([bench.symbol], market_now)[0].get(bench.symbol)
     if live is not None:
         closes.append((market_date, live))
     if not closes:
@@ -136,7 +136,7 @@ def overview_state(portfolio, *, market_now: datetime, user) -> OverviewState:
     from portfolio_app.models import NavSnapshot
     from risk_app.selectors import alerts_list, desk_trading_state, risk_snapshot, trading_state_of
 
-    book = portfolio_overview(portfolio, market_now)
+    book = portfolio_book(portfolio, market_now)
     market_date = market_now.astimezone(NEW_YORK).date()
     prev = NavSnapshot.objects.filter(portfolio=portfolio, session__lt=market_date).order_by("-session").first()
     pnl = (book.nav - prev.nav).quantize(Decimal("0.01")) if prev else None
@@ -151,7 +151,7 @@ def overview_state(portfolio, *, market_now: datetime, user) -> OverviewState:
             break
 
     own = trading_state_of(f"portfolio:{portfolio.pk}")
-    weights = {r.symbol: float(r.market_value / book.nav) if book.nav > 0 else 0.0 for r in book.positions}
+    weights = book.weights
     latest = reports.latest_proposal(portfolio)
     return OverviewState(
         book=book,

@@ -1,4 +1,5 @@
-"""The replayed intraday market of one session, built from the stored daily closes.
+"""The replayed intraday market of one session, built from the stored daily closes, and the
+desk's one mark rule (``marks_at``).
 
 ``session_market(day, symbols)`` gives the ``intraday.SessionMarket`` that the
 algos (``MarketState``), the paper exchange and TCA (interval VWAP) all read, so
@@ -14,6 +15,7 @@ change once stored), never state other processes need to see.
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 import time
@@ -24,7 +26,8 @@ from decimal import Decimal
 import numpy as np
 from django.conf import settings
 
-from desk.clock import session_table
+from desk.clock import NEW_YORK, session_table
+from desk.errors import DomainError
 from desk.interfaces import MarketState
 from market_app.intraday import InstrumentDay, SessionMarket
 
@@ -129,10 +132,64 @@ def market_state(market: SessionMarket, symbol: str, now: datetime) -> MarketSta
     )
 
 
-def mark(symbol: str, t: datetime) -> Decimal:
-    """The mark of ``symbol`` at market time ``t`` (the path point of its minute), 6 places."""
-    from desk.money import price
+class MissingMark(DomainError):
+    """No price at or before the market time for some instruments: the book cannot be valued."""
 
-    session = session_at(t)
-    market = session_market(session, [symbol])
-    return price(market.state(symbol, max(t, session.open)).mark)
+    code, status = "missing_mark", 409
+
+    def __init__(self, symbols, market_time: datetime):
+        self.symbols = tuple(sorted(symbols))
+        self.market_time = market_time
+        at = market_time.astimezone(NEW_YORK).strftime("%Y-%m-%d %H:%M %Z")
+        names = ", ".join(self.symbols)
+        super().__init__(f"No price at or before {at} for {names}: cannot value it without a mark.")
+
+
+def last_close_day(t: datetime) -> date | None:
+    """The latest session whose close is at or before ``t`` (None before the calendar)."""
+    table = session_table()
+    i = bisect.bisect_right(table.closes, t) - 1
+    return table.dates[i] if i >= 0 else None
+
+
+def marks_found(symbols, market_time: datetime) -> tuple[dict[str, Decimal], list[str]]:
+    """The mark rule (DESIGN.md, "Intraday prices"): the marks found and the symbols without one.
+
+    In session, the intraday path's price at ``market_time``; outside it, the last close of a
+    session closed at or before ``market_time`` (before 16:00 on a session day: the previous
+    session's close, never that day's). A symbol is missing when it has no price at or before
+    ``market_time``. Callers that value a book want ``marks_at``, which refuses a missing mark.
+    """
+    from desk.money import price
+    from market_app.models import Instrument
+    from market_app.selectors import latest_closes
+
+    symbols = list(dict.fromkeys(symbols))
+    if not symbols:
+        return {}, []
+    table = session_table()
+    i = table.last_opened(market_time)
+    if i >= 0 and market_time < table.closes[i]:
+        session = Session(table.dates[i], table.opens[i], table.closes[i])
+        days = {}
+        for s in symbols:
+            try:
+                days[s] = instrument_day(s, session.day)
+            except LookupError:
+                continue
+        market = SessionMarket(session.open, session.close, days,
+                               desk_seed=int(getattr(settings, "DESK_MARKET_SEED", 0)), session_date=session.day)
+        found = {s: price(market.state(s, market_time).mark) for s in days}
+    else:
+        day = last_close_day(market_time)
+        ids = dict(Instrument.objects.filter(symbol__in=symbols).values_list("id", "symbol")) if day else {}
+        found = {ids[iid]: close for iid, close in latest_closes(ids, day).items()} if ids else {}
+    return found, [s for s in symbols if s not in found]
+
+
+def marks_at(symbols, market_time: datetime) -> dict[str, Decimal]:
+    """The mark of every symbol at ``market_time``; raises ``MissingMark`` naming each one without."""
+    found, missing = marks_found(symbols, market_time)
+    if missing:
+        raise MissingMark(missing, market_time)
+    return found

@@ -19,14 +19,14 @@ log = structlog.get_logger("desk.market")
 def price_ticks_publish() -> int:
     """Publish the current mark of every tradable instrument (conflated ``price.tick``)."""
     from market_app.models import Instrument
-    from market_app.selectors import marks_at
+    from market_app.marks import marks_found
 
     clock = get_clock()
     if not clock.is_session_open():
         return 0
     now = clock.market_now()
     symbols = list(Instrument.objects.filter(tradable=True).values_list("symbol", flat=True))
-    marks = marks_at(symbols, now)
+    marks, _ = marks_found(symbols, now)  # an instrument without a price has no tick
     if marks:
         with transaction.atomic():
             event_publish(

@@ -15,7 +15,8 @@ from django.core.cache import cache
 from desk.interfaces import ConfigError
 from portfolio_app.models import Portfolio, Position, RebalanceProposal
 from portfolio_app.optimisation import OptimisationError, PortfolioOptimiser, efficient_frontier_points
-from market_app.selectors import marks_at, price_frame
+from market_app.selectors import price_frame
+from portfolio_app.valuation import portfolio_value
 
 CENT = Decimal("0.01")
 
@@ -52,28 +53,25 @@ class Book:
 
 
 def portfolio_book(portfolio: Portfolio, market_now: datetime) -> Book:
-    """Positions valued at the mark, with unrealised (mark vs average cost) and realised P&L."""
+    """Positions valued at the mark, with unrealised (mark vs average cost) and realised P&L.
+
+    Raises ``MissingMark`` naming any held instrument without a price at ``market_now``.
+    """
     positions = list(Position.objects.filter(portfolio=portfolio).select_related("instrument"))
     open_ = [p for p in positions if p.quantity]
-    marks = marks_at([p.instrument.symbol for p in open_], market_now)
-    values = {p.pk: (p.quantity * marks[p.instrument.symbol]) if p.instrument.symbol in marks else Decimal(0) for p in open_}
-    net = sum(values.values(), Decimal(0))
-    gross = sum((abs(v) for v in values.values()), Decimal(0))
-    nav = portfolio.cash + net
+    value = portfolio_value(portfolio, market_now, open_)
     rows = []
     for p in open_:
-        mark = marks.get(p.instrument.symbol)
+        v = value.positions[p.instrument.symbol]
         rows.append(BookRow(
             symbol=p.instrument.symbol, name=p.instrument.name, sector=p.instrument.sector, quantity=p.quantity,
-            avg_cost=p.avg_cost, mark=mark, market_value=values[p.pk].quantize(CENT),
-            weight=float(values[p.pk] / nav) if nav > 0 else 0.0,
-            unrealised_pnl=((mark - p.avg_cost) * p.quantity).quantize(CENT) if mark is not None else Decimal(0),
-            realised_pnl=p.realised_pnl,
+            avg_cost=p.avg_cost, mark=v.mark, market_value=v.market_value.quantize(CENT), weight=v.weight,
+            unrealised_pnl=v.unrealised_pnl.quantize(CENT), realised_pnl=p.realised_pnl,
         ))
     rows.sort(key=lambda r: -abs(r.market_value))
     return Book(
-        portfolio=portfolio, market_time=market_now, cash=portfolio.cash, nav=nav.quantize(CENT),
-        gross=gross.quantize(CENT), net=net.quantize(CENT),
+        portfolio=portfolio, market_time=market_now, cash=portfolio.cash, nav=value.nav.quantize(CENT),
+        gross=value.gross.quantize(CENT), net=value.net.quantize(CENT),
         unrealised_pnl=sum((r.unrealised_pnl for r in rows), Decimal(0)),
         realised_pnl=sum((p.realised_pnl for p in positions), Decimal(0)), positions=rows,
     )

@@ -36,9 +36,9 @@ from market_app.clock import get_clock
 from desk.events import event_publish
 from desk.interfaces import ProposalStatus
 from portfolio_app import states
-from market_app.models import Instrument
-from market_app.selectors import latest_closes, marks_at
-from portfolio_app.models import NavSnapshot, Portfolio, Position, ProposalEvent, RebalanceProposal
+from market_app.marks import MissingMark, marks_found
+from portfolio_app.models import NavSnapshot, Portfolio, ProposalEvent, RebalanceProposal
+from portfolio_app.valuation import portfolio_value
 
 log = logging.getLogger(__name__)
 S = ProposalStatus
@@ -137,7 +137,8 @@ def proposal_refresh(*, proposal_id: int, now=None, market_now=None) -> Rebalanc
             return proposal_transition(proposal_id=p.pk, to=S.EXPIRED.value, reason=f"Not approved within {ttl:g} minutes.")
         band = float(settings.DESK_PROPOSAL_STALE_BAND_PCT) / 100.0
         market_now = market_now or get_clock().market_now()
-        worst = stale_move(p.reference_prices, marks_at(list(p.reference_prices), market_now)) if p.reference_prices else None
+        # A symbol without a mark cannot have moved beyond the band: it is left out.
+        worst = stale_move(p.reference_prices, marks_found(list(p.reference_prices), market_now)[0]) if p.reference_prices else None
         if worst is not None and worst[1] > band + 1e-12:
             s, move = worst
             return proposal_transition(
@@ -179,31 +180,29 @@ def proposals_expire(*, now=None) -> dict[str, int]:
 def nav_snapshots_take() -> int:
     """A NAV snapshot per portfolio at the last closed session (idempotent), and the peak NAV.
 
-    Marks are that session's closes, so "today's P&L" and drawdown have a stable base.
+    Valued at that session's close (the mark rule at its closing time), so "today's P&L" and
+    drawdown have a stable base. A portfolio holding an instrument without a close gets no
+    snapshot (logged, naming it) rather than a NAV that counts the position as worth nothing.
     """
     clock = get_clock()
     session = clock.last_closed_session()
     if session is None:
         return 0
+    at = clock.session_close(session)
     done = set(NavSnapshot.objects.filter(session=session).values_list("portfolio_id", flat=True))
-    todo = list(Portfolio.objects.exclude(pk__in=done))
-    if not todo:
-        return 0
-    positions = list(Position.objects.filter(portfolio__in=todo).exclude(quantity=0).values_list("portfolio_id", "instrument_id", "quantity"))
-    closes = latest_closes({iid for _, iid, _ in positions} or set(Instrument.objects.none()), session)
-    value: dict[int, Decimal] = {}
-    for pid, iid, qty in positions:
-        value[pid] = value.get(pid, Decimal(0)) + qty * closes.get(iid, Decimal(0))
     made = 0
-    for p in todo:
-        with transaction.atomic():
-            pf = Portfolio.objects.select_for_update().get(pk=p.pk)
-            nav = (pf.cash + value.get(pf.pk, Decimal(0))).quantize(Decimal("0.01"))
-            _, created = NavSnapshot.objects.get_or_create(portfolio=pf, session=session, defaults={"nav": nav, "cash": pf.cash})
-            if created:
-                made += 1
-                if pf.peak_nav is None or nav > pf.peak_nav:
-                    pf.peak_nav = nav
-                    pf.save(update_fields=["peak_nav"])
+    for p in Portfolio.objects.exclude(pk__in=done):
+        try:
+            with transaction.atomic():
+                pf = Portfolio.objects.select_for_update().get(pk=p.pk)
+                nav = portfolio_value(pf, at).nav.quantize(Decimal("0.01"))
+                _, created = NavSnapshot.objects.get_or_create(portfolio=pf, session=session, defaults={"nav": nav, "cash": pf.cash})
+                if created:
+                    made += 1
+                    if pf.peak_nav is None or nav > pf.peak_nav:
+                        pf.peak_nav = nav
+                        pf.save(update_fields=["peak_nav"])
+        except MissingMark as e:
+            log.error("nav snapshot of %s for %s not taken: %s", p.name, session, e)
     log.info("nav snapshots: session %s, %d made", session, made)
     return made

@@ -21,6 +21,7 @@ from desk.interfaces import PortfolioSnapshot, PositionSnapshot
 from market_app.models import Instrument
 from portfolio_app.models import Portfolio, Position
 from portfolio_app.optimisation import PortfolioOptimiser
+from portfolio_app.valuation import Holding, book_value
 
 DESK_KEYS = ("algo", "algo_params", "sizing", "cost_bps", "universe")
 
@@ -57,10 +58,15 @@ def universe(portfolio: Portfolio, symbols: list[str] | None) -> dict[str, Instr
 
 
 def snapshot_of(portfolio: Portfolio, marks: dict[str, Decimal], market_now: datetime) -> PortfolioSnapshot:
-    positions = {}
-    for p in Position.objects.filter(portfolio=portfolio).exclude(quantity=0).select_related("instrument"):
-        s = p.instrument.symbol
-        positions[s] = PositionSnapshot(s, p.quantity, p.avg_cost, marks.get(s, p.avg_cost), p.instrument.sector)
+    """The book as the core reads it, valued at ``marks`` (raises ``MissingMark`` for a held instrument without one)."""
+    positions = list(Position.objects.filter(portfolio=portfolio).exclude(quantity=0).select_related("instrument"))
+    holdings = [Holding(p.instrument.symbol, p.quantity, p.avg_cost) for p in positions]
+    value = book_value(cash=portfolio.cash, holdings=holdings, marks=marks, market_time=market_now)
+    snaps = {
+        p.instrument.symbol: PositionSnapshot(p.instrument.symbol, p.quantity, p.avg_cost,
+                                              value.positions[p.instrument.symbol].mark, p.instrument.sector)
+        for p in positions
+    }
     return PortfolioSnapshot(
-        portfolio.pk, portfolio.cash, positions, long_short=portfolio.long_short, name=portfolio.name, as_of=market_now
+        portfolio.pk, portfolio.cash, snaps, long_short=portfolio.long_short, name=portfolio.name, as_of=market_now
     )

@@ -10,6 +10,7 @@ from django.http import Http404
 from django.shortcuts import render
 
 from market_app.clock import get_clock
+from market_app.marks import MissingMark
 from desk.web import desk_page
 from portfolio_app import reports
 from portfolio_app.states import OPEN_PROPOSAL_STATUSES
@@ -77,7 +78,11 @@ def portfolio(request):
     shown = [p for p in visible if str(p.pk) == wanted] if wanted else visible[:1]
     panels = []
     for pf in shown:
-        book = reports.portfolio_book(pf, market_now)
+        try:
+            book = reports.portfolio_book(pf, market_now)
+        except MissingMark as e:  # say which instrument cannot be valued rather than show a wrong NAV
+            panels.append({"portfolio": pf, "error": str(e)})
+            continue
         latest = reports.latest_proposal(pf)
         frontier = reports.frontier_data(pf, market_now=market_now, current=book.weights, proposal=latest)
         panels.append({

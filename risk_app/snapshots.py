@@ -6,22 +6,26 @@ if filled), recent order times, today's P&L against the previous session's NAV
 snapshot, peak NAV, and the kill switch of the desk and of the portfolio.  It
 never caches anything that changes with trading: every call reads afresh.
 
-Marks are the latest daily closes at the clock's market date; ``marks_for`` is
-the one place to switch to intraday marks.  The returns matrix for the VaR limit depends only on
-the market date, so it is cached per process by date.
+Positions are valued by the desk's one book valuation (``portfolio_app.valuation``) at the
+marks of the one mark rule (``market_app.marks``) at the clock's market time.  The returns
+matrix for the VaR limit depends only on the last close at or before that time, so it is
+cached per process by that date.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Max, Q
+from django.db.models import Q
 
+from desk.clock import NEW_YORK
 from desk.interfaces import OrderIntent, OrderStatus, PortfolioSnapshot, PositionSnapshot, Side, TradingState
+from market_app.marks import last_close_day, marks_found
+from portfolio_app.valuation import Holding, book_value
 from risk_app.checks import RiskContext
 from risk_app.measures import ReturnsMatrix
 
@@ -46,35 +50,12 @@ def trading_states_for(portfolio_id: int) -> tuple[TradingState, TradingState]:
     return TradingState(rows.get(DESK_SCOPE, "ACTIVE")), TradingState(rows.get(portfolio_scope(portfolio_id), "ACTIVE"))
 
 
-def marks_for(instrument_ids: Iterable[int], market_date: date | None) -> dict[int, Decimal]:
-    """The last close on or before ``market_date`` per instrument, on the (instrument, date) index:
-    one query where the database can union sliced queries (PostgreSQL), two elsewhere (SQLite)."""
-    from django.db import connection
-
-    from market_app.models import PriceBar
-
-    ids = set(instrument_ids)
-    if not ids:
-        return {}
-    bars = PriceBar.objects.filter(instrument_id__in=ids)
-    if market_date is not None:
-        bars = bars.filter(date__lte=market_date)
-    if connection.features.supports_slicing_ordering_in_compound and len(ids) <= 64:
-        # One query of one index probe per instrument (UNION ALL of ``ORDER BY date DESC LIMIT 1``):
-        # a scan of every bar, as DISTINCT ON or GROUP BY do, costs ~15 ms on the demo data.
-        one = [bars.filter(instrument_id=i).order_by("-date").values_list("instrument_id", "close")[:1] for i in sorted(ids)]
-        return dict(one[0].union(*one[1:], all=True)) if len(one) > 1 else dict(one[0])
-    last = list(bars.values("instrument_id").annotate(d=Max("date")).order_by().values_list("instrument_id", "d"))
-    if not last:
-        return {}
-    want = dict(last)
-    # Usually every instrument's last close is on one date: one small IN query, matched in Python.
-    rows = PriceBar.objects.filter(instrument_id__in=list(want), date__in=set(want.values())).order_by()
-    return {i: c for i, d, c in rows.values_list("instrument_id", "date", "close") if want[i] == d}
-
-
 def returns_for(market_date: date | None) -> ReturnsMatrix | None:
-    """Daily returns of every instrument over the year before ``market_date`` (cached per date)."""
+    """Daily returns of every instrument over the year up to the close of ``market_date`` (cached per date).
+
+    Mid-session, pass the last closed session (``market_app.marks.last_close_day``): the day's
+    own close is not known yet.
+    """
     key = market_date or date.max
     with _returns_lock:
         if key in _returns_cache:
@@ -113,7 +94,7 @@ def snapshot_load(
     portfolio_id: int,
     intents: Sequence[OrderIntent] = (),
     now: datetime,
-    market_date: date | None,
+    market_now: datetime,
     wall_clock: bool = True,
     lookback_s: float = 60.0,
     need_returns: bool = False,
@@ -122,7 +103,9 @@ def snapshot_load(
 
     Orders named by the intents' ``client_order_id`` are left out of the book
     (an order being checked must not count against itself).  The caller holds
-    the portfolio row lock when the result decides an order.
+    the portfolio row lock when the result decides an order.  Raises ``MissingMark`` naming any
+    held instrument without a price at ``market_now``; an order's instrument without one is
+    left out of the marks, as before (the checks say it cannot be priced).
     """
     from orders_app.models import Order
     from orders_app.states import OPEN_STATUSES
@@ -133,6 +116,7 @@ def snapshot_load(
 
     from risk_app.models import TradingStateRecord
 
+    market_date = market_now.astimezone(NEW_YORK).date()
     # One query for the portfolio row, its NAV history figures and both kill switches
     # (each read afresh: subqueries, nothing cached).
     navs_of = NavSnapshot.objects.filter(portfolio_id=OuterRef("pk"))
@@ -185,15 +169,15 @@ def snapshot_load(
             ids[sym] = iid
             if sec:
                 sectors[sym] = sec
-    closes = marks_for(ids.values(), market_date)
-    marks = {sym: float(closes[iid]) for sym, iid in ids.items() if iid in closes}
-
-    pos_snap = {}
-    nav = Decimal(p["cash"])
-    for iid, sym, sec, qty, avg in positions:
-        mark = closes.get(iid, avg)  # no close yet: valued at cost rather than at nothing
-        pos_snap[sym] = PositionSnapshot(symbol=sym, quantity=qty, avg_cost=avg, mark=mark, sector=sec or "")
-        nav += qty * mark
+    found, _ = marks_found(ids, market_now)
+    value = book_value(cash=Decimal(p["cash"]), holdings=[Holding(sym, qty, avg) for _, sym, _, qty, avg in positions],
+                       marks=found, market_time=market_now)
+    marks = {sym: float(px) for sym, px in found.items()}
+    pos_snap = {
+        sym: PositionSnapshot(symbol=sym, quantity=qty, avg_cost=avg, mark=value.positions[sym].mark, sector=sec or "")
+        for _, sym, sec, qty, avg in positions
+    }
+    nav = value.nav
 
     open_orders, recent, times = [], [], []
     for _iid, sym, _sec, side, qty, filled, limit_px, arrival_px, status, created in order_rows:
@@ -227,7 +211,7 @@ def snapshot_load(
     context = RiskContext(
         marks=marks,
         sectors=sectors,
-        returns=returns_for(market_date) if need_returns else None,
+        returns=returns_for(last_close_day(market_now)) if need_returns else None,
         now=now,
         wall_clock=wall_clock,
         desk_state=desk_state,

@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from desk.web import desk_page
+from market_app.marks import MissingMark
 from portfolio_app.selectors import portfolios_visible_to
 from risk_app import selectors as sel, services as svc
 from risk_app.checks import KINDS, SCOPES
@@ -41,11 +42,14 @@ def _selected(request, portfolios):
 def _page(request, *, errors: dict | None = None, values: dict | None = None, status: int = 200):
     portfolios = list(portfolios_visible_to(request.user))
     current = _selected(request, portfolios)
-    snap = None
+    snap = valuation_error = None
     if current is not None:
         snap = sel.risk_snapshot(current.pk)
         if snap is None:
-            svc.risk_monitor_recompute(portfolio_id=current.pk)
+            try:
+                svc.risk_monitor_recompute(portfolio_id=current.pk)
+            except MissingMark as e:  # say which instrument cannot be valued rather than show wrong figures
+                valuation_error = str(e)
             snap = sel.risk_snapshot(current.pk)
     report = snap.report if snap else {}
     names = {p.pk: p.name for p in portfolios}
@@ -62,6 +66,7 @@ def _page(request, *, errors: dict | None = None, values: dict | None = None, st
         "rows": rows,
         "pending": sel.pending_changes(),
         "snapshot": snap,
+        "valuation_error": valuation_error,
         "exposure": [(label, report.get(key), fmt) for key, label, fmt in EXPOSURE_KEYS if key in report],
         "sectors": sorted((report.get("sector_weights") or {}).items(), key=lambda kv: -(kv[1] or 0)),
         "alerts": sel.alerts_list(portfolio_ids=None if svc.may_manage_risk(request.user) else list(visible), limit=50),

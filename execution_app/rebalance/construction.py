@@ -27,7 +27,8 @@ from desk.interfaces import ConfigError, ProposedTrade
 from desk.clock import NEW_YORK
 from portfolio_app.models import Portfolio
 from portfolio_app.optimisation import OptimisationError, portfolio_metrics
-from market_app.selectors import marks_at, price_frame
+from market_app.marks import marks_at
+from market_app.selectors import price_frame
 from portfolio_app.strategy import desk_params, optimiser_for, snapshot_of, universe
 from portfolio_app.trades import LotTradeBuilder, estimate_costs, turnover
 

@@ -16,10 +16,10 @@ from django.db.models import Max
 from market_app.clock import get_clock
 from desk.interfaces import ConfigError
 from execution_app.rebalance import services
-from portfolio_app.strategy import snapshot_of
-from market_app.selectors import marks_at
-from portfolio_app.models import Portfolio, Position, RebalanceProposal
+from market_app.marks import MissingMark
+from portfolio_app.models import Portfolio, RebalanceProposal
 from portfolio_app.rebalancing import should_rebalance, validate_policy
+from portfolio_app.valuation import portfolio_value
 
 log = logging.getLogger(__name__)
 DECIDED = ("APPROVED", "EXECUTING", "COMPLETED")
@@ -35,9 +35,7 @@ def policy_label(policy: dict) -> str:
 
 
 def current_weights(portfolio: Portfolio, market_now) -> dict[str, float]:
-
-    symbols = Position.objects.filter(portfolio=portfolio).exclude(quantity=0).values_list("instrument__symbol", flat=True)
-    return snapshot_of(portfolio, marks_at(list(symbols), market_now), market_now).weights()
+    return portfolio_value(portfolio, market_now).weights
 
 
 def policy_decision(portfolio: Portfolio, *, market_date: date, market_now) -> tuple[bool, str]:
@@ -68,7 +66,7 @@ def rebalance_policies_run(*, enqueue: bool = True) -> list[int]:
         try:
             fire, why = policy_decision(portfolio, market_date=market_date, market_now=market_now)
             label = policy_label(portfolio.rebalance_policy)
-        except (ConfigError, ValueError) as e:
+        except (ConfigError, ValueError, MissingMark) as e:
             log.warning("portfolio %s: rebalance policy skipped: %s", portfolio.pk, e)
             continue
         if not fire:

@@ -31,6 +31,7 @@ from desk.events import event_publish
 from desk.interfaces import ConfigError, ProposalStatus
 from execution_app.rebalance.construction import proposal_plan
 from market_app.clock import get_clock
+from market_app.marks import MissingMark
 from portfolio_app.models import Portfolio, ProposalEvent, ProposedTradeRow, RebalanceProposal
 from portfolio_app.optimisation import OptimisationError
 from portfolio_app.selectors import may_decide, open_proposal
@@ -154,6 +155,8 @@ def proposal_compute(*, proposal_id: int) -> RebalanceProposal:
         return proposal_fail(proposal_id=p.pk, code="config", sentence=f"The portfolio's configuration is invalid: {e.field}: {e.reason}.")
     except TradeError as e:
         return proposal_fail(proposal_id=p.pk, code="trades", sentence=str(e))
+    except MissingMark as e:
+        return proposal_fail(proposal_id=p.pk, code=e.code, sentence=str(e))
     except Exception:  # noqa: BLE001 - a proposal never stays stuck in DRAFT
         log.exception("proposal %s: computation failed", p.pk)
         return proposal_fail(proposal_id=p.pk, code="error", sentence="The proposal could not be computed because of an internal error (logged). Request a fresh one.")

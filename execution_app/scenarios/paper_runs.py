@@ -3,8 +3,8 @@
 Honest and simple: a paper run does not trade by itself -- the portfolio's own
 proposals, approvals and orders do, on the paper exchange and the market clock.
 The run only *records*: ``paper_runs_record`` (a beat job) writes one equity
-point per market date, NAV = cash + qty x mark at the clock's market time (the
-mark of the desk's intraday replay, else the last close), updated in place
+point per market date, the NAV of the one book valuation at the clock's market time
+(``portfolio_app.valuation``; a held instrument without a mark is an error naming it), updated in place
 until the session changes, with the benchmark index scaled to the NAV at the
 start. When the run is stopped its trades are copied from the portfolio's fills
 in the run's market-time window, so it can be compared with a backtest of the
@@ -35,34 +35,13 @@ def _clock():
     return get_clock()
 
 
-def _mark(symbol: str, t: datetime, fallback: dict[str, Decimal]) -> Decimal | None:
-    try:
-        from market_app.marks import mark
-
-        return mark(symbol, t)
-    except Exception:  # noqa: BLE001 - no replay for this symbol/session: the last close is the mark
-        return fallback.get(symbol)
-
-
 def nav_at_marks(portfolio, t: datetime) -> tuple[Decimal, Decimal | None]:
-    """(NAV, benchmark index level) of ``portfolio`` at market time ``t``."""
-    from market_app.models import Instrument
-    from portfolio_app.models import Position
-    from market_app.selectors import latest_closes
+    """(NAV, benchmark index level) of ``portfolio`` at market time ``t``; the level is None without a mark."""
+    from market_app.marks import marks_found
+    from portfolio_app.valuation import portfolio_value
 
-    day = t.date()
-    positions = list(Position.objects.filter(portfolio=portfolio).exclude(quantity=0).select_related("instrument"))
-    ids = [p.instrument_id for p in positions]
-    index = Instrument.objects.filter(symbol=INDEX_SYMBOL).first()
-    closes = latest_closes(ids + ([index.pk] if index else []), day)
-    by_symbol = {p.instrument.symbol: closes.get(p.instrument_id) for p in positions}
-    if index:
-        by_symbol[INDEX_SYMBOL] = closes.get(index.pk)
-    nav = portfolio.cash
-    for p in positions:
-        m = _mark(p.instrument.symbol, t, by_symbol)
-        nav += p.quantity * (m if m is not None else p.avg_cost)
-    bench = _mark(INDEX_SYMBOL, t, by_symbol) if index else None
+    nav = portfolio_value(portfolio, t).nav
+    bench = marks_found([INDEX_SYMBOL], t)[0].get(INDEX_SYMBOL)
     return cash(nav), bench
 
 

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from desk import tasks as desk_tasks
+from desk.clock import NEW_YORK
 from desk.redis import get_redis
 from risk_app import checks as K
 from risk_app.checks import limit_utilisation
@@ -26,7 +27,7 @@ from risk_app.snapshots import snapshot_load
 
 from .alerts import alert_resolve, alerts_sync
 from .common import finite
-from .pretrade import _market_date, engine_get
+from .pretrade import _market_now, engine_get
 
 log = logging.getLogger(__name__)
 DEBOUNCE_KEY = "risk:recompute:{pid}"
@@ -42,8 +43,9 @@ def risk_monitor_recompute(*, portfolio_id: int) -> dict:
     """Recompute one portfolio's live risk, store it, and sync its limit alerts."""
     engine = engine_get()
     now = timezone.now()
-    market_date = _market_date()
-    loaded = snapshot_load(portfolio_id=portfolio_id, now=now, market_date=market_date, need_returns=True)
+    market_now = _market_now()
+    market_date = market_now.astimezone(NEW_YORK).date()
+    loaded = snapshot_load(portfolio_id=portfolio_id, now=now, market_now=market_now, need_returns=True)
     snap, ctx = loaded.snapshot, loaded.context
     report = risk_report(snap, ctx.returns, sectors=ctx.sectors).to_dict()
     report = {k: (finite(v) if not isinstance(v, dict) else {kk: finite(vv) for kk, vv in v.items()}) for k, v in report.items()}

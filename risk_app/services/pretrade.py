@@ -69,10 +69,10 @@ def engine_reset() -> None:
     _engine = None
 
 
-def _market_date():
+def _market_now():
     from market_app.clock import get_clock
 
-    return get_clock().market_date()
+    return get_clock().market_now()
 
 
 def pre_trade_check(
@@ -101,7 +101,7 @@ def pre_trade_check(
     engine = engine_get()
     now = timezone.now()
     loaded = snapshot_load(
-        portfolio_id=portfolio_id, intents=intents, now=now, market_date=_market_date(), wall_clock=wall_clock,
+        portfolio_id=portfolio_id, intents=intents, now=now, market_now=_market_now(), wall_clock=wall_clock,
         lookback_s=engine.lookback_s, need_returns=engine.needs_returns,
     )
     if len(intents) == 1:
@@ -124,7 +124,7 @@ def pre_trade_check_proposal(*, portfolio_id: int, intents: Sequence[OrderIntent
     engine = engine_get()
     now = timezone.now()
     loaded = snapshot_load(
-        portfolio_id=portfolio_id, intents=list(intents), now=now, market_date=_market_date(), wall_clock=wall_clock,
+        portfolio_id=portfolio_id, intents=list(intents), now=now, market_now=_market_now(), wall_clock=wall_clock,
         lookback_s=engine.lookback_s, need_returns=engine.needs_returns,
     )
     return engine.check_proposal(list(intents), loaded.snapshot, context=loaded.context, now=now)

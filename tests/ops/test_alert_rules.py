@@ -188,6 +188,7 @@ def test_fills_stalled_when_order_open_without_fill_then_raised(book, stepped_cl
     pf = book["portfolio"]
     order = open_order(pf, book["AAPL"], 10)
     Order.objects.filter(pk=order.pk).update(created_at=timezone.now() - timedelta(minutes=10))
+    stepped_clock.set_market_time(stepped_clock.market_now() + timedelta(hours=1))  # the rule watches the session
     alert_rules_evaluate(kinds=[K.FILLS_STALLED])
     [a] = active(K.FILLS_STALLED)
     assert a.portfolio_id == pf.pk and "no fill yet" in a.message

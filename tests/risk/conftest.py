@@ -7,7 +7,9 @@ from decimal import Decimal as D
 
 import pytest
 
-MARKET_T0 = datetime(2022, 3, 1, 15, 0, tzinfo=timezone.utc)  # 10:00 New York, an ordinary session
+# 09:00 New York before an ordinary session: the marks are the last closes (100 / 200 / 50 below);
+# in the session they would be the replayed intraday path's.
+MARKET_T0 = datetime(2022, 3, 1, 14, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
