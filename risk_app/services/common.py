@@ -81,6 +81,20 @@ def four_eyes_refusals() -> Iterator[None]:
         raise RiskInvalid(exc.field_errors) from exc
 
 
+def four_eyes_lock(rule: foureyes.FourEyes, model, pk: int, *, actor, what: str, missing: str,
+                   check: str | None = None, reason: str | None = ""):
+    """A four-eyes request's row for ``actor`` to decide: the decider's role, then the row locked
+    (``select_for_update``, so two deciders act in turn) or ``RiskNotFound``, then - with ``check`` -
+    the rule for that event (nothing written)."""
+    require_risk_manager(actor, what)
+    req = model.objects.select_for_update().filter(pk=pk).first()
+    if req is None:
+        raise RiskNotFound(missing)
+    if check is not None:
+        four_eyes_check(rule, req, check, actor=actor, reason=reason, what=what)
+    return req
+
+
 def four_eyes_check(rule: foureyes.FourEyes, req, event: str, *, actor, reason: str | None = "", what: str = "") -> tuple[str, str]:
     """``(next status, reason)`` for ``event`` on the request ``req`` by ``actor``, or a refusal; writes nothing."""
     with four_eyes_refusals():

@@ -30,7 +30,7 @@ from risk_app.models import PendingLimitChange, RiskLimit, RiskLimitsVersion
 
 from desk import foureyes
 
-from .common import LIMIT_CHANGES, RiskInvalid, RiskNotFound, four_eyes_check, four_eyes_decide, require_reason, require_risk_manager
+from .common import LIMIT_CHANGES, RiskInvalid, RiskNotFound, four_eyes_decide, four_eyes_lock, require_reason, require_risk_manager
 from .pretrade import limit_of
 
 FIELDS = ("name", "scope", "scope_key", "kind", "threshold", "action", "enabled", "note", "params")
@@ -200,19 +200,11 @@ def limit_delete(*, limit_id: int, actor, reason: str) -> LimitChangeResult:
     return LimitChangeResult(row, False, _pending(row, PendingLimitChange.Op.DELETE, before, {}, actor=actor, reason=reason))
 
 
-def _lock_change(change_id: int) -> PendingLimitChange:
-    change = PendingLimitChange.objects.select_for_update().filter(pk=change_id).first()
-    if change is None:
-        raise RiskNotFound(f"No pending change {change_id}.")
-    return change
-
-
 @transaction.atomic
 def limit_change_approve(*, change_id: int, actor, reason: str = "") -> LimitChangeResult:
     """The second pair of eyes: a different risk officer makes the loosening take effect."""
-    require_risk_manager(actor, "approve limit changes")
-    change = _lock_change(change_id)
-    four_eyes_check(LIMIT_CHANGES, change, foureyes.APPROVE, actor=actor, reason=reason, what="approve limit changes")
+    change = four_eyes_lock(LIMIT_CHANGES, PendingLimitChange, change_id, missing=f"No pending change {change_id}.",
+                            actor=actor, what="approve limit changes", check=foureyes.APPROVE, reason=reason)
     if change.limit_id is None:
         raise RiskInvalid({"limit": "The limit no longer exists."})
     row = _lock(change.limit_id)
@@ -238,7 +230,8 @@ def limit_change_reject(*, change_id: int, actor, reason: str) -> PendingLimitCh
     """Any risk officer may reject (the requester withdrawing included); nothing changes."""
     require_risk_manager(actor, "reject limit changes")
     reason = require_reason(reason)
-    change = _lock_change(change_id)
+    change = four_eyes_lock(LIMIT_CHANGES, PendingLimitChange, change_id, missing=f"No pending change {change_id}.",
+                            actor=actor, what="reject limit changes")
     four_eyes_decide(LIMIT_CHANGES, change, foureyes.REJECT, actor=actor, reason=reason, what="reject limit changes")
     _publish(change.limit_id, change.limit_name, "rejected", change_id=change.pk)
     return change

@@ -25,7 +25,7 @@ from risk_app import states
 from risk_app.models import TradingStateChange, TradingStateRearm, TradingStateRecord
 from risk_app.snapshots import DESK_SCOPE
 
-from .common import REARMS, RiskInvalid, RiskNotFound, four_eyes_check, four_eyes_decide, require_reason, require_risk_manager
+from .common import REARMS, RiskInvalid, four_eyes_decide, four_eyes_lock, require_reason, require_risk_manager
 
 log = logging.getLogger(__name__)
 HALTED, REDUCING, ACTIVE = states.HALTED, states.REDUCING, states.ACTIVE
@@ -158,19 +158,11 @@ def trading_state_rearm_request(*, scope: str, state: str, actor, reason: str) -
     return rearm
 
 
-def _lock_rearm(rearm_id: int) -> TradingStateRearm:
-    rearm = TradingStateRearm.objects.select_for_update().filter(pk=rearm_id).first()
-    if rearm is None:
-        raise RiskNotFound(f"No re-arm request {rearm_id}.")
-    return rearm
-
-
 @transaction.atomic
 def trading_state_rearm_confirm(*, rearm_id: int, actor, reason: str = "") -> StateResult:
     """The second officer: HALTED -> the requested state, audited with both names."""
-    require_risk_manager(actor, "confirm a re-arm")
-    rearm = _lock_rearm(rearm_id)
-    four_eyes_check(REARMS, rearm, foureyes.APPROVE, actor=actor, reason=reason, what="confirm a re-arm")
+    rearm = four_eyes_lock(REARMS, TradingStateRearm, rearm_id, missing=f"No re-arm request {rearm_id}.",
+                           actor=actor, what="confirm a re-arm", check=foureyes.APPROVE, reason=reason)
     rec = _record(rearm.scope)
     if rec.state != HALTED:
         four_eyes_decide(REARMS, rearm, foureyes.EXPIRE, actor=actor, what="confirm a re-arm")
@@ -186,6 +178,7 @@ def trading_state_rearm_reject(*, rearm_id: int, actor, reason: str) -> TradingS
     """Any risk officer (the requester withdrawing included) turns a re-arm request down: still HALTED."""
     require_risk_manager(actor, "reject a re-arm")
     reason = require_reason(reason)
-    rearm = _lock_rearm(rearm_id)
+    rearm = four_eyes_lock(REARMS, TradingStateRearm, rearm_id, missing=f"No re-arm request {rearm_id}.",
+                           actor=actor, what="reject a re-arm")
     four_eyes_decide(REARMS, rearm, foureyes.REJECT, actor=actor, reason=reason, what="reject a re-arm")
     return rearm
