@@ -239,7 +239,7 @@ class PreTradeRiskEngine(RiskEngine):
             value, worse = c.measure(x)
             util[c.key] = c.util(value)
             if c.breached(value, worse):
-                text = reason(c, value, symbol=sym, side=intent.side, qty=x.order_qty, sector=x.sector(), extra=c.extra(x))
+                text = reason(c, value, symbol=sym, side=intent.side, qty=x.order_qty, sector=x.sector(), extra=c.detail(x))
                 out.append(breach(c, value, text))
 
         passed = not any(b.action == K.BLOCK for b in out)

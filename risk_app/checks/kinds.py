@@ -83,7 +83,7 @@ class LimitKind:
     def measure(self, x):
         raise NotImplementedError
 
-    def extra(self, x):
+    def detail(self, x):
         """What a breach's sentence needs beyond the value: the last price of a collar, the window of a rate."""
         return 0.0
 
@@ -134,7 +134,7 @@ class PriceCollarPct(LimitKind):
     def measure(self, x):
         return x.collar_pct(), None
 
-    def extra(self, x):
+    def detail(self, x):
         return x.collar_last()
 
 
@@ -176,7 +176,7 @@ class MaxOrderRate(LimitKind):
         n = x.orders_in_window(self.window_s)
         return (None, None) if n is None else (n / self.window_s, None)
 
-    def extra(self, x):
+    def detail(self, x):
         return self.window_s
 
 

@@ -268,7 +268,7 @@ def check_proposal(engine, intents: Sequence[OrderIntent], snapshot: PortfolioSn
                 util[:, col] = np.where(app, u, np.nan)
                 bad = bad & app
             if bad.any():
-                extra = c.extra(x)
+                extra = c.detail(x)
                 for k in bad.nonzero()[0]:
                     i = intents[k]
                     v = float(value[k])
