@@ -1,7 +1,8 @@
 """The risk API under /api/v1/ (thin: validate, call a service, serialise).
 
-Risk officers (and admins) write; every desk user reads.  A refused write is a
-403 and changes nothing; bad input is a 400 naming each field.
+Every desk user reads; the services decide who writes (only risk officers) and
+the edges map their refusals: a refused write is a 403 and changes nothing; bad
+input is a 400 naming each field.
 """
 
 from __future__ import annotations
@@ -16,39 +17,34 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from desk.api_errors import error_response
+from desk.errors import Forbidden, Invalid, NotFound as NotFound_
 from desk import roles
 from desk.interfaces import OrderIntent, OrderType, Side
 from portfolio_app.selectors import portfolio_ids_visible_to, portfolios_visible_to
 from risk_app import selectors as sel, services as svc
 from risk_app.serializers import AlertOutput, AlertQuery, CheckInput, ExposureOutput, HistoryEntryOutput, LimitChangeOutput, LimitInput, LimitOutput, LimitPatchInput, PendingChangeOutput, ReasonInput, RearmInput, RequiredReasonInput, StateChangeOutput, StateInput, StateOutput, VerdictOutput
 
-WRITE = ("POST", "PATCH", "PUT", "DELETE")
-
-
 def refusals(view):
-    """Service refusals as HTTP: RiskInvalid 400 (per field), RiskPermissionDenied 403, RiskNotFound 404."""
+    """Service refusals as HTTP: invalid 400 (per field), forbidden 403, not found 404."""
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         try:
             return view(*args, **kwargs)
-        except svc.RiskInvalid as exc:
-            raise ValidationError({k: [v] for k, v in exc.errors.items()}) from exc
-        except svc.RiskPermissionDenied as exc:
+        except Invalid as exc:
+            raise ValidationError({k: [v] for k, v in exc.field_errors.items()} or [str(exc)]) from exc
+        except Forbidden as exc:
             raise PermissionDenied(str(exc)) from exc
-        except svc.RiskNotFound as exc:
+        except NotFound_ as exc:
             raise NotFound(str(exc)) from exc
 
     return wrapper
 
 
 class RiskView(APIView):
-    """Reads for desk users; writes for risk officers and admins."""
+    """Desk users only; whether one may write is the service's to decide."""
 
-    def get_permissions(self):
-        if self.request.method in WRITE:
-            return [roles.IsRiskOfficerOrAdmin()]
-        return [roles.IsDeskUser()]
+    permission_classes = [roles.IsDeskUser]
 
 
 def _change_body(res: svc.LimitChangeResult) -> dict:

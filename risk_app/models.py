@@ -11,17 +11,21 @@ from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from desk.interfaces import TradingState
+from desk.statusguard import GuardedStatus
 from risk_app.checks import KINDS, SCOPES
 
 USER = settings.AUTH_USER_MODEL
 STATES = [(s.value, s.value) for s in TradingState]
 
 
-class TradingStateRecord(models.Model):
+class TradingStateRecord(GuardedStatus):
     """The kill switch, desk-wide (``portfolio`` null) or per portfolio.
 
-    One row per scope; changed only through ``risk_app.services``.
+    One row per scope; ``state`` changes only through the trading-state machine
+    (``risk_app.states.TRADING_STATE``, applied in ``risk_app.services``).
     """
+
+    guarded_fields = ("state",)
 
     scope = models.CharField(max_length=32, unique=True, help_text='"desk" or "portfolio:<id>"')
     portfolio = models.OneToOneField(
@@ -52,8 +56,8 @@ class TradingStateChange(models.Model):
         indexes = [models.Index(fields=["scope", "-ts"])]
 
 
-class TradingStateRearm(models.Model):
-    """A request to leave HALTED, waiting for a second risk officer (the latch)."""
+class TradingStateRearm(GuardedStatus):
+    """A request to leave HALTED, waiting for a second risk officer (the latch; ``risk_app.states.REARM``)."""
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -121,13 +125,17 @@ class RiskLimitsVersion(models.Model):
     changed_at = models.DateTimeField(auto_now=True)
 
 
-class PendingLimitChange(models.Model):
-    """A loosening (raise, disable, delete, block -> warn) waiting for a second risk officer."""
+class PendingLimitChange(GuardedStatus):
+    """A loosening (raise, disable, delete, block -> warn) waiting for a second risk officer.
+
+    ``status`` changes only through its four-eyes lifecycle (``risk_app.states.LIMIT_CHANGE``).
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending"
         APPROVED = "approved"
         REJECTED = "rejected"
+        EXPIRED = "expired"
 
     class Op(models.TextChoices):
         UPDATE = "update"

@@ -1,7 +1,7 @@
 """The Risk page and the limit history page (thin: authorise, call a service or selector, render).
 
-Every desk user sees the page; only risk officers (and admins) see the controls,
-and the POST endpoints refuse everyone else with 403 whatever the form says.
+Every desk user sees the page; only risk officers see the controls, and the
+services refuse everyone else's POST with 403 whatever the form says.
 """
 
 from __future__ import annotations
@@ -80,17 +80,18 @@ def _page(request, *, errors: dict | None = None, values: dict | None = None, st
 
 
 def risk_write(view):
-    """POST only, risk officers and admins only (a 403 changes nothing); service refusals shown on the page."""
+    """POST only; the service's refusals mapped: a role's a 403 (nothing changed), a four-eyes one
+    shown on the page, bad input shown by its form."""
 
     @desk_page
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        if not svc.may_manage_risk(request.user):
-            return HttpResponseForbidden("Only risk officers change limits and the trading state.")
         try:
             note = view(request, *args, **kwargs)
+        except svc.RiskRoleRefused as exc:
+            return HttpResponseForbidden(str(exc))
         except svc.RiskInvalid as exc:
             form = request.POST.get("form", "")
             return _page(request, errors={form: exc.errors}, values={form: request.POST}, status=400)

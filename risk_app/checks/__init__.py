@@ -3,7 +3,8 @@
 The Django layer builds ``PreTradeRiskEngine(limits)`` from the active
 ``RiskLimit`` rows (as ``Limit``), then calls ``check`` per order,
 ``check_proposal`` per rebalance proposal, and ``limit_utilisation`` for the
-risk page.  See ``engine.py`` for how each kind is measured.
+risk page.  Each limit kind is one class (``kinds.py``) whose ``measure()``
+serves all three.
 """
 
 from .book import RiskContext
@@ -11,7 +12,6 @@ from .engine import PreTradeRiskEngine, is_reducing
 from .limits import (
     BLOCK,
     DUPLICATE_WINDOW_S,
-    KINDS,
     MAX_CONCENTRATION,
     MAX_DAILY_LOSS,
     MAX_DRAWDOWN,
@@ -33,9 +33,30 @@ from .limits import (
     SCOPES,
     TRADING_STATE,
     WARN,
-    KindInfo,
     Limit,
     is_loosening,
+)
+from .kinds import (
+    KIND_CLASSES,
+    KINDS,
+    DuplicateWindow,
+    KindInfo,
+    LimitKind,
+    MaxConcentration,
+    MaxDailyLoss,
+    MaxDrawdown,
+    MaxGrossExposure,
+    MaxLeverage,
+    MaxNetExposure,
+    MaxOrderNotional,
+    MaxOrderQty,
+    MaxOrderRate,
+    MaxPositionNotional,
+    MaxSectorConcentration,
+    MaxVar95,
+    PriceCollarPct,
+    RestrictedInstruments,
+    compile_limit,
     validate_limit,
 )
 from .proposal import ProposalVerdict, intents_from_trades
@@ -48,5 +69,8 @@ __all__ = [
     "MAX_LEVERAGE", "MAX_NET_EXPOSURE", "MAX_ORDER_NOTIONAL", "MAX_ORDER_QTY", "MAX_ORDER_RATE",
     "MAX_POSITION_NOTIONAL", "MAX_SECTOR_CONCENTRATION", "MAX_VAR_95", "PRICE_COLLAR_PCT",
     "RESTRICTED_INSTRUMENTS", "intents_from_trades", "is_loosening", "is_reducing", "limit_utilisation",
-    "validate_limit",
+    "validate_limit", "KIND_CLASSES", "LimitKind", "compile_limit", "DuplicateWindow", "MaxConcentration",
+    "MaxDailyLoss", "MaxDrawdown", "MaxGrossExposure", "MaxLeverage", "MaxNetExposure", "MaxOrderNotional",
+    "MaxOrderQty", "MaxOrderRate", "MaxPositionNotional", "MaxSectorConcentration", "MaxVar95", "PriceCollarPct",
+    "RestrictedInstruments",
 ]

@@ -1,4 +1,4 @@
-"""What the checks read, prepared once per snapshot: the compiled limits and the 'book'.
+"""What the checks read, prepared once per snapshot: the 'book'.
 
 A ``PortfolioSnapshot`` holds Decimals and mappings; the checks want floats and
 running totals.  ``Book`` turns one snapshot (+ context) into those once, so
@@ -19,7 +19,6 @@ import numpy as np
 from desk.interfaces import OrderIntent, PortfolioSnapshot, TradingState
 from risk_app.measures import ReturnsMatrix, drawdown_from_peak, historical_var, parametric_var
 
-from .limits import MAX_ORDER_RATE, MAX_VAR_95, RESTRICTED_INSTRUMENTS, Limit
 
 _STATE_RANK = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
 
@@ -45,36 +44,6 @@ class RiskContext:
 
 
 EMPTY_CONTEXT = RiskContext()
-
-
-class Compiled:
-    """A limit with its threshold as a float and its params unpacked, built once per engine."""
-
-    __slots__ = ("limit", "kind", "thr", "action", "key", "name", "id", "symbols", "window_s", "method", "tol", "scope", "skey")
-
-    def __init__(self, limit: Limit):
-        self.limit = limit
-        self.kind = limit.kind
-        self.action = limit.action
-        self.key = limit.key
-        self.name = limit.name
-        self.id = limit.id
-        self.scope = limit.scope
-        self.skey = None if limit.scope_key is None else str(limit.scope_key)
-        self.symbols = frozenset(limit.params.get("symbols", ())) if limit.kind == RESTRICTED_INSTRUMENTS else frozenset()
-        self.thr = 0.0 if limit.kind == RESTRICTED_INSTRUMENTS else float(limit.threshold)
-        self.window_s = float(limit.params.get("window_s", 1.0)) if limit.kind == MAX_ORDER_RATE else 0.0
-        self.method = limit.params.get("method", "historical") if limit.kind == MAX_VAR_95 else ""
-        # Floats carry rounding noise: a value *at* the threshold must pass.
-        self.tol = 1e-9 * max(1.0, abs(self.thr))
-
-    def over(self, value: float) -> bool:
-        return value > self.thr + self.tol
-
-    def util(self, value: float) -> float:
-        if self.thr > 0:
-            return value / self.thr
-        return 0.0 if value <= 0 else float("inf")
 
 
 def worst_state(a: TradingState, b: TradingState) -> TradingState:

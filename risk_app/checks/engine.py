@@ -1,23 +1,13 @@
 """The pre-trade check engine: one order against every limit that applies to it.
 
-How each kind is measured (all against the *committed* book: positions plus
-open orders as if filled, so orders that each fit cannot jointly breach):
-
-- per order: quantity; notional at the order's price (limit, else reference,
-  else mark); price collar |order price / last - 1| in percent (only when the
-  order names a price and a last price is known); order rate = orders sent in
-  the last ``window_s`` seconds, this one included, per second; duplicate = an
-  order with the same symbol, side and quantity sent less than the window ago;
-  restricted list.
-- post-trade, at the mark, NAV unchanged by the trade (a trade at the mark
-  moves cash and position value equally; fees are ignored): position notional
-  |value|; gross exposure in USD; |net| exposure and leverage (gross) over NAV; instrument weight
-  |value| / NAV; sector gross value / NAV (instruments with no known sector are
-  not counted); 1-day 95% VaR of the post-trade book.  These breach only when
-  the order makes the measure worse: an order that reduces an over-limit
-  exposure passes, so a desk over a limit can always trade out of it.
-- daily loss and drawdown are states, not order effects: once over the limit,
-  only orders that shrink a position pass (the REDUCING rule).
+Every limit is measured by its kind's class (``kinds.py``) over an
+``OrderExposure``: the order against the *committed* book (positions plus open
+orders as if filled, so orders that each fit cannot jointly breach).  Per-order
+kinds read the order; post-trade kinds read the book after it, at the mark,
+and breach only when the order makes the measure worse (an order that reduces
+an over-limit exposure passes, so a desk over a limit can always trade out of
+it); daily loss and drawdown are states: once over, only orders that shrink a
+position pass (the REDUCING rule).
 
 A limit that cannot be evaluated (no price to value the order, no returns for
 VaR, no time for a rate) blocks, saying what was missing: fail closed.
@@ -31,12 +21,11 @@ from datetime import datetime
 from desk.interfaces import OrderIntent, PortfolioSnapshot, RiskEngine, RiskVerdict, TradingState
 
 from . import limits as K
-from .book import EMPTY_CONTEXT, Book, Compiled, RiskContext, ts_of, var_of
+from .book import EMPTY_CONTEXT, Book, RiskContext, ts_of, var_of
+from .kinds import LimitKind, compile_limit
 from .limits import Limit
 from .proposal import check_proposal
 from .reasons import breach, reason, state_breach, unvalued
-
-_WALL = frozenset(k for k, info in K.KINDS.items() if info.wall_clock)
 
 
 def grows(new: float, old: float) -> bool:
@@ -49,6 +38,115 @@ def is_reducing(q_old: float, dq: float) -> bool:
     return q_old != 0.0 and dq * q_old < 0.0 and abs(dq) <= abs(q_old) + 1e-9
 
 
+class _VarWorse:
+    """Whether the order raises VaR, asked only of an order over the limit (the book's VaR is then computed once)."""
+
+    __slots__ = ("bk", "method", "value")
+
+    def __init__(self, bk: Book, method: str, value: float):
+        self.bk, self.method, self.value = bk, method, value
+
+    def __bool__(self) -> bool:
+        return self.value > self.bk.base_var(self.method) + 1e-9 * max(1.0, self.value)
+
+
+class OrderExposure:
+    """One order against the committed book, in floats: what each limit kind's ``measure`` reads.
+
+    Post-trade figures are at the mark with NAV unchanged by the trade (a trade
+    at the mark moves cash and position value equally; fees are ignored).
+    """
+
+    __slots__ = (
+        "bk", "ctx", "intent", "order_qty", "px", "mark", "mv_old", "position_value", "position_grows",
+        "inv_nav", "not_reducing", "gross_after", "net_after", "net_grows", "loss", "drawdown", "t_now", "_sector", "_var",
+    )
+
+    def __init__(self, bk: Book, intent: OrderIntent, ctx: RiskContext):
+        self.bk, self.ctx, self.intent = bk, ctx, intent
+        sym = intent.symbol
+        qty = float(intent.quantity)
+        dq = qty if intent.side.sign > 0 else -qty
+        q_old = bk.qty.get(sym, 0.0)
+        self.order_qty = qty
+        self.not_reducing = not is_reducing(q_old, dq)
+        self.px = px = bk.price_for(intent)
+        self.mark = mark = bk.mark_for(sym, px)
+        mv_old = q_old * mark if mark is not None else 0.0
+        mv_new = (q_old + dq) * mark if mark is not None else 0.0
+        self.mv_old, self.position_value = mv_old, mv_new
+        self.position_grows = grows(mv_new, mv_old)
+        nav = bk.nav
+        self.inv_nav = 1.0 / nav if nav > 0 else float("inf")
+        self.gross_after = bk.gross - abs(mv_old) + abs(mv_new)
+        self.net_after = net_new = bk.net + mv_new - mv_old
+        self.net_grows = grows(net_new, bk.net)
+        self.loss, self.drawdown = bk.loss, bk.drawdown
+        self.t_now: float | None = None
+        self._sector: str | None = None
+        self._var: dict | None = None
+
+    @property
+    def order_notional(self) -> float:
+        return self.order_qty * self.px
+
+    def lacks(self, need: str) -> str | None:
+        """None when ``need`` is at hand; else what is missing ("" to skip the limit silently)."""
+        if need == "time":
+            return None if self.t_now is not None else "no time given for a wall-clock limit"
+        if need == "sector":
+            return None if self.sector() else ""
+        r = self.ctx.returns
+        if r is None:
+            return "no returns supplied"
+        return None if self.intent.symbol in r.index else "no return history"
+
+    def sector(self) -> str:
+        if self._sector is None:
+            self._sector = self.bk.sector(self.intent.symbol, self.intent.sector)
+        return self._sector
+
+    def sector_gross_after(self) -> float:
+        return self.bk.sector_gross.get(self.sector(), 0.0) - abs(self.mv_old) + abs(self.position_value)
+
+    def restricted(self, symbols: frozenset) -> float:
+        return 1.0 if self.intent.symbol in symbols else 0.0
+
+    def _collar(self) -> tuple[float, float]:
+        i = self.intent
+        order_px = i.limit_price if i.limit_price is not None else i.reference_price
+        last = self.bk.last_price(i.symbol)
+        if order_px is None or not last:
+            return 0.0, 0.0  # no price named or no last price: nothing to collar
+        return abs(float(order_px) / last - 1.0) * 100.0, last
+
+    def collar_pct(self) -> float:
+        return self._collar()[0]
+
+    def collar_last(self) -> float:
+        return self._collar()[1]
+
+    def var_after(self, method: str) -> tuple[float, _VarWorse]:
+        # Several VaR limits (desk, portfolio) with one method read one figure: computed once per order.
+        hit = self._var.get(method) if self._var is not None else None
+        if hit is None:
+            r = self.ctx.returns
+            value = var_of(self.bk.base_pnl() + r.history(r.index[self.intent.symbol]) * (self.position_value - self.mv_old), method)
+            hit = (value, _VarWorse(self.bk, method, value))
+            if self._var is None:
+                self._var = {}
+            self._var[method] = hit
+        return hit
+
+    def orders_in_window(self, window_s: float) -> int:
+        return self.bk.rate_count(self.t_now, window_s) + 1
+
+    def since_same_order(self) -> float:
+        i = self.intent
+        last_ts = self.bk.dups.get((i.symbol, i.side, self.order_qty))
+        return max(0.0, self.t_now - last_ts) if last_ts is not None else float("inf")
+
+
 class PreTradeRiskEngine(RiskEngine):
     """Built once from the active limits and reused; ``check`` is pure given its inputs.
 
@@ -58,20 +156,20 @@ class PreTradeRiskEngine(RiskEngine):
     """
 
     def __init__(self, limits: Iterable[Limit], *, context: RiskContext | None = None, wall_clock: bool = True):
-        self.limits = tuple(Compiled(lim) for lim in limits if lim.enabled)
+        self.limits = tuple(compile_limit(lim) for lim in limits if lim.enabled)
         self.context = context or EMPTY_CONTEXT
         self.wall_clock = wall_clock
         self._desk = [c for c in self.limits if c.scope == K.SCOPE_DESK]
-        self._by: dict[tuple[str, str], list[Compiled]] = {}
+        self._by: dict[tuple[str, str], list[LimitKind]] = {}
         for c in self.limits:
             if c.scope != K.SCOPE_DESK:
                 self._by.setdefault((c.scope, c.skey), []).append(c)
-        self._applicable_cache: dict[tuple, list[Compiled]] = {}
+        self._applicable_cache: dict[tuple, list[LimitKind]] = {}
         self._cache: tuple | None = None
 
     # -- plumbing shared with the proposal path
 
-    def applicable(self, portfolio_id, symbol: str, agent_id) -> list[Compiled]:
+    def applicable(self, portfolio_id, symbol: str, agent_id) -> list[LimitKind]:
         key = (portfolio_id, symbol, agent_id)
         hit = self._applicable_cache.get(key)
         if hit is None:
@@ -114,114 +212,35 @@ class PreTradeRiskEngine(RiskEngine):
     ) -> RiskVerdict:
         ctx = context or self.context
         bk = self.book(snapshot, ctx)
+        x = OrderExposure(bk, intent, ctx)
         sym = intent.symbol
-        qty = float(intent.quantity)
-        dq = qty if intent.side.sign > 0 else -qty
-        q_old = bk.qty.get(sym, 0.0)
-        reducing = is_reducing(q_old, dq)
         out = []
-        if bk.state is TradingState.HALTED or (bk.state is TradingState.REDUCING and not reducing):
+        if bk.state is TradingState.HALTED or (bk.state is TradingState.REDUCING and x.not_reducing):
             out.append(state_breach(bk.state, snapshot.name or f"portfolio {snapshot.portfolio_id}", sym))
-
-        px = bk.price_for(intent)
-        mark = bk.mark_for(sym, px)
-        mv_old = q_old * mark if mark is not None else 0.0
-        mv_new = (q_old + dq) * mark if mark is not None else 0.0
-        nav = bk.nav
-        inv_nav = 1.0 / nav if nav > 0 else float("inf")
+        unpriced = x.mark is None
         wall = self.uses_wall_clock(ctx)
-        t_now = None
         util: dict[str, float] = {}
-        sector = ""
 
         for c in self.applicable(intent.portfolio_id, sym, intent.agent_id):
-            k = c.kind
-            if k in _WALL and not wall:
+            if c.wall_clock and not wall:
                 continue
-            if mark is None and k in K.PRICED:
+            if unpriced and c.priced:
                 out.append(unvalued(c, sym, "no price to value the order"))
                 continue
-            bad = False
-            extra = 0.0
-            if k == K.MAX_ORDER_QTY:
-                value = qty
-                bad = c.over(value)
-            elif k == K.MAX_ORDER_NOTIONAL:
-                value = qty * px
-                bad = c.over(value)
-            elif k == K.MAX_CONCENTRATION:
-                value = abs(mv_new) * inv_nav
-                bad = c.over(value) and grows(mv_new, mv_old)
-            elif k == K.MAX_POSITION_NOTIONAL:
-                value = abs(mv_new)
-                bad = c.over(value) and grows(mv_new, mv_old)
-            elif k == K.MAX_GROSS_EXPOSURE:
-                value = bk.gross - abs(mv_old) + abs(mv_new)
-                bad = c.over(value) and grows(mv_new, mv_old)
-            elif k == K.MAX_LEVERAGE:
-                value = (bk.gross - abs(mv_old) + abs(mv_new)) * inv_nav
-                bad = c.over(value) and grows(mv_new, mv_old)
-            elif k == K.MAX_NET_EXPOSURE:
-                net_new = bk.net + mv_new - mv_old
-                value = abs(net_new) * inv_nav
-                bad = c.over(value) and grows(net_new, bk.net)
-            elif k == K.MAX_SECTOR_CONCENTRATION:
-                sector = sector or bk.sector(sym, intent.sector)
-                if not sector:
+            need = c.needs
+            if need is not None:
+                if need == "time" and x.t_now is None:
+                    x.t_now = self.now_of(intent, ctx, snapshot, now)
+                missing = x.lacks(need)
+                if missing is not None:
+                    if missing:
+                        out.append(unvalued(c, sym, missing))
                     continue
-                value = (bk.sector_gross.get(sector, 0.0) - abs(mv_old) + abs(mv_new)) * inv_nav
-                bad = c.over(value) and grows(mv_new, mv_old)
-            elif k == K.MAX_DAILY_LOSS:
-                value = bk.loss
-                bad = c.over(value) and not reducing
-            elif k == K.MAX_DRAWDOWN:
-                value = bk.drawdown
-                bad = c.over(value) and not reducing
-            elif k == K.RESTRICTED_INSTRUMENTS:
-                bad = sym in c.symbols
-                value = 1.0 if bad else 0.0
-                util[c.key] = value
-                if bad:
-                    out.append(breach(c, value, reason(c, value, symbol=sym, side=intent.side, qty=qty)))
-                continue
-            elif k == K.PRICE_COLLAR_PCT:
-                order_px = intent.limit_price if intent.limit_price is not None else intent.reference_price
-                last = bk.last_price(sym)
-                if order_px is None or not last:
-                    util[c.key] = 0.0
-                    continue
-                value = abs(float(order_px) / last - 1.0) * 100.0
-                extra = last
-                bad = c.over(value)
-            elif k == K.MAX_VAR_95:
-                r = ctx.returns
-                j = r.index.get(sym) if r is not None else None
-                if j is None:
-                    out.append(unvalued(c, sym, "no returns supplied" if r is None else "no return history"))
-                    continue
-                base = bk.base_pnl()
-                value = var_of(base + r.history(j) * (mv_new - mv_old), c.method)
-                bad = c.over(value) and value > bk.base_var(c.method) + 1e-9 * max(1.0, value)
-            else:  # the wall-clock kinds
-                t_now = t_now if t_now is not None else self.now_of(intent, ctx, snapshot, now)
-                if t_now is None:
-                    out.append(unvalued(c, sym, "no time given for a wall-clock limit"))
-                    continue
-                if k == K.MAX_ORDER_RATE:
-                    extra = c.window_s
-                    value = (bk.rate_count(t_now, c.window_s) + 1) / c.window_s
-                    bad = c.over(value)
-                else:  # duplicate window
-                    last_ts = bk.dups.get((sym, intent.side, qty))
-                    value = max(0.0, t_now - last_ts) if last_ts is not None else float("inf")
-                    bad = value < c.thr - c.tol
-                    util[c.key] = 1.0 if bad else 0.0
-                    if bad:
-                        out.append(breach(c, value, reason(c, value, symbol=sym, side=intent.side, qty=qty)))
-                    continue
+            value, worse = c.measure(x)
             util[c.key] = c.util(value)
-            if bad:
-                out.append(breach(c, value, reason(c, value, symbol=sym, side=intent.side, qty=qty, sector=sector, extra=extra)))
+            if c.breached(value, worse):
+                text = reason(c, value, symbol=sym, side=intent.side, qty=x.order_qty, sector=x.sector(), extra=c.detail(x))
+                out.append(breach(c, value, text))
 
         passed = not any(b.action == K.BLOCK for b in out)
         return RiskVerdict(passed=passed, breaches=tuple(out), utilisation=util)

@@ -1,4 +1,4 @@
-"""Limits as plain data: kinds, scopes, validation, and which changes loosen a limit.
+"""Limits as plain data: kind names, scopes, and which changes loosen a limit.
 
 Every kind is a maximum: a value *at* the threshold passes, anything above it
 breaches ("one unit under passes, one over is denied").  The one exception in
@@ -14,9 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from desk.interfaces import ConfigError
-
-# Kinds (the RiskLimit.kind choices)
+# Kinds (the RiskLimit.kind choices; each one's class, label and unit in ``kinds.py``)
 MAX_ORDER_QTY = "max_order_qty"
 MAX_ORDER_NOTIONAL = "max_order_notional"
 PRICE_COLLAR_PCT = "price_collar_pct"
@@ -46,37 +44,10 @@ WARN = "warn"
 
 
 @dataclass(frozen=True, slots=True)
-class KindInfo:
-    label: str
-    unit: str  # how the threshold is read: shares, USD, pct, fraction, seconds, per_second, list
-    wall_clock: bool = False  # needs wall time; skipped in simulated time (backtests)
-    per_order: bool = False  # a property of one order, not of the portfolio after it
-
-
-KINDS: Mapping[str, KindInfo] = {
-    MAX_ORDER_QTY: KindInfo("Max order quantity", "shares", per_order=True),
-    MAX_ORDER_NOTIONAL: KindInfo("Max order notional", "USD", per_order=True),
-    PRICE_COLLAR_PCT: KindInfo("Price collar", "pct", per_order=True),
-    DUPLICATE_WINDOW_S: KindInfo("Duplicate-order window", "seconds", wall_clock=True, per_order=True),
-    MAX_POSITION_NOTIONAL: KindInfo("Max position notional", "USD"),
-    MAX_GROSS_EXPOSURE: KindInfo("Max gross exposure", "USD"),
-    MAX_NET_EXPOSURE: KindInfo("Max net exposure", "fraction"),
-    MAX_LEVERAGE: KindInfo("Max leverage", "fraction"),
-    MAX_CONCENTRATION: KindInfo("Max concentration", "fraction"),
-    MAX_SECTOR_CONCENTRATION: KindInfo("Max sector concentration", "fraction"),
-    MAX_DAILY_LOSS: KindInfo("Max daily loss", "USD"),
-    MAX_DRAWDOWN: KindInfo("Max drawdown", "fraction"),
-    MAX_ORDER_RATE: KindInfo("Max order rate", "per_second", wall_clock=True, per_order=True),
-    MAX_VAR_95: KindInfo("Max 1-day 95% VaR", "USD"),
-    RESTRICTED_INSTRUMENTS: KindInfo("Restricted instruments", "list", per_order=True),
-}
-
-
-@dataclass(frozen=True, slots=True)
 class Limit:
     """One risk limit as the engine reads it (the ``RiskLimit`` row without the ORM).
 
-    ``threshold`` units by kind: see ``KINDS[kind].unit``; fractions are of NAV
+    ``threshold`` units by kind: see ``kinds.KINDS[kind].unit``; fractions are of NAV
     (0.25 = 25%), ``price_collar_pct`` is in percent (5 = 5%).  Gross exposure
     is a USD notional (sum of |position value|); its ratio to NAV is the
     leverage limit, so the two kinds do not measure the same thing twice.  ``params``:
@@ -99,34 +70,6 @@ class Limit:
     def key(self) -> str:
         """The key of this limit in ``RiskVerdict.utilisation`` and ``limit_utilisation``."""
         return str(self.id) if self.id is not None else self.name
-
-
-def validate_limit(limit: Limit) -> bool:
-    """True, or raise ``ConfigError`` naming the field a risk officer must fix."""
-    if limit.kind not in KINDS:
-        raise ConfigError("kind", f"unknown limit kind {limit.kind!r}")
-    if limit.scope not in SCOPES:
-        raise ConfigError("scope", f"unknown scope {limit.scope!r}; one of {', '.join(SCOPES)}")
-    if limit.scope != SCOPE_DESK and limit.scope_key in (None, ""):
-        raise ConfigError("scope_key", f"a {limit.scope} limit needs the {limit.scope} it applies to")
-    if limit.action not in (BLOCK, WARN):
-        raise ConfigError("action", "must be 'block' or 'warn'")
-    if limit.kind == RESTRICTED_INSTRUMENTS:
-        symbols = limit.params.get("symbols")
-        if not isinstance(symbols, (list, tuple, set, frozenset)):
-            raise ConfigError("params.symbols", "a list of restricted symbols is required")
-        return True
-    try:
-        threshold = float(limit.threshold)
-    except (TypeError, ValueError):
-        raise ConfigError("threshold", "must be a number") from None
-    if not threshold >= 0 or threshold == float("inf"):
-        raise ConfigError("threshold", "must be a finite number at or above zero")
-    if limit.kind == MAX_ORDER_RATE and float(limit.params.get("window_s", 1.0)) <= 0:
-        raise ConfigError("params.window_s", "must be positive")
-    if limit.kind == MAX_VAR_95 and limit.params.get("method", "historical") not in ("historical", "parametric"):
-        raise ConfigError("params.method", "must be 'historical' or 'parametric'")
-    return True
 
 
 def is_loosening(old: Limit, new: Limit | None) -> bool:
@@ -173,9 +116,3 @@ def fmt_pct(fraction: float) -> str:
 def fmt_num(x: float) -> str:
     return f"{x:,.2f}".rstrip("0").rstrip(".")
 
-
-# The kinds that need a price to be measured: an order without a mark cannot be valued against them.
-PRICED = frozenset({
-    MAX_ORDER_NOTIONAL, MAX_POSITION_NOTIONAL, MAX_GROSS_EXPOSURE, MAX_NET_EXPOSURE,
-    MAX_LEVERAGE, MAX_CONCENTRATION, MAX_SECTOR_CONCENTRATION, MAX_VAR_95,
-})

@@ -5,13 +5,13 @@ from __future__ import annotations
 from desk.interfaces import LimitBreach, Side, TradingState
 
 from . import limits as K
-from .book import Compiled
+from .kinds import LimitKind
 from .limits import fmt_num, fmt_pct, fmt_qty, fmt_usd
 
 REDUCE_ONLY = "; only orders that reduce a position may pass"
 
 
-def reason(c: Compiled, value: float, *, symbol: str, side: Side, qty: float, sector: str = "", extra: float = 0.0) -> str:
+def reason(c: LimitKind, value: float, *, symbol: str, side: Side, qty: float, sector: str = "", extra: float = 0.0) -> str:
     """``extra``: the last price for a collar, the window for a rate."""
     name = f"'{c.name}'"
     k = c.kind
@@ -57,11 +57,11 @@ def reason(c: Compiled, value: float, *, symbol: str, side: Side, qty: float, se
     return f"Limit {name} breached by {fmt_num(value)}"  # pragma: no cover - every kind is named above
 
 
-def breach(c: Compiled, value: float, text: str) -> LimitBreach:
+def breach(c: LimitKind, value: float, text: str) -> LimitBreach:
     return LimitBreach(limit_id=c.id, name=c.name, kind=c.kind, action=c.action, threshold=c.thr, value=value, reason=text)
 
 
-def unvalued(c: Compiled, symbol: str, what: str) -> LimitBreach:
+def unvalued(c: LimitKind, symbol: str, what: str) -> LimitBreach:
     """A limit that cannot be evaluated blocks (fail closed), saying what was missing."""
     return LimitBreach(
         limit_id=c.id, name=c.name, kind=c.kind, action=c.action, threshold=c.thr, value=float("nan"),

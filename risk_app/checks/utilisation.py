@@ -6,7 +6,8 @@ pre-trade checks read it.  Limits that are properties of an order are shown by
 the portfolio's open orders (largest quantity, largest notional, restricted
 instruments held); the price collar and duplicate window have no standing
 value and read 0.  Limits scoped to another portfolio are left out; so is VaR
-when no returns are given, and the order rate when no time is.
+when no returns are given, and the order rate when no time is.  Each figure is
+its limit kind's own ``measure`` (``kinds.py``) over the standing book.
 """
 
 from __future__ import annotations
@@ -16,8 +17,72 @@ from collections.abc import Iterable
 from desk.interfaces import PortfolioSnapshot
 
 from . import limits as K
-from .book import EMPTY_CONTEXT, Book, Compiled, RiskContext, var_of
+from .book import EMPTY_CONTEXT, Book, RiskContext, var_of
+from .kinds import compile_limit
 from .limits import Limit
+
+
+class StandingExposure:
+    """The book as it stands (no order being sent), optionally narrowed to one instrument.
+
+    A figure of one instrument or one order reads the largest over the
+    portfolio (or the named instrument): the largest position, the largest
+    open order.  Nothing is being sent, so no figure grows by it.
+    """
+
+    position_grows = net_grows = not_reducing = None
+
+    def __init__(self, bk: Book, snapshot: PortfolioSnapshot, ctx: RiskContext, only: str | None):
+        self.bk, self.snapshot, self.ctx, self.only = bk, snapshot, ctx, only
+        nav = bk.nav
+        self.inv_nav = 1.0 / nav if nav > 0 else float("inf")
+        self.gross_after, self.net_after = bk.gross, bk.net
+        self.loss, self.drawdown = bk.loss, bk.drawdown
+
+    def _orders(self):
+        return [o for o in self.snapshot.open_orders if self.only is None or o.symbol == self.only]
+
+    @property
+    def order_qty(self) -> float:
+        return max((float(o.quantity) for o in self._orders()), default=0.0)
+
+    @property
+    def order_notional(self) -> float:
+        return max((float(o.quantity) * (self.bk.price_for(o) or 0.0) for o in self._orders()), default=0.0)
+
+    @property
+    def position_value(self) -> float:
+        return max((abs(v) for s, v in self.bk.value.items() if self.only is None or s == self.only), default=0.0)
+
+    def lacks(self, need: str) -> str | None:
+        return "" if need == "returns" and self.ctx.returns is None else None
+
+    def sector_gross_after(self) -> float:
+        bk = self.bk
+        if self.only is not None:
+            sec = bk.sector(self.only)
+            return bk.sector_gross.get(sec, 0.0) if sec else 0.0
+        return max(bk.sector_gross.values(), default=0.0)
+
+    def restricted(self, symbols: frozenset) -> float:
+        held = any(self.bk.qty.get(s, 0.0) != 0.0 for s in symbols if self.only is None or s == self.only)
+        return 1.0 if held else 0.0
+
+    def collar_pct(self) -> float:
+        return 0.0  # a collar is a property of an order's price: no standing value
+
+    def collar_last(self) -> float:
+        return 0.0
+
+    def since_same_order(self) -> float:
+        return float("inf")  # no order being sent duplicates anything
+
+    def var_after(self, method: str) -> tuple[float, None]:
+        return max(0.0, var_of(self.bk.base_pnl(), method)), None
+
+    def orders_in_window(self, window_s: float) -> int | None:
+        when = self.ctx.now or self.snapshot.as_of
+        return None if when is None else self.bk.rate_count(when.timestamp(), window_s)
 
 
 def limit_utilisation(
@@ -28,58 +93,22 @@ def limit_utilisation(
     """``{limit.key: utilisation}`` for the enabled limits that apply to ``snapshot``'s portfolio."""
     ctx = context or EMPTY_CONTEXT
     bk = Book(snapshot, ctx)
-    nav = bk.nav
-    inv_nav = 1.0 / nav if nav > 0 else float("inf")
+    exposures: dict[str | None, StandingExposure] = {}
     out: dict[str, float] = {}
     for lim in limits:
         if not lim.enabled:
             continue
-        c = Compiled(lim)
+        c = compile_limit(lim)
         if c.scope == K.SCOPE_PORTFOLIO and c.skey != str(snapshot.portfolio_id):
             continue
-        value = _value(c, bk, snapshot, ctx, inv_nav)
+        only = c.skey if c.scope == K.SCOPE_INSTRUMENT else None
+        x = exposures.get(only)
+        if x is None:
+            x = exposures[only] = StandingExposure(bk, snapshot, ctx, only)
+        if c.needs is not None and x.lacks(c.needs) is not None:
+            continue
+        value, _ = c.measure(x)
         if value is None:
             continue
-        out[c.key] = value if c.kind in (K.RESTRICTED_INSTRUMENTS, K.PRICE_COLLAR_PCT, K.DUPLICATE_WINDOW_S) else c.util(value)
+        out[c.key] = c.util(value)
     return out
-
-
-def _value(c: Compiled, bk: Book, snapshot: PortfolioSnapshot, ctx: RiskContext, inv_nav: float) -> float | None:
-    k = c.kind
-    only = c.skey if c.scope == K.SCOPE_INSTRUMENT else None
-    values = {s: v for s, v in bk.value.items() if only is None or s == only}
-    orders = [o for o in snapshot.open_orders if only is None or o.symbol == only]
-    if k == K.MAX_ORDER_QTY:
-        return max((float(o.quantity) for o in orders), default=0.0)
-    if k == K.MAX_ORDER_NOTIONAL:
-        return max((float(o.quantity) * (bk.price_for(o) or 0.0) for o in orders), default=0.0)
-    if k in (K.PRICE_COLLAR_PCT, K.DUPLICATE_WINDOW_S):
-        return 0.0
-    if k == K.RESTRICTED_INSTRUMENTS:
-        return 1.0 if any(bk.qty.get(s, 0.0) != 0.0 for s in c.symbols if only is None or s == only) else 0.0
-    if k == K.MAX_POSITION_NOTIONAL:
-        return max((abs(v) for v in values.values()), default=0.0)
-    if k == K.MAX_CONCENTRATION:
-        return max((abs(v) for v in values.values()), default=0.0) * inv_nav
-    if k == K.MAX_GROSS_EXPOSURE:
-        return bk.gross
-    if k == K.MAX_LEVERAGE:
-        return bk.gross * inv_nav
-    if k == K.MAX_NET_EXPOSURE:
-        return abs(bk.net) * inv_nav
-    if k == K.MAX_SECTOR_CONCENTRATION:
-        if only is not None:
-            sec = bk.sector(only)
-            return bk.sector_gross.get(sec, 0.0) * inv_nav if sec else 0.0
-        return max(bk.sector_gross.values(), default=0.0) * inv_nav
-    if k == K.MAX_DAILY_LOSS:
-        return bk.loss
-    if k == K.MAX_DRAWDOWN:
-        return bk.drawdown
-    if k == K.MAX_VAR_95:
-        pnl = bk.base_pnl()
-        return None if pnl is None else max(0.0, var_of(pnl, c.method))
-    if k == K.MAX_ORDER_RATE:
-        when = ctx.now or snapshot.as_of
-        return None if when is None else bk.rate_count(when.timestamp(), c.window_s) / c.window_s
-    return None

@@ -11,7 +11,15 @@ What other apps call:
 """
 
 from .alerts import alert_acknowledge, alert_raise, alert_resolve, alerts_sync
-from .common import RiskError, RiskInvalid, RiskNotFound, RiskPermissionDenied, may_manage_risk, verdict_dict
+from .common import (
+    RiskError,
+    RiskInvalid,
+    RiskNotFound,
+    RiskPermissionDenied,
+    RiskRoleRefused,
+    may_manage_risk,
+    verdict_dict,
+)
 from .limits import (
     LimitChangeResult,
     demo_limits,
@@ -35,7 +43,7 @@ from .state import (
 )
 
 __all__ = [
-    "LimitChangeResult", "RiskError", "RiskInvalid", "RiskNotFound", "RiskPermissionDenied", "StateResult",
+    "LimitChangeResult", "RiskError", "RiskInvalid", "RiskNotFound", "RiskPermissionDenied", "RiskRoleRefused", "StateResult",
     "alert_acknowledge", "alert_raise", "alert_resolve", "alerts_sync", "demo_limits", "engine_get", "engine_reset",
     "limit_change_approve", "limit_change_reject", "limit_create", "limit_delete", "limit_fields", "limit_update",
     "limit_validate", "limits_version_bump", "may_manage_risk", "pre_trade_check", "pre_trade_check_proposal",

@@ -28,7 +28,9 @@ from desk.interfaces import ConfigError
 from risk_app import checks as K
 from risk_app.models import PendingLimitChange, RiskLimit, RiskLimitsVersion
 
-from .common import RiskInvalid, RiskNotFound, RiskPermissionDenied, require_reason, require_risk_manager
+from desk import foureyes
+
+from .common import LIMIT_CHANGES, RiskInvalid, RiskNotFound, four_eyes_decide, four_eyes_lock, require_reason, require_risk_manager
 from .pretrade import limit_of
 
 FIELDS = ("name", "scope", "scope_key", "kind", "threshold", "action", "enabled", "note", "params")
@@ -198,29 +200,17 @@ def limit_delete(*, limit_id: int, actor, reason: str) -> LimitChangeResult:
     return LimitChangeResult(row, False, _pending(row, PendingLimitChange.Op.DELETE, before, {}, actor=actor, reason=reason))
 
 
-def _lock_change(change_id: int) -> PendingLimitChange:
-    change = PendingLimitChange.objects.select_for_update().filter(pk=change_id).first()
-    if change is None:
-        raise RiskNotFound(f"No pending change {change_id}.")
-    if change.status != PendingLimitChange.Status.PENDING:
-        raise RiskInvalid({"status": f"This change is already {change.status}."})
-    return change
-
-
 @transaction.atomic
 def limit_change_approve(*, change_id: int, actor, reason: str = "") -> LimitChangeResult:
     """The second pair of eyes: a different risk officer makes the loosening take effect."""
-    require_risk_manager(actor, "approve limit changes")
-    change = _lock_change(change_id)
-    if change.requested_by_id == actor.pk:
-        raise RiskPermissionDenied("You cannot approve your own change: a second risk officer must.")
+    change = four_eyes_lock(LIMIT_CHANGES, PendingLimitChange, change_id, missing=f"No pending change {change_id}.",
+                            actor=actor, what="approve limit changes", check=foureyes.APPROVE, reason=reason)
     if change.limit_id is None:
         raise RiskInvalid({"limit": "The limit no longer exists."})
     row = _lock(change.limit_id)
-    why = change.reason + (f" (approved: {reason.strip()})" if reason and reason.strip() else "")
-    change.status, change.decided_by, change.decided_at = PendingLimitChange.Status.APPROVED, actor, timezone.now()
-    change.decision_reason = (reason or "").strip()
-    change.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
+    text = four_eyes_decide(LIMIT_CHANGES, change, foureyes.APPROVE, actor=actor, reason=reason,
+                            what="approve limit changes")
+    why = change.reason + (f" (approved: {text})" if text else "")
     if change.op == PendingLimitChange.Op.DELETE:
         limit_id, name = row.pk, row.name
         row.change_reason, row.requested_by, row.approved_by = why, change.requested_by, actor
@@ -240,10 +230,9 @@ def limit_change_reject(*, change_id: int, actor, reason: str) -> PendingLimitCh
     """Any risk officer may reject (the requester withdrawing included); nothing changes."""
     require_risk_manager(actor, "reject limit changes")
     reason = require_reason(reason)
-    change = _lock_change(change_id)
-    change.status, change.decided_by, change.decided_at = PendingLimitChange.Status.REJECTED, actor, timezone.now()
-    change.decision_reason = reason
-    change.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
+    change = four_eyes_lock(LIMIT_CHANGES, PendingLimitChange, change_id, missing=f"No pending change {change_id}.",
+                            actor=actor, what="reject limit changes")
+    four_eyes_decide(LIMIT_CHANGES, change, foureyes.REJECT, actor=actor, reason=reason, what="reject limit changes")
     _publish(change.limit_id, change.limit_name, "rejected", change_id=change.pk)
     return change
 

@@ -18,16 +18,17 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from desk import groups
+from desk import foureyes, groups
 from desk.events import event_publish
-from desk.interfaces import TradingState
+from desk.statusguard import status_write
+from risk_app import states
 from risk_app.models import TradingStateChange, TradingStateRearm, TradingStateRecord
 from risk_app.snapshots import DESK_SCOPE
 
-from .common import RiskInvalid, RiskNotFound, RiskPermissionDenied, require_reason, require_risk_manager
+from .common import REARMS, RiskInvalid, four_eyes_decide, four_eyes_lock, require_reason, require_risk_manager
 
 log = logging.getLogger(__name__)
-HALTED, REDUCING, ACTIVE = TradingState.HALTED.value, TradingState.REDUCING.value, TradingState.ACTIVE.value
+HALTED, REDUCING, ACTIVE = states.HALTED, states.REDUCING, states.ACTIVE
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,13 @@ def _record(scope: str) -> TradingStateRecord:
     return TradingStateRecord.objects.select_for_update().get(scope=scope)
 
 
-def _apply(rec: TradingStateRecord, state: str, *, actor, reason: str, confirmed_by=None) -> None:
+def _apply(rec: TradingStateRecord, event: str, *, actor, reason: str, confirmed_by=None) -> None:
+    """The trading-state machine's one apply function: the table decides, the row and its audit are written."""
     previous = rec.state
+    state = states.TRADING_STATE.next_status(previous, event)
     rec.state, rec.reason, rec.set_by = state, reason, actor
-    rec.save(update_fields=["state", "reason", "set_by", "set_at"])
+    with status_write():
+        rec.save(update_fields=["state", "reason", "set_by", "set_at"])
     TradingStateChange.objects.create(
         scope=rec.scope, from_state=previous, to_state=state, actor=actor, reason=reason, confirmed_by=confirmed_by,
     )
@@ -128,7 +132,7 @@ def trading_state_set(*, scope: str, state: str, actor, reason: str) -> StateRes
         raise RiskInvalid({"state": f"Trading is already {state} for {scope}."})
     if rec.state == HALTED:
         return StateResult(scope, rec.state, False, trading_state_rearm_request(scope=scope, state=state, actor=actor, reason=reason))
-    _apply(rec, state, actor=actor, reason=reason)
+    _apply(rec, states.EVENT_TO[state], actor=actor, reason=reason)
     return StateResult(scope, state, True)
 
 
@@ -156,32 +160,18 @@ def trading_state_rearm_request(*, scope: str, state: str, actor, reason: str) -
     return rearm
 
 
-def _lock_rearm(rearm_id: int) -> TradingStateRearm:
-    rearm = TradingStateRearm.objects.select_for_update().filter(pk=rearm_id).first()
-    if rearm is None:
-        raise RiskNotFound(f"No re-arm request {rearm_id}.")
-    if rearm.status != TradingStateRearm.Status.PENDING:
-        raise RiskInvalid({"status": f"This request is already {rearm.status}."})
-    return rearm
-
-
 @transaction.atomic
 def trading_state_rearm_confirm(*, rearm_id: int, actor, reason: str = "") -> StateResult:
     """The second officer: HALTED -> the requested state, audited with both names."""
-    require_risk_manager(actor, "confirm a re-arm")
-    rearm = _lock_rearm(rearm_id)
-    if rearm.requested_by_id == actor.pk:
-        raise RiskPermissionDenied("You cannot confirm your own re-arm request: a second risk officer must.")
+    rearm = four_eyes_lock(REARMS, TradingStateRearm, rearm_id, missing=f"No re-arm request {rearm_id}.",
+                           actor=actor, what="confirm a re-arm", check=foureyes.APPROVE, reason=reason)
     rec = _record(rearm.scope)
-    rearm.decided_by, rearm.decided_at = actor, timezone.now()
     if rec.state != HALTED:
-        rearm.status = TradingStateRearm.Status.SUPERSEDED
-        rearm.save(update_fields=["status", "decided_by", "decided_at"])
+        four_eyes_decide(REARMS, rearm, foureyes.EXPIRE, actor=actor, what="confirm a re-arm")
         raise RiskInvalid({"state": f"Trading is no longer HALTED for {rearm.scope}."})
-    rearm.status = TradingStateRearm.Status.CONFIRMED
-    rearm.save(update_fields=["status", "decided_by", "decided_at"])
-    why = rearm.reason + (f" (confirmed: {reason.strip()})" if reason and reason.strip() else "")
-    _apply(rec, rearm.to_state, actor=rearm.requested_by, reason=why, confirmed_by=actor)
+    text = four_eyes_decide(REARMS, rearm, foureyes.APPROVE, actor=actor, reason=reason, what="confirm a re-arm")
+    why = rearm.reason + (f" (confirmed: {text})" if text else "")
+    _apply(rec, states.REARM_TO[rearm.to_state], actor=rearm.requested_by, reason=why, confirmed_by=actor)
     return StateResult(rearm.scope, rearm.to_state, True, rearm)
 
 
@@ -190,7 +180,7 @@ def trading_state_rearm_reject(*, rearm_id: int, actor, reason: str) -> TradingS
     """Any risk officer (the requester withdrawing included) turns a re-arm request down: still HALTED."""
     require_risk_manager(actor, "reject a re-arm")
     reason = require_reason(reason)
-    rearm = _lock_rearm(rearm_id)
-    rearm.status, rearm.decided_by, rearm.decided_at = TradingStateRearm.Status.REJECTED, actor, timezone.now()
-    rearm.save(update_fields=["status", "decided_by", "decided_at"])
+    rearm = four_eyes_lock(REARMS, TradingStateRearm, rearm_id, missing=f"No re-arm request {rearm_id}.",
+                           actor=actor, what="reject a re-arm")
+    four_eyes_decide(REARMS, rearm, foureyes.REJECT, actor=actor, reason=reason, what="reject a re-arm")
     return rearm
