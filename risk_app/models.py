@@ -11,21 +11,23 @@ from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from desk.interfaces import TradingState
-from desk.statusguard import GuardedStatus
+from desk.lifecycle import LifecycleModel
 from risk_app.checks import KINDS, SCOPES
 
 USER = settings.AUTH_USER_MODEL
 STATES = [(s.value, s.value) for s in TradingState]
 
 
-class TradingStateRecord(GuardedStatus):
+class TradingStateRecord(LifecycleModel):
     """The kill switch, desk-wide (``portfolio`` null) or per portfolio.
 
     One row per scope; ``state`` changes only through the trading-state machine
     (``risk_app.states.TRADING_STATE``, applied in ``risk_app.services``).
     """
 
+    LIFECYCLE = "TradingState"
     guarded_fields = ("state",)
+    guard_create = True
 
     scope = models.CharField(max_length=32, unique=True, help_text='"desk" or "portfolio:<id>"')
     portfolio = models.OneToOneField(
@@ -56,8 +58,11 @@ class TradingStateChange(models.Model):
         indexes = [models.Index(fields=["scope", "-ts"])]
 
 
-class TradingStateRearm(GuardedStatus):
+class TradingStateRearm(LifecycleModel):
     """A request to leave HALTED, waiting for a second risk officer (the latch; ``risk_app.states.REARM``)."""
+
+    LIFECYCLE = "Rearm"
+    guard_create = True
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -125,11 +130,14 @@ class RiskLimitsVersion(models.Model):
     changed_at = models.DateTimeField(auto_now=True)
 
 
-class PendingLimitChange(GuardedStatus):
+class PendingLimitChange(LifecycleModel):
     """A loosening (raise, disable, delete, block -> warn) waiting for a second risk officer.
 
     ``status`` changes only through its four-eyes lifecycle (``risk_app.states.LIMIT_CHANGE``).
     """
+
+    LIFECYCLE = "LimitChange"
+    guard_create = True
 
     class Status(models.TextChoices):
         PENDING = "pending"

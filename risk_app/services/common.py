@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from desk import foureyes, roles
 from desk.errors import DomainError, Forbidden, Invalid, NotFound
-from desk.statusguard import status_write
+from desk.lifecycle import transition
 from risk_app import states
 
 
@@ -111,7 +111,7 @@ def four_eyes_decide(rule: foureyes.FourEyes, req, event: str, *, actor, reason:
     if hasattr(req, "decision_reason"):
         req.decision_reason = text
         fields.append("decision_reason")
-    with status_write():
+    with transition(req.LIFECYCLE):
         req.save(update_fields=fields)
     return text
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from desk import foureyes, groups
 from desk.events import event_publish
-from desk.statusguard import status_write
+from desk.lifecycle import transition
 from risk_app import states
 from risk_app.models import TradingStateChange, TradingStateRearm, TradingStateRecord
 from risk_app.snapshots import DESK_SCOPE
@@ -65,7 +65,7 @@ def _apply(rec: TradingStateRecord, event: str, *, actor, reason: str, confirmed
     previous = rec.state
     state = states.TRADING_STATE.next_status(previous, event)
     rec.state, rec.reason, rec.set_by = state, reason, actor
-    with status_write():
+    with transition(rec.LIFECYCLE):
         rec.save(update_fields=["state", "reason", "set_by", "set_at"])
     TradingStateChange.objects.create(
         scope=rec.scope, from_state=previous, to_state=state, actor=actor, reason=reason, confirmed_by=confirmed_by,

@@ -7,7 +7,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from desk.statusguard import StatusWriteRefused
+from desk.lifecycle import StatusWriteRefused
 from risk_app import checks as K, services
 from risk_app.models import PendingLimitChange, RiskLimit, TradingStateChange, TradingStateRearm, TradingStateRecord
 from risk_app.selectors import desk_trading_state
