@@ -223,7 +223,7 @@ def cmd_run() -> int:
     say(f"ready in {time.monotonic() - t0:.1f}s: " + ", ".join(f"{k} ok" for k in ready["components"]))
     print(
         f"\n  Execution Desk  →  http://{HTTP_HOST}:{HTTP_PORT}/\n"
-        f"  Logins: trader / risk / risk2 / admin, password {password}\n"
+        f"  Logins: trader / trader2 / risk / risk2 / admin, password {password}\n"
         f"  API client signals-bot token: {token}\n"
         f"  API docs: http://{HTTP_HOST}:{HTTP_PORT}/api/v1/docs/    Ctrl-C stops everything.\n",
         flush=True,

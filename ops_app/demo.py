@@ -47,7 +47,9 @@ VENUES = [
     ("DARK-X", "Midpoint dark pool", "0.00", "0.10", "1.00", "0.0", "5.0", "0.05", "0.03"),
 ]
 DEMO_PORTFOLIO = "Core Equity"
-DEMO_USERS = [("trader", roles.TRADER), ("risk", roles.RISK_OFFICER), ("risk2", roles.RISK_OFFICER), ("admin", roles.ADMIN)]
+# Two of each role that checks another (maker != checker on proposals, four eyes on limits).
+DEMO_USERS = [("trader", roles.TRADER), ("trader2", roles.TRADER), ("risk", roles.RISK_OFFICER), ("risk2", roles.RISK_OFFICER),
+              ("admin", roles.ADMIN)]
 DEMO_API_CLIENT = "signals-bot"
 CREDENTIALS_FILE = "demo-logins.json"
 
@@ -167,7 +169,7 @@ def demo_load(*, with_prices: bool = True) -> DemoResult:
                 "rebalance_policy": {"kind": "calendar", "frequency": "monthly"},
             },
         )
-        portfolio.traders.add(users["trader"])
+        portfolio.traders.add(users["trader"], users["trader2"])
         for hook in _extra_hooks():
             hook(portfolio=portfolio, users=users)
     return DemoResult(

@@ -26,6 +26,8 @@ def proposal_context(p, user) -> dict:
         "p": p,
         "trades": trades,
         "may_decide": may_decide(user, p.portfolio),
+        # Maker != checker: the trader who asked for it may withdraw (reject) it, never approve it.
+        "own_request": p.created_by_id is not None and p.created_by_id == getattr(user, "pk", None),
         "pending": p.status == "PENDING_APPROVAL",
         "open": p.status in OPEN_PROPOSAL_STATUSES,
         "allocation": reports.allocation_rows(p.current_weights or {}, p.target_weights or {}),

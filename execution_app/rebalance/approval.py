@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from desk import foureyes
 from desk.interfaces import ProposalStatus
 from portfolio_app.strategy import desk_params
 from orders_app.services import order_create
@@ -63,6 +64,10 @@ def proposal_approve(*, proposal_id: int, actor) -> RebalanceProposal:
     """
     p = RebalanceProposal.objects.select_related("portfolio").get(pk=proposal_id)
     _authorise(p, actor, "approve")
+    try:  # maker != checker: a trader's own request needs a second trader; a policy's, any of the portfolio's
+        foureyes.second_person(p.created_by_id, actor.pk, noun="rebalance request", checker="trader of the portfolio")
+    except foureyes.OwnRequest as exc:
+        raise svc.ProposalForbidden(str(exc)) from None
     p = svc.proposal_refresh(proposal_id=p.pk)
     if p.status != S.PENDING_APPROVAL.value:
         raise _not_actionable(p, "approved")

@@ -23,8 +23,8 @@ def test_proposals_page_when_trader_requests_then_pending_arrives_live_and_appro
     page.goto(stack.url + "/proposals/")
     page.wait_for_selector("#live-indicator.on", timeout=20_000)
     page.click("button[data-action=request]")
-    # Computed by the worker and pushed: the panel re-renders with the Approve button.
-    page.wait_for_selector("button[data-action=approve]", timeout=60_000)
+    # Computed by the worker and pushed: the panel re-renders with its decision (for the requester: reject only).
+    page.wait_for_selector("button[data-action=reject]", timeout=60_000)
     p = RebalanceProposal.objects.get(portfolio=core)
     assert p.status == "PENDING_APPROVAL"
     text = page.text_content("main")
@@ -33,6 +33,11 @@ def test_proposals_page_when_trader_requests_then_pending_arrives_live_and_appro
 
     page.click("button[data-action=reject]")  # no reason: refused in the page, nothing sent
     assert "needs a reason" in page.text_content(".msg")
+    # Maker != checker: the requester sees no Approve; the portfolio's second trader approves.
+    assert page.locator("button[data-action=approve]").count() == 0 and page.locator(".own-request").count() == 1
+    page = login(browser, stack, "trader2", demo_password())
+    page.goto(stack.url + "/proposals/")
+    page.wait_for_selector("button[data-action=approve]", timeout=20_000)
     page.click("button[data-action=approve]")
     page.wait_for_selector(".pstatus-executing, .pstatus-completed", timeout=30_000)
     assert Order.objects.filter(proposal=p, parent__isnull=True).count() == p.trades.count()

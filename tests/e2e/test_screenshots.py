@@ -46,7 +46,8 @@ def _seed_book(core, trader):
         NavSnapshot.objects.create(portfolio=core, session=b.date, nav=nav, cash=core.cash)
     alert_raise(kind="limit", key="e2e:concentration", message="Concentration warning (Core Equity): XOM at 92% of its limit",
                 severity="warning", portfolio_id=core.pk)
-    proposal_request(portfolio_id=core.pk, trigger="on demand", actor=trader)
+    # Asked for by the second trader, so that "trader" (maker != checker) is the one who may approve it.
+    proposal_request(portfolio_id=core.pk, trigger="on demand", actor=core.traders.get(username="trader2"))
     wait_until(lambda: RebalanceProposal.objects.filter(portfolio=core, status="PENDING_APPROVAL").exists(), timeout=90,
                message="the proposal computed by the worker")
 

@@ -59,9 +59,12 @@ def test_trader_day_when_proposal_approved_then_orders_fill_live_in_blotter_and_
     mark_page(overview)
 
     # A pending proposal with its risk verdict.
+    # Asked for by the portfolio's second trader: maker != checker, so "trader" is the one who approves.
+    from execution_app.rebalance.services import proposal_request
+
     page.goto(stack.url + "/proposals/")
     page.wait_for_selector("#live-indicator.on", timeout=20_000)
-    page.click("button[data-action=request]")
+    proposal_request(portfolio_id=core.pk, trigger="on demand", actor=core.traders.get(username="trader2"))
     page.wait_for_selector("button[data-action=approve]", timeout=90_000)
     p = RebalanceProposal.objects.get(portfolio=core, status="PENDING_APPROVAL")
     panel = page.text_content(f'section[data-proposal="{p.pk}"]')

@@ -140,3 +140,22 @@ def test_portfolio_page_when_owner_then_positions_allocation_and_frontier_svg(pe
     html = _login(client, owner).get("/portfolio/").content.decode()
     assert "Efficient frontier" in html and "<polyline" in html and "marker-proposed" in html and "marker-current" in html
     assert "Allocation" in html and "<script>" not in html
+
+
+def test_approve_when_the_requester_approves_own_request_then_403_and_a_second_trader_may(core, api_for, market_clock):
+    from execution_app.rebalance.services import proposal_compute, proposal_request
+    from portfolio_app.models import RebalanceProposal
+
+    maker, checker = core.traders.get(username="trader"), core.traders.get(username="trader2")
+    p, _ = proposal_request(portfolio_id=core.pk, trigger="on demand", actor=maker, enqueue=False)
+    p = proposal_compute(proposal_id=p.pk)
+    assert p.status == "PENDING_APPROVAL", p.reason
+    own = api_for(maker).post(f"/api/v1/proposals/{p.pk}/approve/")
+    assert own.status_code == 403 and "second trader" in own.json()["message"]
+    assert RebalanceProposal.objects.get(pk=p.pk).status == "PENDING_APPROVAL"
+    assert api_for(checker).post(f"/api/v1/proposals/{p.pk}/approve/").status_code == 200
+
+
+def test_approve_when_a_policy_requested_it_then_any_trader_of_the_portfolio_may(pending, api_for, core):
+    assert pending.created_by_id is None  # asked for by the desk itself
+    assert api_for(core.traders.get(username="trader")).post(f"/api/v1/proposals/{pending.pk}/approve/").status_code == 200
