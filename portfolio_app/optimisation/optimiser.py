@@ -113,6 +113,9 @@ _PARAM_DEFAULTS: dict[str, Any] = {
     "tau": bl.DEFAULT_TAU,
     "risk_budgets": None,
     "sector_risk_budgets": None,
+    # Read by ``deadline.DeadlineOptimiser`` around this optimiser (None: the desk's setting).
+    "deadline_seconds": None,
+    "fallback_strategy": None,
 }
 
 
@@ -171,6 +174,23 @@ class PortfolioOptimiser(Optimiser):
         rp.check_budgets(p["risk_budgets"], p["sector_risk_budgets"])
         if self.strategy == "risk_parity" and self.constraints.long_short:
             raise ConfigError("strategy", "risk parity is long-only; a long/short portfolio cannot use it")
+        self._check_deadline(p)
+
+    def _check_deadline(self, p: Mapping[str, Any]) -> None:
+        if p["deadline_seconds"] is not None:
+            try:
+                ok = float(p["deadline_seconds"]) > 0
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise ConfigError("deadline_seconds", "must be a positive number of seconds")
+        fallback = p["fallback_strategy"]
+        if fallback is not None and fallback != self.strategy:
+            params = {k: v for k, v in self.params.items() if k != "fallback_strategy"}
+            try:
+                PortfolioOptimiser(strategy=str(fallback), params=params, constraints=self.constraints)
+            except ConfigError as e:
+                raise ConfigError("fallback_strategy", e.reason) from None
 
     def check_universe(self, symbols, sectors=None) -> None:
         """Refuse, before any work, a universe this strategy is not allowed or budgets naming
