@@ -16,9 +16,9 @@ from execution_app.interfaces import ConfigError
 SIZE_LIMITS: dict[str, int] = {"cla": 100}
 
 
-def check_size(strategy: str, n_instruments: int) -> None:
+def check_size(strategy: str, n_instruments: int, limits: dict[str, int] | None = None) -> None:
     """``ConfigError("strategy", ...)`` when ``strategy`` is not allowed this many instruments."""
-    limit = SIZE_LIMITS.get(strategy)
+    limit = (SIZE_LIMITS if limits is None else limits).get(strategy)
     if limit is not None and n_instruments > limit:
         raise ConfigError(
             "strategy",
