@@ -30,3 +30,43 @@ def test_proposal_when_computed_then_risk_report_volatility_contributions_sector
     assert report["tracking_error"]["benchmark"] == "SPX" and report["tracking_error"]["after"] > 0
     # The demo's 10% cap per instrument binds at the max-Sharpe solution.
     assert any(b["kind"] == "max_weight" and b["limit"] == pytest.approx(0.10) for b in report["binding"])
+
+
+STRATEGY_PARAMS = {
+    "equal_weight": {}, "min_volatility": {}, "max_sharpe": {}, "efficient_risk": {"target_volatility": 0.25},
+    "efficient_return": {"target_return": 0.10}, "hrp": {}, "cla": {}, "black_litterman": {},
+    "risk_parity": {},
+}
+
+
+def test_reproduce_proposal_when_each_strategy_then_equal(core, owner, capsys):
+    from portfolio_app.optimisation import STRATEGIES
+
+    assert set(STRATEGY_PARAMS) == set(STRATEGIES)
+    # HRP cannot enforce the demo's 10% cap (its weights are checked afterwards): lift it.
+    core.constraints = {"weight_bounds": [0.0, 0.20]}
+    core.save(update_fields=["constraints"])
+    for strategy, params in STRATEGY_PARAMS.items():
+        _set_strategy(core, strategy, **params)
+        p = proposal_create(portfolio_id=core.pk, trigger=f"reproduce {strategy}")
+        assert p.status == "PENDING_APPROVAL", (strategy, p.reason)
+        assert p.provenance["strategy"] == strategy and len(p.inputs_hash) == 64
+        assert p.provenance["window"]["sessions"] == p.params["history_rows"] and p.provenance["estimators"]["risk_model"] == "ledoit_wolf"
+
+        call_command("reproduce_proposal", str(p.pk))
+
+        assert capsys.readouterr().out.strip() == f"proposal #{p.pk}: equal", strategy
+        proposal_reject(proposal_id=p.pk, actor=owner, reason="next strategy")
+
+
+def test_reproduce_proposal_when_stored_weights_altered_then_first_difference_named(core):
+    from portfolio_app.models import RebalanceProposal
+
+    p = proposal_create(portfolio_id=core.pk, trigger="test")
+    record = dict(p.provenance)
+    symbol = sorted(record["weights"])[0]
+    record["weights"] = {**record["weights"], symbol: record["weights"][symbol] + 0.01}
+    RebalanceProposal.objects.filter(pk=p.pk).update(provenance=record)
+
+    with pytest.raises(CommandError, match=rf"weights\.{symbol}"):
+        call_command("reproduce_proposal", str(p.pk))
