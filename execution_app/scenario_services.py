@@ -81,7 +81,22 @@ def backtest_validate(values: Mapping[str, Any]) -> ScenarioConfig:
     from execution_app.scenarios.runner import resolve_agents
 
     resolve_agents(config.agents)
+    _strategy_check(config)
     return config
+
+
+def _strategy_check(config: ScenarioConfig) -> None:
+    """Refuse here, not in the worker, a universe the strategy may not have or budgets naming what is not in it."""
+    from portfolio_app.models import Instrument
+    from portfolio_app.proposal_record import strategy_check
+
+    equities = Instrument.objects.filter(tradable=True, asset_class=Instrument.AssetClass.EQUITY)
+    sectors = dict(equities.values_list("symbol", "sector"))
+    universe = list(config.symbols) or sorted(sectors)
+    try:
+        strategy_check(config.optimiser(), universe=universe, sectors=sectors)
+    except ConfigError as e:
+        raise ConfigError(e.field if e.field == "strategy" else f"params.{e.field}", e.reason) from None
 
 
 def portfolio_limits(portfolio) -> list:
