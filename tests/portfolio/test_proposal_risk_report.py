@@ -70,3 +70,43 @@ def test_reproduce_proposal_when_stored_weights_altered_then_first_difference_na
 
     with pytest.raises(CommandError, match=rf"weights\.{symbol}"):
         call_command("reproduce_proposal", str(p.pk))
+
+
+def test_proposal_when_strategy_misses_its_deadline_then_fallback_runs_is_recorded_and_shown(core, owner, client):
+    # No critical-line solve finishes in a microsecond: the deadline passes before the answer.
+    _set_strategy(core, "cla", deadline_seconds=1e-6, fallback_strategy="min_volatility")
+
+    p = proposal_create(portfolio_id=core.pk, trigger="test")
+
+    assert p.status == "PENDING_APPROVAL", p.reason
+    assert p.strategy == "min_volatility"
+    assert p.provenance["fallback"]["instead_of"] == "cla" and p.provenance["requested_strategy"] == "cla"
+    assert "did not finish within its deadline of 1e-06 s" in p.provenance["fallback"]["why"]
+    client.force_login(owner)
+    page = client.get(f"/proposals/{p.pk}/").content.decode()
+    assert 'data-fallback="min_volatility"' in page and "did not finish within its deadline" in page
+
+
+def test_proposal_when_cla_universe_above_its_limit_then_failed_naming_the_limit_and_page_says_so(core, owner, client, settings):
+    settings.DESK_STRATEGY_SIZE_LIMITS = {"cla": 10}
+    _set_strategy(core, "cla")
+
+    p = proposal_create(portfolio_id=core.pk, trigger="test")
+
+    assert p.status == "FAILED" and p.failure_code == "config"
+    assert "strategy: the cla strategy is limited to 10 instruments" in p.reason and "has 20" in p.reason
+    client.force_login(owner)
+    assert "limited to 10 instruments" in client.get(f"/proposals/{p.pk}/").content.decode()
+
+
+def test_proposal_page_and_api_when_computed_then_show_the_risk_it_changes(core, owner, client, api_for):
+    p = proposal_create(portfolio_id=core.pk, trigger="test")
+
+    body = api_for(owner).get(f"/api/v1/proposals/{p.pk}/").json()
+    assert body["risk_report"] == p.risk_report and body["inputs_hash"] == p.inputs_hash
+    assert body["provenance"]["window"]["first"] < body["provenance"]["window"]["last"]
+    client.force_login(owner)
+    page = client.get(f"/proposals/{p.pk}/").content.decode()
+    assert f'data-risk-report="{p.pk}"' in page and "Ex-ante vol" in page and "Tracking error vs SPX" in page
+    assert "Binding at the solution" in page and f"reproduce_proposal {p.pk}" in page
+    assert page.count('class="alloc-row"') >= len(p.risk_report["contributions"][:25])
