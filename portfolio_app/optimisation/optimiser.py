@@ -40,6 +40,7 @@ from . import strategies as st
 from .constraints import Constraints
 from .errors import OptimisationError
 from .limits import check_size
+from .threads import single_threaded_blas
 from .estimates import (
     DEFAULT_LOOKBACK_DAYS,
     MIN_RETURN_ROWS,
@@ -245,6 +246,7 @@ class PortfolioOptimiser(Optimiser):
             )
         return Estimates(window.symbols, mu, cov, window.dropped, tuple(notes))
 
+    @single_threaded_blas
     def optimise(
         self,
         *,
