@@ -11,18 +11,36 @@ moment also runs on one thread: slower at worst, never wrong.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+# Counted, so overlapping optimisations (one abandoned at its deadline, its fallback) restore
+# the process's limits once, when the last one leaves, and never to a stale state.
+_lock = threading.Lock()
+_active = 0
+_limiter: Any = None
 
 
 def single_threaded_blas(fn: Callable[..., T]) -> Callable[..., T]:
     @functools.wraps(fn)
     def wrapper(*args, **kwargs) -> T:
+        global _active, _limiter
         from threadpoolctl import threadpool_limits
 
-        with threadpool_limits(1, user_api="blas"):
+        with _lock:
+            if _active == 0:
+                _limiter = threadpool_limits(1, user_api="blas")
+            _active += 1
+        try:
             return fn(*args, **kwargs)
+        finally:
+            with _lock:
+                _active -= 1
+                if _active == 0:
+                    _limiter.restore_original_limits()
+                    _limiter = None
 
     return wrapper

@@ -192,3 +192,38 @@ def test_deadline_optimiser_when_no_fallback_then_deadline_error():
     finally:
         stuck.release.set()
     assert caught.value.code == "deadline"
+
+
+def test_single_threaded_blas_when_calls_overlap_then_limits_restored_once_the_last_leaves():
+    from threadpoolctl import threadpool_info
+
+    from portfolio_app.optimisation.threads import single_threaded_blas
+
+    def blas_threads():
+        return sorted((lib["filepath"], lib["num_threads"]) for lib in threadpool_info() if lib["user_api"] == "blas")
+
+    before = blas_threads()
+    inside, release = threading.Event(), threading.Event()
+    seen = {}
+
+    @single_threaded_blas
+    def outer():
+        seen["outer"] = blas_threads()
+        inside.set()
+        release.wait(10)
+
+    @single_threaded_blas
+    def inner():
+        return blas_threads()
+
+    worker = threading.Thread(target=outer)
+    worker.start()
+    inside.wait(10)
+    inner()  # overlaps the outer call and leaves first: must not restore the limits under it
+    seen["after_inner"] = blas_threads()
+    release.set()
+    worker.join(10)
+
+    assert seen["after_inner"] == seen["outer"] and {n for _, n in seen["outer"]} <= {1, *{n for _, n in before}}
+    assert blas_threads() == before
+    assert single_threaded_blas(blas_threads)() != before or {n for _, n in before} == {1}
