@@ -91,10 +91,11 @@ def _strategy_check(config: ScenarioConfig) -> None:
     from portfolio_app.proposal_record import strategy_check
 
     equities = Instrument.objects.filter(tradable=True, asset_class=Instrument.AssetClass.EQUITY)
-    sectors = dict(equities.values_list("symbol", "sector"))
-    universe = list(config.symbols) or sorted(sectors)
+    universe = list(config.symbols) or sorted(equities.values_list("symbol", flat=True))
+    optimiser = config.optimiser()
     try:
-        strategy_check(config.optimiser(), universe=universe, sectors=sectors)
+        # A run's optimiser knows sectors only from its constraints' sector_mapper: check against that.
+        strategy_check(optimiser, universe=universe, sectors=dict(optimiser.constraints.sector_mapper))
     except ConfigError as e:
         raise ConfigError(e.field if e.field == "strategy" else f"params.{e.field}", e.reason) from None
 

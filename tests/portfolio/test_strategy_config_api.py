@@ -40,7 +40,8 @@ def test_post_backtest_when_cla_universe_above_limit_then_400_names_strategy_and
         ({"risk_budgets": {"AAPL": -0.2, "MSFT": 1.2}}, "params.risk_budgets.AAPL"),
         ({"risk_budgets": {"AAPL": 0.5, "MSFT": 0.6}}, "params.risk_budgets"),
         ({"risk_budgets": {"AAPL": 0.5, "NOPE": 0.5}}, "params.risk_budgets.NOPE"),
-        ({"sector_risk_budgets": {"Astrology": 1.0}}, "params.sector_risk_budgets.Astrology"),
+        ({"sector_risk_budgets": {"Astrology": 1.0}, "constraints": {"sector_mapper": {"AAPL": "Tech"}}},
+         "params.sector_risk_budgets.Astrology"),
     ],
 )
 def test_post_backtest_when_risk_budget_bad_then_400_names_the_field(desk, api_for, params, field):
@@ -49,15 +50,20 @@ def test_post_backtest_when_risk_budget_bad_then_400_names_the_field(desk, api_f
     assert response.status_code == 400 and error_fields(response) == {field}
 
 
-def test_post_backtest_when_risk_budgets_per_sector_valid_then_accepted(desk, api_for):
+def test_post_backtest_when_risk_budgets_per_sector_valid_then_accepted_and_run(desk, api_for):
+    from execution_app import scenario_services as svc
+    from execution_app.models import ScenarioRun
     from portfolio_app.models import Instrument
 
-    sectors = sorted(set(Instrument.objects.filter(asset_class="equity").values_list("sector", flat=True)))
+    mapper = dict(Instrument.objects.filter(asset_class="equity").values_list("symbol", "sector"))
+    sectors = sorted(set(mapper.values()))
     budgets = {s: 1 / len(sectors) for s in sectors}
 
-    response = _post(api_for(desk), "risk_parity", sector_risk_budgets=budgets)
+    response = _post(api_for(desk), "risk_parity", sector_risk_budgets=budgets, constraints={"sector_mapper": mapper})
 
     assert response.status_code == 202, response.json()
+    svc.backtest_execute(run_id=response.json()["id"])
+    assert ScenarioRun.objects.get(pk=response.json()["id"]).status == "done"
 
 
 def test_backtests_page_when_cla_above_lowered_limit_then_400_with_message(desk, client, settings):
