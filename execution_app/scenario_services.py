@@ -94,8 +94,12 @@ def _strategy_check(config: ScenarioConfig) -> None:
     universe = list(config.symbols) or sorted(equities.values_list("symbol", flat=True))
     optimiser = config.optimiser()
     try:
-        # A run's optimiser knows sectors only from its constraints' sector_mapper: check against that.
-        strategy_check(optimiser, universe=universe, sectors=dict(optimiser.constraints.sector_mapper))
+        # A run's optimiser knows sectors only from the run's constraints' sector_mapper: check against that.
+        mapper = optimiser.constraints.merged(config.params.get("constraints") or {}).sector_mapper
+    except ConfigError as e:
+        raise ConfigError(f"params.constraints.{e.field}", e.reason) from None
+    try:
+        strategy_check(optimiser, universe=universe, sectors=dict(mapper))
     except ConfigError as e:
         raise ConfigError(e.field if e.field == "strategy" else f"params.{e.field}", e.reason) from None
 
