@@ -14,14 +14,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 
 from django.conf import settings
 
 from portfolio_app.optimisation import PortfolioOptimiser
 from portfolio_app.optimisation.deadline import DeadlineOptimiser, fallback_for
 from portfolio_app.optimisation.limits import SIZE_LIMITS, check_size
-from portfolio_app.optimisation.provenance import Analysis, analyse, estimation_window, first_difference, inputs_hash, views_from_json
+from portfolio_app.optimisation.provenance import (
+    Analysis,
+    analyse,
+    estimation_window,
+    first_difference,
+    views_from_json,
+)
 
 
 def size_limits() -> dict[str, int]:
@@ -118,5 +123,5 @@ def proposal_reproduce(*, proposal_id: int) -> Reproduction:
     return Reproduction(True)
 
 
-__all__ = ["Reproduction", "analysis", "benchmark_closes", "inputs_hash", "proposal_reproduce", "strategy_check",
+__all__ = ["Reproduction", "analysis", "benchmark_closes", "proposal_reproduce", "size_limits", "strategy_check",
            "timed_optimiser"]

@@ -327,7 +327,8 @@ class PortfolioOptimiser(Optimiser):
             per_asset, per_sector = rp.check_budgets(p["risk_budgets"], p["sector_risk_budgets"])
             budgets, notes = rp.budget_vector(symbols, cons.sector_mapper, per_asset, per_sector)
             lo, hi = cons.bounds(symbols)
-            return rp.risk_parity(cov, budgets, lo, hi), notes
+            w = rp.risk_parity(cov, budgets, lo, hi)
+            return w, (*notes, *rp.bound_notes(symbols, w, budgets, lo, hi))
         cons.check_feasible(symbols)
         if s in ("max_sharpe", "black_litterman"):
             return st.max_sharpe(mu, cov, symbols, cons, risk_free_rate=rf, current=current)

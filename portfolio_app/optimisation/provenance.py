@@ -136,7 +136,7 @@ def analyse(
         "window": {
             "first": pd.Timestamp(window.index[0]).date().isoformat() if len(window) else None,
             "last": pd.Timestamp(window.index[-1]).date().isoformat() if len(window) else None,
-            "sessions": int(len(window)),
+            "sessions": len(window),
             "symbols": [str(c) for c in window.columns],
         },
         "benchmark": benchmark if bench is not None else None,
@@ -156,8 +156,7 @@ def first_difference(stored: Any, fresh: Any, path: str = "", tol: float = 1e-9)
     if isinstance(stored, Mapping) and isinstance(fresh, Mapping):
         for key in sorted(set(stored) | set(fresh), key=str):
             if key not in stored or key not in fresh:
-                return f"{path}.{key}: {'missing' if key not in stored else stored[key]!r} != " \
-                       f"{'missing' if key not in fresh else fresh[key]!r}".lstrip(".")
+                return f"{path}.{key}: {stored.get(key, 'missing')!r} != {fresh.get(key, 'missing')!r}".lstrip(".")
             diff = first_difference(stored[key], fresh[key], f"{path}.{key}", tol)
             if diff:
                 return diff

@@ -145,6 +145,19 @@ def budget_vector(
     return b / b.sum(), tuple(notes)
 
 
+def bound_notes(symbols: Sequence[str], w: np.ndarray, budgets: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[str, ...]:
+    """What was equalised, in a sentence, when bounds kept some holdings from their budgets."""
+    capped = [s for s, x, b, h in zip(symbols, w, budgets, hi) if b > 0 and x >= h - 1e-9]
+    floored = [s for s, x, b, a in zip(symbols, w, budgets, lo) if b > 0 and a > 0 and x <= a + 1e-9]
+    if not capped and not floored:
+        return ()
+    held = ", ".join((capped + floored)[:5]) + (" …" if len(capped) + len(floored) > 5 else "")
+    return (
+        f"Risk parity within bounds: {len(capped)} holding(s) at their cap carry less risk than their budget and "
+        f"{len(floored)} at their floor more ({held}); every other holding carries the same risk per unit of budget.",
+    )
+
+
 # --- the solver --------------------------------------------------------------------
 
 

@@ -149,7 +149,7 @@ def risk_report(
     if benchmark and returns is not None and benchmark_returns is not None and len(benchmark_returns) > 2:
         r, rb = np.asarray(returns, float), np.asarray(benchmark_returns, float)
         te = {"benchmark": benchmark, "before": _r(tracking_error(wb, r, rb)), "after": _r(tracking_error(wa, r, rb)),
-              "sessions": int(len(rb))}
+              "sessions": len(rb)}
     known = set(symbols)
     unpriced = sorted(s for s, w in {**before, **after}.items() if s not in known and abs(float(w)) > 1e-12)
     return {

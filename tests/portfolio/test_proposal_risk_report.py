@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -64,7 +63,7 @@ def test_reproduce_proposal_when_stored_weights_altered_then_first_difference_na
 
     p = proposal_create(portfolio_id=core.pk, trigger="test")
     record = dict(p.provenance)
-    symbol = sorted(record["weights"])[0]
+    symbol = min(record["weights"])
     record["weights"] = {**record["weights"], symbol: record["weights"][symbol] + 0.01}
     RebalanceProposal.objects.filter(pk=p.pk).update(provenance=record)
 

@@ -10,8 +10,16 @@ import pytest
 
 from bench.bench_optimisation import factor_model_prices
 from execution_app.interfaces import ConfigError, TargetWeights
-from portfolio_app.optimisation import Constraints, OptimisationError, PortfolioOptimiser
-from portfolio_app.optimisation.deadline import DeadlineExceeded, DeadlineOptimiser, run_with_deadline
+from portfolio_app.optimisation import (
+    Constraints,
+    OptimisationError,
+    PortfolioOptimiser,
+)
+from portfolio_app.optimisation.deadline import (
+    DeadlineExceeded,
+    DeadlineOptimiser,
+    run_with_deadline,
+)
 from portfolio_app.optimisation.risk_parity import risk_parity, risk_shares
 
 RTOL = 1e-6
@@ -94,6 +102,7 @@ def test_risk_parity_when_caps_bind_then_free_holdings_equal_and_capped_ones_car
     per_budget = rc[~capped] * 500  # risk per unit of budget: one figure for every holding inside its bounds
     np.testing.assert_allclose(per_budget, per_budget.mean(), rtol=RTOL)
     assert (rc[capped] * 500 <= per_budget.mean() * (1 + RTOL)).all()
+    assert any(n.startswith(f"Risk parity within bounds: {capped.sum()} holding(s) at their cap") for n in target.notes)
 
 
 def test_risk_parity_when_zero_budget_then_not_held(demo):
