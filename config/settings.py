@@ -377,6 +377,12 @@ DESK_PROPOSAL_ALGO = env.str("DESK_PROPOSAL_ALGO", default="TWAP")
 DESK_PROPOSAL_ALGO_PARAMS = {"slices": 4}
 # Risk sizing defaults (risk_app.sizing.SizingConfig fields); strategy_params["sizing"] overrides.
 DESK_SIZING: dict = {}
+# One optimisation's deadline (seconds) and the strategy that runs past it, unless the
+# portfolio's strategy_params say otherwise ("deadline_seconds", "fallback_strategy").
+DESK_OPTIMISATION_DEADLINE_SECONDS = env.float("DESK_OPTIMISATION_DEADLINE_SECONDS", default=10.0)
+DESK_OPTIMISATION_FALLBACK = env.str("DESK_OPTIMISATION_FALLBACK", default="min_volatility")
+# Lower the optimisation core's per-strategy universe limits (portfolio_app/optimisation/limits.py).
+DESK_STRATEGY_SIZE_LIMITS: dict = {}
 CELERY_BEAT_SCHEDULE["rebalance-policies"] = {
     "task": "execution_app.tasks.rebalance_policies_run", "schedule": 30.0, "options": {"expires": 25},
 }

@@ -111,6 +111,10 @@ class RebalanceProposal(LifecycleModel):
     policy_date = models.DateField(null=True, blank=True)
     # OptimisationError.code (or "config", "trades", "error") of a FAILED proposal.
     failure_code = models.CharField(max_length=32, blank=True)
+    # The risk it changes and what made it (portfolio_app/optimisation/provenance.py).
+    risk_report = models.JSONField(default=dict, blank=True)
+    provenance = models.JSONField(default=dict, blank=True)
+    inputs_hash = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

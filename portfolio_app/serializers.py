@@ -61,6 +61,14 @@ class ProposalDetailOutput(ProposalOutput):
     risk_verdict = serializers.JSONField()
     reference_prices = serializers.DictField(child=serializers.CharField())
     trades = ProposedTradeOutput(many=True)
+    risk_report = serializers.JSONField(help_text=(
+        "ex-ante volatility, risk contributions, sector weights vs caps, tracking error, binding constraints "
+        "(annual fractions; see portfolio_app/optimisation/risk_report.py)"))
+    provenance = serializers.JSONField(help_text=(
+        "strategy, config, estimators, estimation window, views, weights and the fallback if it ran; "
+        "risk_parity: with per-instrument bounds, holdings inside their bounds carry risk in proportion to "
+        "their budgets, those held at a bound carry what it allows"))
+    inputs_hash = serializers.CharField(help_text="SHA-256 of the inputs (manage.py reproduce_proposal ID)")
 
 
 class ProposalRequestOutput(serializers.Serializer):

@@ -44,7 +44,7 @@ def optimiser_for(portfolio: Portfolio, sectors: dict[str, str] | None = None) -
     if portfolio.long_short:
         constraints.setdefault("long_short", True)
         constraints.setdefault("gross_limit", float(portfolio.gross_limit))
-    if sectors and (constraints.get("sector_upper") or constraints.get("sector_lower")):
+    if sectors and (constraints.get("sector_upper") or constraints.get("sector_lower") or params.get("sector_risk_budgets")):
         constraints.setdefault("sector_mapper", {s: sec for s, sec in sectors.items() if sec})
     return PortfolioOptimiser.from_config({"strategy": portfolio.strategy, **params, "constraints": constraints})
 

@@ -30,6 +30,7 @@ from portfolio_app.optimisation import OptimisationError, portfolio_metrics
 from market_app.marks import marks_at
 from market_app.selectors import price_frame
 from portfolio_app.strategy import desk_params, optimiser_for, snapshot_of, universe
+from portfolio_app import proposal_record
 from portfolio_app.trades import LotTradeBuilder, estimate_costs, turnover
 
 
@@ -50,6 +51,10 @@ class ProposalPlan:
     sectors: dict[str, str] = field(default_factory=dict)
     verdicts: list = field(default_factory=list)  # the pipeline's what-if, one per trade
     post_trade: dict = field(default_factory=dict)
+    # The risk the proposal changes and what made it (optimisation/provenance.py).
+    risk_report: dict = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+    inputs_hash: str = ""
 
 
 def sizer_for(portfolio: Portfolio, sizing: dict[str, Any]):
@@ -74,6 +79,7 @@ def proposal_plan(portfolio: Portfolio, *, market_now: datetime) -> ProposalPlan
     sectors = {s: i.sector for s, i in instruments.items()}
     optimiser = optimiser_for(portfolio, sectors)
     p = optimiser.p
+    timed = proposal_record.timed_optimiser(optimiser, universe=list(instruments), sectors=sectors)
     market_date = market_now.astimezone(NEW_YORK).date()
     lookback = int(p["lookback_days"])
     # Sessions to calendar days (252 a year), with slack for holidays.
@@ -95,7 +101,7 @@ def proposal_plan(portfolio: Portfolio, *, market_now: datetime) -> ProposalPlan
         signal_source=DbSignalSource(exclude_shadow=portfolio.mode == Portfolio.Mode.LIVE)
         if optimiser.strategy == "black_litterman" else NoSignals(),
         aggregator=desk_aggregator(),
-        optimiser=optimiser,
+        optimiser=timed,
         sizer=sizer_for(portfolio, desk["sizing"]),
         trade_builder=LotTradeBuilder(desk["cost_bps"]),
         risk_engine=risk,
@@ -119,7 +125,7 @@ def proposal_plan(portfolio: Portfolio, *, market_now: datetime) -> ProposalPlan
         after_qty[t.symbol] = after_qty.get(t.symbol, Decimal(0)) + t.side.sign * t.quantity
     px = {**{s: pos.mark for s, pos in snapshot.positions.items()}, **{t.symbol: t.price for t in trades}}
     after = {s: float(q * px[s] / nav) for s, q in after_qty.items() if q} if nav > 0 else {}
-    est = optimiser.estimates(prices, views)
+    est = timed.optimiser_used.estimates(prices, views)
     rf = float(p["risk_free_rate"])
     before_m = portfolio_metrics(current, est.mu_series, est.cov_frame, rf)
     after_m = portfolio_metrics(after, est.mu_series, est.cov_frame, rf)
@@ -140,8 +146,15 @@ def proposal_plan(portfolio: Portfolio, *, market_now: datetime) -> ProposalPlan
         "optimiser_weights": _rounded(target.weights),
         "constraints": dict(portfolio.constraints or {}),
     }
+    record = proposal_record.analysis(
+        portfolio, timed, est, prices=prices, views=views, current=current, after=after, solution=target.weights,
+        sectors=sectors, since=since, before=market_date,
+    )
     return ProposalPlan(
-        strategy=optimiser.strategy,
+        risk_report=record.risk_report,
+        provenance=record.provenance,
+        inputs_hash=record.inputs_hash,
+        strategy=timed.strategy_used,
         params=params,
         target_weights=_rounded(sized.weights),
         current_weights=_rounded(current),

@@ -198,6 +198,9 @@ def proposal_compute(*, proposal_id: int) -> RebalanceProposal:
             estimated_costs=plan.estimated_costs,
             risk_verdict=verdict,
             reference_prices={s: str(v) for s, v in plan.reference_prices.items()},
+            risk_report=plan.risk_report,
+            provenance=plan.provenance,
+            inputs_hash=plan.inputs_hash,
             expires_at=None if shadow else timezone.now() + ttl,
         )
 

@@ -84,7 +84,27 @@ def backtest_validate(values: Mapping[str, Any]) -> ScenarioConfig:
     from execution_app.scenarios.runner import resolve_agents
 
     resolve_agents(config.agents)
+    _strategy_check(config)
     return config
+
+
+def _strategy_check(config: ScenarioConfig) -> None:
+    """Refuse here, not in the worker, a universe the strategy may not have or budgets naming what is not in it."""
+    from market_app.models import Instrument
+    from portfolio_app.proposal_record import strategy_check
+
+    equities = Instrument.objects.filter(tradable=True, asset_class=Instrument.AssetClass.EQUITY)
+    universe = list(config.symbols) or sorted(equities.values_list("symbol", flat=True))
+    optimiser = config.optimiser()
+    try:
+        # A run's optimiser knows sectors only from the run's constraints' sector_mapper: check against that.
+        mapper = optimiser.constraints.merged(config.params.get("constraints") or {}).sector_mapper
+    except ConfigError as e:
+        raise ConfigError(f"params.constraints.{e.field}", e.reason) from None
+    try:
+        strategy_check(optimiser, universe=universe, sectors=dict(mapper))
+    except ConfigError as e:
+        raise ConfigError(e.field if e.field == "strategy" else f"params.{e.field}", e.reason) from None
 
 
 def portfolio_limits(portfolio) -> list:

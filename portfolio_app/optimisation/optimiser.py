@@ -13,6 +13,8 @@ Config (``PortfolioOptimiser.from_config``), every key but ``strategy`` optional
      "ema_span": 500, "cov_span": 180,    # ema returns / exp_cov spans, in sessions
      "hrp_linkage": "single",
      "cla_objective": "max_sharpe",       # or "min_volatility"
+     "risk_budgets": {"AAPL": 0.2, ...},  # risk_parity: share of risk per instrument (default equal)
+     "sector_risk_budgets": {"Tech": 0.3, ...},  # or per sector, shared equally by its members
      "prior": "equal", "market_caps": {}, # black_litterman (see black_litterman.py)
      "risk_aversion": 2.5, "view_scale": 0.10, "tau": 0.05,
      "view_anchor": "prior",              # or "risk_free" (see black_litterman.py)
@@ -33,9 +35,12 @@ import pandas as pd
 from desk.interfaces import ConfigError, Optimiser, TargetWeights, View
 
 from . import black_litterman as bl
+from . import risk_parity as rp
 from . import strategies as st
 from .constraints import Constraints
 from .errors import OptimisationError
+from .limits import check_size
+from .threads import single_threaded_blas
 from .estimates import (
     DEFAULT_LOOKBACK_DAYS,
     MIN_RETURN_ROWS,
@@ -59,6 +64,7 @@ STRATEGIES = (
     "hrp",
     "cla",
     "black_litterman",
+    "risk_parity",
 )
 
 
@@ -106,6 +112,11 @@ _PARAM_DEFAULTS: dict[str, Any] = {
     "view_scale": bl.DEFAULT_VIEW_SCALE,
     "view_anchor": "prior",
     "tau": bl.DEFAULT_TAU,
+    "risk_budgets": None,
+    "sector_risk_budgets": None,
+    # Read by ``deadline.DeadlineOptimiser`` around this optimiser (None: the desk's setting).
+    "deadline_seconds": None,
+    "fallback_strategy": None,
 }
 
 
@@ -161,6 +172,34 @@ class PortfolioOptimiser(Optimiser):
             raise ConfigError("prior", "must be 'equal' or 'market'")
         if p["cla_objective"] not in ("max_sharpe", "min_volatility"):
             raise ConfigError("cla_objective", "must be 'max_sharpe' or 'min_volatility'")
+        rp.check_budgets(p["risk_budgets"], p["sector_risk_budgets"])
+        if self.strategy == "risk_parity" and self.constraints.long_short:
+            raise ConfigError("strategy", "risk parity is long-only; a long/short portfolio cannot use it")
+        self._check_deadline(p)
+
+    def _check_deadline(self, p: Mapping[str, Any]) -> None:
+        if p["deadline_seconds"] is not None:
+            try:
+                ok = float(p["deadline_seconds"]) > 0
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise ConfigError("deadline_seconds", "must be a positive number of seconds")
+        fallback = p["fallback_strategy"]
+        if fallback is not None and fallback != self.strategy:
+            params = {k: v for k, v in self.params.items() if k != "fallback_strategy"}
+            try:
+                PortfolioOptimiser(strategy=str(fallback), params=params, constraints=self.constraints)
+            except ConfigError as e:
+                raise ConfigError("fallback_strategy", e.reason) from None
+
+    def check_universe(self, symbols, sectors=None) -> None:
+        """Refuse, before any work, a universe this strategy is not allowed or budgets naming
+        what is not in it; ``ConfigError`` naming the field."""
+        check_size(self.strategy, len(symbols))
+        if self.strategy == "risk_parity":
+            p = self.p
+            rp.check_budget_names(list(symbols), dict(sectors or {}), p["risk_budgets"], p["sector_risk_budgets"])
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> PortfolioOptimiser:
@@ -207,6 +246,7 @@ class PortfolioOptimiser(Optimiser):
             )
         return Estimates(window.symbols, mu, cov, window.dropped, tuple(notes))
 
+    @single_threaded_blas
     def optimise(
         self,
         *,
@@ -216,6 +256,8 @@ class PortfolioOptimiser(Optimiser):
         constraints: Mapping[str, Any],
     ) -> TargetWeights:
         cons = self.constraints.merged(constraints)
+        if isinstance(prices, pd.DataFrame):
+            self.check_universe([str(c) for c in prices.columns], cons.sector_mapper)
         if not self.metrics and self.strategy in NO_ESTIMATES:
             return self._without_estimates(prices, cons)
         est = self.estimates(prices, views)
@@ -223,6 +265,10 @@ class PortfolioOptimiser(Optimiser):
         current = np.array([float(current_weights.get(s, 0.0)) for s in symbols])
         rf = float(self.p["risk_free_rate"])
         w = self._solve(symbols, mu, cov, cons, current, rf)
+        notes = est.notes
+        if self.strategy == "risk_parity":
+            w, budget_notes = w
+            notes = (*notes, *budget_notes)
         w = _clean(w, cons)
         breaches = cons.breaches(symbols, w)
         if breaches:
@@ -238,7 +284,7 @@ class PortfolioOptimiser(Optimiser):
             expected_return=m.expected_return,
             volatility=m.volatility,
             sharpe=m.sharpe,
-            notes=est.notes,
+            notes=notes,
         )
 
     def _without_estimates(self, prices: Any, cons: Constraints) -> TargetWeights:
@@ -274,6 +320,15 @@ class PortfolioOptimiser(Optimiser):
             return st.equal_weight(symbols)
         if s == "hrp":
             return st.hrp(cov, symbols, linkage=p["hrp_linkage"])
+        if s == "risk_parity":
+            if cons.long_short:
+                raise OptimisationError("infeasible", "Risk parity is long-only; this portfolio is long/short.")
+            cons.check_feasible(symbols)
+            per_asset, per_sector = rp.check_budgets(p["risk_budgets"], p["sector_risk_budgets"])
+            budgets, notes = rp.budget_vector(symbols, cons.sector_mapper, per_asset, per_sector)
+            lo, hi = cons.bounds(symbols)
+            w = rp.risk_parity(cov, budgets, lo, hi)
+            return w, (*notes, *rp.bound_notes(symbols, w, budgets, lo, hi))
         cons.check_feasible(symbols)
         if s in ("max_sharpe", "black_litterman"):
             return st.max_sharpe(mu, cov, symbols, cons, risk_free_rate=rf, current=current)
