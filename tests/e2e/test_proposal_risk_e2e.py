@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.e2e]
 
 
 def _propose(core, strategy, **params):
-    from portfolio_app.services import proposal_create
+    from execution_app.rebalance.services import proposal_create
 
     core.strategy, core.strategy_params = strategy, {**core.strategy_params, **params}
     core.save(update_fields=["strategy", "strategy_params"])
@@ -24,7 +24,7 @@ def _propose(core, strategy, **params):
 def test_proposal_page_when_risk_parity_then_volatility_contributions_sectors_and_record_shown(demo_small, browser, stack, shot):  # noqa: F811
     from ops_app.demo import DEMO_PORTFOLIO, demo_password
     from portfolio_app.models import Portfolio
-    from portfolio_app.services import proposal_reject
+    from execution_app.rebalance.approval import proposal_reject
 
     core = Portfolio.objects.get(name=DEMO_PORTFOLIO)
     p = _propose(core, "risk_parity")

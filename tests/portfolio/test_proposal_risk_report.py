@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.core.management import CommandError, call_command
 
-from portfolio_app.services import proposal_create, proposal_reject
+from execution_app.rebalance.services import proposal_create
+from execution_app.rebalance.approval import proposal_reject
 
 pytestmark = pytest.mark.django_db
 
