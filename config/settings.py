@@ -367,6 +367,9 @@ if not DEBUG:
 # A pending proposal expires after this many wall minutes, and goes STALE when a mark
 # moves more than this percentage from the price it was computed at.
 DESK_PROPOSAL_TTL_MINUTES = env.float("DESK_PROPOSAL_TTL_MINUTES", default=30.0)
+# A pending limit loosening not approved within this long expires (and any change of the limit since its
+# request makes it stale at once): a second officer never approves what the first no longer means.
+DESK_LIMIT_CHANGE_TTL_MINUTES = env.float("DESK_LIMIT_CHANGE_TTL_MINUTES", default=480.0)
 DESK_PROPOSAL_STALE_BAND_PCT = env.float("DESK_PROPOSAL_STALE_BAND_PCT", default=2.0)
 # A DRAFT whose computation has not finished after this long is failed ("request a fresh one").
 DESK_PROPOSAL_DRAFT_TIMEOUT_SECONDS = env.int("DESK_PROPOSAL_DRAFT_TIMEOUT_SECONDS", default=300)
@@ -392,6 +395,9 @@ CELERY_BEAT_SCHEDULE["proposals-expire"] = {
 
 # --- Risk ---------------------------------------------------------------
 # Live risk (exposure, VaR/CVaR, drawdown, limit alerts) per portfolio, every 30 s.
+CELERY_BEAT_SCHEDULE["limit-changes-expire"] = {
+    "task": "risk_app.tasks.limit_changes_expire", "schedule": 60.0, "options": {"expires": 55},
+}
 CELERY_BEAT_SCHEDULE["risk-recompute"] = {
     "task": "risk_app.tasks.risk_recompute_all", "schedule": 30.0, "options": {"expires": 25},
 }

@@ -41,3 +41,11 @@ def risk_probe(portfolio_id: int, symbol: str, quantity: str = "1", reference_pr
             record=False, alerts=False,
         )[0]
     return {"passed": verdict.passed, "at": time.time(), "pid": os.getpid()}
+
+
+@shared_task(acks_late=True, time_limit=60, soft_time_limit=50, ignore_result=True)
+def limit_changes_expire() -> int:
+    """Beat, every minute: pending limit changes past their time expire."""
+    from risk_app.services.limits import limit_changes_expire as expire
+
+    return expire()

@@ -98,6 +98,9 @@ def risk_write(view):
         except svc.RiskPermissionDenied as exc:
             messages.error(request, str(exc))
             return _back(request, status=403)
+        except svc.LimitChangeStale as exc:
+            messages.error(request, str(exc))
+            return _back(request, status=409)
         except svc.RiskNotFound as exc:
             raise Http404(str(exc)) from exc
         if note:

@@ -76,8 +76,9 @@ def is_loosening(old: Limit, new: Limit | None) -> bool:
     """True when going from ``old`` to ``new`` lets more orders through (four eyes needed).
 
     Deleting or disabling loosens; so does block -> warn, a higher threshold (a
-    *shorter* duplicate window), a restricted list that lost a symbol, or a
-    change of scope or kind (treated as delete + create).
+    *shorter* duplicate window), a restricted list that lost a symbol, a change of
+    scope or kind (treated as delete + create), and any other change of parameters
+    (a VaR method, a rate window): whatever is not provably tighter.
     """
     if new is None or (old.enabled and not new.enabled):
         return True
@@ -88,11 +89,14 @@ def is_loosening(old: Limit, new: Limit | None) -> bool:
     if old.action == BLOCK and new.action == WARN:
         return True
     if old.kind == RESTRICTED_INSTRUMENTS:
-        return not set(old.params.get("symbols", ())) <= set(new.params.get("symbols", ()))
+        others_same = {k: v for k, v in old.params.items() if k != "symbols"} == {k: v for k, v in new.params.items() if k != "symbols"}
+        return not (others_same and set(old.params.get("symbols", ())) <= set(new.params.get("symbols", ())))
+    if (old.params or {}) != (new.params or {}):
+        # A method, window or other parameter switch is not provably tighter (historical -> parametric VaR
+        # may read lower on the same book): a second officer must see it.
+        return True
     if old.kind == DUPLICATE_WINDOW_S:
         return float(new.threshold) < float(old.threshold)
-    if old.kind == MAX_ORDER_RATE and float(new.params.get("window_s", 1.0)) != float(old.params.get("window_s", 1.0)):
-        return True
     return float(new.threshold) > float(old.threshold)
 
 

@@ -22,9 +22,11 @@ from .common import (
 )
 from .limits import (
     LimitChangeResult,
+    LimitChangeStale,
     demo_limits,
     limit_change_approve,
     limit_change_reject,
+    limit_changes_expire,
     limit_create,
     limit_delete,
     limit_fields,
@@ -43,9 +45,9 @@ from .state import (
 )
 
 __all__ = [
-    "LimitChangeResult", "RiskError", "RiskInvalid", "RiskNotFound", "RiskPermissionDenied", "RiskRoleRefused", "StateResult",
+    "LimitChangeResult", "LimitChangeStale", "RiskError", "RiskInvalid", "RiskNotFound", "RiskPermissionDenied", "RiskRoleRefused", "StateResult",
     "alert_acknowledge", "alert_raise", "alert_resolve", "alerts_sync", "demo_limits", "engine_get", "engine_reset",
-    "limit_change_approve", "limit_change_reject", "limit_create", "limit_delete", "limit_fields", "limit_update",
+    "limit_change_approve", "limit_change_reject", "limit_changes_expire", "limit_create", "limit_delete", "limit_fields", "limit_update",
     "limit_validate", "limits_version_bump", "may_manage_risk", "pre_trade_check", "pre_trade_check_proposal",
     "risk_check_record", "risk_monitor_recompute", "risk_monitor_recompute_all", "risk_recompute_schedule",
     "trading_state_rearm_confirm", "trading_state_rearm_reject", "trading_state_rearm_request", "trading_state_set",

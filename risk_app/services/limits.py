@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -25,12 +27,13 @@ from django.utils import timezone
 from desk import groups
 from desk.events import event_publish
 from desk.interfaces import ConfigError
+from desk.lifecycle import apply_transition
 from risk_app import checks as K
 from risk_app.models import PendingLimitChange, RiskLimit, RiskLimitsVersion
 
 from desk import foureyes
 
-from .common import LIMIT_CHANGES, RiskInvalid, RiskNotFound, four_eyes_decide, four_eyes_lock, require_reason, require_risk_manager
+from .common import LIMIT_CHANGES, RiskError, RiskInvalid, RiskNotFound, four_eyes_decide, four_eyes_lock, require_reason, require_risk_manager
 from .pretrade import limit_of
 
 FIELDS = ("name", "scope", "scope_key", "kind", "threshold", "action", "enabled", "note", "params")
@@ -200,14 +203,53 @@ def limit_delete(*, limit_id: int, actor, reason: str) -> LimitChangeResult:
     return LimitChangeResult(row, False, _pending(row, PendingLimitChange.Op.DELETE, before, {}, actor=actor, reason=reason))
 
 
-@transaction.atomic
+class LimitChangeStale(RiskError):
+    """The request can no longer be approved: the limit changed since, or the request is too old."""
+
+    code, status = "stale", 409
+
+
+def _stale(change: PendingLimitChange, row: RiskLimit, now) -> str | None:
+    """Why a pending change may not be approved any more, or None: four eyes that cannot be outrun."""
+    if limit_fields(row) != change.before:
+        return "the limit changed since this request"
+    ttl = timedelta(minutes=float(settings.DESK_LIMIT_CHANGE_TTL_MINUTES))
+    if now - change.created_at > ttl:
+        return f"the request is older than {settings.DESK_LIMIT_CHANGE_TTL_MINUTES:g} minutes"
+    return None
+
+
+def _expire(change: PendingLimitChange, why: str) -> None:
+    """EXPIRE through the request's own lifecycle (no decider: the desk expires it); the reason says why."""
+    apply_transition(change, LIMIT_CHANGES.table, foureyes.EXPIRE,
+                     fields={"decided_at": timezone.now(), "decision_reason": f"stale: {why}"})
+    _publish(change.limit_id, change.limit_name, "expired", change_id=change.pk)
+
+
 def limit_change_approve(*, change_id: int, actor, reason: str = "") -> LimitChangeResult:
-    """The second pair of eyes: a different risk officer makes the loosening take effect."""
+    """The second pair of eyes: a different risk officer makes the loosening take effect.
+
+    Refused (``LimitChangeStale``) when the limit changed after the request was made, or the
+    request outlived ``DESK_LIMIT_CHANGE_TTL_MINUTES``: it is then marked expired ("stale: …")
+    and nothing else changes. Locks the request, then the limit.
+    """
+    with transaction.atomic():
+        result, why = _approve_locked(change_id=change_id, actor=actor, reason=reason)
+    if result is not None:
+        return result
+    raise LimitChangeStale(f"This change can no longer be approved: {why}. It is marked stale; ask again.")
+
+
+def _approve_locked(*, change_id: int, actor, reason: str) -> tuple[LimitChangeResult | None, str]:
     change = four_eyes_lock(LIMIT_CHANGES, PendingLimitChange, change_id, missing=f"No pending change {change_id}.",
                             actor=actor, what="approve limit changes", check=foureyes.APPROVE, reason=reason)
     if change.limit_id is None:
         raise RiskInvalid({"limit": "The limit no longer exists."})
     row = _lock(change.limit_id)
+    why = _stale(change, row, timezone.now())
+    if why is not None:
+        _expire(change, why)
+        return None, why
     text = four_eyes_decide(LIMIT_CHANGES, change, foureyes.APPROVE, actor=actor, reason=reason,
                             what="approve limit changes")
     why = change.reason + (f" (approved: {text})" if text else "")
@@ -218,11 +260,11 @@ def limit_change_approve(*, change_id: int, actor, reason: str = "") -> LimitCha
         row.delete()
         limits_version_bump()
         _publish(limit_id, name, "deleted", change_id=change.pk)
-        return LimitChangeResult(None, True, change)
+        return LimitChangeResult(None, True, change), ""
     values = limit_validate({**limit_fields(row), **change.proposed})
     _save(row, {f: values[f] for f in change.proposed}, reason=why, requested_by=change.requested_by, approved_by=actor)
     _publish(row.pk, row.name, "approved", change_id=change.pk)
-    return LimitChangeResult(row, True, change)
+    return LimitChangeResult(row, True, change), ""
 
 
 @transaction.atomic
@@ -267,3 +309,17 @@ def demo_limits(*, portfolio, users) -> None:
     for name, scope, key, kind, thr, action, params in spec:
         limit_create(actor=actor, reason=DEMO_REASON, name=name, scope=scope, scope_key=key, kind=kind,
                      threshold=thr, action=action, params=params)
+
+
+def limit_changes_expire(*, now=None) -> int:
+    """Beat: pending changes past ``DESK_LIMIT_CHANGE_TTL_MINUTES`` expire; returns how many."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(minutes=float(settings.DESK_LIMIT_CHANGE_TTL_MINUTES))
+    done = 0
+    for pk in PendingLimitChange.objects.filter(status=PendingLimitChange.Status.PENDING, created_at__lt=cutoff).values_list("pk", flat=True):
+        with transaction.atomic():
+            change = PendingLimitChange.objects.select_for_update().get(pk=pk)
+            if change.status == PendingLimitChange.Status.PENDING:
+                _expire(change, f"the request is older than {settings.DESK_LIMIT_CHANGE_TTL_MINUTES:g} minutes")
+                done += 1
+    return done

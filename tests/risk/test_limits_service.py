@@ -101,3 +101,38 @@ def test_demo_limits_when_loaded_then_valid_and_idempotent(db, portfolio, risk_o
     services.demo_limits(portfolio=portfolio, users={"risk": risk_officer})
     assert n >= 15 and RiskLimit.objects.count() == n
     assert len({r.kind for r in RiskLimit.objects.all()}) == len(K.KINDS)
+
+
+def test_limit_change_approve_when_the_limit_was_tightened_since_the_request_then_refused_and_marked_stale(db, make_limit, risk_officer, risk_officer2):
+    lim = make_limit(K.MAX_ORDER_QTY, 50)
+    loosen = services.limit_update(limit_id=lim.pk, actor=risk_officer, reason="client mandate", threshold="200").pending
+    services.limit_update(limit_id=lim.pk, actor=risk_officer2, reason="calmer: tighten", threshold="40")  # at once
+    with pytest.raises(services.LimitChangeStale, match="the limit changed since this request"):
+        services.limit_change_approve(change_id=loosen.pk, actor=risk_officer2)
+    assert RiskLimit.objects.get(pk=lim.pk).threshold == D(40)  # the later tightening stands
+    change = PendingLimitChange.objects.get(pk=loosen.pk)
+    assert change.status == "expired" and change.decision_reason.startswith("stale: the limit changed")
+
+
+def test_limit_update_when_a_var_method_is_switched_then_it_waits_for_a_second_officer(db, make_limit, risk_officer):
+    lim = make_limit(K.MAX_VAR_95, 100000, params={"method": "historical"})
+    res = services.limit_update(limit_id=lim.pk, actor=risk_officer, reason="parametric reads better",
+                                params={"method": "parametric"})
+    assert not res.applied and res.pending.proposed == {"params": {"method": "parametric"}}
+    assert RiskLimit.objects.get(pk=lim.pk).params == {"method": "historical"}
+
+
+def test_limit_change_when_older_than_its_time_then_expired_by_the_beat_and_not_approvable(db, make_limit, risk_officer, risk_officer2, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    lim = make_limit(K.MAX_ORDER_QTY, 1000)
+    change = services.limit_update(limit_id=lim.pk, actor=risk_officer, reason="wider", threshold="2000").pending
+    settings.DESK_LIMIT_CHANGE_TTL_MINUTES = 60
+    assert services.limit_changes_expire(now=timezone.now() + timedelta(minutes=30)) == 0
+    assert services.limit_changes_expire(now=timezone.now() + timedelta(minutes=61)) == 1
+    assert PendingLimitChange.objects.get(pk=change.pk).status == "expired"
+    with pytest.raises(services.RiskInvalid):  # no longer pending
+        services.limit_change_approve(change_id=change.pk, actor=risk_officer2)
+    assert RiskLimit.objects.get(pk=lim.pk).threshold == D(1000)
