@@ -21,7 +21,7 @@ from orders_app.models import Order
 from orders_app.serializers import CancelAllOutput, OrderAmendInput, OrderCancelInput, OrderDetailOutput, OrderOutput, OrderPlaceInput, VenueScoreOutput
 from orders_app.services import OrderError
 from orders_app.states import IllegalTransition
-from orders_app.submission import OrderPermissionError, OrderValidationError, order_amend, order_cancel, order_place_once, orders_cancel_all
+from orders_app.submission import OrderPermissionError, OrderValidationError, order_amend_checked, order_cancel, order_place_once, orders_cancel_all
 
 DESK_USERS = (IsAuthenticated, roles.IsDeskUser)
 
@@ -129,17 +129,20 @@ class OrderCancelView(APIView):
 class OrderAmendView(APIView):
     permission_classes = DESK_USERS
 
-    @extend_schema(request=OrderAmendInput, responses=OrderDetailOutput)
+    @extend_schema(request=OrderAmendInput, responses={200: OrderDetailOutput, 409: error_response("The amend was refused (a working order only; or the pre-trade checks denied it, with their reasons).")})
     def post(self, request, order_id: int):
         order = _visible_order(request, order_id)
         data = OrderAmendInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            order_amend(order_id=order.pk, actor=request.user, **data.validated_data)
+            result = order_amend_checked(order_id=order.pk, actor=request.user, **data.validated_data)
         except OrderValidationError as exc:
             raise ValidationError(exc.errors) from None
         except (OrderError, IllegalTransition) as exc:
             raise _refused(exc) from None
+        if result.denied:  # refused by the pre-trade checks: the order is as it was, its history says why
+            return Response({"code": "denied", "message": f"The amend was refused by the pre-trade checks: {result.denied}",
+                             "errors": [], "order_id": order.pk}, status=status.HTTP_409_CONFLICT)
         return Response(detail_data(request.user, order.pk))
 
 

@@ -11,6 +11,7 @@ Locking order: portfolio row -> parent -> children (as in ``orders_app.services`
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -307,11 +308,29 @@ def orders_cancel_all(*, portfolio_id: int, actor=None, reason: str = "cancel al
     return done
 
 
-@transaction.atomic
+@dataclass(frozen=True)
+class AmendResult:
+    order: Order
+    denied: str = ""  # the pre-trade checks' reasons when the amend was refused (the order is as it was)
+
+
 def order_amend(*, order_id: int, actor=None, quantity: Decimal | None = None, limit_price: Decimal | None = None) -> Order:
+    """``order_amend_checked`` for callers that need only the order."""
+    return order_amend_checked(order_id=order_id, actor=actor, quantity=quantity, limit_price=limit_price).order
+
+
+@transaction.atomic
+def order_amend_checked(*, order_id: int, actor=None, quantity: Decimal | None = None,
+                        limit_price: Decimal | None = None) -> AmendResult:
     """Amend a parent's quantity or limit price (PENDING_UPDATE -> UPDATED), reaching its open
     children: a smaller quantity comes off the latest slices first, a larger one goes to the
-    last unsent slice or a new slice due now. Locks portfolio, parent, children."""
+    last unsent slice or a new slice due now. Locks portfolio, parent, children.
+
+    An amend that can add risk (more quantity, or a new limit price) passes the pre-trade gate
+    at the amended quantity and price first, as a new order would; refused, the order stays as
+    it was (PENDING_UPDATE -> MODIFY_REJECTED) with the checks' reasons, and ``denied`` says them.
+    Only a smaller quantity goes without a check: it can only take risk away.
+    """
     if quantity is None and limit_price is None:
         raise OrderValidationError({"quantity": ["Give a new quantity or a new limit price."]})
     head = Order.objects.filter(pk=order_id, parent__isnull=True).values("portfolio_id").first()
@@ -335,6 +354,11 @@ def order_amend(*, order_id: int, actor=None, quantity: Decimal | None = None, l
     if errors:
         raise OrderValidationError(errors)
     order_apply_event(order_id=order.pk, event=states.PENDING_UPDATE, actor=actor)
+    if (quantity is not None and quantity > order.quantity) or limit_price is not None:
+        why = _amend_denied(order, quantity=quantity, limit_price=limit_price)
+        if why:
+            order = order_apply_event(order_id=order.pk, event=states.MODIFY_REJECTED, actor=actor, reason=f"amend denied: {why}")
+            return AmendResult(order, why)
     children = _open_children(order)
     if limit_price is not None:
         for c in children:
@@ -342,7 +366,25 @@ def order_amend(*, order_id: int, actor=None, quantity: Decimal | None = None, l
     if quantity is not None and quantity != order.quantity:
         _requantify(order, children, quantity - order.quantity, actor)
     changes = {k: v for k, v in (("quantity", quantity), ("limit_price", limit_price)) if v is not None}
-    return order_apply_event(order_id=order.pk, event=states.UPDATED, actor=actor, **changes)
+    return AmendResult(order_apply_event(order_id=order.pk, event=states.UPDATED, actor=actor, **changes))
+
+
+def _amend_denied(order: Order, *, quantity: Decimal | None, limit_price: Decimal | None) -> str:
+    """The gate's reasons for refusing the order as amended ("" when it passes): what is left to trade at
+    the amended quantity and price, priced at the mark now. The parent's own open exposure is left out of
+    the book it is checked against (the snapshot excludes its client order id), so nothing counts twice."""
+    now = get_clock().market_now()
+    try:
+        mark = market_state(session_market(session_at(now), [order.instrument.symbol]), order.instrument.symbol, now).mark
+    except LookupError as exc:
+        return f"no market price: {exc}"
+    amended = replace(
+        intent_of(order, reference_price=mark.quantize(Decimal("0.000001")), ts=now),
+        quantity=(quantity if quantity is not None else order.quantity) - order.filled_qty,
+        limit_price=limit_price if limit_price is not None else order.limit_price,
+    )
+    verdict = ports.pretrade_gate().check(portfolio_id=order.portfolio_id, intents=[amended], order_ids=[order.pk])[0]
+    return "" if verdict.passed else ("; ".join(verdict.reasons) or "refused by the pre-trade checks")
 
 
 def _amend_child(child: Order, actor, **changes) -> None:

@@ -248,3 +248,27 @@ def test_order_amend_when_quantity_changed_then_its_event_records_old_and_new_an
     assert updated.changes == {"quantity": {"old": "1200", "new": "700"}} and updated.actor == trader
     detail = api_for(trader).get(f"/api/v1/orders/{order.pk}/").json()
     assert {"quantity": {"old": "1200", "new": "700"}} in [e["changes"] for e in detail["events"]]
+
+
+def test_order_amend_when_it_would_breach_a_limit_then_denied_with_the_reasons_and_the_order_unchanged(book, enqueued, api_for):
+    from orders_app.models import Order, OrderEvent
+    from risk_app import checks as K
+    from risk_app import services as risk
+
+    portfolio, trader, _ = book
+    order = _place(book, "AAPL", 500, algo="TWAP", algo_params={"slices": 4})
+    _run(book, enqueued)
+    from ops_app.accounts import desk_user_create
+
+    officer, _, _ = desk_user_create(username="ro-amend", role="Risk officer", password="x" * 12)
+    risk.limit_create(actor=officer, reason="test", name="Max order qty", scope="desk", scope_key="", kind=K.MAX_ORDER_QTY,
+                      threshold="2000", action="block", params={})
+    order.refresh_from_db()
+    before = (order.quantity, order.status)
+    r = api_for(trader).post(f"/api/v1/orders/{order.pk}/amend/", {"quantity": "50000"}, format="json")
+    assert r.status_code == 409 and r.json()["code"] == "denied" and "Max order qty" in r.json()["message"], r.json()
+    order.refresh_from_db()
+    assert (order.quantity, order.status) == before
+    assert OrderEvent.objects.filter(order=order, event="MODIFY_REJECTED", reason__contains="amend denied").exists()
+    assert sum(c.quantity for c in Order.objects.filter(parent=order)) == 500  # no slice grew
+    assert api_for(trader).post(f"/api/v1/orders/{order.pk}/amend/", {"quantity": "1000"}, format="json").status_code == 200
