@@ -24,7 +24,7 @@ def test_load_demo_when_run_then_counts_match_the_dataset(django_assert_max_num_
     core = Portfolio.objects.get(name="Core Equity")
     assert str(core.cash) == "10000000.00"
     assert core.benchmark.symbol == "SPX"
-    assert list(core.traders.values_list("username", flat=True)) == ["trader"]
+    assert sorted(core.traders.values_list("username", flat=True)) == ["trader", "trader2"]  # maker != checker
     assert Instrument.objects.get(symbol="JPM").sector == "Financials"
     last = PriceBar.objects.get(instrument__symbol="AAPL", date="2022-12-28")
     assert str(last.close) == "125.674000"
