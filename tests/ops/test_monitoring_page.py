@@ -45,9 +45,11 @@ def test_monitoring_data_when_requests_recorded_then_series_of_the_hour(client, 
     client.force_login(trader)
     data = client.get("/monitoring/data/").json()
     assert len(data["points"]) == 60
-    last = data["points"][-1]
-    assert last["requests"] >= 2 and last["errors"] >= 1 and last["p99_ms"] >= 40 and "fills" in last
-    assert "latencies" not in last and isinstance(data["active"], list)
+    # The two records land in this minute or, across a minute boundary, the one before.
+    recent = data["points"][-2:]
+    assert sum(p["requests"] for p in recent) >= 2 and sum(p["errors"] for p in recent) >= 1
+    assert max(p["p99_ms"] or 0 for p in recent) >= 40 and all("fills" in p for p in recent)
+    assert "latencies" not in recent[-1] and isinstance(data["active"], list)
 
 
 def test_rule_save_when_admin_then_changed_with_history_and_others_refused(client, desk_admin, trader):
