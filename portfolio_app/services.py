@@ -1,20 +1,16 @@
 """Portfolio services (writes). Proposal status changes only through ``proposal_transition``.
 
-The life of a proposal (DESIGN.md, "The flow of one rebalance"):
+The proposal's own lifecycle lives here (DESIGN.md, "The flow of one rebalance"); the
+workflow that requests, computes and decides one spans apps and lives in
+``execution_app.rebalance`` (``services``: request and compute; ``approval``: approve and
+reject); an order's completion settles it (``orders_app.working.proposal_settle``).
 
-- ``proposal_request`` — a trader (API, button) or a rebalancing policy asks; the
-  portfolio's *open* proposal (DRAFT, PENDING_APPROVAL, APPROVED, EXECUTING) is
-  returned if there is one, else a DRAFT is created and the optimisation task
-  enqueued after commit. **One open proposal per portfolio**: a new request while one
-  is pending returns the existing one (never two competing sets of orders), unless
-  that one has expired or gone stale, in which case it is closed and a fresh one
-  computed. A database constraint backs this up against races.
-- ``proposal_compute`` — DRAFT → PENDING_APPROVAL (SHADOW for a shadow-mode
-  portfolio), or FAILED with a sentence a trader understands.
+- ``proposal_transition`` — the one apply function of the proposal state machine.
+- ``proposal_fail`` — any non-terminal proposal → FAILED with a sentence a trader understands.
 - ``proposal_refresh`` / ``proposals_expire`` — PENDING_APPROVAL → EXPIRED after
   ``DESK_PROPOSAL_TTL_MINUTES``, → STALE once a mark moved more than
   ``DESK_PROPOSAL_STALE_BAND_PCT`` from the proposal's reference price.
-- ``proposal_approve`` / ``proposal_reject`` — the owning trader decides.
+- ``nav_snapshots_take`` — a NAV snapshot per portfolio at each session's close.
 """
 
 from __future__ import annotations
