@@ -152,6 +152,8 @@ class TradeResult:
     status: OrderStatus
     fills: tuple[FillReport, ...] = ()
     reason: str = ""
+    refused: str = ""  # a cancel or replace the venue refused, and why; the order stays as ``status`` says
+    ts: datetime | None = None  # market time the venue acted (a cancel's or replace's confirmation)
 
     @property
     def filled_qty(self) -> Decimal:
@@ -193,6 +195,7 @@ class ExecutionOrder:
     limit_price: Decimal | None = None
     time_in_force: TimeInForce = TimeInForce.DAY
     ts: datetime | None = None
+    risk_stamp: str = ""  # the pre-trade gate's seal on exactly this order (``desk.riskstamp``); venue clients refuse without it
 
 
 class ExecutionEnvironment(abc.ABC):
@@ -320,6 +323,7 @@ class RiskVerdict:
     passed: bool
     breaches: tuple[LimitBreach, ...] = ()
     utilisation: Mapping[str, float] = field(default_factory=dict)
+    stamp: str = ""  # a slice check's seal for the venue client (``desk.riskstamp``); "" when not issued
 
     @property
     def reasons(self) -> list[str]:

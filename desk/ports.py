@@ -30,6 +30,13 @@ class PreTradeGate(abc.ABC):
               record: bool = True, alerts: bool = True, wall_clock: bool = True) -> list[RiskVerdict]:
         ...
 
+    @abc.abstractmethod
+    def check_slice(self, *, portfolio_id: int, intent: OrderIntent, parent_client_order_id: str = "",
+                    order_id: int | None = None) -> RiskVerdict:
+        """A child slice about to go to its venue: the state and per-order checks only (its parent
+        holds its exposure). A passed verdict carries the seal (``stamp``) the venue client asks for.
+        The caller holds the portfolio row lock."""
+
 
 class AlertNotifier(abc.ABC):
     """Told of every alert state change (``raised`` / ``resolved``), inside the transaction that made it."""

@@ -76,3 +76,26 @@ class MarketClockAnchor(models.Model):
         return f"replay from {self.start_market_date} at {self.seconds_per_session}s/session since {self.wall_epoch}"
 
 
+
+
+class PaperBookOrder(models.Model):
+    """An order resting at (or finished by) a paper venue: the venue's book, kept where every worker sees it.
+
+    ``state`` is the matching model's own record of the order (``PaperExchange.export_order``):
+    what is left, the fills with their trade ids, when it is next worked. The paper venue client
+    (``market_app.paper_venue``) locks the row, works the order up to market now, and writes it
+    back, so a cancel or replace from any process acts on the one book.
+    """
+
+    venue = models.CharField(max_length=32)
+    client_order_id = models.CharField(max_length=64, unique=True)
+    symbol = models.CharField(max_length=16)
+    status = models.CharField(max_length=20)
+    state = models.JSONField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status"], name="paperbook_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.venue} {self.client_order_id} {self.status}"

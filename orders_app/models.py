@@ -115,6 +115,7 @@ class OrderEvent(models.Model):
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     reason = models.TextField(blank=True)
     changes = models.JSONField(default=dict, blank=True, help_text='What an amend changed: {"quantity": {"old": "500", "new": "800"}}.')
+    venue_ts = models.DateTimeField(null=True, blank=True, help_text="Market time the venue confirmed it (a cancel, a replace).")
     ts = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -117,12 +117,13 @@ def order_create(
     return order, True
 
 
-def order_transition_locked(order: Order, event: str, *, actor=None, reason: str = "", extra_fields=()) -> Order:
+def order_transition_locked(order: Order, event: str, *, actor=None, reason: str = "", extra_fields=(), venue_ts=None) -> Order:
     """``order_apply_event`` for a row the caller has already locked in this transaction."""
-    return _transition(order, event, actor=actor, reason=reason, extra_fields=extra_fields)
+    return _transition(order, event, actor=actor, reason=reason, extra_fields=extra_fields, venue_ts=venue_ts)
 
 
-def _transition(order: Order, event: str, *, actor=None, reason: str = "", extra_fields=(), changes=None) -> Order:
+def _transition(order: Order, event: str, *, actor=None, reason: str = "", extra_fields=(), changes=None,
+                venue_ts=None) -> Order:
     """Apply ``event`` to a row the caller has locked; record and publish it."""
     new_status, new_previous = states.order_next(
         order.status, event, previous=order.previous_status, filled_qty=order.filled_qty, quantity=order.quantity
@@ -134,7 +135,7 @@ def _transition(order: Order, event: str, *, actor=None, reason: str = "", extra
     with transition(Order.LIFECYCLE):
         order.save(update_fields=["status", "previous_status", "reason", "updated_at", *extra_fields])
     OrderEvent.objects.create(order=order, event=event, from_status=from_status, to_status=new_status, actor=actor,
-                              reason=reason, changes=changes or {})
+                              reason=reason, changes=changes or {}, venue_ts=venue_ts)
     if new_status != from_status:
         transaction.on_commit(lambda: metrics.orders.labels(new_status).inc())
     log.info("order.transition", client_order_id=order.client_order_id, order_event=event, from_status=from_status, to_status=new_status)
@@ -143,11 +144,12 @@ def _transition(order: Order, event: str, *, actor=None, reason: str = "", extra
 
 
 @transaction.atomic
-def order_apply_event(*, order_id: int, event: str, actor=None, reason: str = "", **changes) -> Order:
+def order_apply_event(*, order_id: int, event: str, actor=None, reason: str = "", venue_ts=None, **changes) -> Order:
     """Move an order through its state machine, locking its row (``select_for_update``).
 
     ``changes`` may carry amended ``quantity`` / ``limit_price`` with an ``UPDATED`` event,
-    or ``sent_at`` / ``venue_id`` with ``SUBMITTED`` / ``ACCEPTED``.
+    or ``sent_at`` / ``venue_id`` with ``SUBMITTED`` / ``ACCEPTED``; ``venue_ts`` is when the venue
+    confirmed it (a cancel or replace), kept on the event.
     Raises ``states.IllegalTransition`` (nothing changes) when the event is not allowed.
     """
     order = Order.objects.select_for_update().get(pk=order_id)
@@ -163,7 +165,7 @@ def order_apply_event(*, order_id: int, event: str, actor=None, reason: str = ""
     }
     for name, value in changes.items():
         setattr(order, name, value)
-    return _transition(order, event, actor=actor, reason=reason, extra_fields=list(changes), changes=amended)
+    return _transition(order, event, actor=actor, reason=reason, extra_fields=list(changes), changes=amended, venue_ts=venue_ts)
 
 
 # An amend's record keeps these, old and new (Decimal as text, exact).

@@ -10,6 +10,7 @@ Locking order: portfolio row -> parent -> children (as in ``orders_app.services`
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
@@ -29,7 +30,7 @@ from market_app.marks import market_state, session_at, session_market
 from orders_app.models import Order
 from orders_app.states import OPEN_STATUSES
 from orders_app.services import OrderError, order_apply_event, order_create, order_transition_locked
-from orders_app.working import _lock, child_client_id, intent_of, parent_settle, wall_for
+from orders_app.working import _lock, _lock_all, child_client_id, intent_of, parent_settle, venue_cancel, venue_replace, wall_for
 
 S = OrderStatus
 RESTING = (S.SUBMITTED.value, S.ACCEPTED.value, S.PARTIALLY_FILLED.value)
@@ -243,20 +244,12 @@ def order_place(*, user, **fields) -> Order:
 
 def _open_children(parent: Order) -> list[Order]:
     ids = list(parent.children.filter(status__in=OPEN_STATUSES).order_by("-due_at", "-id").values_list("id", flat=True))
-    return [Order.objects.select_for_update().get(pk=i) for i in ids]
+    return [Order.objects.select_for_update(of=("self",)).select_related("instrument", "venue").get(pk=i) for i in ids]
 
 
-def _cancel_child(child: Order, actor, reason: str) -> None:
-    if child.status == S.INITIALIZED.value:
-        order_apply_event(order_id=child.pk, event=states.CANCELED, actor=actor, reason=reason)
-    elif child.status != S.PENDING_CANCEL.value:
-        # The paper venue is rebuilt per step, so the cancel is acknowledged at once;
-        # a broker adapter's step would see PENDING_CANCEL and confirm it.
-        order_apply_event(order_id=child.pk, event=states.PENDING_CANCEL, actor=actor, reason=reason)
-        order_apply_event(order_id=child.pk, event=states.CANCELED, actor=actor, reason=reason)
-    else:
-        order_apply_event(order_id=child.pk, event=states.CANCELED, actor=actor, reason=reason)
-    Order.objects.filter(pk=child.pk).update(wake_at=None)
+def _cancel_child(child: Order, actor, reason: str, *, portfolio, parent: Order | None) -> None:
+    """Cancel one child: at once when it was never sent, else at its venue (``working.venue_cancel``)."""
+    venue_cancel(child, portfolio=portfolio, parent=parent, actor=actor, reason=reason)
 
 
 def _authorise_cancel(actor, portfolio_id: int) -> None:
@@ -275,12 +268,12 @@ def order_cancel(*, order_id: int, actor=None, reason: str = "cancelled on reque
     if head is None:
         raise OrderError(f"no order {order_id}")
     _authorise_cancel(actor, head["portfolio_id"])
-    locked = _lock(head["portfolio_id"], *[i for i in (head["parent_id"], order_id) if i])
+    portfolio, locked = _lock_all(head["portfolio_id"], *[i for i in (head["parent_id"], order_id) if i])
     order = locked[-1]
     if states.is_terminal(order.status):
         raise OrderError(f"{order.client_order_id} is already {order.status}")
     if order.parent_id:
-        _cancel_child(order, actor, reason)
+        _cancel_child(order, actor, reason, portfolio=portfolio, parent=locked[0])
         parent_settle(parent_id=order.parent_id)
         return Order.objects.get(pk=order.pk)
     if order.status == S.INITIALIZED.value:
@@ -288,7 +281,7 @@ def order_cancel(*, order_id: int, actor=None, reason: str = "cancelled on reque
     if order.status != S.PENDING_CANCEL.value:
         order_apply_event(order_id=order.pk, event=states.PENDING_CANCEL, actor=actor, reason=reason)
     for child in _open_children(order):
-        _cancel_child(child, actor, reason)
+        _cancel_child(child, actor, reason, portfolio=portfolio, parent=order)
     if not order.children.exists():  # not routed yet: nothing to wait for
         order_apply_event(order_id=order.pk, event=states.CANCELED, actor=actor, reason=reason)
     return parent_settle(parent_id=order.pk)
@@ -338,7 +331,7 @@ def order_amend_checked(*, order_id: int, actor=None, quantity: Decimal | None =
         raise OrderError(f"no parent order {order_id}")
     if actor is not None and not may_trade_portfolio(actor, head["portfolio_id"]):
         raise OrderPermissionError("Only the portfolio's traders may amend its orders.")
-    (order,) = _lock(head["portfolio_id"], order_id)
+    portfolio, (order,) = _lock_all(head["portfolio_id"], order_id)
     if order.status not in RESTING:
         raise OrderError(f"{order.client_order_id} is {order.status}: only a working order can be amended")
     errors: dict[str, list[str]] = {}
@@ -360,11 +353,13 @@ def order_amend_checked(*, order_id: int, actor=None, quantity: Decimal | None =
             order = order_apply_event(order_id=order.pk, event=states.MODIFY_REJECTED, actor=actor, reason=f"amend denied: {why}")
             return AmendResult(order, why)
     children = _open_children(order)
+    amend = functools.partial(_amend_child, portfolio=portfolio, parent=order)
     if limit_price is not None:
         for c in children:
-            _amend_child(c, actor, limit_price=limit_price)
+            amend(c, actor, limit_price=limit_price)
     if quantity is not None and quantity != order.quantity:
-        _requantify(order, children, quantity - order.quantity, actor)
+        _requantify(order, children, quantity - order.quantity, actor, amend=amend,
+                    cancel=functools.partial(_cancel_child, portfolio=portfolio, parent=order))
     changes = {k: v for k, v in (("quantity", quantity), ("limit_price", limit_price)) if v is not None}
     return AmendResult(order_apply_event(order_id=order.pk, event=states.UPDATED, actor=actor, **changes))
 
@@ -387,15 +382,12 @@ def _amend_denied(order: Order, *, quantity: Decimal | None, limit_price: Decima
     return "" if verdict.passed else ("; ".join(verdict.reasons) or "refused by the pre-trade checks")
 
 
-def _amend_child(child: Order, actor, **changes) -> None:
-    if child.status == S.INITIALIZED.value:  # not at a venue yet: change it in place
-        Order.objects.filter(pk=child.pk).update(**changes)
-        return
-    order_apply_event(order_id=child.pk, event=states.PENDING_UPDATE, actor=actor)
-    order_apply_event(order_id=child.pk, event=states.UPDATED, actor=actor, **changes)
+def _amend_child(child: Order, actor, *, portfolio, parent: Order, **changes) -> None:
+    """Change one child: in place before it is sent, else by a replace at its venue (``working.venue_replace``)."""
+    venue_replace(child, portfolio=portfolio, parent=parent, actor=actor, **changes)
 
 
-def _requantify(parent: Order, children: list[Order], delta: Decimal, actor) -> None:
+def _requantify(parent: Order, children: list[Order], delta: Decimal, actor, *, amend, cancel) -> None:
     if delta < 0:
         left = -delta
         for c in children:  # latest due first
@@ -403,15 +395,15 @@ def _requantify(parent: Order, children: list[Order], delta: Decimal, actor) -> 
                 break
             unfilled = c.quantity - c.filled_qty
             if unfilled <= left:
-                _cancel_child(c, actor, "parent quantity reduced")
+                cancel(c, actor, "parent quantity reduced")
                 left -= unfilled
             else:
-                _amend_child(c, actor, quantity=c.quantity - left)
+                amend(c, actor, quantity=c.quantity - left)
                 left = Decimal(0)
         return
     unsent = [c for c in children if c.status == S.INITIALIZED.value]
     if unsent:
-        _amend_child(unsent[0], actor, quantity=unsent[0].quantity + delta)
+        amend(unsent[0], actor, quantity=unsent[0].quantity + delta)
         return
     if parent.status == S.SUBMITTED.value and not parent.children.exists():
         return  # routing has not run: it will slice the amended quantity

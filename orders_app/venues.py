@@ -7,11 +7,13 @@ time. The order services call ``load_environment`` and never name an
 environment; routing reads ``env.quotes(symbol, ts)`` where the environment
 offers quotes (the paper exchange does; a broker adapter may).
 
-The paper exchange built here is rebuilt from the database for every task that
-works a child order: it holds no truth of its own. Given the same session path
-and the same order, it yields the same fills with the same ``trade_id`` s, so a
-re-run (a redelivered task, the sweeper) re-reports fills that ``fill_apply``
-then ignores.
+The paper venue built here is ``market_app.paper_venue.PaperVenueClient``: the
+paper exchange's matching with its book in the database (``PaperBookOrder``), so
+an order rests at the venue between steps, a cancel or replace from any process
+reaches it, and every worker sees the same book. Its trade ids are
+``<client_order_id>-<n>``, so a re-run (a redelivered task, the sweeper)
+re-reports fills that ``fill_apply`` then ignores. Like every venue client it
+refuses a new order or a replace without the risk gate's seal.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from market_app.matching.paper import PaperExchange, PaperVenue
+from market_app.paper_venue import PaperVenueClient
 from desk.interfaces import ExecutionEnvironment, OrderStatus
 
 DEFAULT = "orders_app.venues.paper_environment"
@@ -65,16 +68,17 @@ class RejectingPaperExchange(PaperExchange):
         return w
 
 
-def paper_environment(*, market, clock: Callable[[], datetime], lot_size: Decimal | int = 1) -> PaperExchange:
-    """The paper exchange over the desk's ``Venue`` rows and the session's replayed market.
+def paper_environment(*, market, clock: Callable[[], datetime], lot_size: Decimal | int = 1) -> PaperVenueClient:
+    """The paper venues over the desk's ``Venue`` rows and the session's replayed market, their book persisted.
 
     ``settings.DESK_PAPER_REJECTING_VENUES`` (``{venue code: reason}``, default empty) makes
     those venues reject every order with that reason (fault drills and tests).
     """
     rejecting = getattr(settings, "DESK_PAPER_REJECTING_VENUES", None) or {}
     if rejecting:
-        return RejectingPaperExchange(paper_venues(), rejecting=rejecting, market=market, clock=clock, lot_size=lot_size)
-    return PaperExchange(paper_venues(), market=market, clock=clock, lot_size=lot_size)
+        return PaperVenueClient(paper_venues(), market=market, clock=clock, lot_size=lot_size,
+                                exchange=RejectingPaperExchange, rejecting=rejecting)
+    return PaperVenueClient(paper_venues(), market=market, clock=clock, lot_size=lot_size)
 
 
 @functools.lru_cache(maxsize=4)

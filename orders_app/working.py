@@ -28,7 +28,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from market_app.clock import get_clock
-from desk.interfaces import ConfigError, ExecutionOrder, OrderIntent, OrderStatus, OrderType, ProposalStatus, RouteAllocation, RouteDecision, Side, TimeInForce
+from desk import ports
+from desk.interfaces import (ConfigError, ExecutionOrder, LimitBreach, OrderIntent, OrderStatus, OrderType, ProposalStatus,
+                             RiskVerdict, RouteAllocation, RouteDecision, Side, TimeInForce)
 from orders_app import dispatch, states
 from orders_app.algos import get_algo
 from orders_app.venues import load_environment
@@ -296,9 +298,10 @@ def child_work(*, child_id: int, seq: int | None = None, head: dict | None = Non
             return "superseded"
         now = clock.market_now()
         if child.status == S.PENDING_CANCEL.value:
-            _end_child(child, S.CANCELED.value, "cancelled on request")
+            venue_cancel(child, portfolio=portfolio, parent=parent, reason="cancelled on request")
             _settle_parent_of(child)
             return "cancelled"
+        stamp = None
         if child.status == S.INITIALIZED.value:
             if child.due_at and now < child.due_at:
                 _schedule(child, child.due_at, clock)
@@ -307,11 +310,19 @@ def child_work(*, child_id: int, seq: int | None = None, head: dict | None = Non
                 _end_child(child, S.EXPIRED.value, "the session closed before the slice was sent")
                 _settle_parent_of(child)
                 return "expired"
+            verdict = slice_check(child, parent, now)
+            if not verdict.passed:
+                why = "; ".join(verdict.reasons) or "refused by the pre-trade checks"
+                order_transition_locked(child, states.DENIED, reason=f"slice denied before it went out: {why}"[:2000])
+                Order.objects.filter(pk=child.pk).update(wake_at=None)
+                _settle_parent_of(child)
+                return "denied"
+            stamp = verdict.stamp
             child.sent_at = now
             order_transition_locked(child, states.SUBMITTED, extra_fields=["sent_at"])
             # Market time moved while sending (a replayed venue's few ms of latency may be over).
             now = _arrival_now(clock, child, max(now, clock.market_now()))
-        result, reports, market = _replay(child, now)
+        result, reports, market = _replay(child, now, stamp=stamp)
         if result.status is S.REJECTED:
             why = result.reason or "rejected by the venue"
             _end_child(child, S.REJECTED.value, why)
@@ -340,19 +351,124 @@ def child_work(*, child_id: int, seq: int | None = None, head: dict | None = Non
         return "working"
 
 
-def _replay(child: Order, now: datetime):
-    """The environment's view of ``child`` at ``now``: rebuilt and replayed from when it was sent."""
+def venue_client(child: Order, now: datetime):
+    """(the venue client for ``child``'s venue at market ``now``, the session's market)."""
     sym = child.instrument.symbol
-    market = session_market(session_at(child.sent_at), [sym])
-    env = load_environment(market=market, clock=lambda: now, lot_size=child.instrument.lot_size)
-    reports = []
-    order = ExecutionOrder(
-        client_order_id=child.client_order_id, symbol=sym, side=Side(child.side), quantity=child.quantity,
+    market = session_market(session_at(child.sent_at or now), [sym])
+    return load_environment(market=market, clock=lambda: now, lot_size=child.instrument.lot_size), market
+
+
+def execution_order(child: Order, *, stamp: str = "") -> ExecutionOrder:
+    return ExecutionOrder(
+        client_order_id=child.client_order_id, symbol=child.instrument.symbol, side=Side(child.side), quantity=child.quantity,
         venue=child.venue.code if child.venue_id else "", order_type=OrderType(child.order_type),
-        limit_price=child.limit_price, time_in_force=TimeInForce(child.time_in_force), ts=child.sent_at,
+        limit_price=child.limit_price, time_in_force=TimeInForce(child.time_in_force), ts=child.sent_at, risk_stamp=stamp,
     )
-    result = env.submit(order, reports.append)
-    return result, [r for r in reports if r.ts_event <= now], market
+
+
+def slice_check(child: Order, parent: Order | None, now: datetime, *, quantity: Decimal | None = None,
+                limit_price: Decimal | None = None):
+    """The gate's check of a slice (or of a slice's replace to ``quantity`` / ``limit_price``) before it
+    goes to its venue; a passed verdict carries the seal the venue client asks for. Caller holds the locks."""
+    sym = child.instrument.symbol
+    try:
+        mark = market_state(session_market(session_at(now), [sym]), sym, now).mark
+        ref = Decimal(str(mark)).quantize(Decimal("0.000001"))
+    except LookupError:
+        ref = None
+    intent = replace(
+        intent_of(child, reference_price=ref, ts=now),
+        quantity=child.quantity if quantity is None else quantity,
+        limit_price=child.limit_price if limit_price is None else limit_price,
+    )
+    try:
+        return ports.pretrade_gate().check_slice(
+            portfolio_id=child.portfolio_id, intent=intent, order_id=child.pk,
+            parent_client_order_id=parent.client_order_id if parent is not None else child.client_order_id,
+        )
+    except LookupError as exc:  # a held instrument without a price: fail closed
+        return RiskVerdict(passed=False, breaches=(LimitBreach(None, "mark", "mark", "block", 0.0, float("nan"), f"cannot value the book: {exc}"),))
+
+
+def _replay(child: Order, now: datetime, *, stamp: str | None = None):
+    """The venue's view of ``child`` at ``now`` (sending it first when ``stamp`` is given): (result, fills so far, market)."""
+    client, market = venue_client(child, now)
+    if stamp is not None:
+        result = client.submit(execution_order(child, stamp=stamp))
+    else:
+        result = client.status(child.client_order_id)
+    return result, [r for r in result.fills if r.ts_event <= now], market
+
+
+def venue_cancel(child: Order, *, portfolio: Portfolio, parent: Order | None, actor=None, reason: str = "cancelled on request") -> None:
+    """Cancel ``child`` at its venue (it is PENDING_CANCEL, or resting). The fills the venue made up to
+    now are booked first; then CANCELED with the venue's confirmation time, or, when the venue refuses
+    (it had finished), back to where it was with the venue's reason. An order the venue never got is
+    simply CANCELED. A venue that confirms later (over a session) leaves it PENDING_CANCEL. Caller
+    holds the portfolio, parent and child locks."""
+    if child.status == S.INITIALIZED.value:  # never sent: nothing at a venue
+        order_transition_locked(child, states.CANCELED, actor=actor, reason=reason)
+        Order.objects.filter(pk=child.pk).update(wake_at=None)
+        return
+    if child.status != S.PENDING_CANCEL.value:
+        order_transition_locked(child, states.PENDING_CANCEL, actor=actor, reason=reason)
+    now = get_clock().market_now()
+    client, _ = venue_client(child, now)
+    result = client.cancel(child.client_order_id)
+    _apply_reports(child, [f for f in result.fills if f.ts_event <= now], portfolio=portfolio, parent=parent)
+    if states.is_terminal(child.status):  # the last fills finished it: the cancel came too late
+        Order.objects.filter(pk=child.pk).update(wake_at=None)
+        return
+    venue = child.venue.code if child.venue_id else "the venue"
+    if result.refused == "unknown order":
+        order_transition_locked(child, states.CANCELED, actor=actor, reason=f"{reason} (not at {venue})")
+    elif result.refused:
+        order_transition_locked(child, states.CANCEL_REJECTED, actor=actor, reason=f"{venue} refused the cancel: {result.refused}",
+                                venue_ts=result.ts)
+        if result.status in (S.EXPIRED, S.CANCELED, S.FILLED):
+            _end_child(child, S.EXPIRED.value if result.status is not S.CANCELED else S.CANCELED.value, result.reason or result.refused)
+    elif result.status is S.CANCELED:
+        when = result.ts.isoformat(timespec="milliseconds") if result.ts else "?"
+        order_transition_locked(child, states.CANCELED, actor=actor, reason=f"{reason}; confirmed by {venue} at {when}",
+                                venue_ts=result.ts)
+    else:
+        return  # the venue confirms later
+    Order.objects.filter(pk=child.pk).update(wake_at=None)
+
+
+def venue_replace(child: Order, *, portfolio: Portfolio, parent: Order | None, actor=None,
+                  quantity: Decimal | None = None, limit_price: Decimal | None = None) -> str:
+    """Replace ``child``'s quantity and/or limit at its venue (PENDING_UPDATE, then UPDATED or MODIFY_REJECTED);
+    the replace passes the slice check for what the order becomes and carries its seal. Returns the refusal
+    ("" when the venue took it). Caller holds the portfolio, parent and child locks."""
+    changes = {k: v for k, v in (("quantity", quantity), ("limit_price", limit_price)) if v is not None}
+    if child.status == S.INITIALIZED.value:  # not at a venue yet: change it in place
+        Order.objects.filter(pk=child.pk).update(**changes)
+        for k, v in changes.items():
+            setattr(child, k, v)
+        return ""
+    order_transition_locked(child, states.PENDING_UPDATE, actor=actor)
+    now = get_clock().market_now()
+    verdict = slice_check(child, parent, now, quantity=quantity, limit_price=limit_price)
+    if not verdict.passed:
+        why = "; ".join(verdict.reasons) or "refused by the pre-trade checks"
+        order_transition_locked(child, states.MODIFY_REJECTED, actor=actor, reason=f"replace denied: {why}"[:2000])
+        return why
+    client, _ = venue_client(child, now)
+    result = client.amend(child.client_order_id, quantity=quantity, limit_price=limit_price, risk_stamp=verdict.stamp)
+    _apply_reports(child, [f for f in result.fills if f.ts_event <= now], portfolio=portfolio, parent=parent)
+    if states.is_terminal(child.status):
+        return "the order finished before the replace"
+    venue = child.venue.code if child.venue_id else "the venue"
+    if result.refused:
+        order_transition_locked(child, states.MODIFY_REJECTED, actor=actor, reason=f"{venue} refused the replace: {result.refused}",
+                                venue_ts=result.ts)
+        return result.refused
+    fresh = order_apply_event(order_id=child.pk, event=states.UPDATED, actor=actor, venue_ts=result.ts, **changes)
+    child.status, child.quantity, child.limit_price = fresh.status, fresh.quantity, fresh.limit_price
+    if result.status is S.FILLED and fresh.filled_qty == fresh.quantity:
+        Order.objects.filter(pk=child.pk).update(wake_at=None)
+    return ""
 
 
 def _apply_reports(child: Order, reports, *, portfolio: Portfolio | None = None, parent: Order | None = None) -> int:
@@ -467,6 +583,6 @@ def orders_sweep(*, grace_seconds: float | None = None, limit: int = 500) -> dic
 
 
 __all__ = [
-    "child_client_id", "child_work", "intent_of", "order_route", "orders_sweep", "parent_settle",
-    "proposal_settle", "wall_for",
+    "child_client_id", "child_work", "execution_order", "intent_of", "order_route", "orders_sweep", "parent_settle",
+    "proposal_settle", "slice_check", "venue_cancel", "venue_client", "venue_replace", "wall_for",
 ]

@@ -79,8 +79,8 @@ class _Working:
         self.reason = ""
         self.rested = False  # was in the book without crossing: later fills are MAKER at the limit
 
-    def result(self) -> TradeResult:
-        return TradeResult(self.order.client_order_id, self.status, tuple(self.fills), self.reason)
+    def result(self, **kw) -> TradeResult:
+        return TradeResult(self.order.client_order_id, self.status, tuple(self.fills), self.reason, **kw)
 
 
 def _noop(_fill: FillReport) -> None:
@@ -186,34 +186,36 @@ class PaperExchange(BrokerAdapter):
         return self._fills[start:]
 
     def cancel(self, client_order_id: str) -> TradeResult:
+        """Stop working the rest at market now; a finished order refuses (``refused`` says why)."""
         w = self._orders.get(client_order_id)
         if w is None:
-            return TradeResult(client_order_id, OrderStatus.REJECTED, reason="unknown order")
-        if w.status not in TERMINAL:
-            self._close(w, OrderStatus.CANCELED, "cancelled on request")
-        return w.result()
+            return TradeResult(client_order_id, OrderStatus.REJECTED, reason="unknown order", refused="unknown order")
+        if w.status in TERMINAL:
+            return w.result(refused=f"too late to cancel: the order is {w.status.value}", ts=self.clock())
+        self._close(w, OrderStatus.CANCELED, "cancelled on request")
+        return w.result(ts=self.clock())
 
     def amend(
-        self, client_order_id: str, *, quantity: Decimal | None = None, limit_price: Decimal | None = None
+        self, client_order_id: str, *, quantity: Decimal | None = None, limit_price: Decimal | None = None,
+        risk_stamp: str = "",
     ) -> TradeResult:
+        """Replace the quantity and/or limit at market now; a refused replace leaves the order as it was."""
         w = self._orders.get(client_order_id)
         if w is None:
-            return TradeResult(client_order_id, OrderStatus.REJECTED, reason="unknown order")
+            return TradeResult(client_order_id, OrderStatus.REJECTED, reason="unknown order", refused="unknown order")
         if w.status in TERMINAL:
-            return TradeResult(client_order_id, w.status, tuple(w.fills), f"cannot amend a {w.status.value} order")
+            return w.result(refused=f"cannot amend a {w.status.value} order", ts=self.clock())
         filled = w.order.quantity - w.remaining
         if quantity is not None:
             if quantity < filled or quantity % self.lot != 0:
-                return TradeResult(
-                    client_order_id, w.status, tuple(w.fills), f"quantity {quantity} is below the {filled} filled or not whole lots"
-                )
+                return w.result(refused=f"quantity {quantity} is below the {filled} filled or not whole lots", ts=self.clock())
             w.order = replace(w.order, quantity=quantity)
             w.remaining = quantity - filled
         if limit_price is not None:
             w.order = replace(w.order, limit_price=limit_price)
-        if w.remaining == 0:
+        if w.remaining == 0:  # cut to what has filled: done
             self._close(w, OrderStatus.FILLED, "")
-        return w.result()
+        return w.result(ts=self.clock())
 
     def status(self, client_order_id: str) -> TradeResult:
         w = self._orders.get(client_order_id)
@@ -226,6 +228,50 @@ class PaperExchange(BrokerAdapter):
 
     def fills_since(self, ts: datetime) -> Sequence[FillReport]:
         return [f for f in self._fills if f.ts_event >= ts]
+
+    # The book as data: a venue that keeps its book outside this process (``market_app.paper_venue``)
+
+    def export_order(self, client_order_id: str) -> dict:
+        """One order's whole state at the venue as plain JSON data (``restore_order`` reads it back)."""
+        w = self._orders[client_order_id]
+        o = w.order
+        return {
+            "order": {
+                "client_order_id": o.client_order_id, "symbol": o.symbol, "side": o.side.value, "quantity": str(o.quantity),
+                "venue": o.venue, "order_type": o.order_type.value,
+                "limit_price": None if o.limit_price is None else str(o.limit_price),
+                "time_in_force": o.time_in_force.value, "ts": o.ts.isoformat() if o.ts else None,
+            },
+            "status": w.status.value, "reason": w.reason, "remaining": str(w.remaining), "rested": w.rested,
+            "next_at": w.next_at.isoformat() if w.next_at else None,
+            "fills": [
+                {"trade_id": f.trade_id, "qty": str(f.last_qty), "px": str(f.last_px), "commission": str(f.commission),
+                 "liquidity": f.liquidity_side.value, "ts": f.ts_event.isoformat()}
+                for f in w.fills
+            ],
+        }
+
+    def restore_order(self, state: Mapping[str, Any], on_fill: FillCallback = _noop) -> None:
+        """Put back an order exported by ``export_order``: it is worked from where it was."""
+        od = state["order"]
+        order = ExecutionOrder(
+            client_order_id=od["client_order_id"], symbol=od["symbol"], side=Side(od["side"]), quantity=Decimal(od["quantity"]),
+            venue=od["venue"], order_type=OrderType(od["order_type"]),
+            limit_price=None if od["limit_price"] is None else Decimal(od["limit_price"]),
+            time_in_force=TimeInForce(od["time_in_force"]), ts=datetime.fromisoformat(od["ts"]) if od["ts"] else None,
+        )
+        w = _Working(order, self.venues.get(order.venue) or PaperVenue(order.venue), on_fill)
+        w.status, w.reason, w.remaining, w.rested = OrderStatus(state["status"]), state["reason"], Decimal(state["remaining"]), state["rested"]
+        w.next_at = datetime.fromisoformat(state["next_at"]) if state["next_at"] else None
+        w.fills = [
+            FillReport(trade_id=f["trade_id"], client_order_id=order.client_order_id, venue=order.venue, symbol=order.symbol,
+                       side=order.side, last_qty=Decimal(f["qty"]), last_px=Decimal(f["px"]), commission=Decimal(f["commission"]),
+                       liquidity_side=LiquiditySide(f["liquidity"]), ts_event=datetime.fromisoformat(f["ts"]))
+            for f in state["fills"]
+        ]
+        self._orders[order.client_order_id] = w
+        if w.status not in TERMINAL and w.next_at is not None:
+            self._push(w)
 
     # Internals
 

@@ -209,7 +209,12 @@ class PreTradeRiskEngine(RiskEngine):
         *,
         context: RiskContext | None = None,
         now: datetime | None = None,
+        slice_only: bool = False,
     ) -> RiskVerdict:
+        """The verdict on ``intent``. ``slice_only``: the checks a child slice passes before it goes
+        out - the trading state and the per-order limits (size, collar, restricted list, rate), not
+        the duplicate window (a schedule's equal slices are not duplicates) and not the exposure
+        limits, which its parent already answered for."""
         ctx = context or self.context
         bk = self.book(snapshot, ctx)
         x = OrderExposure(bk, intent, ctx)
@@ -223,6 +228,8 @@ class PreTradeRiskEngine(RiskEngine):
 
         for c in self.applicable(intent.portfolio_id, sym, intent.agent_id):
             if c.wall_clock and not wall:
+                continue
+            if slice_only and (not c.per_order or c.kind == K.DUPLICATE_WINDOW_S):
                 continue
             if unpriced and c.priced:
                 out.append(unvalued(c, sym, "no price to value the order"))

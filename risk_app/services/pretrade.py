@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 
 from django.utils import timezone
 
+from desk import riskstamp
 from desk.ports import PreTradeGate
 from desk.interfaces import OrderIntent, RiskVerdict
 from risk_app import checks as K
@@ -116,6 +118,33 @@ def pre_trade_check(
     return verdicts
 
 
+def pre_trade_check_slice(
+    *, portfolio_id: int, intent: OrderIntent, parent_client_order_id: str = "", order_id: int | None = None,
+    record: bool = True,
+) -> RiskVerdict:
+    """The check a child slice passes before it goes out (``PreTradeRiskEngine.check`` with
+    ``slice_only``), against the book without its parent (so nothing counts twice); passed, the
+    verdict carries the seal for exactly this quantity and price (``desk.riskstamp``).
+    The caller holds the portfolio row lock."""
+    engine = engine_get()
+    now = timezone.now()
+    excluded = replace(intent, client_order_id=parent_client_order_id or intent.client_order_id)
+    loaded = snapshot_load(
+        portfolio_id=portfolio_id, intents=[excluded], now=now, market_now=_market_now(), wall_clock=True,
+        lookback_s=engine.lookback_s, need_returns=False,
+    )
+    verdict = engine.check(intent, loaded.snapshot, context=loaded.context, now=now, slice_only=True)
+    verdicts_count([verdict])
+    if verdict.passed:
+        verdict = replace(verdict, stamp=riskstamp.sign(
+            client_order_id=intent.client_order_id, side=intent.side, symbol=intent.symbol, quantity=intent.quantity,
+            limit_price=intent.limit_price,
+        ))
+    if record and order_id is not None:
+        RiskCheck.objects.create(**_row(verdict, portfolio_id, intent, order_id, None))
+    return verdict
+
+
 def pre_trade_check_proposal(*, portfolio_id: int, intents: Sequence[OrderIntent], wall_clock: bool = True):
     """The what-if of a whole proposal (``ProposalVerdict``: verdicts, distinct breaches, post-trade figures).
 
@@ -197,3 +226,7 @@ class DeskPreTradeGate(PreTradeGate):
     def check(self, *, portfolio_id, intents, order_ids=None, record=True, alerts=True, wall_clock=True):
         return pre_trade_check(portfolio_id=portfolio_id, intents=intents, order_ids=order_ids, record=record,
                                alerts=alerts, wall_clock=wall_clock)
+
+    def check_slice(self, *, portfolio_id, intent, parent_client_order_id="", order_id=None):
+        return pre_trade_check_slice(portfolio_id=portfolio_id, intent=intent, parent_client_order_id=parent_client_order_id,
+                                     order_id=order_id)
