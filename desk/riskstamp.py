@@ -4,7 +4,7 @@ the risk checks).
 
 The gate's slice check (``risk_app.services.pretrade.pre_trade_check_slice``) signs what it
 passed - client order id, side, symbol, quantity, limit price - with an HMAC keyed by the
-deployment's secret; every venue client (``desk.venue.BrokerAdapter.unchecked``) recomputes it
+deployment's secret; every venue client (``unchecked`` / ``unchecked_replace`` below) recomputes it
 and refuses a new order or a replace whose seal is missing or was issued for another quantity
 or price. A seal is not a secret the caller can invent: forging one needs the key.
 
@@ -18,6 +18,8 @@ import functools
 import hashlib
 import hmac
 from decimal import Decimal
+
+from desk.interfaces import ExecutionOrder, OrderStatus, TradeResult
 
 from django.conf import settings
 
@@ -56,3 +58,21 @@ def verify(stamp: str, *, client_order_id: str, side: str, symbol: str, quantity
         return False
     good = sign(client_order_id=client_order_id, side=side, symbol=symbol, quantity=quantity, limit_price=limit_price)
     return hmac.compare_digest(stamp, good)
+
+
+NO_RISK_CHECK = "refused by the venue client: no passed pre-trade risk check for this quantity and price"
+
+
+def unchecked(order: ExecutionOrder) -> TradeResult | None:
+    """REJECTED when ``order`` lacks the gate's seal for exactly its quantity and price, else None."""
+    ok = verify(order.risk_stamp, client_order_id=order.client_order_id, side=order.side, symbol=order.symbol,
+                          quantity=order.quantity, limit_price=order.limit_price)
+    return None if ok else TradeResult(order.client_order_id, OrderStatus.REJECTED, reason=NO_RISK_CHECK)
+
+
+def unchecked_replace(order: ExecutionOrder, *, quantity: Decimal | None, limit_price: Decimal | None, risk_stamp: str) -> bool:
+    """Whether a replace of working ``order`` to ``quantity`` / ``limit_price`` lacks the seal for what it becomes."""
+    qty = order.quantity if quantity is None else quantity
+    px = order.limit_price if limit_price is None else limit_price
+    return not verify(risk_stamp, client_order_id=order.client_order_id, side=order.side, symbol=order.symbol,
+                                quantity=qty, limit_price=px)

@@ -20,8 +20,8 @@ What an adapter must guarantee to the desk:
 - **No market time of its own**: the adapter is given the desk's clock and
   never calls ``datetime.now()`` for market time.
 - **No order around the risk gate** (SEC 15c3-5): a new order or a replace is refused unless it
-  carries the gate's seal for exactly that quantity and price (``unchecked`` /
-  ``unchecked_replace``, ``desk.riskstamp``); cancels always go through.
+  carries the gate's seal for exactly that quantity and price (``desk.riskstamp.unchecked`` /
+  ``unchecked_replace``); cancels always go through.
 - **Reconciliation after a reconnect**: ``open_orders`` and ``fills_since`` let
   the desk replay what it missed; re-reporting a fill is harmless (stable ids).
 """
@@ -33,28 +33,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from desk import riskstamp
 from desk.interfaces import ExecutionEnvironment, ExecutionOrder, FillReport, OrderStatus, TradeResult
 
 FillCallback = Callable[[FillReport], None]
-
-NO_RISK_CHECK = "refused by the venue client: no passed pre-trade risk check for this quantity and price"
-
-
-def unchecked(order: ExecutionOrder) -> TradeResult | None:
-    """REJECTED when ``order`` lacks the gate's seal for exactly its quantity and price, else None."""
-    ok = riskstamp.verify(order.risk_stamp, client_order_id=order.client_order_id, side=order.side, symbol=order.symbol,
-                          quantity=order.quantity, limit_price=order.limit_price)
-    return None if ok else TradeResult(order.client_order_id, OrderStatus.REJECTED, reason=NO_RISK_CHECK)
-
-
-def unchecked_replace(order: ExecutionOrder, *, quantity: Decimal | None, limit_price: Decimal | None, risk_stamp: str) -> bool:
-    """Whether a replace of working ``order`` to ``quantity`` / ``limit_price`` lacks the seal for what it becomes."""
-    qty = order.quantity if quantity is None else quantity
-    px = order.limit_price if limit_price is None else limit_price
-    return not riskstamp.verify(risk_stamp, client_order_id=order.client_order_id, side=order.side, symbol=order.symbol,
-                                quantity=qty, limit_price=px)
-
 
 class BrokerAdapter(ExecutionEnvironment):
     """The broker interface. Subclasses talk to one broker; the desk talks only to this."""

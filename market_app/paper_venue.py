@@ -21,10 +21,11 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from desk.interfaces import ExecutionOrder, FillReport, OrderStatus, TradeResult
-from desk.venue import TERMINAL, BrokerAdapter, FillCallback, unchecked, unchecked_replace
 from django.db import transaction
 
+from desk.interfaces import ExecutionOrder, FillReport, OrderStatus, TradeResult
+from desk.riskstamp import NO_RISK_CHECK, unchecked, unchecked_replace
+from desk.venue import TERMINAL, BrokerAdapter, FillCallback
 from market_app.matching.paper import PaperExchange, PaperVenue
 from market_app.models import PaperBookOrder
 
@@ -108,11 +109,9 @@ class PaperVenueClient(BrokerAdapter):
         if row is None:
             return TradeResult(client_order_id, OrderStatus.REJECTED, reason="unknown order", refused="unknown order")
         current = ex.status(client_order_id)
-        working = ex._orders[client_order_id].order
+        working = ex.order_of(client_order_id)
         if current.status not in TERMINAL and unchecked_replace(working, quantity=quantity, limit_price=limit_price,
                                                                 risk_stamp=risk_stamp):
-            from desk.venue import NO_RISK_CHECK
-
             self._store(ex, row)
             return TradeResult(client_order_id, current.status, current.fills, current.reason, refused=NO_RISK_CHECK,
                                ts=self.clock())

@@ -226,6 +226,10 @@ class PaperExchange(BrokerAdapter):
     def open_orders(self) -> Sequence[TradeResult]:
         return [w.result() for w in self._orders.values() if w.status not in TERMINAL]
 
+    def order_of(self, client_order_id: str) -> ExecutionOrder:
+        """The order as the venue now works it (quantity and limit after any replace)."""
+        return self._orders[client_order_id].order
+
     def fills_since(self, ts: datetime) -> Sequence[FillReport]:
         return [f for f in self._fills if f.ts_event >= ts]
 

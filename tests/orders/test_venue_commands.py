@@ -67,7 +67,7 @@ def _forged(book, qty=100, **kw):
 
 def test_venue_client_when_a_new_order_has_no_passed_risk_check_then_refused_and_nothing_reaches_the_book(book):
     from desk.interfaces import OrderStatus
-    from desk.venue import NO_RISK_CHECK
+    from desk.riskstamp import NO_RISK_CHECK
     from market_app.models import PaperBookOrder
     from orders_app.venues import paper_environment, paper_venues
     from market_app.marks import session_at, session_market
@@ -96,7 +96,7 @@ def _resized(order, qty):
 
 def test_venue_client_when_a_replace_has_no_passed_risk_check_for_its_quantity_and_price_then_refused_and_the_order_unchanged(book, enqueued):
     from desk import riskstamp
-    from desk.venue import NO_RISK_CHECK
+    from desk.riskstamp import NO_RISK_CHECK
     from market_app.models import PaperBookOrder
     from orders_app.models import Order
 
