@@ -2,8 +2,9 @@
 
 A broker adapter is an ``ExecutionEnvironment`` that works orders over time: it
 acknowledges on ``submit`` and reports fills through the ``on_fill`` callback as
-the broker sends them. The paper exchange (``environments.paper.PaperExchange``)
-is the reference implementation: a new adapter should pass the same tests.
+the broker sends them. The paper venue (``market_app.paper_venue.PaperVenueClient``:
+the matching model ``market_app.matching.paper.PaperExchange`` with its book in the
+database) is the reference implementation: a new adapter should pass the same tests.
 
 What an adapter must guarantee to the desk:
 

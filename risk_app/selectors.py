@@ -41,6 +41,38 @@ def trading_states(portfolios) -> list[dict[str, Any]]:
     return out
 
 
+@dataclass
+class HaltCancels:
+    """What the last HALT did at the venues: each working order's cancel, and when its venue confirmed it."""
+
+    halted_at: Any
+    scope: str
+    rows: list
+    pending: int
+
+
+def halt_cancels(limit: int = 200) -> HaltCancels | None:
+    """The cancels sent since the newest change to HALTED (None when there was none): per child order,
+    its venue, when the desk asked, and the venue's confirmation time (``OrderEvent.venue_ts``)."""
+    from orders_app.models import Order, OrderEvent
+
+    halt = TradingStateChange.objects.filter(to_state=TradingState.HALTED.value).order_by("-ts").first()
+    if halt is None:
+        return None
+    asked = OrderEvent.objects.filter(event="PENDING_CANCEL", ts__gte=halt.ts, order__parent__isnull=False)
+    order_ids = list(asked.values_list("order_id", flat=True)[:limit])
+    confirmed = {
+        e.order_id: e
+        for e in OrderEvent.objects.filter(order_id__in=order_ids, event__in=["CANCELED", "CANCEL_REJECTED"], ts__gte=halt.ts)
+    }
+    rows = []
+    for o in Order.objects.filter(pk__in=order_ids).select_related("venue", "instrument").order_by("id"):
+        e = confirmed.get(o.pk)
+        rows.append({"order": o, "venue": o.venue.code if o.venue_id else "", "status": o.status,
+                     "confirmed_at": e.venue_ts if e else None, "refused": e.reason if e and e.event == "CANCEL_REJECTED" else ""})
+    return HaltCancels(halt.ts, halt.scope, rows, sum(1 for r in rows if r["status"] == "PENDING_CANCEL"))
+
+
 def state_changes(limit: int = 20):
     return TradingStateChange.objects.select_related("actor", "confirmed_by")[:limit]
 

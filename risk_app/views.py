@@ -63,6 +63,7 @@ def _page(request, *, errors: dict | None = None, values: dict | None = None, st
         "current": current,
         "states": sel.trading_states(portfolios),
         "state_changes": sel.state_changes(10),
+        "halt_cancels": sel.halt_cancels(),
         "rows": rows,
         "pending": sel.pending_changes(),
         "snapshot": snap,

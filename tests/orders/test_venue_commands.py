@@ -211,3 +211,33 @@ def test_kill_switch_when_halted_then_every_working_order_is_cancelled_at_its_ve
         assert PaperBookOrder.objects.get(client_order_id=c.client_order_id).status == "CANCELED"
         assert c.events.get(event="CANCELED").venue_ts is not None
     assert not PaperBookOrder.objects.exclude(status__in=["CANCELED", "FILLED", "EXPIRED", "REJECTED"]).exists()
+    # The risk officer sees each cancel and when its venue confirmed it.
+    from django.test import Client
+
+    web = Client()
+    web.force_login(risk)
+    page = web.get("/risk/").content.decode()
+    assert 'id="halt-cancels"' in page and "all confirmed" in page
+    assert all(c.client_order_id in page for c in children)
+
+
+def test_replace_when_the_venue_refuses_then_the_child_returns_to_its_status_with_the_venues_reason(book, enqueued):
+    from django.db import transaction
+
+    from orders_app.models import Order
+    from orders_app.working import _lock_all, venue_replace
+
+    order = _place(book, "KO", 20000)
+    drain(enqueued)
+    book[2].step(1)
+    drain(enqueued)
+    child = next(c for c in Order.objects.filter(parent=order) if c.status == "PARTIALLY_FILLED")
+    with transaction.atomic():
+        portfolio, (parent, child) = _lock_all(order.portfolio_id, order.pk, child.pk)
+        before = child.status
+        refused = venue_replace(child, portfolio=portfolio, parent=parent, actor=book[1], quantity=Decimal(1))
+    child.refresh_from_db()
+    assert "below" in refused and child.status == before == "PARTIALLY_FILLED"
+    last = list(child.events.order_by("id"))[-2:]
+    assert [e.event for e in last] == ["PENDING_UPDATE", "MODIFY_REJECTED"]
+    assert "refused the replace" in last[1].reason and last[1].venue_ts is not None
