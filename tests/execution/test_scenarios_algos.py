@@ -73,7 +73,7 @@ def test_backtest_when_algo_is_not_immediate_then_run_completes_and_trades_on_re
 def test_backtest_when_twap_then_a_days_fills_are_spread_over_the_session_at_the_paths_prices(closes):
     result = run(closes, "TWAP", {"slices": 13})
 
-    day = date(2022, 1, 31)
+    day = date(2022, 1, 3)  # invested from cash: every order is large enough for 13 slices
     aapl = [t for t in result.trades if t.date == day and t.symbol == "AAPL"]
     assert len(aapl) == 13 and len({t.order_id for t in aapl}) == 1
     times = [t.ts.astimezone(NEW_YORK) for t in aapl]
