@@ -111,8 +111,8 @@ def _window(market: MarketState, params: Mapping[str, Any]) -> tuple[datetime, d
 
 
 def _buckets(start: datetime, end: datetime, interval_minutes: float) -> list[tuple[datetime, datetime]]:
-    if not interval_minutes > 0:
-        raise ConfigError("interval_minutes", "must be positive")
+    if not 0 < interval_minutes < math.inf:
+        raise ConfigError("interval_minutes", "must be a positive number of minutes")
     step = timedelta(minutes=interval_minutes)
     n = max(1, math.ceil((end - start) / step - 1e-9))
     return [(start + i * step, min(start + (i + 1) * step, end)) for i in range(n)]

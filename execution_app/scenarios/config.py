@@ -44,6 +44,7 @@ def _algo(params: dict[str, Any]) -> None:
     The window is always the whole execution session and orders are whole shares at market, so the common
     ``start``, ``end``, ``lot_size`` and ``limit_price`` are not a run's to set.
     """
+    from market_app.intraday import SESSION_MINUTES
     from orders_app.algos import get_algo
 
     name, tuning = params.get("algo"), params.get("algo_params")
@@ -65,12 +66,24 @@ def _algo(params: dict[str, Any]) -> None:
             takes = f"takes {', '.join(algo.tuning)}" if algo.tuning else "takes no params"
             raise ConfigError(f"params.algo_params.{key}", f"{algo.name} {takes} in a run (orders are worked over "
                                                            "the whole session, in whole shares, at market)")
+    # The simulated path has one price a minute: finer slicing buys nothing and costs a run its time.
+    for key, bad, reason in (("interval_minutes", lambda x: x < 1, "must be at least 1 in a run (one price a minute)"),
+                             ("slices", lambda x: x > SESSION_MINUTES, f"must be at most {SESSION_MINUTES} in a run "
+                                                                       "(one price a minute)")):
+        try:
+            value = float(tuning[key])
+        except (KeyError, TypeError, ValueError):
+            continue  # absent, or not a number: the algo's own check names it
+        if bad(value):
+            raise ConfigError(f"params.algo_params.{key}", reason)
     open_, close = datetime(2022, 1, 3, 14, 30, tzinfo=timezone.utc), datetime(2022, 1, 3, 21, 0, tzinfo=timezone.utc)
     probe = MarketState(now=open_, session_open=open_, session_close=close, mark=Decimal(100), adv=1_000_000.0)
     try:
         algo.schedule(OrderIntent(0, "PROBE", Side.BUY, Decimal(1000)), probe, tuning)
     except ConfigError as e:
         raise ConfigError(f"params.algo_params.{e.field}", e.reason) from None
+    except (ArithmeticError, TypeError, ValueError) as e:  # a value no check foresaw: still the run's to fix
+        raise ConfigError("params.algo_params", f"{algo.name} cannot plan with these params ({e})") from None
 
 
 def _date(name: str, value: Any) -> date:
