@@ -1,5 +1,6 @@
 """Backtests through the full pipeline: signals, optimiser, whole-share trades, pre-trade risk
-(wall_clock=False), the IMMEDIATE algo, the smart order router, MOC fills, average-cost book.
+(wall_clock=False), the IMMEDIATE algo, the smart order router, MOC fills, average-cost book;
+and the same with TWAP (5-minute slices over each rebalance day's simulated intraday path).
 
 Pure core, no database: the skfolio S&P 500 demo closes (20 stocks) and the index. The figure is
 the best of a few warm runs (the XNYS calendar and the solvers' set-up are paid once per process).
@@ -12,6 +13,7 @@ import time
 CASES = [
     ("backtest.equal_weight_monthly_20_2000_2022", "equal_weight", {}, 0.5, 3),
     ("backtest.max_sharpe_monthly_20_2000_2022", "max_sharpe", {"lookback_days": 756}, 8.0, 1),
+    ("backtest.equal_weight_monthly_twap_20_2000_2022", "equal_weight", {"algo": "TWAP"}, 30.0, 1),
 ]
 
 

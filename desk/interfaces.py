@@ -467,6 +467,7 @@ class RiskEngine(abc.ABC):
 
 class ExecutionAlgo(abc.ABC):
     name: str = "IMMEDIATE"
+    tuning: tuple[str, ...] = ()  # the params of its own (beyond the common window, lot size and limit)
 
     @abc.abstractmethod
     def schedule(self, intent: OrderIntent, market: MarketState, params: Mapping[str, Any]) -> list[Slice]: ...

@@ -25,6 +25,9 @@ from datetime import date, datetime, timedelta
 import numpy as np
 
 SESSION_MINUTES = 390
+VOL_WINDOW = 60  # daily returns in an instrument's volatility
+DEFAULT_VOL = 0.02  # when there are too few of them
+DEFAULT_ADV = 1_000_000.0  # shares, for an instrument whose average daily volume is not known
 # Open and close weights relative to midday: intraday volume in US equities is
 # roughly 2-3x heavier in the first and last half hour than at lunch.
 _U_DEPTH = 2.5
@@ -69,6 +72,17 @@ def brownian_bridge(prev_close: float, close: float, daily_vol: float, n_steps: 
     path[0] = prev_close
     path[-1] = close
     return path
+
+
+def trailing_daily_vol(closes, window: int = VOL_WINDOW, default: float = DEFAULT_VOL) -> float:
+    """The standard deviation of the last ``window`` daily log returns of ``closes`` (oldest first, all known
+    before the session); ``default`` with fewer than two returns or a volatility that is not positive."""
+    history = np.asarray(closes, dtype=float)
+    if len(history) <= 2:
+        return default
+    r = np.diff(np.log(history[-(window + 1):]))
+    vol = float(np.std(r, ddof=1))
+    return vol if math.isfinite(vol) and vol > 0 else default
 
 
 def path_seed(symbol: str, day: date, desk_seed: int = 0) -> int:

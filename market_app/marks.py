@@ -16,24 +16,19 @@ change once stored), never state other processes need to see.
 from __future__ import annotations
 
 import bisect
-import math
 import threading
 import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-import numpy as np
 from django.conf import settings
 
 from desk.clock import NEW_YORK, session_table
 from desk.errors import DomainError
 from desk.interfaces import MarketState
-from market_app.intraday import InstrumentDay, SessionMarket
+from market_app.intraday import DEFAULT_ADV, VOL_WINDOW, InstrumentDay, SessionMarket, trailing_daily_vol
 
-VOL_WINDOW = 60
-DEFAULT_ADV = 1_000_000.0
-DEFAULT_VOL = 0.02
 _CACHE_TTL_S = 300.0
 _cache: dict[tuple[str, date], tuple[float, InstrumentDay]] = {}
 _cache_lock = threading.Lock()
@@ -82,12 +77,7 @@ def _instrument_day(symbol: str, day: date) -> InstrumentDay:
     else:  # no bar for the session (past the data): replay it flat at the last close
         prev_close = close = float(closes[-1][1])
         history = [float(c) for _, c in closes]
-    vol = DEFAULT_VOL
-    if len(history) > 2:
-        r = np.diff(np.log(np.asarray(history[-(VOL_WINDOW + 1):])))
-        vol = float(np.std(r, ddof=1)) if len(r) > 1 else DEFAULT_VOL
-        if not math.isfinite(vol) or vol <= 0:
-            vol = DEFAULT_VOL
+    vol = trailing_daily_vol(history)
     adv = float(inst["adv"] or 0) or DEFAULT_ADV
     return InstrumentDay(prev_close=prev_close, close=close, adv=adv, daily_vol=vol)
 

@@ -12,7 +12,9 @@ and returns slices that
 Slices of zero lots are dropped (a window with more buckets than lots).
 
 Common params: ``start`` / ``end`` (aware datetimes; default now .. session
-close, clipped to the session), ``lot_size`` (default 1), ``limit_price``.
+close, clipped to the session), ``lot_size`` (default 1), ``limit_price``. Each
+algo lists its own in ``tuning``. A param that is not a number of its kind is a
+``ConfigError`` naming it.
 """
 
 from __future__ import annotations
@@ -55,6 +57,23 @@ def allocate_lots(total_lots: int, weights: Sequence[float]) -> list[int]:
     return base.tolist()
 
 
+def _number(params: Mapping[str, Any], key: str, default: float) -> float:
+    value = params.get(key, default)
+    if isinstance(value, bool):
+        raise ConfigError(key, "must be a number")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(key, f"must be a number, got {value!r}") from None
+
+
+def _whole(params: Mapping[str, Any], key: str, default: int) -> int:
+    x = _number(params, key, default)
+    if not (math.isfinite(x) and x == int(x)):
+        raise ConfigError(key, f"must be a whole number, got {params.get(key)!r}")
+    return int(x)
+
+
 def _lots(intent: OrderIntent, params: Mapping[str, Any]) -> tuple[int, Decimal]:
     lot = to_decimal(params.get("lot_size", 1))
     if lot <= 0:
@@ -92,8 +111,8 @@ def _window(market: MarketState, params: Mapping[str, Any]) -> tuple[datetime, d
 
 
 def _buckets(start: datetime, end: datetime, interval_minutes: float) -> list[tuple[datetime, datetime]]:
-    if not interval_minutes > 0:
-        raise ConfigError("interval_minutes", "must be positive")
+    if not 0 < interval_minutes < math.inf:
+        raise ConfigError("interval_minutes", "must be a positive number of minutes")
     step = timedelta(minutes=interval_minutes)
     n = max(1, math.ceil((end - start) / step - 1e-9))
     return [(start + i * step, min(start + (i + 1) * step, end)) for i in range(n)]
@@ -154,25 +173,28 @@ class TwapAlgo(ExecutionAlgo):
     """
 
     name = "TWAP"
+    tuning = ("slices", "interval_minutes", "randomise", "seed")
 
     def schedule(self, intent: OrderIntent, market: MarketState, params: Mapping[str, Any]) -> list[Slice]:
         n, lot = _lots(intent, params)
         start, end = _window(market, params)
-        count = params.get("slices")
-        if count is None:
-            buckets = _buckets(start, end, float(params.get("interval_minutes", DEFAULT_INTERVAL_MINUTES)))
-            count = len(buckets)
-        count = int(count)
+        if params.get("slices") is None:
+            count = len(_buckets(start, end, _number(params, "interval_minutes", DEFAULT_INTERVAL_MINUTES)))
+        else:
+            count = _whole(params, "slices", 1)
         if count < 1:
             raise ConfigError("slices", "must be at least 1")
         interval = (end - start) / count
-        r = float(params.get("randomise", 0.0))
+        r = _number(params, "randomise", 0.0)
         if not 0.0 <= r < 1.0:
             raise ConfigError("randomise", "must be in [0, 1)")
+        seed = _whole(params, "seed", 0)
+        if seed < 0:
+            raise ConfigError("seed", "must be at least 0")
         weights = np.ones(count)
         offsets = np.zeros(count)
         if r > 0:
-            rng = np.random.default_rng(params.get("seed", 0))
+            rng = np.random.default_rng(seed)
             weights = 1.0 + r * rng.uniform(-1.0, 1.0, count)
             offsets = r * rng.uniform(0.0, 1.0, count)
         dues = [start + interval * (i + float(offsets[i])) for i in range(count)]
@@ -187,11 +209,12 @@ class VwapAlgo(ExecutionAlgo):
     """
 
     name = "VWAP"
+    tuning = ("interval_minutes",)
 
     def schedule(self, intent: OrderIntent, market: MarketState, params: Mapping[str, Any]) -> list[Slice]:
         n, lot = _lots(intent, params)
         start, end = _window(market, params)
-        buckets = _buckets(start, end, float(params.get("interval_minutes", DEFAULT_INTERVAL_MINUTES)))
+        buckets = _buckets(start, end, _number(params, "interval_minutes", DEFAULT_INTERVAL_MINUTES))
         shares = _bucket_volume_shares(market, buckets)
         return _slices([b[0] for b in buckets], allocate_lots(n, shares), lot, _limit(intent, params))
 
@@ -208,10 +231,11 @@ class PovAlgo(ExecutionAlgo):
     """
 
     name = "POV"
+    tuning = ("rate", "interval_minutes", "on_shortfall")
 
     def schedule(self, intent: OrderIntent, market: MarketState, params: Mapping[str, Any]) -> list[Slice]:
         n, lot = _lots(intent, params)
-        rate = float(params.get("rate", 0.1))
+        rate = _number(params, "rate", 0.1)
         if not 0.0 < rate <= 1.0:
             raise ConfigError("rate", "must be in (0, 1]")
         if not market.adv > 0:
@@ -220,7 +244,7 @@ class PovAlgo(ExecutionAlgo):
         if on_shortfall not in ("last_slice", "expire"):
             raise ConfigError("on_shortfall", "must be 'last_slice' or 'expire'")
         start, end = _window(market, params)
-        buckets = _buckets(start, end, float(params.get("interval_minutes", DEFAULT_INTERVAL_MINUTES)))
+        buckets = _buckets(start, end, _number(params, "interval_minutes", DEFAULT_INTERVAL_MINUTES))
         market_volume = _bucket_volume_shares(market, buckets) * market.adv
         lot_f = float(lot)
         # The tiny epsilon keeps an exact product like 0.1 * 30000 = 2999.9999... from losing a lot.

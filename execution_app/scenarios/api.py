@@ -32,7 +32,13 @@ class BacktestInput(serializers.Serializer):
     commission_bps = serializers.DecimalField(max_digits=10, decimal_places=4, default="0")
     slippage_bps = serializers.DecimalField(max_digits=10, decimal_places=4, default="0")
     fill = serializers.ChoiceField(choices=FILLS, default="close")
-    params = serializers.JSONField(required=False, default=dict)
+    params = serializers.JSONField(
+        required=False, default=dict,
+        help_text="The optimiser's params and the run's own: agents, sizing, constraints, symbols, and algo "
+                  "(IMMEDIATE: each order whole at the fill's close; TWAP, VWAP or POV: sliced over each day's "
+                  "simulated intraday path) with algo_params, e.g. {\"algo\": \"POV\", \"algo_params\": "
+                  "{\"rate\": 0.05}}.",
+    )
     name = serializers.CharField(required=False, allow_blank=True, max_length=128, default="")
     portfolio = serializers.CharField(required=False, allow_blank=True, default="")
 

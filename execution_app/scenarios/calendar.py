@@ -68,3 +68,12 @@ def session_open(day: date) -> datetime:
     if i is None:
         raise ConfigError("date", f"{day.isoformat()} is not an XNYS session")
     return table.opens[i]
+
+
+def next_session(day: date) -> date:
+    """The XNYS session after ``day`` (a session itself)."""
+    table = session_table()
+    i = table.index.get(day)
+    if i is None or i + 1 >= len(table.dates):
+        raise ConfigError("date", f"no XNYS session after {day.isoformat()} in the calendar")
+    return table.dates[i + 1]

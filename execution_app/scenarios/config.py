@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from desk.interfaces import ConfigError
+from desk.interfaces import ConfigError, MarketState, OrderIntent, Side
 
 from .calendar import FREQUENCIES
 
@@ -35,6 +35,55 @@ def _decimal(name: str, value: Any, *, lo: Decimal | None = None, hi: Decimal | 
     if hi is not None and d > hi:
         raise ConfigError(name, f"must be at most {hi}")
     return d
+
+
+def _algo(params: dict[str, Any]) -> None:
+    """``params.algo`` is a registered algo (stored under its registry name) and ``params.algo_params`` only its
+    own tuning, planned once on a model session so a bad value is refused here, with its field, not mid-run.
+
+    The window is always the whole execution session and orders are whole shares at market, so the common
+    ``start``, ``end``, ``lot_size`` and ``limit_price`` are not a run's to set.
+    """
+    from market_app.intraday import SESSION_MINUTES
+    from orders_app.algos import get_algo
+
+    name, tuning = params.get("algo"), params.get("algo_params")
+    if name is None and not tuning:
+        return
+    if name is not None and not isinstance(name, str):
+        raise ConfigError("params.algo", f"must be the name of an algo, got {name!r}")
+    try:
+        algo = get_algo(name or "IMMEDIATE")
+    except ConfigError as e:
+        raise ConfigError("params.algo", e.reason) from None
+    if name is not None:
+        params["algo"] = algo.name
+    tuning = {} if tuning is None else tuning
+    if not isinstance(tuning, Mapping):
+        raise ConfigError("params.algo_params", "must be an object")
+    for key in tuning:
+        if key not in algo.tuning:
+            takes = f"takes {', '.join(algo.tuning)}" if algo.tuning else "takes no params"
+            raise ConfigError(f"params.algo_params.{key}", f"{algo.name} {takes} in a run (orders are worked over "
+                                                           "the whole session, in whole shares, at market)")
+    # The simulated path has one price a minute: finer slicing buys nothing and costs a run its time.
+    for key, bad, reason in (("interval_minutes", lambda x: x < 1, "must be at least 1 in a run (one price a minute)"),
+                             ("slices", lambda x: x > SESSION_MINUTES, f"must be at most {SESSION_MINUTES} in a run "
+                                                                       "(one price a minute)")):
+        try:
+            value = float(tuning[key])
+        except (KeyError, TypeError, ValueError):
+            continue  # absent, or not a number: the algo's own check names it
+        if bad(value):
+            raise ConfigError(f"params.algo_params.{key}", reason)
+    open_, close = datetime(2022, 1, 3, 14, 30, tzinfo=timezone.utc), datetime(2022, 1, 3, 21, 0, tzinfo=timezone.utc)
+    probe = MarketState(now=open_, session_open=open_, session_close=close, mark=Decimal(100), adv=1_000_000.0)
+    try:
+        algo.schedule(OrderIntent(0, "PROBE", Side.BUY, Decimal(1000)), probe, tuning)
+    except ConfigError as e:
+        raise ConfigError(f"params.algo_params.{e.field}", e.reason) from None
+    except (ArithmeticError, TypeError, ValueError) as e:  # a value no check foresaw: still the run's to fix
+        raise ConfigError("params.algo_params", f"{algo.name} cannot plan with these params ({e})") from None
 
 
 def _date(name: str, value: Any) -> date:
@@ -90,6 +139,8 @@ class ScenarioConfig:
         params = values.get("params") or {}
         if not isinstance(params, Mapping):
             raise ConfigError("params", "must be an object")
+        params = dict(params)
+        _algo(params)
         config = cls(
             strategy=strategy,
             start=start,
@@ -100,7 +151,7 @@ class ScenarioConfig:
             commission_bps=_decimal("commission_bps", values.get("commission_bps", 0), lo=Decimal(0), hi=Decimal(1000)),
             slippage_bps=_decimal("slippage_bps", values.get("slippage_bps", 0) or 0, lo=Decimal(0), hi=Decimal(1000)),
             fill=fill,
-            params=dict(params),
+            params=params,
         )
         config.optimiser()  # the strategy's own params are checked by the optimiser itself
         return config
@@ -125,6 +176,14 @@ class ScenarioConfig:
     @property
     def agents(self) -> Sequence[Any]:
         return tuple(self.params.get("agents") or ())
+
+    @property
+    def algo(self) -> str:
+        return str(self.params.get("algo") or "IMMEDIATE")
+
+    @property
+    def algo_params(self) -> dict[str, Any]:
+        return dict(self.params.get("algo_params") or {})
 
     @property
     def fill_label(self) -> str:

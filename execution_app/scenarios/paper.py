@@ -55,6 +55,8 @@ class PaperMarket:
     """A ``ScenarioMarket`` on the paper exchange: one ``SessionMarket`` per rebalance day."""
 
     label = "paper exchange: touch + square-root impact, displayed size per minute, venue fees"
+    notes: Sequence[str] = ()
+    timed_fills = False
 
     def __init__(
         self,

@@ -8,9 +8,11 @@ vectorised pass: holdings (a step function of the fills) x closes, in exact
 integer micro-dollars, rounded half-even to the cent.
 
 What differs between scenarios is the *market* the loop trades in (a
-``ScenarioMarket``): ``BarMarket`` for the backtest (decide and fill on daily
-bars through ``BacktestEnvironment``), ``PaperMarket`` (``paper.py``) for the
-paper exchange on a stepped clock.
+``ScenarioMarket``): for the backtest ``BarMarket`` (decide and fill on daily
+bars through ``BacktestEnvironment``) when the algo is IMMEDIATE, else
+``SessionBarMarket`` (the same decisions, each order worked by its algo over the
+execution day's simulated intraday path; ``markets.py``), ``PaperMarket``
+(``paper.py``) for the paper exchange on a stepped clock.
 """
 
 from __future__ import annotations
@@ -27,23 +29,15 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from desk.clock import NEW_YORK
-from market_app.matching.backtest import BacktestEnvironment
 from desk.interfaces import ConfigError, ExecutionEnvironment, MarketState, VenueQuote
 from desk.money import cash as to_cash
 from execution_app.orchestrator import Ports, TradeExecutionOrchestrator
 from portfolio_app.trades import LotTradeBuilder
 
-from .calendar import rebalance_rows, session_close
+from .calendar import rebalance_rows
 from .config import ScenarioConfig
-from .ports import (
-    AgentSpec,
-    BookGateway,
-    PassThroughSizer,
-    PointInTimeSignalSource,
-    TradeRecord,
-    bar_quotes,
-)
+from .markets import BarMarket, SessionBarMarket, decimal_of as _dec
+from .ports import AgentSpec, BookGateway, PassThroughSizer, PointInTimeSignalSource, TradeRecord
 
 ZERO = Decimal(0)
 _MICRO = 1_000_000
@@ -54,6 +48,8 @@ class ScenarioMarket(Protocol):
 
     label: str
     environment: ExecutionEnvironment
+    notes: Sequence[str]  # what the run's result should say about this market
+    timed_fills: bool  # fills at instants within a session, so the result shows each one's time
 
     def enter(self, row: int) -> tuple[datetime, dict[str, Decimal]]: ...
 
@@ -64,94 +60,6 @@ class ScenarioMarket(Protocol):
     def bar_price(self, symbol: str, ts: datetime) -> Decimal | None: ...
 
     def fill_date(self, ts: datetime) -> date: ...
-
-
-def _dec(x: float) -> Decimal:
-    return Decimal(repr(float(x)))
-
-
-class BarMarket:
-    """Daily bars: decide at row t's close, fill at t's close (MOC) or t+1's (``next_close``).
-
-    Every fill of a rebalance asks for the same row's prices, quotes and market state, so
-    they are built once per row (prices as Decimals, per symbol, on first use).
-    """
-
-    def __init__(self, closes: np.ndarray, dates: Sequence[date], symbols: Sequence[str], config: ScenarioConfig):
-        self.px, self.dates, self.symbols = closes, list(dates), list(symbols)
-        self.col = {s: j for j, s in enumerate(symbols)}
-        self.row_of = {d: i for i, d in enumerate(self.dates)}
-        self.shift = 1 if config.fill == "next_close" else 0
-        self.label = config.fill_label
-        self.row = 0
-        self.environment = BacktestEnvironment(
-            self._bar, commission_bps=float(config.commission_bps), slippage_bps=float(config.slippage_bps),
-            fill_timing=self.label,
-        )
-        self._marks: dict[str, Decimal] = {}
-        self._quotes = bar_quotes(lambda s: self._marks[s])
-        self._ts_row: dict[datetime, int | None] = {}  # instant -> row of its New York date
-        self._dec_rows: dict[int, dict[str, Decimal | None]] = {}
-        self._row_quotes: dict[str, Sequence[VenueQuote]] = {}
-        self._row_states: dict[str, MarketState] = {}
-
-    def _row_at(self, ts: datetime) -> int | None:
-        try:
-            return self._ts_row[ts]
-        except KeyError:
-            row = self._ts_row[ts] = self.row_of.get(ts.astimezone(NEW_YORK).date())
-            return row
-
-    def _price(self, row: int, symbol: str) -> Decimal | None:
-        cached = self._dec_rows.get(row)
-        if cached is None:
-            if len(self._dec_rows) > 4:
-                self._dec_rows.clear()
-            cached = self._dec_rows[row] = {}
-        try:
-            return cached[symbol]
-        except KeyError:
-            v = self.px[row, self.col[symbol]]
-            px = cached[symbol] = None if math.isnan(v) else _dec(v)
-            return px
-
-    def _bar(self, symbol: str, ts: datetime):
-        row = self._row_at(ts)
-        if row is None or symbol not in self.col or row + self.shift >= len(self.dates):
-            return None
-        row += self.shift
-        px = self._price(row, symbol)
-        return None if px is None else (px, session_close(self.dates[row]))
-
-    def enter(self, row: int) -> tuple[datetime, dict[str, Decimal]]:
-        self.row = row
-        values = self.px[row]
-        self._marks = {s: _dec(values[j]) for j, s in enumerate(self.symbols) if not math.isnan(values[j])}
-        self._row_quotes, self._row_states = {}, {}
-        return session_close(self.dates[row]), self._marks
-
-    def quotes(self, symbol: str) -> Sequence[VenueQuote]:
-        q = self._row_quotes.get(symbol)
-        if q is None:
-            q = self._row_quotes[symbol] = self._quotes(symbol)
-        return q
-
-    def market_state(self, symbol: str) -> MarketState:
-        state = self._row_states.get(symbol)
-        if state is None:
-            t = session_close(self.dates[self.row])
-            state = self._row_states[symbol] = MarketState(
-                now=t, session_open=t, session_close=t, mark=self._marks[symbol]
-            )
-        return state
-
-    def bar_price(self, symbol: str, ts: datetime) -> Decimal | None:
-        row = self._row_at(ts)
-        return None if row is None else self._price(row, symbol)
-
-    def fill_date(self, ts: datetime) -> date:
-        row = self._row_at(ts)
-        return self.dates[row] if row is not None else ts.astimezone(NEW_YORK).date()
 
 
 @dataclass
@@ -173,6 +81,7 @@ class ScenarioResult:
     elapsed_s: float
     book_value: Decimal = ZERO  # the book's own cash + qty x last close, to cross-check the equity curve
     notes: list[str] = field(default_factory=list)
+    timed_fills: bool = False  # each trade's JSON carries its fill time (fills worked over a session)
 
     @property
     def final_value(self) -> Decimal:
@@ -212,7 +121,8 @@ class ScenarioResult:
                       "total": str(self.total_commission + self.total_slippage)},
             "equity": [{"date": d.isoformat(), "equity": str(e), "benchmark": None if b is None else str(b)}
                        for d, e, b in self.equity_points()],
-            "trades": [t.as_dict() for t in self.trades],
+            "trades": [{**t.as_dict(), "ts": t.ts.isoformat()} if self.timed_fills and t.ts else t.as_dict()
+                       for t in self.trades],
             "positions": self.positions,
             "rebalances": len(self.rebalances),
             "denied_orders": self.denied,
@@ -342,8 +252,7 @@ def run_scenario(
         lookback = max(lookback, int(config.params["sizing"].get("lookback", 252)))
     index = frame.index
     raw = frame.to_numpy()
-    algo = str(config.params.get("algo", "IMMEDIATE"))
-    algo_params = dict(config.params.get("algo_params") or {})
+    algo, algo_params = config.algo, config.algo_params
     constraints = dict(config.params.get("constraints") or {})
     rows = rebalance_rows(dates, first, last, config.rebalance)
     from portfolio_app.optimisation import OptimisationError
@@ -372,6 +281,8 @@ def run_scenario(
             execution = orch.execute(intents=plan.intents, snapshot=snap, market=market.market_state, algo=algo,
                                      algo_params=algo_params, verdicts=plan.verdicts)
             fills = len(execution.fills)
+            if algo != "IMMEDIATE":
+                _note_unworked(notes, dates[row], algo, plan, execution)
         for intent, verdict in zip(plan.intents, plan.verdicts):
             if not verdict.passed:
                 denied.append({"date": dates[row].isoformat(), "symbol": intent.symbol, "side": intent.side.value,
@@ -397,13 +308,25 @@ def run_scenario(
         config=config, kind=kind, fill_timing=market.label, dates=run_dates, equity_cents=equity,
         benchmark_cents=bench, trades=gateway.trades, positions=positions, metrics={}, rebalances=rebalances,
         denied=denied, bars=(last - first + 1) * len(symbols), elapsed_s=0.0,
-        book_value=to_cash(gateway.nav(last_marks)), notes=notes,
+        book_value=to_cash(gateway.nav(last_marks)), notes=[*market.notes, *notes], timed_fills=market.timed_fills,
     )
     from execution_app.scenarios.metrics import compute_metrics
 
     result.metrics = compute_metrics(result.equity_series(), result.benchmark_series(), result.trades)
     result.elapsed_s = _time.perf_counter() - t0
     return result
+
+
+def _note_unworked(notes: list[str], day: date, algo: str, plan, execution) -> None:
+    """Say what an algo left undone by the end of its session (POV's ``on_shortfall="expire"``, a missing price)."""
+    wanted = {i.symbol: i.quantity for i, v in zip(plan.intents, plan.verdicts) if v.passed}
+    done: dict[str, Decimal] = {}
+    for f in execution.fills:
+        done[f.symbol] = done.get(f.symbol, ZERO) + f.last_qty
+    short = {s: q - done.get(s, ZERO) for s, q in wanted.items() if q > done.get(s, ZERO)}
+    if short:
+        notes.append(f"{day.isoformat()}: {algo} left {sum(short.values())} shares of {len(short)} orders unworked "
+                     f"at the session's end ({', '.join(sorted(short)[:5])}{' …' if len(short) > 5 else ''})")
 
 
 def equity_cents(valued: np.ndarray, dates: Sequence[date], symbols: Sequence[str], trades: Sequence[TradeRecord],
@@ -434,8 +357,27 @@ def equity_cents(valued: np.ndarray, dates: Sequence[date], symbols: Sequence[st
     return q + up.astype(np.int64)
 
 
-def run_backtest(closes: pd.DataFrame, config: ScenarioConfig, **kwargs: Any) -> ScenarioResult:
-    """A backtest over daily closes (dates x symbols); see ``run_scenario`` for the keyword arguments."""
-    return run_scenario(
-        closes, config, lambda px, dates, symbols: BarMarket(px, dates, symbols, config), kind="backtest", **kwargs
-    )
+def run_backtest(
+    closes: pd.DataFrame,
+    config: ScenarioConfig,
+    *,
+    adv: Mapping[str, float] | None = None,
+    volumes: pd.DataFrame | None = None,
+    adv_source: str = "the ADV given per instrument",
+    desk_seed: int = 0,
+    **kwargs: Any,
+) -> ScenarioResult:
+    """A backtest over daily closes (dates x symbols); see ``run_scenario`` for the other keyword arguments.
+
+    IMMEDIATE fills each order whole at a close (``BarMarket``); any other algo works it over the execution
+    day's simulated session (``SessionBarMarket``), with ADVs from ``volumes`` (daily, dates x symbols), else
+    ``adv`` (shares per symbol, ``adv_source`` saying whose), else the desk's default, and the paths' ``desk_seed``.
+    """
+    if config.algo == "IMMEDIATE":
+        def factory(px, dates, symbols):
+            return BarMarket(px, dates, symbols, config)
+    else:
+        def factory(px, dates, symbols):
+            return SessionBarMarket(px, dates, symbols, config, adv=adv, volumes=volumes, adv_source=adv_source,
+                                    desk_seed=desk_seed)
+    return run_scenario(closes, config, factory, kind="backtest", **kwargs)

@@ -167,7 +167,24 @@ def _run_core(run: ScenarioRun, config: ScenarioConfig, progress=None) -> Scenar
 
         sectors = dict(Instrument.objects.values_list("symbol", "sector"))
     return run_backtest(closes, config, benchmark=bench, limits=limits, portfolio_id=run.portfolio_id or 0,
-                        sectors=sectors, progress=progress)
+                        sectors=sectors, progress=progress, **_session_inputs(config, list(closes.columns)))
+
+
+def _session_inputs(config: ScenarioConfig, symbols: list[str]) -> dict[str, Any]:
+    """What an algo other than IMMEDIATE works over, as live: the instruments' stored ADV and the desk's path seed.
+
+    ``PriceBar`` holds no volumes, so there are no trailing volumes to average; an instrument without a stored
+    ADV gets the desk's default, and the run's notes say so.
+    """
+    if config.algo == "IMMEDIATE":
+        return {}
+    from django.conf import settings
+
+    from market_app.models import Instrument
+
+    adv = {s: float(a) for s, a in Instrument.objects.filter(symbol__in=symbols).values_list("symbol", "adv") if a}
+    return {"adv": adv, "adv_source": "the instruments' stored ADV (Instrument.adv), as the live desk uses",
+            "desk_seed": int(getattr(settings, "DESK_MARKET_SEED", 0))}
 
 
 def result_store(run: ScenarioRun, result: ScenarioResult, *, publish: bool = True) -> ScenarioRun:

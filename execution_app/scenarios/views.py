@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -23,7 +25,21 @@ from desk.web import desk_page
 
 FORM_FIELDS = ("strategy", "start", "end", "rebalance", "capital", "commission_bps", "slippage_bps", "fill")
 FORM_DEFAULTS = {"strategy": "equal_weight", "start": "2015-01-02", "end": "2022-12-28", "rebalance": "monthly",
-                 "capital": "1000000", "commission_bps": "5", "slippage_bps": "0", "fill": "close"}
+                 "capital": "1000000", "commission_bps": "5", "slippage_bps": "0", "fill": "close",
+                 "algo": "IMMEDIATE", "algo_params": ""}
+
+
+def _run_params(form: dict) -> dict:
+    """The run's ``params`` from the form's algo and its params (JSON); IMMEDIATE with none adds nothing."""
+    params: dict = {}
+    if form["algo"] and form["algo"].upper() != "IMMEDIATE":
+        params["algo"] = form["algo"]
+    if form["algo_params"]:
+        try:
+            params["algo_params"] = json.loads(form["algo_params"])
+        except json.JSONDecodeError as e:
+            raise ConfigError("params.algo_params", f"not valid JSON ({e.msg})") from None
+    return params
 
 
 def _visible_portfolios(user):
@@ -33,6 +49,7 @@ def _visible_portfolios(user):
 
 
 def _page_context(request, form: dict, errors: dict) -> dict:
+    from orders_app.algos import ALGOS
     from portfolio_app.optimisation import STRATEGIES
 
     runs = list(sel.runs_visible_to(request.user).select_related("portfolio")[:100])
@@ -41,7 +58,7 @@ def _page_context(request, form: dict, errors: dict) -> dict:
                      and r.status == ScenarioRun.Status.RUNNING}
     return {
         "runs": runs, "form": form, "errors": errors, "strategies": STRATEGIES, "frequencies": FREQUENCIES,
-        "fills": FILLS, "portfolios": [(p, running_paper.get(p.pk)) for p in portfolios],
+        "fills": FILLS, "algos": list(ALGOS), "portfolios": [(p, running_paper.get(p.pk)) for p in portfolios],
     }
 
 
@@ -64,9 +81,10 @@ def backtests_page(request):
             svc.paper_run_stop(run_id=run.pk, user=request.user)
             messages.info(request, f"Paper run #{run.pk} stopped.")
             return redirect("backtest-detail", run_id=run.pk)
-        form = {k: request.POST.get(k, "").strip() for k in FORM_FIELDS}
+        form = {k: request.POST.get(k, "").strip() for k in (*FORM_FIELDS, "algo", "algo_params")}
         try:
-            run = svc.backtest_create(user=request.user, values=form, name=request.POST.get("name", "").strip())
+            values = {**{k: form[k] for k in FORM_FIELDS}, "params": _run_params(form)}
+            run = svc.backtest_create(user=request.user, values=values, name=request.POST.get("name", "").strip())
         except ConfigError as e:
             errors[e.field] = e.reason
         else:

@@ -189,3 +189,66 @@ def test_backtest_command_when_run_then_nothing_is_published_so_no_redis_is_need
         call_command("backtest", "--strategy", "equal_weight", "--start", "2022-01-03", "--end", "2022-06-30",
                      "--output", str(out))
     assert json.loads(out.read_text())["final_value"]
+
+
+def test_backtest_execute_when_algo_is_twap_then_worked_intraday_with_the_instruments_stored_adv(desk):
+    run = svc.backtest_create(user=desk, values={**VALUES, "end": "2022-02-28",
+                                                 "params": {**VALUES["params"], "algo": "TWAP",
+                                                            "algo_params": {"slices": 6}}})
+
+    svc.backtest_execute(run_id=run.pk)
+
+    run.refresh_from_db()
+    assert run.status == "done", run.error
+    assert "TWAP" in run.summary["fill_timing"] and any("Instrument.adv" in n for n in run.summary["notes"])
+    first_day = ScenarioTrade.objects.filter(run=run, date="2022-01-03")
+    symbol = first_day.values_list("symbol", flat=True).first()
+    assert first_day.filter(symbol=symbol).count() == 6  # one fill per slice, spread over the session
+
+
+@pytest.mark.parametrize(
+    "params, field",
+    [({"algo": "SNIPER"}, "params.algo"), ({"algo": "POV", "algo_params": {"rate": 3}}, "params.algo_params.rate"),
+     ({"algo": "TWAP", "algo_params": {"slices": "x"}}, "params.algo_params.slices")],
+)
+def test_post_backtest_when_algo_params_are_bad_then_400_names_the_field(desk, api_for, params, field):
+    response = api_for(desk).post("/api/v1/backtests/", {**VALUES, "params": params}, format="json")
+    assert response.status_code == 400
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
+def test_post_backtest_when_algo_is_vwap_then_accepted(desk, api_for):
+    response = api_for(desk).post("/api/v1/backtests/", {**VALUES, "params": {"algo": "VWAP"}}, format="json")
+    assert response.status_code == 202 and response.json()["params"]["params"]["algo"] == "VWAP"
+
+
+def test_backtest_command_when_algo_flags_given_then_run_worked_by_that_algo(desk, tmp_path):
+    out = tmp_path / "pov.json"
+    call_command("backtest", "--strategy", "equal_weight", "--start", "2022-01-03", "--end", "2022-02-28",
+                 "--algo", "POV", "--algo-params", '{"rate": 0.05}', "--output", str(out))
+    body = json.loads(out.read_text())
+    assert body["config"]["params"] == {"algo": "POV", "algo_params": {"rate": 0.05}}
+    assert "POV" in body["fill_timing"] and body["trades"][0]["ts"]
+    with pytest.raises(CommandError) as err:
+        call_command("backtest", "--strategy", "equal_weight", "--start", "2022-01-03", "--end", "2022-02-28",
+                     "--algo", "POV", "--algo-params", '{"rate": 0}')
+    assert str(err.value).startswith("--algo-params")
+    with pytest.raises(CommandError) as err:
+        call_command("backtest", "--strategy", "equal_weight", "--start", "2022-01-03", "--end", "2022-02-28",
+                     "--algo", "SNIPER")
+    assert str(err.value).startswith("--algo")
+
+
+def test_backtests_page_when_algo_chosen_then_run_queued_with_it_and_bad_params_named(desk, client):
+    client.force_login(desk)
+    form = {k: v for k, v in VALUES.items() if k != "params"}
+
+    page = client.get("/backtests/")
+    assert b'name="algo"' in page.content and b'value="POV"' in page.content
+    good = client.post("/backtests/", {**form, "algo": "POV", "algo_params": '{"rate": 0.05}'})
+    assert good.status_code == 302
+    assert ScenarioRun.objects.get(status="queued").params["params"] == {"algo": "POV", "algo_params": {"rate": 0.05}}
+    bad = client.post("/backtests/", {**form, "algo": "POV", "algo_params": '{"rate": 5}'})
+    assert bad.status_code == 400 and b'data-field="params.algo_params.rate"' in bad.content
+    plain = client.post("/backtests/", {**form, "algo": "IMMEDIATE", "algo_params": ""})
+    assert plain.status_code == 302 and ScenarioRun.objects.order_by("-id").first().params["params"] == {}

@@ -152,6 +152,25 @@ def test_get_algo_when_name_is_lower_case_then_found_and_unknown_raises():
         get_algo("ICEBERG")
 
 
+
+@pytest.mark.parametrize(
+    "algo, params, field",
+    [("TWAP", {"slices": "many"}, "slices"), ("TWAP", {"slices": 2.5}, "slices"), ("TWAP", {"randomise": "x"}, "randomise"),
+     ("TWAP", {"randomise": 0.2, "seed": -3}, "seed"), ("VWAP", {"interval_minutes": "soon"}, "interval_minutes"),
+     ("POV", {"rate": "fast"}, "rate"), ("POV", {"rate": True}, "rate")],
+)
+def test_schedule_when_a_param_is_not_a_number_of_its_kind_then_config_error_names_it(algo, params, field):
+    with pytest.raises(ConfigError) as err:
+        ALGOS[algo].schedule(_intent(100), _market(), params)
+    assert err.value.field == field
+
+
+def test_algos_when_listed_then_each_declares_its_own_tuning_params():
+    assert {name: a.tuning for name, a in ALGOS.items()} == {
+        "IMMEDIATE": (), "TWAP": ("slices", "interval_minutes", "randomise", "seed"),
+        "VWAP": ("interval_minutes",), "POV": ("rate", "interval_minutes", "on_shortfall")}
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     algo=st.sampled_from(["IMMEDIATE", "TWAP", "VWAP", "POV"]),

@@ -2,6 +2,7 @@
 
     manage.py backtest --strategy equal_weight --start 2000-01-03 --end 2022-12-28 \\
         --rebalance monthly --capital 1000000 --commission-bps 5 --output result.json
+    manage.py backtest ... --algo POV --algo-params '{"rate": 0.05}'   # worked over each day's simulated session
 
 The run is stored as a ``ScenarioRun`` (so ``manage.py compare`` and the Backtests
 page see it) and written to ``--output`` as JSON: final_value, metrics, daily
@@ -38,6 +39,10 @@ class Command(BaseCommand):
         parser.add_argument("--fill", default="close", help="close (market-on-close, mild look-ahead) or next_close")
         parser.add_argument("--portfolio", default="", help="use this portfolio's risk limits")
         parser.add_argument("--params", default="", help="optimiser and run params as JSON, e.g. '{\"lookback_days\": 504}'")
+        parser.add_argument("--algo", default="", help="IMMEDIATE (default: whole order at the fill's close), TWAP, VWAP "
+                            "or POV (slices over the day's simulated intraday path)")
+        parser.add_argument("--algo-params", dest="algo_params", default="",
+                            help="the algo's params as JSON, e.g. '{\"slices\": 13}' (TWAP) or '{\"rate\": 0.05}' (POV)")
         parser.add_argument("--name", default="")
         parser.add_argument("--output", default="", help="write the result as JSON here")
 
@@ -48,6 +53,15 @@ class Command(BaseCommand):
             params = json.loads(opts["params"]) if opts["params"] else {}
         except json.JSONDecodeError as e:
             raise CommandError(f"--params: not valid JSON ({e.msg})") from None
+        if not isinstance(params, dict):
+            raise CommandError("--params: must be a JSON object")
+        if opts["algo"]:
+            params["algo"] = opts["algo"]
+        if opts["algo_params"]:
+            try:
+                params["algo_params"] = json.loads(opts["algo_params"])
+            except json.JSONDecodeError as e:
+                raise CommandError(f"--algo-params: not valid JSON ({e.msg})") from None
         portfolio = None
         if opts["portfolio"]:
             from portfolio_app.models import Portfolio
@@ -65,6 +79,10 @@ class Command(BaseCommand):
             run, result = svc.backtest_run_now(values=values, name=opts["name"], portfolio=portfolio, publish=False)
         except ConfigError as e:
             flag = FLAGS.get(e.field.split(".")[0], f"--{e.field.replace('_', '-')}")
+            for key in ("algo_params", "algo"):  # the flag that was given names a bad algo or algo param
+                if opts[key] and (e.field == f"params.{key}" or e.field.startswith(f"params.{key}.")):
+                    flag = f"--{key.replace('_', '-')}"
+                    break
             raise CommandError(f"{flag}: {e.reason}" + (f" ({e.field})" if "." in e.field else "")) from None
         body = {"run_id": run.pk, **result.to_json()}
         if output is not None:
