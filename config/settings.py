@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "portfolio_app",
     "orders_app",
     "risk_app",
+    "fix_app",
     "execution_app",
     "ops_app",
 ]
@@ -330,6 +331,8 @@ DESK_DEMO_HOOKS = [*globals().get("DESK_DEMO_HOOKS", []), "signals_app.services.
 # --- Orders -------------------------------------------------------------
 # The execution environment: dotted path of a factory(*, market, clock, lot_size).
 DESK_EXECUTION_ENVIRONMENT = env.str("DESK_EXECUTION_ENVIRONMENT", default="orders_app.venues.paper_environment")
+# Venue clients by Venue.kind other than paper (a factory path each; see orders_app.venues.load_environment).
+DESK_VENUE_CLIENTS = {"fix": "fix_app.client.fix_environment"}
 DESK_MARKET_SEED = env.int("DESK_MARKET_SEED", default=0)  # the intraday paths' seed
 # Working child orders: poll interval when the clock cannot map market to wall time,
 # the longest single wait, and how late a child's task must be before the sweeper re-enqueues it.

@@ -25,10 +25,26 @@ def _choices(enum_cls):
 
 
 class Venue(models.Model):
-    """A trading venue and the parameters of DESIGN.md's paper-market conventions."""
+    """A trading venue: how the desk reaches it (``kind``, and for FIX its session settings), and the
+    parameters of DESIGN.md's paper-market conventions (the paper venue's matching; for any venue,
+    what the router expects of it)."""
+
+    class Kind(models.TextChoices):
+        PAPER = "paper", "Paper (simulated in the desk)"
+        FIX = "fix", "FIX 4.4 session"
 
     code = models.CharField(max_length=16, unique=True)
     name = models.CharField(max_length=64)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.PAPER)
+    fix_begin_string = models.CharField("BeginString", max_length=8, default="FIX.4.4")
+    fix_sender_comp_id = models.CharField("SenderCompID", max_length=32, blank=True)
+    fix_target_comp_id = models.CharField("TargetCompID", max_length=32, blank=True)
+    fix_host = models.CharField("host", max_length=128, blank=True)
+    fix_port = models.PositiveIntegerField("port", null=True, blank=True)
+    fix_heartbeat_s = models.PositiveIntegerField("heartbeat (s)", default=30)
+    reconciled = models.BooleanField(
+        default=True, help_text="False from a session's logon until reconciliation matches the desk: the router skips it."
+    )
     maker_fee_bps = models.DecimalField(max_digits=8, decimal_places=3, default=Decimal("0"))
     taker_fee_bps = models.DecimalField(max_digits=8, decimal_places=3, default=Decimal("0"))
     min_fee = models.DecimalField(**MONEY, default=Decimal("0"))

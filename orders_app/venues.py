@@ -28,12 +28,14 @@ from django.utils.module_loading import import_string
 
 from market_app.matching.paper import PaperExchange, PaperVenue
 from market_app.paper_venue import PaperVenueClient
-from desk.interfaces import ExecutionEnvironment, OrderStatus
+from desk.interfaces import ConfigError, ExecutionEnvironment, OrderStatus
 
 DEFAULT = "orders_app.venues.paper_environment"
 
 
 def paper_venues() -> list[PaperVenue]:
+    """Every venue by its market parameters, as the router prices it and the paper venue matches;
+    a venue being reconciled counts as down (the router does not use it)."""
     from orders_app.models import Venue
 
     return [
@@ -46,7 +48,7 @@ def paper_venues() -> list[PaperVenue]:
             latency_ms=float(v.latency_ms),
             impact_k=float(v.impact_k),
             displayed_share=float(v.displayed_share),
-            enabled=v.enabled,
+            enabled=v.enabled and v.reconciled,
         )
         for v in Venue.objects.all()
     ]
@@ -86,6 +88,18 @@ def _factory(path: str):
     return import_string(path)
 
 
-def load_environment(*, market, clock: Callable[[], datetime], lot_size: Decimal | int = 1) -> ExecutionEnvironment:
-    path = getattr(settings, "DESK_EXECUTION_ENVIRONMENT", DEFAULT) or DEFAULT
-    return _factory(path)(market=market, clock=clock, lot_size=lot_size)
+def load_environment(*, market, clock: Callable[[], datetime], lot_size: Decimal | int = 1, venue=None) -> ExecutionEnvironment:
+    """The client for ``venue`` by its kind (``settings.DESK_VENUE_CLIENTS``: kind -> factory path); without a
+    venue, or for a paper venue, ``settings.DESK_EXECUTION_ENVIRONMENT`` (the paper venue by default).
+
+    A client that reports by push (a FIX session) answers ``submit`` with SUBMITTED, ``cancel`` with
+    PENDING_CANCEL and ``amend`` with PENDING_UPDATE; its gateway applies the venue's reports later.
+    """
+    kind = getattr(venue, "kind", "paper") or "paper"
+    if kind == "paper":
+        path = getattr(settings, "DESK_EXECUTION_ENVIRONMENT", DEFAULT) or DEFAULT
+        return _factory(path)(market=market, clock=clock, lot_size=lot_size)
+    clients = getattr(settings, "DESK_VENUE_CLIENTS", {}) or {}
+    if kind not in clients:
+        raise ConfigError(f"venue {venue.code}: no client for kind {kind!r} (settings.DESK_VENUE_CLIENTS)")
+    return _factory(clients[kind])(market=market, clock=clock, lot_size=lot_size, venue=venue)

@@ -323,6 +323,10 @@ def child_work(*, child_id: int, seq: int | None = None, head: dict | None = Non
             # Market time moved while sending (a replayed venue's few ms of latency may be over).
             now = _arrival_now(clock, child, max(now, clock.market_now()))
         result, reports, market = _replay(child, now, stamp=stamp)
+        if result.status is S.SUBMITTED and not result.fills and stamp is not None:
+            # A venue that reports by push (a FIX session): the gateway applies what comes back.
+            Order.objects.filter(pk=child.pk).update(wake_at=None)
+            return "sent"
         if result.status is S.REJECTED:
             why = result.reason or "rejected by the venue"
             _end_child(child, S.REJECTED.value, why)
@@ -352,10 +356,12 @@ def child_work(*, child_id: int, seq: int | None = None, head: dict | None = Non
 
 
 def venue_client(child: Order, now: datetime):
-    """(the venue client for ``child``'s venue at market ``now``, the session's market)."""
+    """(the client of ``child``'s venue, by the venue's kind, at market ``now``; the session's market)."""
     sym = child.instrument.symbol
     market = session_market(session_at(child.sent_at or now), [sym])
-    return load_environment(market=market, clock=lambda: now, lot_size=child.instrument.lot_size), market
+    client = load_environment(market=market, clock=lambda: now, lot_size=child.instrument.lot_size,
+                              venue=child.venue if child.venue_id else None)
+    return client, market
 
 
 def execution_order(child: Order, *, stamp: str = "") -> ExecutionOrder:
@@ -427,6 +433,8 @@ def venue_cancel(child: Order, *, portfolio: Portfolio, parent: Order | None, ac
                                 venue_ts=result.ts)
         if result.status in (S.EXPIRED, S.CANCELED, S.FILLED):
             _end_child(child, S.EXPIRED.value if result.status is not S.CANCELED else S.CANCELED.value, result.reason or result.refused)
+    elif result.status is S.PENDING_CANCEL:
+        return  # asked over a session: the venue's report confirms or refuses it later
     elif result.status is S.CANCELED:
         when = result.ts.isoformat(timespec="milliseconds") if result.ts else "?"
         order_transition_locked(child, states.CANCELED, actor=actor, reason=f"{reason}; confirmed by {venue} at {when}",
@@ -464,6 +472,8 @@ def venue_replace(child: Order, *, portfolio: Portfolio, parent: Order | None, a
         order_transition_locked(child, states.MODIFY_REJECTED, actor=actor, reason=f"{venue} refused the replace: {result.refused}",
                                 venue_ts=result.ts)
         return result.refused
+    if result.status is S.PENDING_UPDATE:
+        return ""  # asked over a session: the venue's report applies or refuses it later
     fresh = order_apply_event(order_id=child.pk, event=states.UPDATED, actor=actor, venue_ts=result.ts, **changes)
     child.status, child.quantity, child.limit_price = fresh.status, fresh.quantity, fresh.limit_price
     if result.status is S.FILLED and fresh.filled_qty == fresh.quantity:
