@@ -11,6 +11,7 @@ NAV = [
     ("orders", "Orders"),
     ("risk", "Risk"),
     ("agents", "Agents"),
+    ("venues", "Venues"),
     ("backtests", "Backtests"),
     ("monitoring", "Monitoring"),
 ]

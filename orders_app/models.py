@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
+from simple_history.models import HistoricalRecords
 
 from desk.lifecycle import LifecycleModel
 from orders_app.states import OPEN_STATUSES  # noqa: F401  (Order.is_open)
@@ -45,6 +46,8 @@ class Venue(models.Model):
     reconciled = models.BooleanField(
         default=True, help_text="False from a session's logon until reconciliation matches the desk: the router skips it."
     )
+    updated_at = models.DateTimeField(auto_now=True, null=True)
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
     maker_fee_bps = models.DecimalField(max_digits=8, decimal_places=3, default=Decimal("0"))
     taker_fee_bps = models.DecimalField(max_digits=8, decimal_places=3, default=Decimal("0"))
     min_fee = models.DecimalField(**MONEY, default=Decimal("0"))
