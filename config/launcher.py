@@ -164,6 +164,9 @@ def cmd_run() -> int:
         return 1
     env, redis = with_redis_env()
     env["DESK_HTTP_PORT"] = str(HTTP_PORT)
+    # Several web processes (sync views run one at a time per process); websockets reach every
+    # browser through the Redis channel layer whichever process holds the socket.
+    env.setdefault("DESK_WEB_WORKERS", str(max(2, os.cpu_count() or 1)))
     try:
         for step, args in (("migrating", ["migrate", "--noinput", "-v", "0"]), ("loading the demo data", ["load_demo"])):
             say(step + "…")
