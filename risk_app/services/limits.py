@@ -29,6 +29,7 @@ from desk.events import event_publish
 from desk.interfaces import ConfigError
 from desk.lifecycle import apply_transition
 from risk_app import checks as K
+from risk_app.desk_book import desk_books_sync
 from risk_app.models import PendingLimitChange, RiskLimit, RiskLimitsVersion
 
 from desk import foureyes
@@ -49,10 +50,15 @@ class LimitChangeResult:
 
 
 def limits_version_bump() -> None:
-    """Inside the change's transaction: the new token is visible exactly when the change is."""
+    """Inside the change's transaction: the new token is visible exactly when the change is.
+
+    The desk books that desk-wide limits are measured on are built (or dropped) in the same
+    transaction, so a new desk-wide limit never meets a missing book (``risk_app.desk_book``).
+    """
     token = uuid.uuid4().hex
     if not RiskLimitsVersion.objects.filter(pk=1).update(token=token, version=F("version") + 1, changed_at=timezone.now()):
         RiskLimitsVersion.objects.update_or_create(pk=1, defaults={"token": token, "version": 1})
+    desk_books_sync()
 
 
 def limit_fields(row: RiskLimit) -> dict[str, Any]:

@@ -32,18 +32,20 @@ def _market(make_user):
     from portfolio_app.models import Portfolio
 
     officer = make_user("desk-rc", roles.RISK_OFFICER)
+    trader = make_user("desk-tr", roles.TRADER)
     inst = Instrument.objects.create(symbol="DESKR", sector="Tech", adv=10_000_000)
     PriceBar.objects.create(instrument=inst, date=date(2022, 2, 28), close=D("100"))
     books = [Portfolio.objects.create(name=f"Desk race {i}", cash=D("10000000.00")) for i in range(N_PORTFOLIOS)]
-    return officer, inst, books
+    for pf in books:
+        pf.traders.add(trader)
+    return officer, trader, books
 
 
-def _submit(pf, inst, coid):
-    from orders_app.services import order_create
-    from orders_app.submission import order_submit
+def _submit(trader, pf, coid):
+    """A trader's manual order through the real submission service: validated, persisted and submitted."""
+    from orders_app.submission import order_place
 
-    order, _ = order_create(client_order_id=coid, portfolio_id=pf.pk, instrument_id=inst.pk, side="BUY", quantity=D(100))
-    return order_submit(order_id=order.pk)
+    return order_place(user=trader, portfolio_id=pf.pk, symbol="DESKR", side="BUY", quantity="100", client_order_id=coid)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -54,7 +56,7 @@ def test_order_submit_when_50_concurrent_orders_across_5_portfolios_and_desk_roo
     from risk_app import services
     from risk_app.models import DeskExposure
 
-    officer, inst, books = _market(make_user)
+    officer, trader, books = _market(make_user)
     # Each order: 100 x 100 = 10,000. Every portfolio alone has room for all ten of its orders; the desk for 10 in all.
     services.limit_create(actor=officer, reason="race", name="Desk gross", scope="desk", kind=K.MAX_GROSS_EXPOSURE,
                           threshold=str(10_000 * ROOM_FOR))
@@ -64,7 +66,7 @@ def test_order_submit_when_50_concurrent_orders_across_5_portfolios_and_desk_roo
     def place(i: int) -> None:
         try:
             barrier.wait(timeout=30)
-            _submit(books[i % N_PORTFOLIOS], inst, f"desk-race-{i}")
+            _submit(trader, books[i % N_PORTFOLIOS], f"desk-race-{i}")
         except BaseException as exc:  # noqa: BLE001 - surfaced below
             errors.append(exc)
         finally:
@@ -92,7 +94,7 @@ def test_order_submit_when_portfolio_not_concerned_by_any_desk_limit_then_desk_l
     from risk_app import services
     from risk_app.models import DeskExposure
 
-    officer, inst, books = _market(make_user)
+    officer, trader, books = _market(make_user)
     named, outside = books[:2], books[2]
     services.limit_create(actor=officer, reason="two books", name="Desk gross (two)", scope="desk",
                           kind=K.MAX_GROSS_EXPOSURE, threshold="1000000", params={"portfolios": [p.pk for p in named]})
@@ -115,13 +117,13 @@ def test_order_submit_when_portfolio_not_concerned_by_any_desk_limit_then_desk_l
         with transaction.atomic():
             with connection.cursor() as cur:
                 cur.execute("SET LOCAL lock_timeout = '1s'")
-            order = _submit(outside, inst, "desk-outside-1")
+            order = _submit(trader, outside, "desk-outside-1")
         assert order.status == "SUBMITTED"  # went through while the desk row was locked
         with pytest.raises(OperationalError, match="lock timeout"):
             with transaction.atomic():
                 with connection.cursor() as cur:
                     cur.execute("SET LOCAL lock_timeout = '1s'")
-                _submit(named[0], inst, "desk-named-1")  # a concerned portfolio waits for the desk row
+                _submit(trader, named[0], "desk-named-1")  # a concerned portfolio waits for the desk row
     finally:
         release.set()
         holder.join(timeout=30)
