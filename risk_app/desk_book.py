@@ -1,5 +1,5 @@
 """The desk books: desk-scope limits measured desk-wide, serialised so that orders of different
-portfolios cannot jointly breach them (issue 17).
+portfolios cannot jointly breach them.
 
 **What is kept.**  One ``DeskExposure`` row per *desk book*: the set of portfolios that one or more
 enabled desk-scope gross, net, daily-loss or order-rate limits measure together (``"*"``: every
@@ -76,7 +76,6 @@ SERIAL_KINDS = frozenset({K.MAX_GROSS_EXPOSURE, K.MAX_NET_EXPOSURE, K.MAX_ORDER_
 FIGURES = ("gross", "net", "nav", "pnl_today")
 CENT = Decimal("0.01")
 MAX_ORDER_TIMES = 10_000  # a runaway warn-only rate limit must not grow a row without bound
-REFRESH_TASK = "risk_app.tasks.desk_book_refresh"
 
 
 def _money(x: float) -> Decimal:
@@ -189,7 +188,7 @@ def desk_gate_open(*, engine, portfolio_id: int, loaded: Loaded, intents: Sequen
     found = {r.key: r for r in rows}
     if len(found) < len(keys):
         # Its limits fail closed (no figures) until the books are built: ask for that now.
-        desk_tasks.enqueue_on_commit(REFRESH_TASK, robust=True)
+        desk_tasks.enqueue_on_commit("risk_app.tasks.desk_book_refresh", robust=True)
     part = DeskExposurePart.objects.filter(portfolio_id=portfolio_id).first()
     return DeskGate(engine=engine, portfolio_id=portfolio_id, loaded=loaded, limits=limits, rows=found, part=part,
                     locked=locked)

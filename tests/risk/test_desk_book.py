@@ -1,4 +1,4 @@
-"""Desk-scope limits measured desk-wide (issue 17): gross, net, daily loss and order rate summed over the
+"""Desk-scope limits measured desk-wide: gross, net, daily loss and order rate summed over the
 portfolios a desk limit concerns, through the real order services (``risk_app.desk_book``)."""
 
 from __future__ import annotations
