@@ -3,7 +3,7 @@ portfolios cannot jointly breach them.
 
 **What is kept.**  One ``DeskExposure`` row per *desk book*: the set of portfolios that one or more
 enabled desk-scope gross, net, daily-loss or order-rate limits measure together (``"*"``: every
-portfolio, the usual case; ``"3,12"``: a limit whose ``params.portfolios`` names those).  A book holds
+portfolio, the usual case; ``"3,12"``: a limit whose ``params.portfolios`` names those; a long list by its digest).  A book holds
 gross and net notional (positions at the mark plus open orders' unfilled rest as if filled: the
 per-portfolio snapshot's convention), NAV, today's P&L, and the times of the orders admitted in its
 longest rate window.  One ``DeskExposurePart`` per portfolio holds its share as last counted.
@@ -97,10 +97,6 @@ class Share:
                    float(bk.snapshot.pnl_today))
 
 
-def _members(key: str) -> frozenset[int] | None:
-    return None if key == K.ALL_PORTFOLIOS else frozenset(int(p) for p in key.split(","))
-
-
 def _write(rows: Sequence[DeskExposure], part: DeskExposurePart | None, portfolio_id: int, share: Share,
            *, times: Mapping[str, list[float]] | None = None) -> None:
     """Rows (locked by the caller) and the part move to ``share``: row = row - old part + new part."""
@@ -127,9 +123,9 @@ class DeskGate:
     """The desk books one check reads (``context``) and, when it holds their locks, writes (``close``)."""
 
     def __init__(self, *, engine, portfolio_id: int, loaded: Loaded, limits, rows: dict[str, DeskExposure],
-                 part: DeskExposurePart | None, locked: bool):
+                 part: DeskExposurePart | None, locked: bool, fresh_orders: frozenset[str] = frozenset()):
         self.engine, self.portfolio_id, self.loaded, self.limits = engine, portfolio_id, loaded, limits
-        self.rows, self.part, self.locked = rows, part, locked
+        self.rows, self.part, self.locked, self.fresh_orders = rows, part, locked, fresh_orders
         figures = {}
         for key, row in rows.items():
             rest = {f: float(getattr(row, f) - (getattr(part, f) if part is not None else 0)) for f in FIGURES}
@@ -150,22 +146,12 @@ class DeskGate:
         times = None
         if windows:
             ts = now.timestamp()
-            new = self._new_orders(passed)
+            new = sum(1 for i in passed if i.client_order_id in self.fresh_orders)
             times = {}
             for key, w in windows.items():
                 kept = [t for t in (self.rows[key].order_times or ()) if t > ts - w]
                 times[key] = (kept + [ts] * new)[-MAX_ORDER_TIMES:]
         _write(list(self.rows.values()), self.part, self.portfolio_id, share, times=times)
-
-    @staticmethod
-    def _new_orders(passed: Sequence[OrderIntent]) -> int:
-        """Orders sent now count in the rate; an amend re-checks an order already counted."""
-        from orders_app.models import Order
-
-        ids = [i.client_order_id for i in passed]
-        if not ids:
-            return 0
-        return Order.objects.filter(client_order_id__in=ids, status=OrderStatus.INITIALIZED.value).count()
 
 
 def desk_gate_open(*, engine, portfolio_id: int, loaded: Loaded, intents: Sequence[OrderIntent], record: bool = True,
@@ -182,16 +168,24 @@ def desk_gate_open(*, engine, portfolio_id: int, loaded: Loaded, intents: Sequen
     keys = sorted({c.desk_key for c in limits})
     admitting = record and bool(intents) and all(i.client_order_id for i in intents)
     locked = admitting and any(c.kind in SERIAL_KINDS and (wall_clock or not c.wall_clock) for c in limits)
+    # Read before the desk lock (both are stable under the portfolio row lock the caller holds): the
+    # portfolio's part, and which orders are new (they count in the rate; an amend's order already does).
+    part = DeskExposurePart.objects.filter(portfolio_id=portfolio_id).first()
+    fresh: frozenset[str] = frozenset()
+    if locked and any(c.kind == K.MAX_ORDER_RATE for c in limits):
+        from orders_app.models import Order
+
+        fresh = frozenset(Order.objects.filter(client_order_id__in=[i.client_order_id for i in intents],
+                                               status=OrderStatus.INITIALIZED.value).values_list("client_order_id", flat=True))
     rows = DeskExposure.objects.filter(key__in=keys).order_by("key")
     if locked:
-        rows = rows.select_for_update()
+        rows = rows.select_for_update()  # the desk-wide critical section starts here, ends at commit
     found = {r.key: r for r in rows}
     if len(found) < len(keys):
         # Its limits fail closed (no figures) until the books are built: ask for that now.
         desk_tasks.enqueue_on_commit("risk_app.tasks.desk_book_refresh", robust=True)
-    part = DeskExposurePart.objects.filter(portfolio_id=portfolio_id).first()
     return DeskGate(engine=engine, portfolio_id=portfolio_id, loaded=loaded, limits=limits, rows=found, part=part,
-                    locked=locked)
+                    locked=locked, fresh_orders=fresh)
 
 
 def desk_context(*, engine, portfolio_id: int, loaded: Loaded):
@@ -211,8 +205,7 @@ def desk_books_needed() -> dict[str, frozenset[int] | None]:
         "params", flat=True
     ):
         named = (params or {}).get("portfolios")
-        key = K.desk_key(named)
-        out[key] = _members(key)
+        out[K.desk_key(named)] = None if named is None else frozenset(int(p) for p in named)
     return out
 
 

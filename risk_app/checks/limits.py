@@ -9,6 +9,7 @@ stricter.  ``is_loosening`` encodes that for the four-eyes rule.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -79,10 +80,12 @@ class Limit:
 
 
 def desk_key(portfolios) -> str:
-    """The desk book a desk limit is measured on: "*" (every portfolio) or its portfolio ids, sorted ("3,12")."""
+    """The desk book a desk limit is measured on: "*" (every portfolio) or its portfolio ids, sorted ("3,12");
+    a long list by its digest, so that the key fits its column."""
     if portfolios is None:
         return ALL_PORTFOLIOS
-    return ",".join(str(p) for p in sorted(int(p) for p in portfolios))
+    key = ",".join(str(p) for p in sorted({int(p) for p in portfolios}))
+    return key if len(key) <= 128 else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 def is_loosening(old: Limit, new: Limit | None) -> bool:
