@@ -90,6 +90,12 @@ def _scope_key_exists(scope: str, key: str) -> bool:
     return True
 
 
+def _unknown_portfolios(ids) -> list[int]:
+    from portfolio_app.models import Portfolio
+
+    return sorted(set(ids) - set(Portfolio.objects.filter(pk__in=ids).values_list("pk", flat=True)))
+
+
 def limit_validate(values: dict[str, Any]) -> dict[str, Any]:
     """Cleaned field values, or ``RiskInvalid`` naming each bad field."""
     errors: dict[str, str] = {}
@@ -121,6 +127,10 @@ def limit_validate(values: dict[str, Any]) -> dict[str, Any]:
             errors[exc.field] = exc.reason if hasattr(exc, "reason") else str(exc)
     if not errors and v["scope"] != K.SCOPE_DESK and not _scope_key_exists(v["scope"], v["scope_key"]):
         errors["scope_key"] = f"No {v['scope']} {v['scope_key']!r}."
+    if not errors and "portfolios" in v["params"]:
+        unknown = _unknown_portfolios(v["params"]["portfolios"])
+        if unknown:
+            errors["params.portfolios"] = f"No portfolio {', '.join(map(str, unknown))}."
     if errors:
         raise RiskInvalid(errors)
     return {f: v[f] for f in FIELDS}

@@ -236,3 +236,12 @@ def test_order_submit_when_desk_limit_names_other_portfolios_then_not_applied(bo
         f"Post-trade gross exposure of portfolios {first.pk}, {second.pk} together USD 2,000,000 exceeds the "
         f"USD 1,500,000 limit 'Desk gross A+B'"
     )
+
+
+def test_limit_create_when_desk_limit_names_an_unknown_portfolio_then_refused(book, make_limit):
+    from risk_app.services import RiskInvalid
+
+    with pytest.raises(RiskInvalid) as err:
+        make_limit(K.MAX_GROSS_EXPOSURE, 1_000_000, params={"portfolios": [book["portfolio"].pk, 999_999]})
+
+    assert err.value.errors == {"params.portfolios": "No portfolio 999999."}
