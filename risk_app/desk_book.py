@@ -136,6 +136,9 @@ class DeskGate:
         """With the rows locked: write the portfolio after the orders that passed (and their times) into its books."""
         if not self.locked:
             return
+        if any(not v.passed and i.client_order_id not in self.fresh_orders for i, v in zip(intents, verdicts)):
+            # A refused amend: the order stays as it was, and so does the book (the snapshot left it out).
+            return
         bk = self.engine.book(self.loaded.snapshot, self.context)
         passed = [i for i, v in zip(intents, verdicts) if v.passed]
         share = Share.of(bk, *portfolio_after(bk, passed)) if passed else Share.of(bk)
@@ -169,10 +172,11 @@ def desk_gate_open(*, engine, portfolio_id: int, loaded: Loaded, intents: Sequen
     admitting = record and bool(intents) and all(i.client_order_id for i in intents)
     locked = admitting and any(c.kind in SERIAL_KINDS and (wall_clock or not c.wall_clock) for c in limits)
     # Read before the desk lock (both are stable under the portfolio row lock the caller holds): the
-    # portfolio's part, and which orders are new (they count in the rate; an amend's order already does).
+    # portfolio's part, and which orders are new (they count in the rate; an amend's order is already
+    # in the book, and stays there as it was when the amend is refused).
     part = DeskExposurePart.objects.filter(portfolio_id=portfolio_id).first()
     fresh: frozenset[str] = frozenset()
-    if locked and any(c.kind == K.MAX_ORDER_RATE for c in limits):
+    if locked:
         from orders_app.models import Order
 
         fresh = frozenset(Order.objects.filter(client_order_id__in=[i.client_order_id for i in intents],

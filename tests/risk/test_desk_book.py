@@ -245,3 +245,22 @@ def test_limit_create_when_desk_limit_names_an_unknown_portfolio_then_refused(bo
         make_limit(K.MAX_GROSS_EXPOSURE, 1_000_000, params={"portfolios": [book["portfolio"].pk, 999_999]})
 
     assert err.value.errors == {"params.portfolios": "No portfolio 999999."}
+
+
+def test_order_amend_when_refused_by_desk_limit_then_desk_book_keeps_the_order_as_it_was(
+    book, make_limit, no_routing, django_capture_on_commit_callbacks
+):
+    from orders_app.services import order_apply_event
+    from orders_app.submission import order_amend_checked
+
+    aapl = book["AAPL"]
+    first = desk_portfolio("Amend up A")
+    make_limit(K.MAX_GROSS_EXPOSURE, 1_500_000, name="Desk gross")
+    order = submit(first, aapl, 10_000)
+    order_apply_event(order_id=order.pk, event="ACCEPTED")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = order_amend_checked(order_id=order.pk, quantity=D(20_000))
+
+    assert result.denied == "Post-trade gross exposure desk-wide USD 2,000,000 exceeds the USD 1,500,000 limit 'Desk gross'"
+    assert desk_row().gross == D("1000000.00")
