@@ -130,6 +130,7 @@ else:
 DESK_PORTS = {
     "pretrade_gate": "risk_app.services.pretrade.DeskPreTradeGate",
     "alert_notifier": "ops_app.alert_rules.webhooks.WebhookAlertNotifier",
+    "exposure_listener": "risk_app.desk_book.DeskBookListener",
 }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -403,6 +404,12 @@ CELERY_BEAT_SCHEDULE["limit-changes-expire"] = {
 }
 CELERY_BEAT_SCHEDULE["risk-recompute"] = {
     "task": "risk_app.tasks.risk_recompute_all", "schedule": 30.0, "options": {"expires": 25},
+}
+# The desk books of desk-wide limits re-marked from the whole book (risk_app/desk_book.py).
+DESK_BOOK_REFRESH_SECONDS = env.float("DESK_BOOK_REFRESH_SECONDS", default=10.0)
+CELERY_BEAT_SCHEDULE["desk-book-refresh"] = {
+    "task": "risk_app.tasks.desk_book_refresh", "schedule": DESK_BOOK_REFRESH_SECONDS,
+    "options": {"expires": max(1.0, DESK_BOOK_REFRESH_SECONDS - 1)},
 }
 DESK_DEMO_HOOKS = [*DESK_DEMO_HOOKS, "risk_app.services.demo_limits"]
 

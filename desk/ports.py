@@ -1,7 +1,7 @@
 """Ports a lower layer calls when the implementation lives in a higher one.
 
-The orders app submits through the pre-trade gate that the risk app implements; the
-risk app's alerts are delivered by the ops app's webhooks.  Neither imports upward:
+The orders app submits through the pre-trade gate that the risk app implements, and tells
+it of released exposure through the exposure listener; the risk app's alerts are delivered by the ops app's webhooks.  Neither imports upward:
 each calls the port here, and ``config`` wires the implementation by dotted path in
 ``settings.DESK_PORTS`` (the only place that names both sides).
 """
@@ -38,6 +38,15 @@ class PreTradeGate(abc.ABC):
         The caller holds the portfolio row lock."""
 
 
+class ExposureListener(abc.ABC):
+    """Told, after commit, that a portfolio's committed exposure shrank outside the pre-trade gate: an order's
+    unfilled rest was cancelled, expired, rejected or amended (the desk-wide limits' books follow it)."""
+
+    @abc.abstractmethod
+    def released(self, *, portfolio_id: int) -> None:
+        ...
+
+
 class AlertNotifier(abc.ABC):
     """Told of every alert state change (``raised`` / ``resolved``), inside the transaction that made it."""
 
@@ -67,3 +76,7 @@ def pretrade_gate() -> PreTradeGate:
 
 def alert_notifier() -> AlertNotifier:
     return port("alert_notifier")
+
+
+def exposure_listener() -> ExposureListener:
+    return port("exposure_listener")

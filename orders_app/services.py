@@ -25,6 +25,7 @@ from desk.interfaces import FillReport
 from desk.money import price as to_price
 from orders_app import states
 from orders_app.models import Fill, Order, OrderEvent, Venue
+from orders_app.releases import exposure_release_on_commit
 from portfolio_app.accounting import apply_fill
 from portfolio_app.models import Portfolio, Position
 
@@ -138,6 +139,7 @@ def _transition(order: Order, event: str, *, actor=None, reason: str = "", extra
                               reason=reason, changes=changes or {}, venue_ts=venue_ts)
     if new_status != from_status:
         transaction.on_commit(lambda: metrics.orders.labels(new_status).inc())
+    exposure_release_on_commit(order, event)
     log.info("order.transition", client_order_id=order.client_order_id, order_event=event, from_status=from_status, to_status=new_status)
     _publish_order(order)
     return order

@@ -234,3 +234,37 @@ class RiskSnapshot(models.Model):
     report = models.JSONField(default=dict)
     utilisation = models.JSONField(default=dict)
     computed_at = models.DateTimeField(auto_now=True)
+
+
+class DeskExposure(models.Model):
+    """One desk book: the committed exposure of the portfolios that desk-wide limits measure together.
+
+    ``key`` is ``"*"`` (every portfolio) or the sorted ids a limit names (``"3,12"``).  Its totals are
+    the sum of its portfolios' ``DeskExposurePart`` rows, kept so by every writer under this row's lock
+    (``risk_app.desk_book``); ``order_times`` are the epoch seconds of the orders admitted in the
+    longest desk-wide rate window.
+    """
+
+    key = models.CharField(max_length=255, unique=True)
+    gross = models.DecimalField(max_digits=24, decimal_places=2, default=0)
+    net = models.DecimalField(max_digits=24, decimal_places=2, default=0)
+    nav = models.DecimalField(max_digits=24, decimal_places=2, default=0)
+    pnl_today = models.DecimalField(max_digits=24, decimal_places=2, default=0)
+    order_times = models.JSONField(default=list, blank=True)
+    marked_at = models.DateTimeField(null=True, blank=True, help_text="the last refresh from the whole book")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"desk book {self.key}"
+
+
+class DeskExposurePart(models.Model):
+    """One portfolio's share of the desk books, as last counted: gross and net (positions at the mark
+    plus open orders' unfilled rest), NAV and today's P&L."""
+
+    portfolio = models.OneToOneField("portfolio_app.Portfolio", on_delete=models.CASCADE, related_name="+")
+    gross = models.DecimalField(max_digits=24, decimal_places=2, default=0)
+    net = models.DecimalField(max_digits=24, decimal_places=2, default=0)
+    nav = models.DecimalField(max_digits=24, decimal_places=2, default=0)
+    pnl_today = models.DecimalField(max_digits=24, decimal_places=2, default=0)
+    as_of = models.DateTimeField(auto_now=True)

@@ -49,3 +49,11 @@ def limit_changes_expire() -> int:
     from risk_app.services.limits import limit_changes_expire as expire
 
     return expire()
+
+
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=100, ignore_result=True)
+def desk_book_refresh() -> int:
+    """Beat: re-mark the desk books (desk-wide limits) from the whole book, outside any order's critical section."""
+    from risk_app.desk_book import desk_book_refresh as refresh
+
+    return refresh()

@@ -20,11 +20,16 @@ MOVED = {  # table -> the app its model belongs to after the move
 }
 
 
+# Derived from the book and rebuilt from it by the desk book refresh (risk_app/desk_book.py): migrating
+# back past their migration drops them, and nothing is lost with them.
+DERIVED = ("risk_app_deskexposure", "risk_app_deskexposurepart")
+
+
 def _counts() -> dict[str, int]:
     with connection.cursor() as cur:
         out = {}
         for table in connection.introspection.table_names(cur):
-            if table != "django_migrations":
+            if table != "django_migrations" and table not in DERIVED:
                 cur.execute(f'SELECT COUNT(*) FROM "{table}"')
                 out[table] = cur.fetchone()[0]
     return out

@@ -7,10 +7,13 @@ risk page.  Each limit kind is one class (``kinds.py``) whose ``measure()``
 serves all three.
 """
 
-from .book import RiskContext
+from .book import Book, RiskContext
+from .desk import DeskFigures, DeskView, portfolio_after
 from .engine import PreTradeRiskEngine, is_reducing
 from .limits import (
+    ALL_PORTFOLIOS,
     BLOCK,
+    DESK_WIDE_KINDS,
     DUPLICATE_WINDOW_S,
     MAX_CONCENTRATION,
     MAX_DAILY_LOSS,
@@ -34,6 +37,7 @@ from .limits import (
     TRADING_STATE,
     WARN,
     Limit,
+    desk_key,
     is_loosening,
 )
 from .kinds import (
@@ -72,5 +76,6 @@ __all__ = [
     "validate_limit", "KIND_CLASSES", "LimitKind", "compile_limit", "DuplicateWindow", "MaxConcentration",
     "MaxDailyLoss", "MaxDrawdown", "MaxGrossExposure", "MaxLeverage", "MaxNetExposure", "MaxOrderNotional",
     "MaxOrderQty", "MaxOrderRate", "MaxPositionNotional", "MaxSectorConcentration", "MaxVar95", "PriceCollarPct",
-    "RestrictedInstruments",
+    "RestrictedInstruments", "ALL_PORTFOLIOS", "Book", "DESK_WIDE_KINDS", "DeskFigures", "DeskView", "desk_key",
+    "portfolio_after",
 ]

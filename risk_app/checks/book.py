@@ -13,6 +13,7 @@ import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,10 @@ class RiskContext:
     for the VaR limit.  ``now``: wall time for rate and duplicate limits when
     neither the call nor the intent gives one.  ``wall_clock=False`` skips the
     wall-clock limits (simulated time: backtests).  ``desk_state``: the desk-wide
-    kill switch, combined with the snapshot's (the stricter one wins).
+    kill switch, combined with the snapshot's (the stricter one wins).  ``desk``: the desk books the
+    desk-wide limits are measured on (``{desk key: checks.desk.DeskFigures}``, the rest of the desk
+    without this portfolio); ``None`` (a backtest, the engine alone): a desk limit reads the one
+    portfolio it is given, its desk.
     """
 
     marks: Mapping[str, float] = field(default_factory=dict)
@@ -41,6 +45,7 @@ class RiskContext:
     now: datetime | None = None
     wall_clock: bool = True
     desk_state: TradingState = TradingState.ACTIVE
+    desk: Mapping[str, Any] | None = None
 
 
 EMPTY_CONTEXT = RiskContext()

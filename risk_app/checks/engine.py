@@ -10,7 +10,10 @@ it); daily loss and drawdown are states: once over, only orders that shrink a
 position pass (the REDUCING rule).
 
 A limit that cannot be evaluated (no price to value the order, no returns for
-VaR, no time for a rate) blocks, saying what was missing: fail closed.
+VaR, no time for a rate, no desk-wide figures) blocks, saying what was missing: fail closed.
+
+Desk-scope gross, net, daily-loss and order-rate limits are measured desk-wide when the context
+carries desk figures (``desk.py``); a desk limit that names portfolios applies only to them.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from desk.interfaces import OrderIntent, PortfolioSnapshot, RiskEngine, RiskVerd
 
 from . import limits as K
 from .book import EMPTY_CONTEXT, Book, RiskContext, ts_of, var_of
+from .desk import NO_DESK_FIGURES, DeskView
 from .kinds import LimitKind, compile_limit
 from .limits import Limit
 from .proposal import check_proposal
@@ -165,6 +169,7 @@ class PreTradeRiskEngine(RiskEngine):
             if c.scope != K.SCOPE_DESK:
                 self._by.setdefault((c.scope, c.skey), []).append(c)
         self._applicable_cache: dict[tuple, list[LimitKind]] = {}
+        self._desk_wide_cache: dict[str, tuple[LimitKind, ...]] = {}
         self._cache: tuple | None = None
 
     # -- plumbing shared with the proposal path
@@ -176,12 +181,20 @@ class PreTradeRiskEngine(RiskEngine):
             by = self._by
             hit = [
                 c for c in self.limits
-                if c.scope == K.SCOPE_DESK
+                if (c.scope == K.SCOPE_DESK and c.concerns(portfolio_id))
                 or c in by.get((K.SCOPE_PORTFOLIO, str(portfolio_id)), ())
                 or c in by.get((K.SCOPE_INSTRUMENT, symbol), ())
                 or (agent_id is not None and c in by.get((K.SCOPE_AGENT, str(agent_id)), ()))
             ]
             self._applicable_cache[key] = hit
+        return hit
+
+    def desk_wide_for(self, portfolio_id) -> tuple[LimitKind, ...]:
+        """The desk-wide limits that concern a portfolio (what its orders are serialised on desk-wide)."""
+        key = str(portfolio_id)
+        hit = self._desk_wide_cache.get(key)
+        if hit is None:
+            hit = self._desk_wide_cache[key] = tuple(c for c in self._desk if c.desk_wide and c.concerns(key))
         return hit
 
     def book(self, snapshot: PortfolioSnapshot, ctx: RiskContext) -> Book:
@@ -225,6 +238,8 @@ class PreTradeRiskEngine(RiskEngine):
         unpriced = x.mark is None
         wall = self.uses_wall_clock(ctx)
         util: dict[str, float] = {}
+        desk = ctx.desk
+        views: dict[str, DeskView] = {}
 
         for c in self.applicable(intent.portfolio_id, sym, intent.agent_id):
             if c.wall_clock and not wall:
@@ -243,10 +258,22 @@ class PreTradeRiskEngine(RiskEngine):
                     if missing:
                         out.append(unvalued(c, sym, missing))
                     continue
-            value, worse = c.measure(x)
+            wide = desk is not None and c.desk_wide
+            if wide:
+                view = views.get(c.desk_key)
+                if view is None:
+                    figures = desk.get(c.desk_key)
+                    if figures is None:
+                        out.append(unvalued(c, sym, NO_DESK_FIGURES))
+                        continue
+                    view = views[c.desk_key] = DeskView(x, figures)
+                value, worse = c.measure(view)
+            else:
+                value, worse = c.measure(x)
             util[c.key] = c.util(value)
             if c.breached(value, worse):
-                text = reason(c, value, symbol=sym, side=intent.side, qty=x.order_qty, sector=x.sector(), extra=c.detail(x))
+                text = reason(c, value, symbol=sym, side=intent.side, qty=x.order_qty, sector=x.sector(), extra=c.detail(x),
+                              desk_wide=wide)
                 out.append(breach(c, value, text))
 
         passed = not any(b.action == K.BLOCK for b in out)

@@ -49,7 +49,10 @@ class LimitKind:
     priced = False  # needs a price to value the order
     needs: str | None = None  # "returns", "time" or "sector": an input the exposure may lack
 
-    __slots__ = ("limit", "thr", "action", "key", "name", "id", "symbols", "window_s", "method", "tol", "hi", "scope", "skey")
+    __slots__ = (
+        "limit", "thr", "action", "key", "name", "id", "symbols", "window_s", "method", "tol", "hi", "scope", "skey",
+        "portfolios", "desk_wide", "desk_key",
+    )
 
     def __init__(self, limit: Limit):
         self.limit = limit
@@ -59,6 +62,12 @@ class LimitKind:
         self.id = limit.id
         self.scope = limit.scope
         self.skey = None if limit.scope_key is None else str(limit.scope_key)
+        named = (limit.params or {}).get("portfolios") if limit.scope == K.SCOPE_DESK else None
+        # A desk limit naming portfolios concerns only them (as strings, like every scope key).
+        self.portfolios: frozenset[str] | None = None if named is None else frozenset(str(p) for p in named)
+        # Measured over the desk book ``desk_key`` when the caller supplies desk figures (``checks/desk.py``).
+        self.desk_wide = limit.scope == K.SCOPE_DESK and self.kind in K.DESK_WIDE_KINDS
+        self.desk_key = K.desk_key(named) if self.desk_wide else ""
         self.symbols: frozenset = frozenset()
         self.window_s = 0.0
         self.method = ""
@@ -70,6 +79,10 @@ class LimitKind:
     @staticmethod
     def threshold_of(limit: Limit) -> float:
         return float(limit.threshold)
+
+    def concerns(self, portfolio_id) -> bool:
+        """A desk limit applies to every portfolio unless it names some."""
+        return self.portfolios is None or str(portfolio_id) in self.portfolios
 
     @classmethod
     def info(cls) -> KindInfo:
@@ -332,6 +345,13 @@ def validate_limit(limit: Limit) -> bool:
         raise ConfigError("scope_key", f"a {limit.scope} limit needs the {limit.scope} it applies to")
     if limit.action not in (K.BLOCK, K.WARN):
         raise ConfigError("action", "must be 'block' or 'warn'")
+    if "portfolios" in (limit.params or {}):
+        named = limit.params["portfolios"]
+        if limit.scope != K.SCOPE_DESK:
+            raise ConfigError("params.portfolios", "only a desk limit names the portfolios it concerns")
+        if (not isinstance(named, (list, tuple)) or not named
+                or not all(isinstance(p, int) and not isinstance(p, bool) and p > 0 for p in named)):
+            raise ConfigError("params.portfolios", "a non-empty list of portfolio ids")
     if limit.kind == K.RESTRICTED_INSTRUMENTS:
         symbols = limit.params.get("symbols")
         if not isinstance(symbols, (list, tuple, set, frozenset)):

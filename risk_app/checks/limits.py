@@ -9,6 +9,7 @@ stricter.  ``is_loosening`` encodes that for the four-eyes rule.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -39,6 +40,11 @@ SCOPE_INSTRUMENT = "instrument"
 SCOPE_AGENT = "agent"
 SCOPES = (SCOPE_DESK, SCOPE_PORTFOLIO, SCOPE_INSTRUMENT, SCOPE_AGENT)
 
+# Desk-scope limits of these kinds are measured desk-wide: summed over the portfolios the limit concerns
+# (``checks/desk.py``).  A desk-scope limit of any other kind applies to each portfolio on its own.
+DESK_WIDE_KINDS = frozenset({MAX_GROSS_EXPOSURE, MAX_NET_EXPOSURE, MAX_DAILY_LOSS, MAX_ORDER_RATE})
+ALL_PORTFOLIOS = "*"  # the desk key of a desk limit that names no portfolios
+
 BLOCK = "block"
 WARN = "warn"
 
@@ -53,7 +59,8 @@ class Limit:
     leverage limit, so the two kinds do not measure the same thing twice.  ``params``:
     ``window_s`` for ``max_order_rate`` (default 1), ``symbols`` for
     ``restricted_instruments``, ``method`` ("historical" or "parametric") for
-    ``max_var_95``.
+    ``max_var_95``; ``portfolios`` (a list of portfolio ids) for a desk-scope limit that concerns only
+    those portfolios (default: every portfolio).
     """
 
     id: int | None
@@ -70,6 +77,15 @@ class Limit:
     def key(self) -> str:
         """The key of this limit in ``RiskVerdict.utilisation`` and ``limit_utilisation``."""
         return str(self.id) if self.id is not None else self.name
+
+
+def desk_key(portfolios) -> str:
+    """The desk book a desk limit is measured on: "*" (every portfolio) or its portfolio ids, sorted ("3,12");
+    a long list by its digest, so that the key fits its column."""
+    if portfolios is None:
+        return ALL_PORTFOLIOS
+    key = ",".join(str(p) for p in sorted({int(p) for p in portfolios}))
+    return key if len(key) <= 128 else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 def is_loosening(old: Limit, new: Limit | None) -> bool:

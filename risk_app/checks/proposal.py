@@ -11,6 +11,7 @@ Semantics (the what-if the proposal page shows, and what approval enforces):
 - Per-order limits are per trade.  The proposal's own trades count towards
   the order rate (in order) and towards duplicates of each other, as they
   would if approved together at one instant.
+- Desk-wide limits (``desk.py``) read the rest of the desk plus the portfolio's end state.
 - For a single intent the result equals ``PreTradeRiskEngine.check``.
 """
 
@@ -28,6 +29,7 @@ from risk_app.measures import lower_quantile
 
 from . import limits as K
 from .book import Book, RiskContext, var_of
+from .desk import NO_DESK_FIGURES, DeskView
 from .kinds import LimitKind
 from .reasons import breach, reason, state_breach, unvalued
 
@@ -115,7 +117,7 @@ class ProposalExposure:
         end_value = {s: run[s] * (mark[k] if priced[k] else 0.0) for k, s in enumerate(syms)}
         self.gross_end = bk.gross + sum(abs(v) - abs(bk.value.get(s, 0.0)) for s, v in end_value.items())
         self.gross_after = np.full(n, self.gross_end)
-        net_before = bk.net + np.cumsum(dmv) - dmv
+        self.net_before = net_before = bk.net + np.cumsum(dmv) - dmv
         self.net_end = bk.net + float(dmv.sum())
         self.net_after = np.full(n, self.net_end)
         self.net_grows = _grows(net_before + dmv, net_before)
@@ -233,11 +235,11 @@ def check_proposal(engine, intents: Sequence[OrderIntent], snapshot: PortfolioSn
 
     with np.errstate(all="ignore"):  # a near-zero threshold overflows utilisation to inf, as it should
         for col, c in enumerate(limits):
-            skey = (c.scope, c.skey)
+            skey = (c.scope, c.skey, c.portfolios)
             app = scope_masks.get(skey)
             if app is None:
                 if c.scope == K.SCOPE_DESK:
-                    app = all_trades
+                    app = all_trades if c.portfolios is None else np.isin(pid, sorted(c.portfolios))
                 else:
                     by = pid if c.scope == K.SCOPE_PORTFOLIO else sym_arr if c.scope == K.SCOPE_INSTRUMENT else agent
                     app = by == c.skey
@@ -255,10 +257,19 @@ def check_proposal(engine, intents: Sequence[OrderIntent], snapshot: PortfolioSn
                         per_trade[k].append(unvalued(c, syms[k], text))
                 if not valid.all():
                     app = app & valid
-            mkey = c.measure_key
+            wide = ctx.desk is not None and c.desk_wide
+            mkey = (c.measure_key, c.desk_key) if wide else c.measure_key
             m = measures.get(mkey)
             if m is None:
-                m = measures[mkey] = c.measure(x)
+                if wide:
+                    figures = ctx.desk.get(c.desk_key)
+                    if figures is None:
+                        for k in app.nonzero()[0]:
+                            per_trade[k].append(unvalued(c, syms[k], NO_DESK_FIGURES))
+                        continue
+                    m = measures[mkey] = c.measure(DeskView(x, figures, t=x.t))
+                else:
+                    m = measures[mkey] = c.measure(x)
             value, worse = m
             bad = c.breached_many(value, worse)
             u = c.util_many(value)
@@ -273,7 +284,7 @@ def check_proposal(engine, intents: Sequence[OrderIntent], snapshot: PortfolioSn
                     i = intents[k]
                     v = float(value[k])
                     text = reason(c, v, symbol=i.symbol, side=i.side, qty=float(x.order_qty[k]), sector=sectors[k],
-                                  extra=float(extra[k]) if isinstance(extra, np.ndarray) else float(extra))
+                                  extra=float(extra[k]) if isinstance(extra, np.ndarray) else float(extra), desk_wide=wide)
                     per_trade[k].append(breach(c, v, text))
 
     keys = [c.key for c in limits]

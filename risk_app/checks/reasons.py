@@ -11,10 +11,31 @@ from .limits import fmt_num, fmt_pct, fmt_qty, fmt_usd
 REDUCE_ONLY = "; only orders that reduce a position may pass"
 
 
-def reason(c: LimitKind, value: float, *, symbol: str, side: Side, qty: float, sector: str = "", extra: float = 0.0) -> str:
-    """``extra``: the last price for a collar, the window for a rate."""
+def desk_words(c: LimitKind) -> str:
+    """Where a desk-wide figure was measured: the whole desk, or the portfolios the limit names."""
+    if c.portfolios is None:
+        return "desk-wide"
+    return f"of portfolios {', '.join(sorted(c.portfolios, key=int))} together"
+
+
+def reason(c: LimitKind, value: float, *, symbol: str, side: Side, qty: float, sector: str = "", extra: float = 0.0,
+           desk_wide: bool = False) -> str:
+    """``extra``: the last price for a collar, the window for a rate; ``desk_wide``: the value is the desk's."""
     name = f"'{c.name}'"
     k = c.kind
+    if desk_wide:
+        where = desk_words(c)
+        if k == K.MAX_GROSS_EXPOSURE:
+            return f"Post-trade gross exposure {where} {fmt_usd(value)} exceeds the {fmt_usd(c.thr)} limit {name}"
+        if k == K.MAX_NET_EXPOSURE:
+            return f"Post-trade net exposure {where} {fmt_pct(value)} of the desk's NAV exceeds the {fmt_pct(c.thr)} limit {name}"
+        if k == K.MAX_DAILY_LOSS:
+            return f"Today's loss {where} {fmt_usd(value)} exceeds the {fmt_usd(c.thr)} limit {name}{REDUCE_ONLY}"
+        if k == K.MAX_ORDER_RATE:
+            return (
+                f"Order rate {where} {fmt_num(value)} per second (over {fmt_num(extra)} s) exceeds the "
+                f"{fmt_num(c.thr)} per second limit {name}"
+            )
     if k == K.MAX_ORDER_QTY:
         return f"Order quantity {fmt_qty(value)} {symbol} exceeds the {fmt_qty(c.thr)} limit {name}"
     if k == K.MAX_ORDER_NOTIONAL:

@@ -7,7 +7,9 @@ the portfolio's open orders (largest quantity, largest notional, restricted
 instruments held); the price collar and duplicate window have no standing
 value and read 0.  Limits scoped to another portfolio are left out; so is VaR
 when no returns are given, and the order rate when no time is.  Each figure is
-its limit kind's own ``measure`` (``kinds.py``) over the standing book.
+its limit kind's own ``measure`` (``kinds.py``) over the standing book.  A desk-wide
+limit (``desk.py``) shows the desk's figure when the context carries the desk books, and is
+left out of a portfolio it does not concern.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from desk.interfaces import PortfolioSnapshot
 
 from . import limits as K
 from .book import EMPTY_CONTEXT, Book, RiskContext, var_of
+from .desk import DeskView
 from .kinds import compile_limit
 from .limits import Limit
 
@@ -101,13 +104,22 @@ def limit_utilisation(
         c = compile_limit(lim)
         if c.scope == K.SCOPE_PORTFOLIO and c.skey != str(snapshot.portfolio_id):
             continue
+        if c.scope == K.SCOPE_DESK and not c.concerns(snapshot.portfolio_id):
+            continue
         only = c.skey if c.scope == K.SCOPE_INSTRUMENT else None
         x = exposures.get(only)
         if x is None:
             x = exposures[only] = StandingExposure(bk, snapshot, ctx, only)
         if c.needs is not None and x.lacks(c.needs) is not None:
             continue
-        value, _ = c.measure(x)
+        if ctx.desk is not None and c.desk_wide:
+            figures = ctx.desk.get(c.desk_key)
+            if figures is None:
+                continue
+            when = ctx.now or snapshot.as_of
+            value, _ = c.measure(DeskView(x, figures, t=when.timestamp() if when is not None else None))
+        else:
+            value, _ = c.measure(x)
         if value is None:
             continue
         out[c.key] = c.util(value)

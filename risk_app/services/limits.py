@@ -29,6 +29,7 @@ from desk.events import event_publish
 from desk.interfaces import ConfigError
 from desk.lifecycle import apply_transition
 from risk_app import checks as K
+from risk_app.desk_book import desk_books_sync
 from risk_app.models import PendingLimitChange, RiskLimit, RiskLimitsVersion
 
 from desk import foureyes
@@ -49,10 +50,15 @@ class LimitChangeResult:
 
 
 def limits_version_bump() -> None:
-    """Inside the change's transaction: the new token is visible exactly when the change is."""
+    """Inside the change's transaction: the new token is visible exactly when the change is.
+
+    The desk books that desk-wide limits are measured on are built (or dropped) in the same
+    transaction, so a new desk-wide limit never meets a missing book (``risk_app.desk_book``).
+    """
     token = uuid.uuid4().hex
     if not RiskLimitsVersion.objects.filter(pk=1).update(token=token, version=F("version") + 1, changed_at=timezone.now()):
         RiskLimitsVersion.objects.update_or_create(pk=1, defaults={"token": token, "version": 1})
+    desk_books_sync()
 
 
 def limit_fields(row: RiskLimit) -> dict[str, Any]:
@@ -82,6 +88,12 @@ def _scope_key_exists(scope: str, key: str) -> bool:
             return key.isdigit()
         return key.isascii() and key.isdigit() and agent.objects.filter(pk=int(key)).exists()
     return True
+
+
+def _unknown_portfolios(ids) -> list[int]:
+    from portfolio_app.models import Portfolio
+
+    return sorted(set(ids) - set(Portfolio.objects.filter(pk__in=ids).values_list("pk", flat=True)))
 
 
 def limit_validate(values: dict[str, Any]) -> dict[str, Any]:
@@ -115,6 +127,10 @@ def limit_validate(values: dict[str, Any]) -> dict[str, Any]:
             errors[exc.field] = exc.reason if hasattr(exc, "reason") else str(exc)
     if not errors and v["scope"] != K.SCOPE_DESK and not _scope_key_exists(v["scope"], v["scope_key"]):
         errors["scope_key"] = f"No {v['scope']} {v['scope_key']!r}."
+    if not errors and "portfolios" in v["params"]:
+        unknown = _unknown_portfolios(v["params"]["portfolios"])
+        if unknown:
+            errors["params.portfolios"] = f"No portfolio {', '.join(map(str, unknown))}."
     if errors:
         raise RiskInvalid(errors)
     return {f: v[f] for f in FIELDS}

@@ -20,6 +20,7 @@ from desk.clock import NEW_YORK
 from desk.redis import get_redis
 from risk_app import checks as K
 from risk_app.checks import limit_utilisation
+from risk_app.desk_book import desk_context
 from risk_app.instrumentation import utilisation_set
 from risk_app.measures import risk_report
 from risk_app.models import Alert, RiskSnapshot
@@ -50,7 +51,8 @@ def risk_monitor_recompute(*, portfolio_id: int) -> dict:
     report = risk_report(snap, ctx.returns, sectors=ctx.sectors).to_dict()
     report = {k: (finite(v) if not isinstance(v, dict) else {kk: finite(vv) for kk, vv in v.items()}) for k, v in report.items()}
     limits = [c.limit for c in engine.limits]
-    util = {k: finite(v) for k, v in limit_utilisation(limits, snap, ctx).items()}
+    desk_ctx = desk_context(engine=engine, portfolio_id=portfolio_id, loaded=loaded)  # desk-wide limits: the desk's figure
+    util = {k: finite(v) for k, v in limit_utilisation(limits, snap, desk_ctx).items()}
     names = {str(c.id): c for c in engine.limits}
     utilisation_set(portfolio_id, util, names)
     over = {}

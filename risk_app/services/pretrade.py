@@ -6,7 +6,8 @@ limits and cached per process under the limits' version token
 each check reads the token (one primary-key query) and rebuilds when it
 differs, so a committed change applies on every worker at the next check.
 The kill switch is read per check as well (``snapshots.trading_states_for``),
-never cached.
+never cached.  Desk-scope gross, net, daily-loss and order-rate limits are measured
+desk-wide through ``risk_app.desk_book`` (its docstring: locks, releases, refresh).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from desk.ports import PreTradeGate
 from desk.interfaces import OrderIntent, RiskVerdict
 from risk_app import checks as K
 from risk_app.checks import Limit, PreTradeRiskEngine
+from risk_app.desk_book import desk_context, desk_gate_open
 from risk_app.instrumentation import verdicts_count
 from risk_app.models import RiskCheck, RiskLimit, RiskLimitsVersion
 from risk_app.snapshots import snapshot_load
@@ -106,10 +108,16 @@ def pre_trade_check(
         portfolio_id=portfolio_id, intents=intents, now=now, market_now=_market_now(), wall_clock=wall_clock,
         lookback_s=engine.lookback_s, need_returns=engine.needs_returns,
     )
+    # Desk-wide limits: their desk rows are locked here (after the portfolio row) when they concern it.
+    desk = desk_gate_open(engine=engine, portfolio_id=portfolio_id, loaded=loaded, intents=intents, record=record,
+                          wall_clock=wall_clock)
+    ctx = desk.context if desk is not None else loaded.context
     if len(intents) == 1:
-        verdicts = [engine.check(intents[0], loaded.snapshot, context=loaded.context, now=now)]
+        verdicts = [engine.check(intents[0], loaded.snapshot, context=ctx, now=now)]
     else:
-        verdicts = list(engine.check_proposal(intents, loaded.snapshot, context=loaded.context, now=now).verdicts)
+        verdicts = list(engine.check_proposal(intents, loaded.snapshot, context=ctx, now=now).verdicts)
+    if desk is not None:
+        desk.close(intents, verdicts, now=now)
     verdicts_count(verdicts)
     if record:
         _record_for_orders(portfolio_id, intents, verdicts, order_ids)
@@ -156,7 +164,8 @@ def pre_trade_check_proposal(*, portfolio_id: int, intents: Sequence[OrderIntent
         portfolio_id=portfolio_id, intents=list(intents), now=now, market_now=_market_now(), wall_clock=wall_clock,
         lookback_s=engine.lookback_s, need_returns=engine.needs_returns,
     )
-    return engine.check_proposal(list(intents), loaded.snapshot, context=loaded.context, now=now)
+    ctx = desk_context(engine=engine, portfolio_id=portfolio_id, loaded=loaded)
+    return engine.check_proposal(list(intents), loaded.snapshot, context=ctx, now=now)
 
 
 def risk_check_record(
