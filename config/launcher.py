@@ -168,7 +168,8 @@ def cmd_run() -> int:
     # browser through the Redis channel layer whichever process holds the socket.
     env.setdefault("DESK_WEB_WORKERS", str(max(2, os.cpu_count() or 1)))
     try:
-        for step, args in (("migrating", ["migrate", "--noinput", "-v", "0"]), ("loading the demo data", ["load_demo"])):
+        for step, args in (("migrating", ["migrate", "--noinput", "-v", "0"]), ("loading the demo data", ["load_demo"]),
+                           ("building the desk-wide limit books", ["desk_book_refresh"])):
             say(step + "…")
             done = subprocess.run([sys.executable, "manage.py", *args], env=env, cwd=BASE_DIR)
             if done.returncode != 0:

@@ -317,7 +317,7 @@ def demo_limits(*, portfolio, users) -> None:
         ("Max sector concentration", K.SCOPE_DESK, "", K.MAX_SECTOR_CONCENTRATION, "0.35", "warn", {}),
         (f"Max daily loss ({portfolio.name})", K.SCOPE_PORTFOLIO, pid, K.MAX_DAILY_LOSS, "300000", "block", {}),
         (f"Max drawdown ({portfolio.name})", K.SCOPE_PORTFOLIO, pid, K.MAX_DRAWDOWN, "0.20", "block", {}),
-        ("Max order rate", K.SCOPE_DESK, "", K.MAX_ORDER_RATE, "50", "block", {"window_s": 1}),
+        ("Max order rate", K.SCOPE_DESK, "", K.MAX_ORDER_RATE, "500", "block", {"window_s": 1}),
         (f"Max 1-day 95% VaR ({portfolio.name})", K.SCOPE_PORTFOLIO, pid, K.MAX_VAR_95, "400000", "warn", {"method": "historical"}),
         ("Restricted instruments", K.SCOPE_DESK, "", K.RESTRICTED_INSTRUMENTS, "0", "block", {"symbols": []}),
     ]
