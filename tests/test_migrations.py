@@ -88,7 +88,10 @@ def test_migrate_when_a_traded_desk_crosses_the_app_move_then_every_row_is_kept(
     leaves = executor.loader.graph.leaf_nodes()
 
     _migrate([(app, None) for app in NEW_APPS])  # back to the layout before the move
-    assert _counts() == before
+    back = _counts()
+    # Tables made by later migrations go with them; they must not have held any of this day's rows.
+    assert {t: n for t, n in before.items() if t not in back and n} == {}
+    assert {t: n for t, n in before.items() if t in back} == back
     assert ContentType.objects.filter(app_label="portfolio_app", model="instrument").exists()
 
     _migrate(leaves)  # and forward again, as a deployment of this release does
