@@ -129,6 +129,7 @@ else:
 DESK_PORTS = {
     "pretrade_gate": "risk_app.services.pretrade.DeskPreTradeGate",
     "alert_notifier": "ops_app.alert_rules.webhooks.WebhookAlertNotifier",
+    "reservations": "orders_app.reservations.OrderReservations",
 }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -402,6 +403,9 @@ CELERY_BEAT_SCHEDULE["risk-recompute"] = {
     "task": "risk_app.tasks.risk_recompute_all", "schedule": 30.0, "options": {"expires": 25},
 }
 DESK_DEMO_HOOKS = [*DESK_DEMO_HOOKS, "risk_app.services.demo_limits"]
+# Buying power (portfolio_app/account.py): a market order reserves its reference price moved by the
+# tightest blocking price-collar limit that applies to it; with no such limit, by this many percent.
+DESK_RESERVE_COLLAR_PCT = env.float("DESK_RESERVE_COLLAR_PCT", default=5.0)
 
 # --- Monitoring and alerts ------------------------------------------------------
 # The desk's own alert rules (ops_app.alert_rules; editable in the admin and on the

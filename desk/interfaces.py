@@ -320,6 +320,9 @@ class RiskVerdict:
     passed: bool
     breaches: tuple[LimitBreach, ...] = ()
     utilisation: Mapping[str, float] = field(default_factory=dict)
+    # What the order holds back from its portfolio's buying power while it is open, if it goes
+    # ahead (cash, or margin, with the dearest fee; ``portfolio_app.account``); None: not assessed.
+    reservation: Decimal | None = None
 
     @property
     def reasons(self) -> list[str]:

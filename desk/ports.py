@@ -1,7 +1,8 @@
 """Ports a lower layer calls when the implementation lives in a higher one.
 
 The orders app submits through the pre-trade gate that the risk app implements; the
-risk app's alerts are delivered by the ops app's webhooks.  Neither imports upward:
+risk app's alerts are delivered by the ops app's webhooks; the portfolio page shows what the
+orders app reserves of a portfolio's buying power.  Neither imports upward:
 each calls the port here, and ``config`` wires the implementation by dotted path in
 ``settings.DESK_PORTS`` (the only place that names both sides).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import abc
 import functools
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -28,6 +30,14 @@ class PreTradeGate(abc.ABC):
     @abc.abstractmethod
     def check(self, *, portfolio_id: int, intents: Sequence[OrderIntent], order_ids: Sequence[int | None] | None = None,
               record: bool = True, alerts: bool = True, wall_clock: bool = True) -> list[RiskVerdict]:
+        ...
+
+
+class Reservations(abc.ABC):
+    """What a portfolio's open orders hold back from its buying power (the orders app keeps it per order)."""
+
+    @abc.abstractmethod
+    def reserved(self, *, portfolio_id: int) -> Decimal:
         ...
 
 
@@ -56,6 +66,10 @@ def port(name: str):
 
 def pretrade_gate() -> PreTradeGate:
     return port("pretrade_gate")
+
+
+def reservations() -> Reservations:
+    return port("reservations")
 
 
 def alert_notifier() -> AlertNotifier:

@@ -13,11 +13,15 @@ import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from desk.interfaces import OrderIntent, PortfolioSnapshot, TradingState
 from risk_app.measures import ReturnsMatrix, drawdown_from_peak, historical_var, parametric_var
+
+if TYPE_CHECKING:
+    from .buying_power import AccountBook
 
 
 _STATE_RANK = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
@@ -32,7 +36,9 @@ class RiskContext:
     for the VaR limit.  ``now``: wall time for rate and duplicate limits when
     neither the call nor the intent gives one.  ``wall_clock=False`` skips the
     wall-clock limits (simulated time: backtests).  ``desk_state``: the desk-wide
-    kill switch, combined with the snapshot's (the stricter one wins).
+    kill switch, combined with the snapshot's (the stricter one wins).  ``account``: the
+    portfolio's account (``buying_power.AccountBook``); None skips the account checks (a
+    backtest's book, whose fills settle at once).
     """
 
     marks: Mapping[str, float] = field(default_factory=dict)
@@ -41,6 +47,7 @@ class RiskContext:
     now: datetime | None = None
     wall_clock: bool = True
     desk_state: TradingState = TradingState.ACTIVE
+    account: AccountBook | None = None
 
 
 EMPTY_CONTEXT = RiskContext()
