@@ -1,4 +1,4 @@
-"""What open orders hold back from their portfolio's buying power (issue 17).
+"""What open orders hold back from their portfolio's buying power.
 
 **Where a reservation lives.**  One Decimal field on the parent order,
 ``Order.reserved_cash``: the cash (cash account) or margin (margin account) the

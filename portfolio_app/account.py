@@ -1,4 +1,4 @@
-"""The account a portfolio trades in, and what it may still buy (issue 17). Pure.
+"""The account a portfolio trades in, and what it may still buy. Pure.
 
 - A long-only portfolio is a **cash account**: a buy needs cash that open orders
   have not already reserved, fees included; it never borrows.  It sells only

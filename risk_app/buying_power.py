@@ -67,3 +67,4 @@ def account_book_load(
         fees=fee_schedule(),
         default_collar_pct=float(settings.DESK_RESERVE_COLLAR_PCT),
     )
+

@@ -1,4 +1,4 @@
-"""The account's checks (pure): buying power, and a long-only portfolio's sellable position (issue 17).
+"""The account's checks (pure): buying power, and a long-only portfolio's sellable position.
 
 The rules are ``portfolio_app.account``'s; this module applies them to orders:
 

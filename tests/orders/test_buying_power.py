@@ -1,4 +1,4 @@
-"""Buying power through the order services on the real database (issue 17): a cash account buys
+"""Buying power through the order services on the real database: a cash account buys
 only with cash its open buys have not reserved, a long-only book sells only what it holds, a margin
 account keeps its initial margin on gross exposure; reservations are held on submit and released
 on fill, cancel and reject, and the portfolio page shows them."""
