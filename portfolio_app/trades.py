@@ -106,8 +106,10 @@ class LotTradeBuilder(TradeBuilder):
                 delta = max(delta, -max(held.get(s, ZERO), ZERO))  # never sell into a short
             if delta:
                 deltas[s] = delta
-        rule = None if snapshot.long_short else self.reserve
-        self._fund_buys(deltas, px, lot_sizes, snapshot.cash - (self.reserved if rule else ZERO), rule)
+        if self.reserve is None or snapshot.long_short:
+            self._fund_buys(deltas, px, lot_sizes, snapshot.cash)
+        else:
+            self._fund_buys(deltas, px, lot_sizes, snapshot.cash - self.reserved, self.reserve)
 
         def weight(s: str, qty: Decimal) -> float:
             return float(qty * px[s] / nav)

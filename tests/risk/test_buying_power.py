@@ -126,3 +126,15 @@ def test_pre_trade_check_proposal_when_buys_together_exceed_cash_then_the_later_
     first, second = v.verdicts
     assert first.passed and not second.passed
     assert "with USD 525,000.00 held for open orders" in _breach(second, K.BUYING_POWER).reason
+
+
+def test_check_api_when_a_buy_exceeds_buying_power_then_the_breach_has_its_figures_and_a_pass_its_reservation(book, trader, api_for):
+    pf = _cash_account(book["portfolio"])
+    body = {"portfolio": pf.pk, "symbol": "AAPL", "side": "BUY"}
+
+    ok = api_for(trader).post("/api/v1/risk/check/", {**body, "quantity": "9000"}, format="json").json()
+    bad = api_for(trader).post("/api/v1/risk/check/", {**body, "quantity": "9600"}, format="json").json()
+
+    assert ok["passed"] and ok["reservation"] == "945000.00"
+    [b] = bad["breaches"]
+    assert (bad["passed"], b["kind"], b["value"], b["threshold"]) == (False, "buying_power", 1_008_000.0, 1_000_000.0)
