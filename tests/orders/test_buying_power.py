@@ -284,3 +284,31 @@ def test_portfolio_page_when_orders_are_open_then_shows_reserved_cash_and_buying
     assert "Reserved" in html and f"{order.reserved_cash:,.2f}" in html
     assert "Buying power" in html and f"{Decimal('1000000.00') - order.reserved_cash:,.2f}" in html
     assert "cash account" in html
+
+
+def test_order_submit_when_a_proposals_sells_fund_its_buys_then_its_buy_passes_but_the_same_manual_buy_is_denied(book, enqueued):
+    from market_app.models import Instrument
+    from orders_app.services import order_create, order_submit
+    from portfolio_app.models import Portfolio, RebalanceProposal
+    from portfolio_app.services import proposal_transition
+
+    pf = _book_of(book, cash="300000.00")
+    _place(book, pf, "KO", 4000)  # about 230,000 of KO: the cash left is about 70,000
+    drain(enqueued)
+    book[2].step(1)
+    drain(enqueued)
+    pf.refresh_from_db()
+    ko, aapl = Instrument.objects.get(symbol="KO"), Instrument.objects.get(symbol="AAPL")
+    qty = int(Decimal("150000") / _mark(book, "AAPL"))  # more than the cash, less than the cash and the KO sale
+    p = RebalanceProposal.objects.create(portfolio=pf)
+    for to in ("PENDING_APPROVAL", "APPROVED"):
+        proposal_transition(proposal_id=p.pk, to=to, actor=book[1])
+
+    orders = [order_create(client_order_id=f"P{p.pk}-{i.symbol}", portfolio_id=pf.pk, proposal_id=p.pk, instrument_id=i.pk,
+                           side=side, quantity=Decimal(q))[0] for i, side, q in ((ko, "SELL", 4000), (aapl, "BUY", qty))]
+    sell, buy = (order_submit(order_id=o.pk, actor=book[1]) for o in orders)
+    manual = _place(book, pf, "AAPL", qty + 1)
+
+    assert sell.status == "SUBMITTED" and buy.status == "SUBMITTED", buy.reason
+    assert manual.status == "DENIED" and "cash account" in manual.reason
+    assert Portfolio.objects.get(pk=pf.pk).cash < Decimal("150000")
