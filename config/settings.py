@@ -131,6 +131,7 @@ DESK_PORTS = {
     "pretrade_gate": "risk_app.services.pretrade.DeskPreTradeGate",
     "alert_notifier": "ops_app.alert_rules.webhooks.WebhookAlertNotifier",
     "exposure_listener": "risk_app.desk_book.DeskBookListener",
+    "reservations": "orders_app.reservations.OrderReservations",
 }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -412,6 +413,9 @@ CELERY_BEAT_SCHEDULE["desk-book-refresh"] = {
     "options": {"expires": max(1.0, DESK_BOOK_REFRESH_SECONDS - 1)},
 }
 DESK_DEMO_HOOKS = [*DESK_DEMO_HOOKS, "risk_app.services.demo_limits"]
+# Buying power (portfolio_app/account.py): a market order reserves its reference price moved by the
+# tightest blocking price-collar limit that applies to it; with no such limit, by this many percent.
+DESK_RESERVE_COLLAR_PCT = env.float("DESK_RESERVE_COLLAR_PCT", default=5.0)
 
 # --- Monitoring and alerts ------------------------------------------------------
 # The desk's own alert rules (ops_app.alert_rules; editable in the admin and on the

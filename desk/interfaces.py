@@ -324,6 +324,9 @@ class RiskVerdict:
     breaches: tuple[LimitBreach, ...] = ()
     utilisation: Mapping[str, float] = field(default_factory=dict)
     stamp: str = ""  # a slice check's seal for the venue client (``desk.riskstamp``); "" when not issued
+    # What the order holds back from its portfolio's buying power while it is open, if it goes
+    # ahead (cash, or margin, with the dearest fee; ``portfolio_app.account``); None: not assessed.
+    reservation: Decimal | None = None
 
     @property
     def reasons(self) -> list[str]:

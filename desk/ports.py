@@ -1,7 +1,9 @@
 """Ports a lower layer calls when the implementation lives in a higher one.
 
 The orders app submits through the pre-trade gate that the risk app implements, and tells
-it of released exposure through the exposure listener; the risk app's alerts are delivered by the ops app's webhooks.  Neither imports upward:
+it of released exposure through the exposure listener; the risk app's alerts are delivered by the
+ops app's webhooks; the portfolio page shows what the orders app reserves of a portfolio's buying
+power.  Neither imports upward:
 each calls the port here, and ``config`` wires the implementation by dotted path in
 ``settings.DESK_PORTS`` (the only place that names both sides).
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import abc
 import functools
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -47,6 +50,14 @@ class ExposureListener(abc.ABC):
         ...
 
 
+class Reservations(abc.ABC):
+    """What a portfolio's open orders hold back from its buying power (the orders app keeps it per order)."""
+
+    @abc.abstractmethod
+    def reserved(self, *, portfolio_id: int) -> Decimal:
+        ...
+
+
 class AlertNotifier(abc.ABC):
     """Told of every alert state change (``raised`` / ``resolved``), inside the transaction that made it."""
 
@@ -72,6 +83,10 @@ def port(name: str):
 
 def pretrade_gate() -> PreTradeGate:
     return port("pretrade_gate")
+
+
+def reservations() -> Reservations:
+    return port("reservations")
 
 
 def alert_notifier() -> AlertNotifier:

@@ -91,6 +91,8 @@ class Order(LifecycleModel):
     filled_qty = models.DecimalField(**QTY, default=Decimal("0"))
     avg_px = models.DecimalField(**PRICE, null=True, blank=True)
     arrival_px = models.DecimalField(**PRICE, null=True, blank=True)
+    # What this open parent order holds back from its portfolio's buying power (orders_app.reservations).
+    reserved_cash = models.DecimalField(**MONEY, default=Decimal("0"))
     reason = models.TextField(blank=True)
     due_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)

@@ -56,7 +56,7 @@ class OrderOutput(serializers.ModelSerializer):
             "id", "client_order_id", "parent_id", "portfolio_id", "portfolio_name", "proposal_id", "symbol", "side",
             "quantity", "filled_qty", "avg_px", "arrival_px", "order_type", "limit_price", "time_in_force", "algo",
             "algo_params", "status", "reason", "venue", "due_at", "sent_at", "created_at", "updated_at",
-            "slippage_bps", "children_summary",
+            "slippage_bps", "children_summary", "reserved_cash",
         ]
 
     def get_slippage_bps(self, obj) -> float | None:

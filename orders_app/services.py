@@ -26,6 +26,7 @@ from desk.money import price as to_price
 from orders_app import states
 from orders_app.models import Fill, Order, OrderEvent, Venue
 from orders_app.releases import exposure_release_on_commit
+from orders_app.reservations import reservation_on_fill, reservation_on_transition
 from portfolio_app.accounting import apply_fill
 from portfolio_app.models import Portfolio, Position
 
@@ -130,6 +131,7 @@ def _transition(order: Order, event: str, *, actor=None, reason: str = "", extra
         order.status, event, previous=order.previous_status, filled_qty=order.filled_qty, quantity=order.quantity
     )
     from_status = order.status
+    extra_fields = [*extra_fields, *reservation_on_transition(order, new_status)]
     order.status, order.previous_status = new_status, new_previous
     if reason and event in (states.DENIED, states.REJECTED, states.CANCELED, states.EXPIRED, states.MODIFY_REJECTED, states.CANCEL_REJECTED):
         order.reason = reason
@@ -191,9 +193,10 @@ def _avg(old_qty: Decimal, old_px: Decimal | None, qty: Decimal, px: Decimal) ->
 
 
 def _fill_order_row(order: Order, qty: Decimal, px: Decimal) -> None:
+    released = reservation_on_fill(order, qty)
     order.avg_px = _avg(order.filled_qty, order.avg_px, qty, px)
     order.filled_qty = order.filled_qty + qty
-    _transition(order, states.FILLED, extra_fields=["filled_qty", "avg_px"])
+    _transition(order, states.FILLED, extra_fields=["filled_qty", "avg_px", *released])
 
 
 @transaction.atomic

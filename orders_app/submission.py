@@ -29,6 +29,7 @@ from orders_app.algos import ALGOS, get_algo
 from market_app.marks import market_state, session_at, session_market
 from orders_app.models import Order
 from orders_app.states import OPEN_STATUSES
+from orders_app.reservations import reservation_hold, reservation_requantify, reservation_set
 from orders_app.services import OrderError, order_apply_event, order_create, order_transition_locked
 from orders_app.working import _lock, _lock_all, child_client_id, intent_of, parent_settle, venue_cancel, venue_replace, wall_for
 
@@ -85,7 +86,9 @@ def order_submit(*, order_id: int, actor=None) -> Order:
             parent_settle(parent_id=order.pk)
         return order
     order.arrival_px = arrival
-    order_transition_locked(order, states.SUBMITTED, actor=actor, reason="; ".join(verdict.warnings), extra_fields=["arrival_px"])
+    held = reservation_hold(order, verdict.reservation)  # what it holds of the buying power until it fills or ends
+    order_transition_locked(order, states.SUBMITTED, actor=actor, reason="; ".join(verdict.warnings),
+                            extra_fields=["arrival_px", *held])
     dispatch.route_after_commit(order.pk)
     return order
 
@@ -347,11 +350,15 @@ def order_amend_checked(*, order_id: int, actor=None, quantity: Decimal | None =
     if errors:
         raise OrderValidationError(errors)
     order_apply_event(order_id=order.pk, event=states.PENDING_UPDATE, actor=actor)
+    old_leaves = order.quantity - order.filled_qty
     if (quantity is not None and quantity > order.quantity) or limit_price is not None:
-        why = _amend_denied(order, quantity=quantity, limit_price=limit_price)
+        why, reservation = _amend_denied(order, quantity=quantity, limit_price=limit_price)
         if why:
             order = order_apply_event(order_id=order.pk, event=states.MODIFY_REJECTED, actor=actor, reason=f"amend denied: {why}")
             return AmendResult(order, why)
+        reservation_set(order_id=order.pk, amount=reservation)
+    elif quantity is not None:
+        reservation_requantify(order_id=order.pk, old_leaves=old_leaves, new_leaves=quantity - order.filled_qty)
     children = _open_children(order)
     amend = functools.partial(_amend_child, portfolio=portfolio, parent=order)
     if limit_price is not None:
@@ -364,22 +371,23 @@ def order_amend_checked(*, order_id: int, actor=None, quantity: Decimal | None =
     return AmendResult(order_apply_event(order_id=order.pk, event=states.UPDATED, actor=actor, **changes))
 
 
-def _amend_denied(order: Order, *, quantity: Decimal | None, limit_price: Decimal | None) -> str:
-    """The gate's reasons for refusing the order as amended ("" when it passes): what is left to trade at
-    the amended quantity and price, priced at the mark now. The parent's own open exposure is left out of
-    the book it is checked against (the snapshot excludes its client order id), so nothing counts twice."""
+def _amend_denied(order: Order, *, quantity: Decimal | None, limit_price: Decimal | None) -> tuple[str, Decimal | None]:
+    """The gate's reasons for refusing the order as amended ("" when it passes), and what the amended
+    order reserves of the buying power: what is left to trade at the amended quantity and price, priced
+    at the mark now. The parent's own open exposure and reservation are left out of the book it is
+    checked against (the snapshot excludes its client order id), so nothing counts twice."""
     now = get_clock().market_now()
     try:
         mark = market_state(session_market(session_at(now), [order.instrument.symbol]), order.instrument.symbol, now).mark
     except LookupError as exc:
-        return f"no market price: {exc}"
+        return f"no market price: {exc}", None
     amended = replace(
         intent_of(order, reference_price=mark.quantize(Decimal("0.000001")), ts=now),
         quantity=(quantity if quantity is not None else order.quantity) - order.filled_qty,
         limit_price=limit_price if limit_price is not None else order.limit_price,
     )
     verdict = ports.pretrade_gate().check(portfolio_id=order.portfolio_id, intents=[amended], order_ids=[order.pk])[0]
-    return "" if verdict.passed else ("; ".join(verdict.reasons) or "refused by the pre-trade checks")
+    return ("", verdict.reservation) if verdict.passed else ("; ".join(verdict.reasons) or "refused by the pre-trade checks", None)
 
 
 def _amend_child(child: Order, actor, *, portfolio, parent: Order, **changes) -> None:

@@ -28,7 +28,11 @@ class Portfolio(models.Model):
     cash = models.DecimalField(**MONEY, default=Decimal("0"))
     benchmark = models.ForeignKey(Instrument, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     traders = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="portfolios")
+    # The account (portfolio_app/account.py): long-only trades a cash account, long/short a margin
+    # account whose equity must cover this fraction of gross exposure (Regulation T: 50%).
     long_short = models.BooleanField(default=False)
+    initial_margin = models.DecimalField(max_digits=5, decimal_places=4, default=Decimal("0.5"),
+                                         help_text="Margin accounts (long/short): initial margin as a fraction of gross exposure.")
     gross_limit = models.DecimalField(max_digits=8, decimal_places=4, default=Decimal("1"))
     strategy = models.CharField(max_length=64, default="max_sharpe")
     strategy_params = models.JSONField(default=dict, blank=True)

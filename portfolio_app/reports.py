@@ -13,6 +13,7 @@ from typing import Any
 from django.core.cache import cache
 
 from desk.interfaces import ConfigError
+from portfolio_app.account import Account
 from portfolio_app.models import Portfolio, Position, RebalanceProposal
 from portfolio_app.optimisation import OptimisationError, PortfolioOptimiser, efficient_frontier_points
 from market_app.selectors import price_frame
@@ -74,6 +75,25 @@ def portfolio_book(portfolio: Portfolio, market_now: datetime) -> Book:
         gross=value.gross.quantize(CENT), net=value.net.quantize(CENT),
         unrealised_pnl=sum((r.unrealised_pnl for r in rows), Decimal(0)),
         realised_pnl=sum((p.realised_pnl for p in positions), Decimal(0)), positions=rows,
+    )
+
+
+@dataclass(frozen=True)
+class AccountFigures:
+    """The account panel: what open orders reserve and what the portfolio may still buy (``account.py``)."""
+
+    kind: str  # "cash account" / "margin account"
+    initial_margin: Decimal | None  # margin accounts only
+    reserved: Decimal
+    buying_power: Decimal
+
+
+def account_figures(book: Book, *, reserved: Decimal) -> AccountFigures:
+    p = book.portfolio
+    acct = Account(margin=p.long_short, initial_margin=p.initial_margin)
+    return AccountFigures(
+        kind=acct.kind, initial_margin=acct.initial_margin if acct.margin else None, reserved=reserved,
+        buying_power=acct.buying_power(cash=book.cash, nav=book.nav, gross=book.gross, reserved=reserved),
     )
 
 

@@ -10,7 +10,12 @@ The rules (DESIGN.md, "Money and quantities"):
   time from the largest, so the shortfall is shared rather than landing on whichever
   symbol sorts last;
 - a long-only portfolio never goes short: a negative target is read as zero and a
-  sell never exceeds the holding.
+  sell never exceeds the holding;
+- given a ``ReserveRule`` (``portfolio_app.account``), a long-only portfolio's buys
+  also fit what the pre-trade check will reserve for them at approval (the collar
+  price and the dearest fee, less what its sells bring in at the least, and less
+  what open orders already hold), so approving the proposal is not refused for
+  buying power.
 
 Cash moves by each trade's notional to the cent (half-even, as a fill books it) and
 its estimated cost, ``notional * bps / 10_000`` to the cent.
@@ -24,6 +29,7 @@ from decimal import ROUND_FLOOR, Decimal
 from desk.errors import Invalid
 from desk import money
 from desk.interfaces import PortfolioSnapshot, ProposedTrade, Side, TargetWeights, TradeBuilder
+from portfolio_app.account import ReserveRule
 
 ZERO = Decimal(0)
 
@@ -61,10 +67,14 @@ class LotTradeBuilder(TradeBuilder):
 
     ``cost_bps`` is the estimated cost charged against cash; ``prices`` (optional)
     overrides the snapshot's marks and must cover every target not already held.
+    ``reserve`` / ``reserved``: for a long-only portfolio, the buying-power rule the
+    orders will be checked by, and what open orders already hold of the cash.
     """
 
-    def __init__(self, cost_bps: object = 0):
+    def __init__(self, cost_bps: object = 0, *, reserve: ReserveRule | None = None, reserved: object = 0):
         self.cost_bps = money.to_decimal(cost_bps)
+        self.reserve = reserve
+        self.reserved = money.to_decimal(reserved)
 
     def trades(
         self,
@@ -96,7 +106,10 @@ class LotTradeBuilder(TradeBuilder):
                 delta = max(delta, -max(held.get(s, ZERO), ZERO))  # never sell into a short
             if delta:
                 deltas[s] = delta
-        self._fund_buys(deltas, px, lot_sizes, snapshot.cash)
+        if self.reserve is None or snapshot.long_short:
+            self._fund_buys(deltas, px, lot_sizes, snapshot.cash)
+        else:
+            self._fund_buys(deltas, px, lot_sizes, snapshot.cash - self.reserved, self.reserve)
 
         def weight(s: str, qty: Decimal) -> float:
             return float(qty * px[s] / nav)
@@ -117,13 +130,16 @@ class LotTradeBuilder(TradeBuilder):
         return sorted(trades, key=lambda t: (t.side is Side.BUY, t.symbol))
 
     def _fund_buys(
-        self, deltas: dict[str, Decimal], px: Mapping[str, Decimal], lots: Mapping[str, Decimal], cash: Decimal
+        self, deltas: dict[str, Decimal], px: Mapping[str, Decimal], lots: Mapping[str, Decimal], cash: Decimal,
+        rule: ReserveRule | None = None,
     ) -> None:
         """Shrink the buys in ``deltas`` (in place) until cash after everything is >= 0.
 
         Cash after the trades is ``cash_after`` kept incrementally: each trade's cash effect
         (notional to the cent, then its estimated cost to the cent) is stored and only the
         trade that moved is redone. Cents add exactly, so the total is ``cash_after``'s.
+        With a ``rule``, a buy takes at least what it will reserve and a sell brings in at
+        most what the check counts it for.
         """
         rate = money.bps(self.cost_bps)
         to_cash = money.cash
@@ -132,7 +148,11 @@ class LotTradeBuilder(TradeBuilder):
             if not q:
                 return ZERO
             n = to_cash(abs(q) * px[s])  # notional as a fill books it
-            return (-n if q > 0 else n) - to_cash(abs(q) * px[s] * rate)
+            booked = (-n if q > 0 else n) - to_cash(abs(q) * px[s] * rate)
+            if rule is None:
+                return booked
+            held = -rule.buy(s, q, px[s]) if q > 0 else rule.sell(s, -q, px[s])
+            return min(booked, held)
 
         eff = {s: effect(s, q) for s, q in deltas.items()}
         remaining = cash + sum(eff.values(), ZERO)
@@ -154,7 +174,11 @@ class LotTradeBuilder(TradeBuilder):
             # Scale every buy by the same factor first (floored to lots), then trim one lot
             # at a time from the largest buy: at most a handful of steps, since the
             # scaling leaves less than one lot per buy of slack.
-            factor = max(ZERO, (spend - short * (1 + rate)) / spend)
+            if rule is None:
+                factor = max(ZERO, (spend - short * (1 + rate)) / spend)
+            else:  # what a unit of notional takes (1 + collar, band and fee) is known: scale to fit it
+                takes = -sum((eff[s] for s in buys), ZERO) / spend
+                factor = max(ZERO, 1 - short / (takes * spend))
             for s in buys:
                 lot = money.to_decimal(lots.get(s, 1))
                 move(s, (deltas[s] * factor / lot).to_integral_value(rounding=ROUND_FLOOR) * lot)

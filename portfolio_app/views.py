@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.http import Http404
 from django.shortcuts import render
 
+from desk import ports
 from market_app.clock import get_clock
 from market_app.marks import MissingMark
 from desk.web import desk_page
@@ -73,7 +74,8 @@ def proposal_detail(request, proposal_id: int):
 
 @desk_page
 def portfolio(request):
-    """Positions with P&L, allocation (current vs the latest proposal's target), efficient frontier."""
+    """Positions with P&L, the account (reserved cash, buying power), allocation (current vs the latest
+    proposal's target), efficient frontier."""
     market_now = get_clock().market_now()
     visible = list(portfolios_visible_to(request.user))
     wanted = request.GET.get("id")
@@ -85,10 +87,12 @@ def portfolio(request):
         except MissingMark as e:  # say which instrument cannot be valued rather than show a wrong NAV
             panels.append({"portfolio": pf, "error": str(e)})
             continue
+        account = reports.account_figures(book, reserved=ports.reservations().reserved(portfolio_id=pf.pk))
         latest = reports.latest_proposal(pf)
         frontier = reports.frontier_data(pf, market_now=market_now, current=book.weights, proposal=latest)
         panels.append({
             "book": book,
+            "account": account,
             "latest": latest,
             "may_request": may_decide(request.user, pf) and not (latest and latest.status in OPEN_PROPOSAL_STATUSES),
             "allocation": reports.allocation_rows(book.weights, latest.target_weights if latest else {}),

@@ -171,6 +171,8 @@ class VerdictOutput(serializers.Serializer):
     warnings = serializers.ListField(child=serializers.CharField())
     breaches = BreachOutput(many=True)
     utilisation = serializers.DictField(child=serializers.FloatField(allow_null=True))
+    reservation = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True, required=False,
+                                           help_text="What the order would hold back of the buying power while open.")
 
 
 class ExposureOutput(serializers.Serializer):

@@ -3,7 +3,8 @@
 ``snapshot_load`` builds the ``PortfolioSnapshot`` + ``RiskContext`` of one
 portfolio: positions at the mark, open orders (parents, their unfilled rest, as
 if filled), recent order times, today's P&L against the previous session's NAV
-snapshot, peak NAV, and the kill switch of the desk and of the portfolio.  It
+snapshot, peak NAV, the kill switch of the desk and of the portfolio, and its
+account (what open orders reserve of its buying power; ``risk_app.buying_power``).  It
 never caches anything that changes with trading: every call reads afresh.
 
 Positions are valued by the desk's one book valuation (``portfolio_app.valuation``) at the
@@ -26,6 +27,7 @@ from desk.clock import NEW_YORK
 from desk.interfaces import OrderIntent, OrderStatus, PortfolioSnapshot, PositionSnapshot, Side, TradingState
 from market_app.marks import last_close_day, marks_found
 from portfolio_app.valuation import Holding, book_value
+from risk_app.buying_power import OpenOrderRow, account_book_load
 from risk_app.checks import RiskContext
 from risk_app.measures import ReturnsMatrix
 
@@ -132,7 +134,7 @@ def snapshot_load(
             desk_state=Subquery(state_of.filter(scope=DESK_SCOPE)[:1]),
             own_state=Subquery(state_of.filter(scope=portfolio_scope(portfolio_id))[:1]),
         )
-        .values("cash", "peak_nav", "name", "long_short", "nav_peak", "nav_prev", "desk_state", "own_state")
+        .values("cash", "peak_nav", "name", "long_short", "initial_margin", "nav_peak", "nav_prev", "desk_state", "own_state")
         .get()
     )
     desk_state, own_state = TradingState(p["desk_state"] or "ACTIVE"), TradingState(p["own_state"] or "ACTIVE")
@@ -141,21 +143,25 @@ def snapshot_load(
         .exclude(quantity=0)
         .values_list("instrument_id", "instrument__symbol", "instrument__sector", "quantity", "avg_cost")
     )
-    exclude = [i.client_order_id for i in intents if i.client_order_id]
+    exclude = {i.client_order_id for i in intents if i.client_order_id}
     since = now - timedelta(seconds=lookback_s)
     orders = (
         Order.objects.filter(portfolio_id=portfolio_id, parent__isnull=True)
         .filter(Q(status__in=OPEN_STATUSES) | Q(created_at__gte=since))
         .exclude(status=OrderStatus.DENIED.value)
     )
-    if exclude:
-        orders = orders.exclude(client_order_id__in=exclude)
-    order_rows = list(
-        orders.values_list(
-            "instrument_id", "instrument__symbol", "instrument__sector", "side", "quantity", "filled_qty",
-            "limit_price", "arrival_px", "status", "created_at",
-        )
-    )
+    # The orders being checked are read too, for their proposal (the account's basket), then left out.
+    proposal_of: dict[str, int] = {}
+    order_rows = []
+    for *row, coid, proposal_id, reserved in orders.values_list(
+        "instrument_id", "instrument__symbol", "instrument__sector", "side", "quantity", "filled_qty",
+        "limit_price", "arrival_px", "status", "created_at", "client_order_id", "proposal_id", "reserved_cash",
+    ):
+        if coid in exclude:
+            if proposal_id is not None:
+                proposal_of[coid] = proposal_id
+            continue
+        order_rows.append((*row, proposal_id, reserved))
     intent_symbols = {i.symbol for i in intents}
     ids: dict[str, int] = {sym: iid for iid, sym, *_ in positions}
     sectors: dict[str, str] = {sym: sec for _, sym, sec, *_ in positions if sec}
@@ -179,10 +185,11 @@ def snapshot_load(
     }
     nav = value.nav
 
-    open_orders, recent, times = [], [], []
-    for _iid, sym, _sec, side, qty, filled, limit_px, arrival_px, status, created in order_rows:
+    open_orders, recent, times, open_rows = [], [], [], []
+    for _iid, sym, _sec, side, qty, filled, limit_px, arrival_px, status, created, proposal_id, reserved in order_rows:
         if status in OPEN_STATUSES:
             rest = qty - filled
+            open_rows.append(OpenOrderRow(sym, side, rest, reserved, proposal_id, status, limit_px, arrival_px, created))
             if rest > 0:
                 open_orders.append(OrderIntent(
                     portfolio_id=portfolio_id, symbol=sym, side=Side(side), quantity=rest,
@@ -215,5 +222,7 @@ def snapshot_load(
         now=now,
         wall_clock=wall_clock,
         desk_state=desk_state,
+        account=account_book_load(portfolio_id=portfolio_id, long_short=p["long_short"], initial_margin=p["initial_margin"],
+                                  open_rows=open_rows, proposal_of=proposal_of),
     )
     return Loaded(snapshot=snapshot, context=context, instrument_ids=ids)

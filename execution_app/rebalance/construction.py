@@ -68,6 +68,17 @@ def sizer_for(portfolio: Portfolio, sizing: dict[str, Any]):
     return VolTargetSizer(SizingConfig(**cfg))
 
 
+def _trade_builder(portfolio: Portfolio, cost_bps, symbols: list[str]) -> LotTradeBuilder:
+    """Whole-lot trades; a cash account's buys also fit what the gate will reserve for them at approval."""
+    if portfolio.long_short:
+        return LotTradeBuilder(cost_bps)
+    from orders_app.reservations import reserved_total
+    from risk_app.services.buying_power import proposal_reserve_rule
+
+    return LotTradeBuilder(cost_bps, reserve=proposal_reserve_rule(portfolio_id=portfolio.pk, symbols=symbols),
+                           reserved=reserved_total(portfolio_id=portfolio.pk))
+
+
 def _metrics(m) -> dict[str, float | None]:
     return {"expected_return": m.expected_return, "volatility": m.volatility, "sharpe": m.sharpe}
 
@@ -103,7 +114,7 @@ def proposal_plan(portfolio: Portfolio, *, market_now: datetime) -> ProposalPlan
         aggregator=desk_aggregator(),
         optimiser=timed,
         sizer=sizer_for(portfolio, desk["sizing"]),
-        trade_builder=LotTradeBuilder(desk["cost_bps"]),
+        trade_builder=_trade_builder(portfolio, desk["cost_bps"], list(instruments)),
         risk_engine=risk,
         algos={},
         router=NotInProposals("router"),

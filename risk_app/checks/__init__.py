@@ -4,16 +4,20 @@ The Django layer builds ``PreTradeRiskEngine(limits)`` from the active
 ``RiskLimit`` rows (as ``Limit``), then calls ``check`` per order,
 ``check_proposal`` per rebalance proposal, and ``limit_utilisation`` for the
 risk page.  Each limit kind is one class (``kinds.py``) whose ``measure()``
-serves all three.
+serves all three.  The portfolio's account (buying power, a long-only book's
+sellable position; ``buying_power.py``) is checked with the limits when the
+context carries it.
 """
 
 from .book import Book, RiskContext
+from .buying_power import AccountBook, AccountVerdict, account_check_many
 from .desk import DeskFigures, DeskView, portfolio_after
 from .engine import PreTradeRiskEngine, is_reducing
 from .limits import (
     ALL_PORTFOLIOS,
     BLOCK,
     DESK_WIDE_KINDS,
+    BUYING_POWER,
     DUPLICATE_WINDOW_S,
     MAX_CONCENTRATION,
     MAX_DAILY_LOSS,
@@ -30,6 +34,7 @@ from .limits import (
     PRICE_COLLAR_PCT,
     RESTRICTED_INSTRUMENTS,
     SCOPE_AGENT,
+    SELLABLE_POSITION,
     SCOPE_DESK,
     SCOPE_INSTRUMENT,
     SCOPE_PORTFOLIO,
@@ -41,6 +46,7 @@ from .limits import (
     is_loosening,
 )
 from .kinds import (
+    ACCOUNT_KINDS,
     KIND_CLASSES,
     KINDS,
     DuplicateWindow,
@@ -77,5 +83,6 @@ __all__ = [
     "MaxDailyLoss", "MaxDrawdown", "MaxGrossExposure", "MaxLeverage", "MaxNetExposure", "MaxOrderNotional",
     "MaxOrderQty", "MaxOrderRate", "MaxPositionNotional", "MaxSectorConcentration", "MaxVar95", "PriceCollarPct",
     "RestrictedInstruments", "ALL_PORTFOLIOS", "Book", "DESK_WIDE_KINDS", "DeskFigures", "DeskView", "desk_key",
-    "portfolio_after",
+    "portfolio_after", "ACCOUNT_KINDS", "AccountBook", "AccountVerdict", "BUYING_POWER", "SELLABLE_POSITION",
+    "account_check_many",
 ]

@@ -13,12 +13,15 @@ import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from desk.interfaces import OrderIntent, PortfolioSnapshot, TradingState
 from risk_app.measures import ReturnsMatrix, drawdown_from_peak, historical_var, parametric_var
+
+if TYPE_CHECKING:
+    from .buying_power import AccountBook
 
 
 _STATE_RANK = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
@@ -36,7 +39,9 @@ class RiskContext:
     kill switch, combined with the snapshot's (the stricter one wins).  ``desk``: the desk books the
     desk-wide limits are measured on (``{desk key: checks.desk.DeskFigures}``, the rest of the desk
     without this portfolio); ``None`` (a backtest, the engine alone): a desk limit reads the one
-    portfolio it is given, its desk.
+    portfolio it is given, its desk.  ``account``: the portfolio's account
+    (``buying_power.AccountBook``); None skips the account checks (a backtest's book, whose fills
+    settle at once).
     """
 
     marks: Mapping[str, float] = field(default_factory=dict)
@@ -46,6 +51,7 @@ class RiskContext:
     wall_clock: bool = True
     desk_state: TradingState = TradingState.ACTIVE
     desk: Mapping[str, Any] | None = None
+    account: AccountBook | None = None
 
 
 EMPTY_CONTEXT = RiskContext()

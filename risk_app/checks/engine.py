@@ -25,6 +25,7 @@ from desk.interfaces import OrderIntent, PortfolioSnapshot, RiskEngine, RiskVerd
 
 from . import limits as K
 from .book import EMPTY_CONTEXT, Book, RiskContext, ts_of, var_of
+from .buying_power import account_check_many
 from .desk import NO_DESK_FIGURES, DeskView
 from .kinds import LimitKind, compile_limit
 from .limits import Limit
@@ -205,6 +206,16 @@ class PreTradeRiskEngine(RiskEngine):
         self._cache = (snapshot, ctx, bk)
         return bk
 
+    def reserve_collar_pct(self, intent: OrderIntent, default: float) -> float:
+        """The collar a market order is reserved at: the tightest blocking price collar that applies, else ``default``."""
+        collars = [c.thr for c in self.applicable(intent.portfolio_id, intent.symbol, intent.agent_id)
+                   if c.kind == K.PRICE_COLLAR_PCT and c.action == K.BLOCK]
+        return min(collars) if collars else default
+
+    def reserve_collar_of(self, ctx: RiskContext):
+        default = ctx.account.default_collar_pct
+        return lambda intent: self.reserve_collar_pct(intent, default)
+
     def uses_wall_clock(self, ctx: RiskContext) -> bool:
         return self.wall_clock and ctx.wall_clock
 
@@ -276,8 +287,13 @@ class PreTradeRiskEngine(RiskEngine):
                               desk_wide=wide)
                 out.append(breach(c, value, text))
 
+        reservation = None
+        if ctx.account is not None:
+            [acct] = account_check_many([intent], snapshot, ctx.account, marks=ctx.marks, collar_of=self.reserve_collar_of(ctx))
+            out.extend(acct.breaches)
+            reservation = acct.reservation
         passed = not any(b.action == K.BLOCK for b in out)
-        return RiskVerdict(passed=passed, breaches=tuple(out), utilisation=util)
+        return RiskVerdict(passed=passed, breaches=tuple(out), utilisation=util, reservation=reservation)
 
     def check_many(
         self,

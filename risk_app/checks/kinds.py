@@ -331,6 +331,38 @@ KIND_CLASSES: Mapping[str, type[LimitKind]] = {
 KINDS: Mapping[str, KindInfo] = {k: cls.info() for k, cls in KIND_CLASSES.items()}
 
 
+# -- the account: not limits a risk officer sets (so not in KINDS), but checks every order of a
+# portfolio passes, with the account's own figure as the threshold (``buying_power.py`` measures them)
+
+
+class AccountKind(LimitKind):
+    """A built-in check of the portfolio's account: always on, blocking, its threshold read per order."""
+
+    per_order = True
+    __slots__ = ()
+
+    def __init__(self):
+        super().__init__(Limit(id=None, name=self.label, kind=self.kind, threshold=0))
+
+
+class BuyingPower(AccountKind):
+    """What open orders hold back after this one, against cash (cash account) or equity less the
+    initial margin on the positions (margin account); only an order that adds to it can breach."""
+
+    kind, label, unit = K.BUYING_POWER, "Buying power", "USD"
+    __slots__ = ()
+
+
+class SellablePosition(AccountKind):
+    """A long-only portfolio's sell against what it holds less what its open sells already sell."""
+
+    kind, label, unit = K.SELLABLE_POSITION, "Sellable position", "shares"
+    __slots__ = ()
+
+
+ACCOUNT_KINDS: Mapping[str, type[AccountKind]] = {cls.kind: cls for cls in (BuyingPower, SellablePosition)}
+
+
 def compile_limit(limit: Limit) -> LimitKind:
     return KIND_CLASSES[limit.kind](limit)
 

@@ -32,6 +32,9 @@ MAX_ORDER_RATE = "max_order_rate"
 MAX_VAR_95 = "max_var_95"
 RESTRICTED_INSTRUMENTS = "restricted_instruments"
 TRADING_STATE = "trading_state"  # not a limit: the kind of a kill-switch breach
+# Not limits either: the portfolio's account (portfolio_app/account.py), checked for every order
+BUYING_POWER = "buying_power"
+SELLABLE_POSITION = "sellable_position"
 
 # Scopes
 SCOPE_DESK = "desk"

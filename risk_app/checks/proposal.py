@@ -29,6 +29,7 @@ from risk_app.measures import lower_quantile
 
 from . import limits as K
 from .book import Book, RiskContext, var_of
+from .buying_power import account_check_many
 from .desk import NO_DESK_FIGURES, DeskView
 from .kinds import LimitKind
 from .reasons import breach, reason, state_breach, unvalued
@@ -287,13 +288,23 @@ def check_proposal(engine, intents: Sequence[OrderIntent], snapshot: PortfolioSn
                                   extra=float(extra[k]) if isinstance(extra, np.ndarray) else float(extra), desk_wide=wide)
                     per_trade[k].append(breach(c, v, text))
 
+    # The account (buying power, sellable position): trade by trade in the proposal's order, its
+    # earlier sells paying for its later buys (buying_power.py).
+    reservations: list = [None] * n
+    if ctx.account is not None:
+        for k, acct in enumerate(account_check_many(intents, snapshot, ctx.account, marks=ctx.marks,
+                                                    collar_of=engine.reserve_collar_of(ctx))):
+            per_trade[k].extend(acct.breaches)
+            reservations[k] = acct.reservation
+
     keys = [c.key for c in limits]
     verdicts = []
     partial = np.isnan(util).any(axis=1).tolist()
     for k, row in enumerate(util.tolist()):
         u = {kk: v for kk, v in zip(keys, row) if v == v} if partial[k] else dict(zip(keys, row))
         b = tuple(per_trade[k])
-        verdicts.append(RiskVerdict(passed=not any(br.action == K.BLOCK for br in b), breaches=b, utilisation=u))
+        verdicts.append(RiskVerdict(passed=not any(br.action == K.BLOCK for br in b), breaches=b, utilisation=u,
+                                    reservation=reservations[k]))
     seen_reasons: dict[str, LimitBreach] = {}
     for b in per_trade:
         for br in b:

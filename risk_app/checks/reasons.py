@@ -96,3 +96,41 @@ def state_breach(state: TradingState, portfolio: str, symbol: str) -> LimitBreac
     else:
         text = f"Trading is REDUCING for {portfolio}; only orders that shrink a position pass, and this {symbol} order does not"
     return LimitBreach(limit_id=None, name="Trading state", kind=K.TRADING_STATE, action=K.BLOCK, threshold=0.0, value=0.0, reason=text)
+
+
+# ---------------------------------------------------------------------------
+# The account's checks (buying_power.py): figures to the cent, as the portfolio page shows them
+
+
+def usd_cents(x) -> str:
+    return f"USD {x:,.2f}"
+
+
+def buying_power_reason(
+    c: LimitKind, *, side: Side, qty, symbol: str, account: str, initial_margin, px, margin, fee, held, credit,
+    after, capacity,
+) -> str:
+    """``margin``: what the order's added exposure holds back (its notional in a cash account)."""
+    what = (
+        f"initial margin of {usd_cents(margin)} ({fmt_pct(float(initial_margin))} of the added exposure at {px:,.6f})"
+        if account == "margin account" else f"{usd_cents(margin)} ({fmt_qty(float(qty))} at {px:,.6f})"
+    )
+    less = f" less {usd_cents(credit)} its proposal's open sells bring in" if credit else ""
+    against = "cash" if account == "cash account" else "equity less the initial margin on the positions held"
+    return (
+        f"{c.name}: {side.value} {fmt_qty(float(qty))} {symbol} needs {what} plus a fee of up to {usd_cents(fee)}; "
+        f"with {usd_cents(held)} held for open orders{less} that is {usd_cents(after)} against {against} of "
+        f"{usd_cents(capacity)} ({account})"
+    )
+
+
+def sellable_reason(c: LimitKind, *, symbol: str, qty, held, open_sells) -> str:
+    sellable = max(held - open_sells, 0)
+    return (
+        f"{c.name}: SELL {fmt_qty(float(qty))} {symbol} exceeds the {fmt_qty(float(sellable))} a long-only portfolio "
+        f"may sell ({fmt_qty(float(held))} held less {fmt_qty(float(open_sells))} in open sells)"
+    )
+
+
+def account_breach(c: LimitKind, value: float, threshold: float, text: str) -> LimitBreach:
+    return LimitBreach(limit_id=None, name=c.name, kind=c.kind, action=K.BLOCK, threshold=threshold, value=value, reason=text)

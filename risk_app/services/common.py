@@ -144,4 +144,5 @@ def verdict_dict(v) -> dict:
         "warnings": v.warnings,
         "breaches": [breach_dict(b) for b in v.breaches],
         "utilisation": {k: finite(x) for k, x in v.utilisation.items()},
+        "reservation": v.reservation,
     }

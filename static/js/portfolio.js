@@ -1,5 +1,5 @@
-// Portfolio page: positions, allocation and frontier are drawn by the server; when a fill
-// or a proposal of a portfolio on the page arrives, reload the page (debounced, at most
+// Portfolio page: positions, account, allocation and frontier are drawn by the server; when a fill,
+// a parent order's change or a proposal of a portfolio on the page arrives, reload the page (debounced, at most
 // every few seconds, so a burst of fills costs one reload).
 (function () {
   "use strict";
@@ -19,6 +19,8 @@
   }
   function mine(msg) { return ids.indexOf(Number(msg.data && msg.data.portfolio_id)) >= 0; }
   window.desk.on("fill.created", function (msg) { if (mine(msg)) reloadSoon(); });
+  // A submitted, amended, cancelled or finished order moves what is reserved of the buying power.
+  window.desk.on("order.updated", function (msg) { if (mine(msg) && !(msg.data && msg.data.parent_id)) reloadSoon(); });
   window.desk.on("proposal.updated", function (msg) { if (mine(msg)) reloadSoon(); });
   window.desk.on("resync", reloadSoon);
 })();

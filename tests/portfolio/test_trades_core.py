@@ -125,3 +125,32 @@ def test_trades_property_when_any_book_then_each_holding_within_a_lot_of_target_
         # Short of target by a lot or more only when one more lot cannot be paid for.
         assert gap > 0
         assert left < lots[s] * prices[s] * (1 + D(bps) / 10_000)
+
+
+def test_trades_when_a_reserve_rule_is_given_then_buys_fit_what_the_gate_reserves_less_what_sells_bring_in():
+    from portfolio_app.account import FeeSchedule, ReserveRule
+
+    # 10,000 cash and 20 A at 50 (NAV 11,000), all into B at 100. The gate will reserve a buy 2% (band)
+    # then 5% (collar) above its price with a fee of at least 1.00, and count the sell of A as much below.
+    rule = ReserveRule(fees=FeeSchedule.of([("1", "1.00")]), default_collar_pct=5.0, band_pct=2.0)
+    snap = snapshot("10000", {"A": ("20", "50")})
+    target = TargetWeights({"B": 1.0})
+
+    plain = LotTradeBuilder().trades(target, snapshot=snap, lot_sizes={}, prices={"B": D(100)})
+    ruled = LotTradeBuilder(reserve=rule, reserved=D("500")).trades(target, snapshot=snap, lot_sizes={}, prices={"B": D(100)})
+
+    assert [(t.symbol, t.quantity) for t in plain] == [("A", D(20)), ("B", D(110))]
+    sell, buy = ruled
+    assert (sell.symbol, sell.quantity, buy.symbol) == ("A", D(20), "B")
+    # 10,000 - 500 held + 20 x 46.55 (50 less 2%, less 5%) - 1.00 = 10,430.00 of room; a B reserves 107.10 + fee.
+    assert rule.buy("B", buy.quantity, D(100)) <= D("10430.00") < rule.buy("B", buy.quantity + 1, D(100))
+    assert buy.quantity == 97
+
+
+def test_trades_when_long_short_then_the_reserve_rule_is_not_applied():
+    from portfolio_app.account import ReserveRule
+
+    snap = snapshot("10000", long_short=True)
+    trades = LotTradeBuilder(reserve=ReserveRule(default_collar_pct=5.0)).trades(
+        TargetWeights({"B": 1.0}), snapshot=snap, lot_sizes={}, prices={"B": D(100)})
+    assert [(t.symbol, t.quantity) for t in trades] == [("B", D(100))]
