@@ -52,11 +52,14 @@ def venue_save_view(request, venue_id: int | None = None):
 def sequence_reset_view(request, venue_id: int):
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
+    if not roles.is_admin(request.user):
+        return HttpResponseForbidden("Only admins reset a FIX session's sequence numbers.")
+    venue = Venue.objects.filter(pk=venue_id).first()
+    if venue is None or venue.kind != Venue.Kind.FIX:
+        messages.error(request, "Only a FIX venue has sequence numbers to reset.")
+        return redirect("venues")
     from fix_app.services import fix_sequence_reset
 
-    venue = Venue.objects.filter(pk=venue_id).first()
-    if venue is None:
-        return redirect("venues")
     try:
         fix_sequence_reset(venue=venue, actor=request.user, reason=request.POST.get("reason", ""))
     except Forbidden as exc:

@@ -27,6 +27,9 @@ import sys
 ROLES = ("anonymous", "trader", "risk", "api", "admin")
 ROLE_TITLES = ("Anonymous", "Trader", "Risk officer", "API client", "Admin")
 
+VENUE = {"code": "MATRIX-V", "name": "Matrix venue", "kind": "paper", "enabled": "on", "maker_fee_bps": "0", "taker_fee_bps": "0.3",
+         "min_fee": "0", "half_spread_bps": "1", "latency_ms": "1", "impact_k": "0.1", "displayed_share": "0.1",
+         "fix_begin_string": "FIX.4.4", "fix_heartbeat_s": "30", "reason": "matrix"}
 SIGNAL = {"agent": "{own_agent_name}", "symbol": "{symbol}", "score": 0.5, "confidence": 0.8, "horizon_days": 5,
           "generated_at": "2022-06-01T14:00:00Z", "client_signal_id": "matrix-1"}
 ORDER = {"portfolio": "{own_pf}", "symbol": "{symbol}", "side": "BUY", "quantity": "10"}
@@ -152,6 +155,10 @@ MATRIX: list[tuple] = [
     (P, "POST", "/risk/state/reject/", {"rearm_id": "{rearm}", "reason": "no"}, (302, 403, 302, 403, 403), ""),
     (P, "POST", "/risk/alerts/{own_alert}/acknowledge/", {}, (302, 302, 302, 403, 302), ""),
     (P, "POST", "/risk/alerts/{other_alert}/acknowledge/", {}, (302, 404, 302, 403, 302), "another portfolio's alert is invisible"),
+    (P, "GET", "/venues/", None, (302, 200, 200, 403, 200), "every desk user reads the venues and their sessions"),
+    (P, "POST", "/venues/new/", VENUE, (302, 403, 403, 403, 302), "venues: admins"),
+    (P, "POST", "/venues/{venue}/", {**VENUE, "code": "{venue_code}"}, (302, 403, 403, 403, 302), ""),
+    (P, "POST", "/venues/{venue}/sequence-reset/", {"reason": "matrix"}, (302, 403, 403, 403, 302), "an audited admin action"),
     (P, "GET", "/agents/", None, (302, 200, 200, 403, 200), ""),
     (P, "POST", "/agents/{own_agent}/edit/", {"weight": "0.5", "enabled": "on"}, (302, 403, 403, 403, 302), "only admins change agents"),
     (P, "GET", "/backtests/", None, (302, 200, 200, 403, 200), ""),

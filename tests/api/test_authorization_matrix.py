@@ -74,13 +74,16 @@ def desk(demo_small, monkeypatch, settings):
     rule = AlertRule.objects.first() or AlertRule.objects.create(name="Matrix rule", kind="error_rate", threshold=5)
     own_agent = Agent.objects.filter(owner=bot).first()
     other_agent = Agent.objects.exclude(owner=bot).first()
+    from orders_app.models import Venue
+
+    venue = Venue.objects.order_by("code").first()
     ids = {
         "own_pf": own.pk, "other_pf": other.pk, "own_proposal": own_proposal.pk, "other_proposal": other_proposal.pk,
         "own_order": own_order.pk, "other_order": other_order.pk, "limit": limit.pk, "change": change.pk,
         "rearm": rearm.pk, "own_alert": own_alert.pk, "other_alert": other_alert.pk, "run": run.pk,
         "own_paper": own_paper.pk, "other_paper": other_paper.pk, "rule": rule.pk, "own_agent": own_agent.pk,
         "other_agent": other_agent.pk, "own_agent_name": own_agent.name, "other_agent_name": other_agent.name,
-        "symbol": symbol,
+        "symbol": symbol, "venue": venue.pk, "venue_code": venue.code,
     }
     yield {"ids": ids, "users": {"trader": trader, "risk": risk1, "api": bot, "admin": admin}}
     set_clock(None)
