@@ -1,0 +1,580 @@
+"""The FIX venue's book: the paper exchange's matching behind FIX's order identities.
+
+The matching is ``market_app.matching.paper.PaperExchange`` (shared with the paper venue, not
+copied): quotes at mark ± half spread, displayed size, square-root impact, maker/taker fees and
+the minimum fee, expiry at the session close. This module adds what FIX needs on top:
+
+- identities: the venue's OrderID, the ClOrdID chain (every ClOrdID a cancel or replace named,
+  so a report or a request on any of them finds its order), ExecIDs (a fill's ExecID is the
+  matching model's trade id, ``<first ClOrdID>-<n>``; other reports get ``<venue>.<n>``);
+- reports: each request (a parsed inbound message) and each tick returns the messages to send,
+  as plain ``Report`` data; the server turns them into FIX messages;
+- positions: the net filled quantity per account (tag 1 of the orders) and symbol;
+- the session roll: orders are worked on the market of the session they were accepted in, so a
+  DAY order expires at that session's close (``C``) before the next session's market is loaded.
+
+Pure: the market clock, the market (``MarketLoader``) and the fault rule are injected; no ORM,
+no QuickFIX, no I/O. ``to_json``/``from_json`` give the book as plain data (each order's
+``PaperExchange.export_order`` state with its chain), for the server to persist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol
+
+from desk.interfaces import ExecutionOrder, OrderStatus, OrderType, Side, TimeInForce
+from desk.venue import TERMINAL
+from market_app.matching.paper import PaperExchange, PaperVenue
+from fix_app.venue import tags as t
+
+_SIDES = {"1": Side.BUY, "2": Side.SELL}
+_SIDE_CODES = {v: k for k, v in _SIDES.items()}
+_ORD_TYPES = {"1": OrderType.MARKET, "2": OrderType.LIMIT}
+_ORD_TYPE_CODES = {v: k for k, v in _ORD_TYPES.items()}
+_TIFS = {"0": TimeInForce.DAY, "1": TimeInForce.GTC, "3": TimeInForce.IOC}
+_TIF_CODES = {v: k for k, v in _TIFS.items()}
+ORD_STATUS = {
+    OrderStatus.ACCEPTED: "0", OrderStatus.PARTIALLY_FILLED: "1", OrderStatus.FILLED: "2", OrderStatus.CANCELED: "4",
+    OrderStatus.REJECTED: "8", OrderStatus.EXPIRED: "C",
+}
+_PX = Decimal("0.000001")
+KEEP_SESSIONS = 2  # terminal orders are kept (for status requests) for the session they ended in and the next
+
+
+class MarketLoader(Protocol):
+    """What the book reads of the desk: the session of an instant, its market, the venue's parameters."""
+
+    def session(self, t: datetime) -> Any: ...  # .day, .open, .close
+
+    def market(self, session: Any, symbols: Iterable[str]) -> Any: ...  # a PaperExchange MarketSource; LookupError if unknown
+
+    def venue(self) -> PaperVenue: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One inbound application message: its type, its fields by tag (first occurrence), where from."""
+
+    msg_type: str
+    fields: dict[int, str]
+    session: str = ""
+    poss_resend: bool = False
+    seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One outbound message: its type, its body fields in order, repeating groups as (count tag, entries)."""
+
+    msg_type: str
+    fields: tuple[tuple[int, str], ...]
+    session: str = ""
+    groups: tuple[tuple[int, tuple[tuple[tuple[int, str], ...], ...]], ...] = ()
+
+    def get(self, tag: int, default: str | None = None) -> str | None:
+        return next((v for k, v in self.fields if k == tag), default)
+
+    def to_json(self) -> dict:
+        return {"msg_type": self.msg_type, "fields": [list(f) for f in self.fields], "session": self.session,
+                "groups": [[n, [[list(f) for f in e] for e in entries]] for n, entries in self.groups]}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Report":
+        return cls(d["msg_type"], tuple((int(k), v) for k, v in d["fields"]), d.get("session", ""),
+                   tuple((n, tuple(tuple((int(k), v) for k, v in e) for e in entries)) for n, entries in d.get("groups", [])))
+
+
+@dataclass(slots=True)
+class VenueOrder:
+    """The venue's record of one order beside its matching state: identities, account, what was reported."""
+
+    key: str  # the first ClOrdID: the matching model's client_order_id, so trade ids are <key>-<n>
+    order_id: str
+    clordid: str  # the ClOrdID now in force (after the last accepted cancel or replace)
+    chain: list[str]  # every ClOrdID that names this order, in the order they arrived
+    session: str
+    account: str
+    symbol: str
+    side: str  # FIX code
+    ord_type: str
+    tif: str
+    quantity: str
+    price: str | None
+    day: str  # the market session it was accepted in (ISO date)
+    reject: str = ""  # refused before it reached the matching (no matching state)
+    reported_fills: int = 0
+    reported_status: str = OrderStatus.ACCEPTED.value
+
+
+def _num(d: Decimal) -> str:
+    s = format(d.normalize(), "f")
+    return s if s != "-0" else "0"
+
+
+def fix_time(ts: datetime) -> str:
+    """UTCTimestamp with microseconds (QuickFIX reads up to nanoseconds)."""
+    return ts.astimezone(timezone.utc).strftime("%Y%m%d-%H:%M:%S.%f")
+
+
+def _ms(ts: datetime) -> datetime:
+    return ts.replace(microsecond=ts.microsecond // 1000 * 1000)
+
+
+def _decimal(raw: str | None) -> Decimal | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        d = Decimal(raw)
+    except InvalidOperation:
+        return None
+    return d if d.is_finite() else None
+
+
+class VenueBook:
+    """One venue's orders, worked by the paper exchange on the desk's replayed market."""
+
+    def __init__(self, loader: MarketLoader, *, clock: Callable[[], datetime], name: str = "VENUE",
+                 refuse: Callable[[str], str] | None = None, pending_acks: bool = False, lot_size: int | Decimal = 1):
+        self.loader = loader
+        self.clock = clock
+        self.name = name
+        self.refuse = refuse or (lambda _clordid: "")
+        self.pending_acks = pending_acks
+        self.lot_size = lot_size
+        self.orders: dict[str, VenueOrder] = {}
+        self.by_clordid: dict[str, str] = {}
+        self.positions: dict[str, dict[str, Decimal]] = {}
+        self.exec_seq = 0
+        self.order_seq = 0
+        self.session: Any = None
+        self.symbols: set[str] = set()
+        self.ex: PaperExchange | None = None
+        self.ex_venue: PaperVenue | None = None
+        self._open: set[str] = set()  # keys whose last reported status is not terminal
+
+    # -- requests
+
+    def handle(self, req: Request) -> list[Report]:
+        """The reports answering one request (fills that fell due before it come first)."""
+        handler = {
+            t.NEW_ORDER_SINGLE: self.new_order, t.ORDER_CANCEL_REQUEST: self.cancel,
+            t.ORDER_CANCEL_REPLACE_REQUEST: self.replace, t.ORDER_STATUS_REQUEST: self.status,
+            t.ORDER_MASS_STATUS_REQUEST: self.mass_status, t.REQUEST_FOR_POSITIONS: self.request_positions,
+        }.get(req.msg_type)
+        if handler is None:
+            return [self.business_reject(req, f"unsupported message type {req.msg_type}", reason="3")]
+        return handler(req)
+
+    def new_order(self, req: Request) -> list[Report]:
+        f = req.fields
+        clordid = f.get(t.CL_ORD_ID, "")
+        known = self.by_clordid.get(clordid)
+        if known is not None:
+            if req.poss_resend:  # the desk re-sent after a crash: tell it where the order stands
+                return self._catch_up() + [self._status_report(self.orders[known])]
+            return [self._unbooked_reject(req, f"duplicate ClOrdID {clordid}", t.REJ_DUPLICATE)]
+        out = self._catch_up()
+        side, ord_type, tif = f.get(t.SIDE, ""), f.get(t.ORD_TYPE, ""), f.get(t.TIME_IN_FORCE, "0")
+        qty, px = _decimal(f.get(t.ORDER_QTY)), _decimal(f.get(t.PRICE))
+        self.order_seq += 1
+        rec = VenueOrder(
+            key=clordid, order_id=f"{self.name}-{self.order_seq}", clordid=clordid, chain=[clordid], session=req.session,
+            account=f.get(t.ACCOUNT, ""), symbol=f.get(t.SYMBOL, ""), side=side, ord_type=ord_type, tif=tif,
+            quantity=_num(qty) if qty is not None else "0", price=_num(px) if px is not None and ord_type == "2" else None,
+            day=self.session.day.isoformat(),
+        )
+        reason, code = self._check_new(f, side, ord_type, tif, qty, px)
+        if not reason:
+            try:
+                self._ensure_symbol(rec.symbol)
+            except LookupError:
+                reason, code = f"unknown instrument {rec.symbol!r}", t.REJ_UNKNOWN_SYMBOL
+        if not reason:
+            reason, code = self.refuse(clordid), t.REJ_OTHER
+        self.orders[clordid] = rec
+        self.by_clordid[clordid] = clordid
+        if reason:
+            rec.reject, rec.reported_status = reason, OrderStatus.REJECTED.value
+            return out + [self._er(rec, t.EXEC_REJECTED, "8", extra=((t.ORD_REJ_REASON, code), (t.TEXT, reason)))]
+        order = ExecutionOrder(
+            client_order_id=clordid, symbol=rec.symbol, side=_SIDES[side], quantity=qty, venue=self.ex_venue.code,
+            order_type=_ORD_TYPES[ord_type], limit_price=px if ord_type == "2" else None, time_in_force=_TIFS[tif],
+            ts=_ms(self.clock()),
+        )
+        result = self.ex.submit(order, _noop)
+        if result.status is OrderStatus.REJECTED:
+            rec.reported_status = OrderStatus.REJECTED.value
+            code = t.REJ_EXCHANGE_CLOSED if "closed" in result.reason else t.REJ_OTHER
+            return out + [self._er(rec, t.EXEC_REJECTED, "8", ts=order.ts,
+                                   extra=((t.ORD_REJ_REASON, code), (t.TEXT, result.reason)))]
+        # The ack says what the order was when accepted: fills made on arrival follow it.
+        out.append(self._er(rec, t.EXEC_NEW, "0", ts=order.ts, cum=Decimal(0), avg=Decimal(0), leaves=qty))
+        self._open.add(clordid)
+        return out + self._collect()
+
+    def _check_new(self, f, side, ord_type, tif, qty, px) -> tuple[str, str]:
+        if side not in _SIDES:
+            return f"Side {side!r} is not supported (1 buy, 2 sell)", t.REJ_OTHER
+        if ord_type not in _ORD_TYPES:
+            return f"OrdType {ord_type!r} is not supported (1 market, 2 limit)", t.REJ_OTHER
+        if tif not in _TIFS:
+            return f"TimeInForce {tif!r} is not supported (0 day, 1 GTC, 3 IOC)", t.REJ_OTHER
+        if qty is None or qty <= 0:
+            return f"OrderQty {f.get(t.ORDER_QTY)!r} is not a positive quantity", t.REJ_INCORRECT_QTY
+        if ord_type == "2" and (px is None or px <= 0):
+            return "a limit order needs a positive Price (44)", t.REJ_OTHER
+        return "", ""
+
+    def cancel(self, req: Request) -> list[Report]:
+        return self._cancel_or_replace(req, replace_=False)
+
+    def replace(self, req: Request) -> list[Report]:
+        return self._cancel_or_replace(req, replace_=True)
+
+    def _cancel_or_replace(self, req: Request, *, replace_: bool) -> list[Report]:
+        f = req.fields
+        new, orig = f.get(t.CL_ORD_ID, ""), f.get(t.ORIG_CL_ORD_ID, "")
+        to = t.CXL_REJ_TO_REPLACE if replace_ else t.CXL_REJ_TO_CANCEL
+        out = self._catch_up()
+        key = self.by_clordid.get(orig)
+        if key is None:
+            return out + [self._cxl_reject(None, new, orig, to, t.CXL_UNKNOWN_ORDER, f"unknown order {orig}", req.session)]
+        rec = self.orders[key]
+        if new in self.by_clordid:
+            return out + [self._cxl_reject(rec, new, orig, to, t.CXL_DUPLICATE_CLORDID, f"duplicate ClOrdID {new}")]
+        rec.chain.append(new)  # a refused request's ClOrdID still names the order
+        self.by_clordid[new] = key
+        if rec.reject:
+            return out + [self._cxl_reject(rec, new, orig, to, t.CXL_TOO_LATE, "too late: the order was rejected")]
+        self.ex.advance(self.clock())
+        out += self._collect()  # what filled up to now, first
+        if rec.reported_status in _TERMINAL_VALUES:
+            return out + [self._cxl_reject(rec, new, orig, to, t.CXL_TOO_LATE,
+                                           f"too late: the order is {rec.reported_status}")]
+        for tag, want in ((t.SIDE, rec.side), (t.SYMBOL, rec.symbol)):
+            got = f.get(tag)
+            if got is not None and got != want:
+                return out + [self._cxl_reject(rec, new, orig, to, t.CXL_OTHER, f"tag {tag} is {got!r}, the order's is {want!r}")]
+        if not replace_:
+            if self.pending_acks:
+                out.append(self._er(rec, t.EXEC_PENDING_CANCEL, "6", clordid=new, orig=orig))
+            result = self.ex.cancel(key)
+            if result.refused:
+                return out + [self._cxl_reject(rec, new, orig, to, t.CXL_TOO_LATE, result.refused)]
+            rec.clordid, rec.reported_status = new, OrderStatus.CANCELED.value
+            self._open.discard(key)
+            return out + [self._er(rec, t.EXEC_CANCELED, "4", clordid=new, orig=orig, ts=result.ts,
+                                   extra=((t.TEXT, "cancelled on request"),))]
+        qty, px = _decimal(f.get(t.ORDER_QTY)), _decimal(f.get(t.PRICE))
+        ord_type = f.get(t.ORD_TYPE, rec.ord_type)
+        if ord_type != rec.ord_type:
+            return out + [self._cxl_reject(rec, new, orig, to, t.CXL_OTHER, "OrdType cannot change on a replace")]
+        if qty is not None and qty <= 0:
+            return out + [self._cxl_reject(rec, new, orig, to, t.CXL_OTHER, f"OrderQty {_num(qty)} is not positive")]
+        if rec.ord_type == "2" and px is not None and px <= 0:
+            return out + [self._cxl_reject(rec, new, orig, to, t.CXL_OTHER, f"Price {_num(px)} is not positive")]
+        if self.pending_acks:
+            out.append(self._er(rec, t.EXEC_PENDING_REPLACE, "E", clordid=new, orig=orig))
+        result = self.ex.amend(key, quantity=qty, limit_price=px if rec.ord_type == "2" else None)
+        if result.refused:
+            return out + [self._cxl_reject(rec, new, orig, to, t.CXL_OTHER, result.refused)]
+        working = self.ex.order_of(key)
+        rec.clordid, rec.quantity = new, _num(working.quantity)
+        rec.price = _num(working.limit_price) if working.limit_price is not None else None
+        rec.reported_status = result.status.value
+        if result.status in TERMINAL:
+            self._open.discard(key)
+        return out + [self._er(rec, t.EXEC_REPLACED, ORD_STATUS[result.status], clordid=new, orig=orig, ts=result.ts)]
+
+    def status(self, req: Request) -> list[Report]:
+        f = req.fields
+        key = self.by_clordid.get(f.get(t.CL_ORD_ID, ""))
+        if key is None and f.get(t.ORDER_ID):
+            key = next((k for k, r in self.orders.items() if r.order_id == f[t.ORDER_ID]), None)
+        extra = ((t.ORD_STATUS_REQ_ID, f[t.ORD_STATUS_REQ_ID]),) if f.get(t.ORD_STATUS_REQ_ID) else ()
+        if key is None:
+            return [self._unbooked_reject(req, f"unknown order {f.get(t.CL_ORD_ID, '')}", t.REJ_UNKNOWN_ORDER,
+                                          exec_type=t.EXEC_ORDER_STATUS, extra=extra)]
+        out = self._work_now()
+        return out + [self._status_report(self.orders[key], extra=extra)]
+
+    def mass_status(self, req: Request) -> list[Report]:
+        """One ``8``/``I`` per open order of the requesting session (``585=1``: of one Symbol); with none,
+        one report with ``TotNumReports=0`` so the requester knows the answer is complete."""
+        f = req.fields
+        out = self._work_now()
+        req_id = f.get(t.MASS_STATUS_REQ_ID, "")
+        symbol = f.get(t.SYMBOL) if f.get(t.MASS_STATUS_REQ_TYPE) == "1" else None
+        open_ = [r for k, r in self.orders.items() if k in self._open and (not req.session or r.session == req.session)
+                 and (symbol is None or r.symbol == symbol)]
+        n = len(open_)
+        if not open_:
+            self.exec_seq += 1
+            return out + [Report(t.EXECUTION_REPORT, (
+                (t.ORDER_ID, "NONE"), (t.CL_ORD_ID, "NONE"), (t.EXEC_ID, f"{self.name}.{self.exec_seq}"),
+                (t.EXEC_TYPE, t.EXEC_ORDER_STATUS), (t.ORD_STATUS, "8"), (t.SYMBOL, symbol or "NONE"), (t.SIDE, "1"),
+                (t.LEAVES_QTY, "0"), (t.CUM_QTY, "0"), (t.AVG_PX, "0"), (t.TRANSACT_TIME, fix_time(self.clock())),
+                (t.TEXT, "no open orders"), (t.MASS_STATUS_REQ_ID, req_id), (t.TOT_NUM_REPORTS, "0"),
+                (t.LAST_RPT_REQUESTED, "Y"),
+            ), req.session)]
+        for i, rec in enumerate(open_, 1):
+            out.append(self._status_report(rec, extra=(
+                (t.MASS_STATUS_REQ_ID, req_id), (t.TOT_NUM_REPORTS, str(n)), (t.LAST_RPT_REQUESTED, "Y" if i == n else "N"),
+            )))
+        return out
+
+    def request_positions(self, req: Request) -> list[Report]:
+        """``AO`` (the count, or ``PosReqResult=2`` for none) then one ``AP`` per symbol of the account asked for."""
+        f = req.fields
+        out = self._work_now()
+        account = f.get(t.ACCOUNT, "")
+        acct_type = f.get(t.ACCOUNT_TYPE, "1")
+        req_id = f.get(t.POS_REQ_ID, "")
+        held = {s: q for s, q in sorted(self.positions.get(account, {}).items())}
+        now = self.clock()
+        parties = ((t.NO_PARTY_IDS, (((t.PARTY_ID, self.name), (t.PARTY_ID_SOURCE, "D"), (t.PARTY_ROLE, "1")),)),)
+        self.exec_seq += 1
+        out.append(Report(t.REQUEST_FOR_POSITIONS_ACK, (
+            (t.POS_MAINT_RPT_ID, f"{self.name}.{self.exec_seq}"), (t.POS_REQ_ID, req_id),
+            (t.TOTAL_NUM_POS_REPORTS, str(len(held))), (t.POS_REQ_RESULT, "0" if held else "2"), (t.POS_REQ_STATUS, "0"),
+            (t.ACCOUNT, account), (t.ACCOUNT_TYPE, acct_type),
+        ), req.session, parties))
+        day = self.session.day.strftime("%Y%m%d")
+        for symbol, qty in held.items():
+            self.exec_seq += 1
+            try:
+                mark = Decimal(repr(self.ex.market.state(symbol, now).mark)).quantize(_PX)
+            except (KeyError, LookupError):
+                mark = Decimal(0)
+            out.append(Report(t.POSITION_REPORT, (
+                (t.POS_MAINT_RPT_ID, f"{self.name}.{self.exec_seq}"), (t.POS_REQ_ID, req_id), (t.POS_REQ_TYPE, "0"),
+                (t.TOTAL_NUM_POS_REPORTS, str(len(held))), (t.POS_REQ_RESULT, "0"), (t.CLEARING_BUSINESS_DATE, day),
+                (t.ACCOUNT, account), (t.ACCOUNT_TYPE, acct_type), (t.SYMBOL, symbol),
+                (t.SETTL_PRICE, _num(mark)), (t.SETTL_PRICE_TYPE, "1"), (t.PRIOR_SETTL_PRICE, _num(mark)),
+            ), req.session, parties + ((t.NO_POSITIONS, (((t.POS_TYPE, "TQ"), (t.LONG_QTY, _num(max(qty, Decimal(0)))),
+                                                          (t.SHORT_QTY, _num(max(-qty, Decimal(0))))),)),)))
+        return out
+
+    def business_reject(self, req: Request, text: str, *, reason: str = "0") -> Report:
+        return Report(t.BUSINESS_MESSAGE_REJECT, (
+            (t.REF_SEQ_NUM, str(req.seq)), (t.REF_MSG_TYPE, req.msg_type), (t.BUSINESS_REJECT_REASON, reason), (t.TEXT, text[:200]),
+        ), req.session)
+
+    # -- time and sessions
+
+    def tick(self) -> list[Report]:
+        """Work every order up to market now: the fills (and expiries) that fell due."""
+        return self._work_now()
+
+    def session_down(self, session: str) -> list[Report]:
+        """Cancel-on-disconnect: cancel every open order of ``session`` (what filled until now stands)."""
+        out = self._work_now()
+        for key in sorted(k for k in self._open if self.orders[k].session == session):
+            rec = self.orders[key]
+            result = self.ex.cancel(key)
+            if result.refused:
+                continue
+            rec.reported_status = OrderStatus.CANCELED.value
+            self._open.discard(key)
+            out.append(self._er(rec, t.EXEC_CANCELED, "4", ts=result.ts, extra=((t.TEXT, "cancelled on disconnect"),)))
+        return out
+
+    def open_keys(self) -> list[str]:
+        return sorted(self._open)
+
+    def _work_now(self) -> list[Report]:
+        out = self._catch_up()
+        self.ex.advance(self.clock())
+        return out + self._collect()
+
+    def _catch_up(self) -> list[Report]:
+        """Start the session of market now; first, orders of a session that has ended are worked to its close."""
+        now = self.clock()
+        s = self.loader.session(now)
+        if self.session is None:
+            self._start(s, [])
+            return []
+        if s.day == self.session.day:
+            return []
+        self.ex.advance(max(now, self.session.close))
+        out = self._collect()
+        self._start(s, [self.ex.export_order(k) for k in self.orders if not self.orders[k].reject])
+        return out
+
+    def _start(self, session, states: list[dict]) -> None:
+        """A fresh matching for ``session`` with ``states`` restored; orders older than the last
+        ``KEEP_SESSIONS`` sessions are forgotten (FIX asks ClOrdIDs to be unique per trading day)."""
+        days = sorted({r.day for r in self.orders.values()} | {session.day.isoformat()})[-KEEP_SESSIONS:]
+        drop = [k for k, r in self.orders.items() if r.day not in days and k not in self._open]
+        for k in drop:
+            for c in self.orders.pop(k).chain:
+                self.by_clordid.pop(c, None)
+        self.session = session
+        self.ex_venue = self.loader.venue()
+        keep = [s for s in states if s["order"]["client_order_id"] in self.orders]
+        self.symbols = {s["order"]["symbol"] for s in keep}
+        self.ex = PaperExchange([self.ex_venue], market=self.loader.market(session, sorted(self.symbols)), clock=self.clock,
+                                lot_size=self.lot_size)
+        for st in keep:
+            st = {**st, "order": {**st["order"], "venue": self.ex_venue.code}}
+            self.ex.restore_order(st)
+
+    def _ensure_symbol(self, symbol: str) -> None:
+        if symbol not in self.symbols:
+            market = self.loader.market(self.session, sorted(self.symbols | {symbol}))
+            self.symbols.add(symbol)
+            self.ex.market = market
+
+    # -- reports
+
+    def _collect(self) -> list[Report]:
+        """Reports for what the matching did since the last look: new fills, then an expiry or IOC cancel."""
+        out: list[Report] = []
+        for key in sorted(self._open):
+            rec = self.orders[key]
+            r = self.ex.status(key)
+            if len(r.fills) > rec.reported_fills:
+                qty = self.ex.order_of(key).quantity
+                done = r.fills[: rec.reported_fills]
+                cum = sum((x.last_qty for x in done), Decimal(0))
+                notional = sum((x.last_qty * x.last_px for x in done), Decimal(0))
+                for fill in r.fills[rec.reported_fills:]:
+                    cum += fill.last_qty
+                    notional += fill.last_qty * fill.last_px
+                    ord_status = "2" if cum >= qty else "1"
+                    out.append(self._er(rec, t.EXEC_TRADE, ord_status, exec_id=fill.trade_id, ts=fill.ts_event,
+                                        cum=cum, avg=notional / cum, leaves=max(qty - cum, Decimal(0)), extra=(
+                                            (t.LAST_QTY, _num(fill.last_qty)), (t.LAST_PX, _num(fill.last_px)),
+                                            (t.COMMISSION, _num(fill.commission)), (t.COMM_TYPE, t.COMM_ABSOLUTE),
+                                            (t.LAST_LIQUIDITY_IND, t.LIQ_ADDED if fill.liquidity_side.value == "MAKER" else t.LIQ_REMOVED),
+                                        )))
+                    book = self.positions.setdefault(rec.account, {})
+                    book[rec.symbol] = book.get(rec.symbol, Decimal(0)) + fill.last_qty * fill.side.sign
+                rec.reported_fills = len(r.fills)
+            if r.status in TERMINAL:
+                if r.status is not OrderStatus.FILLED and r.status.value != rec.reported_status:
+                    exec_type = t.EXEC_EXPIRED if r.status is OrderStatus.EXPIRED else t.EXEC_CANCELED
+                    out.append(self._er(rec, exec_type, ORD_STATUS[r.status], extra=((t.TEXT, r.reason),)))
+                self._open.discard(key)
+            rec.reported_status = r.status.value
+        return out
+
+    def _fill_figures(self, rec: VenueOrder) -> tuple[Decimal, Decimal, Decimal]:
+        """CumQty, AvgPx and LeavesQty of ``rec`` as the matching has it now."""
+        if rec.reject:  # refused before it reached the matching: it has no matching state
+            return Decimal(0), Decimal(0), Decimal(0)
+        r = self.ex.status(rec.key)
+        cum = sum((x.last_qty for x in r.fills), Decimal(0))
+        avg = sum((x.last_qty * x.last_px for x in r.fills), Decimal(0)) / cum if cum else Decimal(0)
+        leaves = Decimal(0) if r.status in TERMINAL else self.ex.order_of(rec.key).quantity - cum
+        return cum, avg, leaves
+
+    def _er(self, rec: VenueOrder, exec_type: str, ord_status: str, *, clordid: str | None = None, orig: str | None = None,
+            exec_id: str | None = None, ts: datetime | None = None, cum: Decimal | None = None, avg: Decimal | None = None,
+            leaves: Decimal | None = None, extra: tuple[tuple[int, str], ...] = ()) -> Report:
+        if cum is None:
+            cum, avg, leaves = self._fill_figures(rec)
+        if exec_id is None:
+            self.exec_seq += 1
+            exec_id = f"{self.name}.{self.exec_seq}"
+        fields: list[tuple[int, str]] = [(t.ORDER_ID, rec.order_id), (t.CL_ORD_ID, clordid or rec.clordid)]
+        if orig:
+            fields.append((t.ORIG_CL_ORD_ID, orig))
+        fields += [(t.EXEC_ID, exec_id), (t.EXEC_TYPE, exec_type), (t.ORD_STATUS, ord_status)]
+        if rec.account:
+            fields.append((t.ACCOUNT, rec.account))
+        fields += [(t.SYMBOL, rec.symbol), (t.SIDE, rec.side if rec.side in _SIDES else "1"), (t.ORDER_QTY, rec.quantity)]
+        if rec.ord_type in _ORD_TYPES:
+            fields.append((t.ORD_TYPE, rec.ord_type))
+        if rec.price is not None:
+            fields.append((t.PRICE, rec.price))
+        if rec.tif in _TIFS:
+            fields.append((t.TIME_IN_FORCE, rec.tif))
+        fields += [(t.LEAVES_QTY, _num(leaves)), (t.CUM_QTY, _num(cum)), (t.AVG_PX, _num(avg.quantize(_PX))),
+                   (t.TRANSACT_TIME, fix_time(ts or self.clock()))]
+        return Report(t.EXECUTION_REPORT, tuple(fields) + tuple(extra), rec.session)
+
+    def _status_report(self, rec: VenueOrder, extra: tuple[tuple[int, str], ...] = ()) -> Report:
+        status = OrderStatus(rec.reported_status)
+        prev = rec.chain[rec.chain.index(rec.clordid) - 1] if rec.chain.index(rec.clordid) > 0 else None
+        text = ((t.TEXT, rec.reject),) if rec.reject else ()
+        return self._er(rec, t.EXEC_ORDER_STATUS, ORD_STATUS.get(status, "0"), orig=prev, extra=text + extra)
+
+    def _unbooked_reject(self, req: Request, text: str, code: str, *, exec_type: str = t.EXEC_REJECTED,
+                         extra: tuple[tuple[int, str], ...] = ()) -> Report:
+        """A report on a ClOrdID that names no order of this book (a duplicate, an unknown order)."""
+        f = req.fields
+        self.exec_seq += 1
+        side = f.get(t.SIDE, "1")
+        return Report(t.EXECUTION_REPORT, (
+            (t.ORDER_ID, "NONE"), (t.CL_ORD_ID, f.get(t.CL_ORD_ID, "")), (t.EXEC_ID, f"{self.name}.{self.exec_seq}"),
+            (t.EXEC_TYPE, exec_type), (t.ORD_STATUS, "8"), (t.SYMBOL, f.get(t.SYMBOL, "NONE")),
+            (t.SIDE, side if side in _SIDES else "1"), (t.LEAVES_QTY, "0"), (t.CUM_QTY, "0"), (t.AVG_PX, "0"),
+            (t.TRANSACT_TIME, fix_time(self.clock())), (t.ORD_REJ_REASON, code), (t.TEXT, text),
+        ) + extra, req.session)
+
+    def _cxl_reject(self, rec: VenueOrder | None, new: str, orig: str, to: str, reason: str, text: str,
+                    session: str = "") -> Report:
+        status = ORD_STATUS.get(OrderStatus(rec.reported_status), "0") if rec is not None else "8"
+        return Report(t.ORDER_CANCEL_REJECT, (
+            (t.ORDER_ID, rec.order_id if rec else "NONE"), (t.CL_ORD_ID, new), (t.ORIG_CL_ORD_ID, orig),
+            (t.ORD_STATUS, status), (t.CXL_REJ_RESPONSE_TO, to), (t.CXL_REJ_REASON, reason), (t.TEXT, text),
+        ) + (((t.ACCOUNT, rec.account),) if rec is not None and rec.account else ()), rec.session if rec else session)
+
+    # -- the book as data
+
+    def to_json(self) -> dict:
+        states = {k: self.ex.export_order(k) for k, r in self.orders.items() if not r.reject}
+        return {
+            "version": 1, "name": self.name, "exec_seq": self.exec_seq, "order_seq": self.order_seq,
+            "session_open": self.session.open.isoformat() if self.session else None,
+            "positions": {a: {s: _num(q) for s, q in held.items()} for a, held in self.positions.items()},
+            "orders": [{**asdict(r), "state": states.get(k)} for k, r in self.orders.items()],
+        }
+
+    def load_json(self, data: dict) -> None:
+        """Put back a book ``to_json`` wrote: orders are worked from where they were, on the market of
+        the session they were in (an order of a session that has since closed expires at its close)."""
+        self.exec_seq, self.order_seq = int(data["exec_seq"]), int(data["order_seq"])
+        self.positions = {a: {s: Decimal(q) for s, q in held.items()} for a, held in data.get("positions", {}).items()}
+        states = []
+        for d in data.get("orders", []):
+            state = d.pop("state", None)
+            rec = VenueOrder(**d)
+            self.orders[rec.key] = rec
+            for c in rec.chain:
+                self.by_clordid[c] = rec.key
+            if state is not None:
+                states.append(state)
+            if rec.reported_status not in _TERMINAL_VALUES:
+                self._open.add(rec.key)
+        opened = data.get("session_open")
+        session = self.loader.session(datetime.fromisoformat(opened) if opened else self.clock())
+        self._start(session, states)
+
+
+_TERMINAL_VALUES = frozenset(s.value for s in TERMINAL)
+
+
+def _noop(_fill) -> None:
+    return None
+
+
+def refuse_share(share: float, text: str = "") -> Callable[[str], str]:
+    """A deterministic fault: refuse the share ``share`` of ClOrdIDs, chosen by a hash of the ClOrdID
+    (the same ClOrdID is refused in every run and every process)."""
+    import hashlib
+
+    def refuse(clordid: str) -> str:
+        if share <= 0:
+            return ""
+        h = int.from_bytes(hashlib.sha256(clordid.encode()).digest()[:8], "big") / 2**64
+        return (text or f"venue fault mode: refused (reject share {share:g})") if h < share else ""
+
+    return refuse
+
+
