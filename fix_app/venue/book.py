@@ -14,12 +14,13 @@ the minimum fee, expiry at the session close. This module adds what FIX needs on
   DAY order expires at that session's close (``C``) before the next session's market is loaded.
 
 Pure: the market clock, the market (``MarketLoader``) and the fault rule are injected; no ORM,
-no QuickFIX, no I/O. ``to_json``/``from_json`` give the book as plain data (each order's
+no QuickFIX, no I/O. ``dumps``/``load_json`` give the book as plain data (each order's
 ``PaperExchange.export_order`` state with its chain), for the server to persist.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -155,6 +156,7 @@ class VenueBook:
         self.ex: PaperExchange | None = None
         self.ex_venue: PaperVenue | None = None
         self._open: set[str] = set()  # keys whose last reported status is not terminal
+        self._frozen: dict[str, str] = {}  # the JSON text of orders that are done (``dumps``)
 
     # -- requests
 
@@ -247,6 +249,7 @@ class VenueBook:
         if new in self.by_clordid:
             return out + [self._cxl_reject(rec, new, orig, to, t.CXL_DUPLICATE_CLORDID, f"duplicate ClOrdID {new}")]
         rec.chain.append(new)  # a refused request's ClOrdID still names the order
+        self._frozen.pop(key, None)
         self.by_clordid[new] = key
         if rec.reject:
             return out + [self._cxl_reject(rec, new, orig, to, t.CXL_TOO_LATE, "too late: the order was rejected")]
@@ -407,21 +410,22 @@ class VenueBook:
 
     def _start(self, session, states: list[dict]) -> None:
         """A fresh matching for ``session`` with ``states`` restored; orders older than the last
-        ``KEEP_SESSIONS`` sessions are forgotten (FIX asks ClOrdIDs to be unique per trading day)."""
+        ``KEEP_SESSIONS`` sessions are forgotten (FIX asks ClOrdIDs to be unique per trading day).
+        Everything is read first, so a failed read leaves the book on the session it was on."""
         days = sorted({r.day for r in self.orders.values()} | {session.day.isoformat()})[-KEEP_SESSIONS:]
-        drop = [k for k, r in self.orders.items() if r.day not in days and k not in self._open]
+        drop = {k for k, r in self.orders.items() if r.day not in days and k not in self._open}
+        keep = [s for s in states if s["order"]["client_order_id"] in self.orders and s["order"]["client_order_id"] not in drop]
+        symbols = {s["order"]["symbol"] for s in keep}
+        venue = self.loader.venue()
+        ex = PaperExchange([venue], market=self.loader.market(session, sorted(symbols)), clock=self.clock,
+                           lot_size=self.lot_size)
+        for st in keep:
+            ex.restore_order({**st, "order": {**st["order"], "venue": venue.code}})
         for k in drop:
+            self._frozen.pop(k, None)
             for c in self.orders.pop(k).chain:
                 self.by_clordid.pop(c, None)
-        self.session = session
-        self.ex_venue = self.loader.venue()
-        keep = [s for s in states if s["order"]["client_order_id"] in self.orders]
-        self.symbols = {s["order"]["symbol"] for s in keep}
-        self.ex = PaperExchange([self.ex_venue], market=self.loader.market(session, sorted(self.symbols)), clock=self.clock,
-                                lot_size=self.lot_size)
-        for st in keep:
-            st = {**st, "order": {**st["order"], "venue": self.ex_venue.code}}
-            self.ex.restore_order(st)
+        self.session, self.ex_venue, self.ex, self.symbols = session, venue, ex, symbols
 
     def _ensure_symbol(self, symbol: str) -> None:
         if symbol not in self.symbols:
@@ -527,17 +531,29 @@ class VenueBook:
 
     # -- the book as data
 
-    def to_json(self) -> dict:
-        states = {k: self.ex.export_order(k) for k, r in self.orders.items() if not r.reject}
-        return {
+    def dumps(self, **extra) -> str:
+        """The book as JSON text (``extra`` as more top-level keys). An order that is done no longer changes,
+        so its text is made once: a write costs what the open orders cost, not the whole day's."""
+        head = {
             "version": 1, "name": self.name, "exec_seq": self.exec_seq, "order_seq": self.order_seq,
             "session_open": self.session.open.isoformat() if self.session else None,
-            "positions": {a: {s: _num(q) for s, q in held.items()} for a, held in self.positions.items()},
-            "orders": [{**asdict(r), "state": states.get(k)} for k, r in self.orders.items()],
+            "positions": {a: {s: _num(q) for s, q in held.items()} for a, held in self.positions.items()}, **extra,
         }
+        parts = []
+        for k, r in self.orders.items():
+            text = self._frozen.get(k)
+            if text is None:
+                text = json.dumps({**asdict(r), "state": None if r.reject else self.ex.export_order(k)}, separators=(",", ":"))
+                if r.reported_status in _TERMINAL_VALUES:
+                    self._frozen[k] = text
+            parts.append(text)
+        return json.dumps(head, separators=(",", ":"))[:-1] + ',"orders":[' + ",".join(parts) + "]}"
+
+    def to_json(self) -> dict:
+        return json.loads(self.dumps())
 
     def load_json(self, data: dict) -> None:
-        """Put back a book ``to_json`` wrote: orders are worked from where they were, on the market of
+        """Put back a book ``dumps`` wrote: orders are worked from where they were, on the market of
         the session they were in (an order of a session that has since closed expires at its close)."""
         self.exec_seq, self.order_seq = int(data["exec_seq"]), int(data["order_seq"])
         self.positions = {a: {s: Decimal(q) for s, q in held.items()} for a, held in data.get("positions", {}).items()}

@@ -79,12 +79,12 @@ class VenueApplication(fix.Application):
         self.inbox.put(("app", req))
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
+def write_atomic(path: Path, text: str) -> None:
+    """The whole file or the previous one, whenever the process dies (no fsync: like QuickFIX's FileStore,
+    it survives a crash of the process, not of the machine)."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w") as fh:
-        json.dump(data, fh, separators=(",", ":"))
-        fh.flush()
-        os.fsync(fh.fileno())
+        fh.write(text)
     os.replace(tmp, path)
 
 
@@ -182,6 +182,8 @@ class VenueServer:
                     next_tick = now + tick_s
                 if reports or any(ev[0] == "app" for ev in events):
                     self._commit(reports)
+                elif self._outbox and self.acceptor is not None:
+                    self._send_outbox()  # reports a crash left unsent, once the acceptor runs
                 elif self._outbox_on_disk and not self._outbox:
                     self._write()  # the last reports went out: clear them from the file
                 self._maybe_drop()
@@ -248,9 +250,7 @@ class VenueServer:
         self._send_outbox()
 
     def _write(self) -> None:
-        data = self.book.to_json()
-        data["outbox"] = [r.to_json() for r, _ in self._outbox]
-        write_json_atomic(self.cfg.book_path, data)
+        write_atomic(self.cfg.book_path, self.book.dumps(outbox=[r.to_json() for r, _ in self._outbox]))
         self._outbox_on_disk = bool(self._outbox)
 
     def _send_outbox(self) -> None:
