@@ -76,9 +76,6 @@ class Report:
     session: str = ""
     groups: tuple[tuple[int, tuple[tuple[tuple[int, str], ...], ...]], ...] = ()
 
-    def get(self, tag: int, default: str | None = None) -> str | None:
-        return next((v for k, v in self.fields if k == tag), default)
-
     def to_json(self) -> dict:
         return {"msg_type": self.msg_type, "fields": [list(f) for f in self.fields], "session": self.session,
                 "groups": [[n, [[list(f) for f in e] for e in entries]] for n, entries in self.groups]}

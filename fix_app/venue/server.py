@@ -32,6 +32,7 @@ from pathlib import Path
 
 import quickfix as fix
 import structlog
+from django.db import close_old_connections
 
 from fix_app.venue import tags as t
 from fix_app.venue.book import Report, Request, VenueBook, refuse_share
@@ -234,6 +235,7 @@ class VenueServer:
             return self.book.handle(req)
         except Exception as exc:  # noqa: BLE001 - a bad message is refused, never a crash of the venue
             log.exception("fix_venue.request_failed", msg_type=req.msg_type, seq=req.seq)
+            close_old_connections()  # a database error leaves the connection unusable: the next read opens a new one
             return [self.book.business_reject(req, f"venue could not process the message: {exc}")]
 
     def _guarded(self, fn, *args) -> list[Report]:
@@ -241,6 +243,7 @@ class VenueServer:
             return fn(*args)
         except Exception:  # noqa: BLE001 - the next tick tries again
             log.exception("fix_venue.book_failed", step=getattr(fn, "__name__", "?"))
+            close_old_connections()
             return []
 
     def _commit(self, reports: list[Report]) -> None:
