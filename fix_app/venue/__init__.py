@@ -4,6 +4,7 @@ matches on the desk's market model through the paper exchange's matching (``mark
 - ``book``: the pure core (orders, ClOrdID chains, reports, positions) over ``PaperExchange``;
 - ``market``: the desk's clock, market and venue parameters, read on the book thread;
 - ``server``: the acceptor, its callbacks queued to the one book thread, persistence, fault modes;
+- ``records``, ``reports``: the plain data (requests, reports, an order's record) and the reports' builders;
 - ``config``, ``messages``, ``tags``: settings, QuickFIX conversions, tag numbers.
 
 See ``docs/fix-venue.md``.

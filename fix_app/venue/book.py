@@ -22,27 +22,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation
+from dataclasses import asdict
+from datetime import datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
-from desk.interfaces import ExecutionOrder, OrderStatus, OrderType, Side, TimeInForce
+from desk.interfaces import ExecutionOrder, OrderStatus
 from desk.venue import TERMINAL
 from market_app.matching.paper import PaperExchange, PaperVenue
+from fix_app.venue import reports as rp
 from fix_app.venue import tags as t
+from fix_app.venue.records import (
+    ORD_STATUS, ORD_TYPES, PX, SIDES, TERMINAL_VALUES, TIFS, Report, Request, VenueOrder, decimal_or_none, num, to_ms,
+)
 
-_SIDES = {"1": Side.BUY, "2": Side.SELL}
-_SIDE_CODES = {v: k for k, v in _SIDES.items()}
-_ORD_TYPES = {"1": OrderType.MARKET, "2": OrderType.LIMIT}
-_ORD_TYPE_CODES = {v: k for k, v in _ORD_TYPES.items()}
-_TIFS = {"0": TimeInForce.DAY, "1": TimeInForce.GTC, "3": TimeInForce.IOC}
-_TIF_CODES = {v: k for k, v in _TIFS.items()}
-ORD_STATUS = {
-    OrderStatus.ACCEPTED: "0", OrderStatus.PARTIALLY_FILLED: "1", OrderStatus.FILLED: "2", OrderStatus.CANCELED: "4",
-    OrderStatus.REJECTED: "8", OrderStatus.EXPIRED: "C",
-}
-_PX = Decimal("0.000001")
 KEEP_SESSIONS = 2  # terminal orders are kept (for status requests) for the session they ended in and the next
 
 
@@ -54,82 +47,6 @@ class MarketLoader(Protocol):
     def market(self, session: Any, symbols: Iterable[str]) -> Any: ...  # a PaperExchange MarketSource; LookupError if unknown
 
     def venue(self) -> PaperVenue: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """One inbound application message: its type, its fields by tag (first occurrence), where from."""
-
-    msg_type: str
-    fields: dict[int, str]
-    session: str = ""
-    poss_resend: bool = False
-    seq: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    """One outbound message: its type, its body fields in order, repeating groups as (count tag, entries)."""
-
-    msg_type: str
-    fields: tuple[tuple[int, str], ...]
-    session: str = ""
-    groups: tuple[tuple[int, tuple[tuple[tuple[int, str], ...], ...]], ...] = ()
-
-    def to_json(self) -> dict:
-        return {"msg_type": self.msg_type, "fields": [list(f) for f in self.fields], "session": self.session,
-                "groups": [[n, [[list(f) for f in e] for e in entries]] for n, entries in self.groups]}
-
-    @classmethod
-    def from_json(cls, d: dict) -> "Report":
-        return cls(d["msg_type"], tuple((int(k), v) for k, v in d["fields"]), d.get("session", ""),
-                   tuple((n, tuple(tuple((int(k), v) for k, v in e) for e in entries)) for n, entries in d.get("groups", [])))
-
-
-@dataclass(slots=True)
-class VenueOrder:
-    """The venue's record of one order beside its matching state: identities, account, what was reported."""
-
-    key: str  # the first ClOrdID: the matching model's client_order_id, so trade ids are <key>-<n>
-    order_id: str
-    clordid: str  # the ClOrdID now in force (after the last accepted cancel or replace)
-    chain: list[str]  # every ClOrdID that names this order, in the order they arrived
-    session: str
-    account: str
-    symbol: str
-    side: str  # FIX code
-    ord_type: str
-    tif: str
-    quantity: str
-    price: str | None
-    day: str  # the market session it was accepted in (ISO date)
-    reject: str = ""  # refused before it reached the matching (no matching state)
-    reported_fills: int = 0
-    reported_status: str = OrderStatus.ACCEPTED.value
-
-
-def _num(d: Decimal) -> str:
-    s = format(d.normalize(), "f")
-    return s if s != "-0" else "0"
-
-
-def fix_time(ts: datetime) -> str:
-    """UTCTimestamp with microseconds (QuickFIX reads up to nanoseconds)."""
-    return ts.astimezone(timezone.utc).strftime("%Y%m%d-%H:%M:%S.%f")
-
-
-def _ms(ts: datetime) -> datetime:
-    return ts.replace(microsecond=ts.microsecond // 1000 * 1000)
-
-
-def _decimal(raw: str | None) -> Decimal | None:
-    if raw is None or raw == "":
-        return None
-    try:
-        d = Decimal(raw)
-    except InvalidOperation:
-        return None
-    return d if d.is_finite() else None
 
 
 class VenueBook:
@@ -178,12 +95,12 @@ class VenueBook:
             return [self._unbooked_reject(req, f"duplicate ClOrdID {clordid}", t.REJ_DUPLICATE)]
         out = self._catch_up()
         side, ord_type, tif = f.get(t.SIDE, ""), f.get(t.ORD_TYPE, ""), f.get(t.TIME_IN_FORCE, "0")
-        qty, px = _decimal(f.get(t.ORDER_QTY)), _decimal(f.get(t.PRICE))
+        qty, px = decimal_or_none(f.get(t.ORDER_QTY)), decimal_or_none(f.get(t.PRICE))
         self.order_seq += 1
         rec = VenueOrder(
             key=clordid, order_id=f"{self.name}-{self.order_seq}", clordid=clordid, chain=[clordid], session=req.session,
             account=f.get(t.ACCOUNT, ""), symbol=f.get(t.SYMBOL, ""), side=side, ord_type=ord_type, tif=tif,
-            quantity=_num(qty) if qty is not None else "0", price=_num(px) if px is not None and ord_type == "2" else None,
+            quantity=num(qty) if qty is not None else "0", price=num(px) if px is not None and ord_type == "2" else None,
             day=self.session.day.isoformat(),
         )
         reason, code = self._check_new(f, side, ord_type, tif, qty, px)
@@ -200,9 +117,9 @@ class VenueBook:
             rec.reject, rec.reported_status = reason, OrderStatus.REJECTED.value
             return out + [self._er(rec, t.EXEC_REJECTED, "8", extra=((t.ORD_REJ_REASON, code), (t.TEXT, reason)))]
         order = ExecutionOrder(
-            client_order_id=clordid, symbol=rec.symbol, side=_SIDES[side], quantity=qty, venue=self.ex_venue.code,
-            order_type=_ORD_TYPES[ord_type], limit_price=px if ord_type == "2" else None, time_in_force=_TIFS[tif],
-            ts=_ms(self.clock()),
+            client_order_id=clordid, symbol=rec.symbol, side=SIDES[side], quantity=qty, venue=self.ex_venue.code,
+            order_type=ORD_TYPES[ord_type], limit_price=px if ord_type == "2" else None, time_in_force=TIFS[tif],
+            ts=to_ms(self.clock()),
         )
         result = self.ex.submit(order, _noop)
         if result.status is OrderStatus.REJECTED:
@@ -216,11 +133,11 @@ class VenueBook:
         return out + self._collect()
 
     def _check_new(self, f, side, ord_type, tif, qty, px) -> tuple[str, str]:
-        if side not in _SIDES:
+        if side not in SIDES:
             return f"Side {side!r} is not supported (1 buy, 2 sell)", t.REJ_OTHER
-        if ord_type not in _ORD_TYPES:
+        if ord_type not in ORD_TYPES:
             return f"OrdType {ord_type!r} is not supported (1 market, 2 limit)", t.REJ_OTHER
-        if tif not in _TIFS:
+        if tif not in TIFS:
             return f"TimeInForce {tif!r} is not supported (0 day, 1 GTC, 3 IOC)", t.REJ_OTHER
         if qty is None or qty <= 0:
             return f"OrderQty {f.get(t.ORDER_QTY)!r} is not a positive quantity", t.REJ_INCORRECT_QTY
@@ -252,7 +169,7 @@ class VenueBook:
             return out + [self._cxl_reject(rec, new, orig, to, t.CXL_TOO_LATE, "too late: the order was rejected")]
         self.ex.advance(self.clock())
         out += self._collect()  # what filled up to now, first
-        if rec.reported_status in _TERMINAL_VALUES:
+        if rec.reported_status in TERMINAL_VALUES:
             return out + [self._cxl_reject(rec, new, orig, to, t.CXL_TOO_LATE,
                                            f"too late: the order is {rec.reported_status}")]
         for tag, want in ((t.SIDE, rec.side), (t.SYMBOL, rec.symbol)):
@@ -269,22 +186,22 @@ class VenueBook:
             self._open.discard(key)
             return out + [self._er(rec, t.EXEC_CANCELED, "4", clordid=new, orig=orig, ts=result.ts,
                                    extra=((t.TEXT, "cancelled on request"),))]
-        qty, px = _decimal(f.get(t.ORDER_QTY)), _decimal(f.get(t.PRICE))
+        qty, px = decimal_or_none(f.get(t.ORDER_QTY)), decimal_or_none(f.get(t.PRICE))
         ord_type = f.get(t.ORD_TYPE, rec.ord_type)
         if ord_type != rec.ord_type:
             return out + [self._cxl_reject(rec, new, orig, to, t.CXL_OTHER, "OrdType cannot change on a replace")]
         if qty is not None and qty <= 0:
-            return out + [self._cxl_reject(rec, new, orig, to, t.CXL_OTHER, f"OrderQty {_num(qty)} is not positive")]
+            return out + [self._cxl_reject(rec, new, orig, to, t.CXL_OTHER, f"OrderQty {num(qty)} is not positive")]
         if rec.ord_type == "2" and px is not None and px <= 0:
-            return out + [self._cxl_reject(rec, new, orig, to, t.CXL_OTHER, f"Price {_num(px)} is not positive")]
+            return out + [self._cxl_reject(rec, new, orig, to, t.CXL_OTHER, f"Price {num(px)} is not positive")]
         if self.pending_acks:
             out.append(self._er(rec, t.EXEC_PENDING_REPLACE, "E", clordid=new, orig=orig))
         result = self.ex.amend(key, quantity=qty, limit_price=px if rec.ord_type == "2" else None)
         if result.refused:
             return out + [self._cxl_reject(rec, new, orig, to, t.CXL_OTHER, result.refused)]
         working = self.ex.order_of(key)
-        rec.clordid, rec.quantity = new, _num(working.quantity)
-        rec.price = _num(working.limit_price) if working.limit_price is not None else None
+        rec.clordid, rec.quantity = new, num(working.quantity)
+        rec.price = num(working.limit_price) if working.limit_price is not None else None
         rec.reported_status = result.status.value
         if result.status in TERMINAL:
             self._open.discard(key)
@@ -311,16 +228,9 @@ class VenueBook:
         symbol = f.get(t.SYMBOL) if f.get(t.MASS_STATUS_REQ_TYPE) == "1" else None
         open_ = [r for k, r in self.orders.items() if k in self._open and (not req.session or r.session == req.session)
                  and (symbol is None or r.symbol == symbol)]
-        n = len(open_)
         if not open_:
-            self.exec_seq += 1
-            return out + [Report(t.EXECUTION_REPORT, (
-                (t.ORDER_ID, "NONE"), (t.CL_ORD_ID, "NONE"), (t.EXEC_ID, f"{self.name}.{self.exec_seq}"),
-                (t.EXEC_TYPE, t.EXEC_ORDER_STATUS), (t.ORD_STATUS, "8"), (t.SYMBOL, symbol or "NONE"), (t.SIDE, "1"),
-                (t.LEAVES_QTY, "0"), (t.CUM_QTY, "0"), (t.AVG_PX, "0"), (t.TRANSACT_TIME, fix_time(self.clock())),
-                (t.TEXT, "no open orders"), (t.MASS_STATUS_REQ_ID, req_id), (t.TOT_NUM_REPORTS, "0"),
-                (t.LAST_RPT_REQUESTED, "Y"),
-            ), req.session)]
+            return out + [rp.no_open_orders(req, exec_id=self._exec_id(), symbol=symbol, ts=self.clock())]
+        n = len(open_)
         for i, rec in enumerate(open_, 1):
             out.append(self._status_report(rec, extra=(
                 (t.MASS_STATUS_REQ_ID, req_id), (t.TOT_NUM_REPORTS, str(n)), (t.LAST_RPT_REQUESTED, "Y" if i == n else "N"),
@@ -329,40 +239,20 @@ class VenueBook:
 
     def request_positions(self, req: Request) -> list[Report]:
         """``AO`` (the count, or ``PosReqResult=2`` for none) then one ``AP`` per symbol of the account asked for."""
-        f = req.fields
         out = self._work_now()
-        account = f.get(t.ACCOUNT, "")
-        acct_type = f.get(t.ACCOUNT_TYPE, "1")
-        req_id = f.get(t.POS_REQ_ID, "")
-        held = {s: q for s, q in sorted(self.positions.get(account, {}).items())}
+        held = dict(sorted(self.positions.get(req.fields.get(t.ACCOUNT, ""), {}).items()))
         now = self.clock()
-        parties = ((t.NO_PARTY_IDS, (((t.PARTY_ID, self.name), (t.PARTY_ID_SOURCE, "D"), (t.PARTY_ROLE, "1")),)),)
-        self.exec_seq += 1
-        out.append(Report(t.REQUEST_FOR_POSITIONS_ACK, (
-            (t.POS_MAINT_RPT_ID, f"{self.name}.{self.exec_seq}"), (t.POS_REQ_ID, req_id),
-            (t.TOTAL_NUM_POS_REPORTS, str(len(held))), (t.POS_REQ_RESULT, "0" if held else "2"), (t.POS_REQ_STATUS, "0"),
-            (t.ACCOUNT, account), (t.ACCOUNT_TYPE, acct_type),
-        ), req.session, parties))
-        day = self.session.day.strftime("%Y%m%d")
-        for symbol, qty in held.items():
-            self.exec_seq += 1
+        marks = {}
+        for symbol in held:
             try:
-                mark = Decimal(repr(self.ex.market.state(symbol, now).mark)).quantize(_PX)
+                marks[symbol] = Decimal(repr(self.ex.market.state(symbol, now).mark)).quantize(PX)
             except (KeyError, LookupError):
-                mark = Decimal(0)
-            out.append(Report(t.POSITION_REPORT, (
-                (t.POS_MAINT_RPT_ID, f"{self.name}.{self.exec_seq}"), (t.POS_REQ_ID, req_id), (t.POS_REQ_TYPE, "0"),
-                (t.TOTAL_NUM_POS_REPORTS, str(len(held))), (t.POS_REQ_RESULT, "0"), (t.CLEARING_BUSINESS_DATE, day),
-                (t.ACCOUNT, account), (t.ACCOUNT_TYPE, acct_type), (t.SYMBOL, symbol),
-                (t.SETTL_PRICE, _num(mark)), (t.SETTL_PRICE_TYPE, "1"), (t.PRIOR_SETTL_PRICE, _num(mark)),
-            ), req.session, parties + ((t.NO_POSITIONS, (((t.POS_TYPE, "TQ"), (t.LONG_QTY, _num(max(qty, Decimal(0)))),
-                                                          (t.SHORT_QTY, _num(max(-qty, Decimal(0))))),)),)))
-        return out
+                marks[symbol] = Decimal(0)
+        ids = [self._exec_id() for _ in range(len(held) + 1)]
+        return out + rp.positions_reports(req, held, marks, ids=ids, name=self.name, day=self.session.day)
 
     def business_reject(self, req: Request, text: str, *, reason: str = "0") -> Report:
-        return Report(t.BUSINESS_MESSAGE_REJECT, (
-            (t.REF_SEQ_NUM, str(req.seq)), (t.REF_MSG_TYPE, req.msg_type), (t.BUSINESS_REJECT_REASON, reason), (t.TEXT, text[:200]),
-        ), req.session)
+        return rp.business_reject(req, text, reason=reason)
 
     # -- time and sessions
 
@@ -449,8 +339,8 @@ class VenueBook:
                     ord_status = "2" if cum >= qty else "1"
                     out.append(self._er(rec, t.EXEC_TRADE, ord_status, exec_id=fill.trade_id, ts=fill.ts_event,
                                         cum=cum, avg=notional / cum, leaves=max(qty - cum, Decimal(0)), extra=(
-                                            (t.LAST_QTY, _num(fill.last_qty)), (t.LAST_PX, _num(fill.last_px)),
-                                            (t.COMMISSION, _num(fill.commission)), (t.COMM_TYPE, t.COMM_ABSOLUTE),
+                                            (t.LAST_QTY, num(fill.last_qty)), (t.LAST_PX, num(fill.last_px)),
+                                            (t.COMMISSION, num(fill.commission)), (t.COMM_TYPE, t.COMM_ABSOLUTE),
                                             (t.LAST_LIQUIDITY_IND, t.LIQ_ADDED if fill.liquidity_side.value == "MAKER" else t.LIQ_REMOVED),
                                         )))
                     book = self.positions.setdefault(rec.account, {})
@@ -474,57 +364,34 @@ class VenueBook:
         leaves = Decimal(0) if r.status in TERMINAL else self.ex.order_of(rec.key).quantity - cum
         return cum, avg, leaves
 
+    def _exec_id(self) -> str:
+        self.exec_seq += 1
+        return f"{self.name}.{self.exec_seq}"
+
     def _er(self, rec: VenueOrder, exec_type: str, ord_status: str, *, clordid: str | None = None, orig: str | None = None,
             exec_id: str | None = None, ts: datetime | None = None, cum: Decimal | None = None, avg: Decimal | None = None,
             leaves: Decimal | None = None, extra: tuple[tuple[int, str], ...] = ()) -> Report:
         if cum is None:
             cum, avg, leaves = self._fill_figures(rec)
-        if exec_id is None:
-            self.exec_seq += 1
-            exec_id = f"{self.name}.{self.exec_seq}"
-        fields: list[tuple[int, str]] = [(t.ORDER_ID, rec.order_id), (t.CL_ORD_ID, clordid or rec.clordid)]
-        if orig:
-            fields.append((t.ORIG_CL_ORD_ID, orig))
-        fields += [(t.EXEC_ID, exec_id), (t.EXEC_TYPE, exec_type), (t.ORD_STATUS, ord_status)]
-        if rec.account:
-            fields.append((t.ACCOUNT, rec.account))
-        fields += [(t.SYMBOL, rec.symbol), (t.SIDE, rec.side if rec.side in _SIDES else "1"), (t.ORDER_QTY, rec.quantity)]
-        if rec.ord_type in _ORD_TYPES:
-            fields.append((t.ORD_TYPE, rec.ord_type))
-        if rec.price is not None:
-            fields.append((t.PRICE, rec.price))
-        if rec.tif in _TIFS:
-            fields.append((t.TIME_IN_FORCE, rec.tif))
-        fields += [(t.LEAVES_QTY, _num(leaves)), (t.CUM_QTY, _num(cum)), (t.AVG_PX, _num(avg.quantize(_PX))),
-                   (t.TRANSACT_TIME, fix_time(ts or self.clock()))]
-        return Report(t.EXECUTION_REPORT, tuple(fields) + tuple(extra), rec.session)
+        return rp.execution_report(rec, exec_type, ord_status, exec_id=exec_id or self._exec_id(), cum=cum, avg=avg,
+                                   leaves=leaves, ts=ts or self.clock(), clordid=clordid, orig=orig, extra=extra)
 
     def _status_report(self, rec: VenueOrder, extra: tuple[tuple[int, str], ...] = ()) -> Report:
         status = OrderStatus(rec.reported_status)
-        prev = rec.chain[rec.chain.index(rec.clordid) - 1] if rec.chain.index(rec.clordid) > 0 else None
+        i = rec.chain.index(rec.clordid)
         text = ((t.TEXT, rec.reject),) if rec.reject else ()
-        return self._er(rec, t.EXEC_ORDER_STATUS, ORD_STATUS.get(status, "0"), orig=prev, extra=text + extra)
+        return self._er(rec, t.EXEC_ORDER_STATUS, ORD_STATUS.get(status, "0"), orig=rec.chain[i - 1] if i > 0 else None,
+                        extra=text + extra)
 
     def _unbooked_reject(self, req: Request, text: str, code: str, *, exec_type: str = t.EXEC_REJECTED,
                          extra: tuple[tuple[int, str], ...] = ()) -> Report:
-        """A report on a ClOrdID that names no order of this book (a duplicate, an unknown order)."""
-        f = req.fields
-        self.exec_seq += 1
-        side = f.get(t.SIDE, "1")
-        return Report(t.EXECUTION_REPORT, (
-            (t.ORDER_ID, "NONE"), (t.CL_ORD_ID, f.get(t.CL_ORD_ID, "")), (t.EXEC_ID, f"{self.name}.{self.exec_seq}"),
-            (t.EXEC_TYPE, exec_type), (t.ORD_STATUS, "8"), (t.SYMBOL, f.get(t.SYMBOL, "NONE")),
-            (t.SIDE, side if side in _SIDES else "1"), (t.LEAVES_QTY, "0"), (t.CUM_QTY, "0"), (t.AVG_PX, "0"),
-            (t.TRANSACT_TIME, fix_time(self.clock())), (t.ORD_REJ_REASON, code), (t.TEXT, text),
-        ) + extra, req.session)
+        return rp.unbooked_report(req, exec_id=self._exec_id(), exec_type=exec_type, text=text, code=code, ts=self.clock(),
+                                  extra=extra)
 
     def _cxl_reject(self, rec: VenueOrder | None, new: str, orig: str, to: str, reason: str, text: str,
                     session: str = "") -> Report:
         status = ORD_STATUS.get(OrderStatus(rec.reported_status), "0") if rec is not None else "8"
-        return Report(t.ORDER_CANCEL_REJECT, (
-            (t.ORDER_ID, rec.order_id if rec else "NONE"), (t.CL_ORD_ID, new), (t.ORIG_CL_ORD_ID, orig),
-            (t.ORD_STATUS, status), (t.CXL_REJ_RESPONSE_TO, to), (t.CXL_REJ_REASON, reason), (t.TEXT, text),
-        ) + (((t.ACCOUNT, rec.account),) if rec is not None and rec.account else ()), rec.session if rec else session)
+        return rp.cancel_reject(rec, new=new, orig=orig, to=to, reason=reason, text=text, ord_status=status, session=session)
 
     # -- the book as data
 
@@ -534,14 +401,14 @@ class VenueBook:
         head = {
             "version": 1, "name": self.name, "exec_seq": self.exec_seq, "order_seq": self.order_seq,
             "session_open": self.session.open.isoformat() if self.session else None,
-            "positions": {a: {s: _num(q) for s, q in held.items()} for a, held in self.positions.items()}, **extra,
+            "positions": {a: {s: num(q) for s, q in held.items()} for a, held in self.positions.items()}, **extra,
         }
         parts = []
         for k, r in self.orders.items():
             text = self._frozen.get(k)
             if text is None:
                 text = json.dumps({**asdict(r), "state": None if r.reject else self.ex.export_order(k)}, separators=(",", ":"))
-                if r.reported_status in _TERMINAL_VALUES:
+                if r.reported_status in TERMINAL_VALUES:
                     self._frozen[k] = text
             parts.append(text)
         return json.dumps(head, separators=(",", ":"))[:-1] + ',"orders":[' + ",".join(parts) + "]}"
@@ -563,31 +430,12 @@ class VenueBook:
                 self.by_clordid[c] = rec.key
             if state is not None:
                 states.append(state)
-            if rec.reported_status not in _TERMINAL_VALUES:
+            if rec.reported_status not in TERMINAL_VALUES:
                 self._open.add(rec.key)
         opened = data.get("session_open")
         session = self.loader.session(datetime.fromisoformat(opened) if opened else self.clock())
         self._start(session, states)
 
 
-_TERMINAL_VALUES = frozenset(s.value for s in TERMINAL)
-
-
 def _noop(_fill) -> None:
     return None
-
-
-def refuse_share(share: float, text: str = "") -> Callable[[str], str]:
-    """A deterministic fault: refuse the share ``share`` of ClOrdIDs, chosen by a hash of the ClOrdID
-    (the same ClOrdID is refused in every run and every process)."""
-    import hashlib
-
-    def refuse(clordid: str) -> str:
-        if share <= 0:
-            return ""
-        h = int.from_bytes(hashlib.sha256(clordid.encode()).digest()[:8], "big") / 2**64
-        return (text or f"venue fault mode: refused (reject share {share:g})") if h < share else ""
-
-    return refuse
-
-

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import quickfix as fix
 
 from fix_app.venue import tags as t
-from fix_app.venue.book import Report, Request
+from fix_app.venue.records import Report, Request
 
 SOH = "\x01"
 

@@ -35,9 +35,10 @@ import structlog
 from django.db import close_old_connections
 
 from fix_app.venue import tags as t
-from fix_app.venue.book import Report, Request, VenueBook, refuse_share
+from fix_app.venue.book import VenueBook
 from fix_app.venue.config import VenueConfig, session_settings_text
 from fix_app.venue.messages import mark_poss_dup, request_from, to_message
+from fix_app.venue.records import Report, Request, refuse_share
 
 log = structlog.get_logger("desk.fix_venue")
 BATCH = 256  # inbound messages handled per book write

@@ -161,7 +161,7 @@ def test_cancel_replace_when_resting_then_replaced_then_cancelled_and_late_reque
 
 
 def test_new_orders_when_reject_share_then_that_share_rejected_by_clordid_hash_with_a_text(fix_stack):
-    from fix_app.venue.book import refuse_share
+    from fix_app.venue.records import refuse_share
 
     fix_stack.venue("--reject-share", "0.4", "--reject-text", "drill: venue refuses")
     desk = fix_stack.desk()
