@@ -31,6 +31,17 @@ def anchor_get_or_create():
     return anchor
 
 
+def anchor_set(*, start_market_date, seconds_per_session: float, wall_epoch):
+    """Re-anchor the desk's clock (every process picks it up within ``ANCHOR_TTL_S``; this one at once)."""
+    from market_app.models import MarketClockAnchor
+
+    anchor, _ = MarketClockAnchor.objects.update_or_create(key="default", defaults={
+        "start_market_date": start_market_date, "seconds_per_session": float(seconds_per_session), "wall_epoch": wall_epoch,
+    })
+    set_clock(None)
+    return anchor
+
+
 def clock_from_anchor(anchor) -> Clock:
     from desk.clock import clock_from_settings
 

@@ -24,14 +24,11 @@ MINUTES_BEFORE_CLOSE = 60
 def late_session_stack(demo_small, transactional_db):
     from django.utils import timezone
 
-    from market_app.models import MarketClockAnchor
+    from market_app.clock import anchor_set
     from tests.live_stack import LiveStack
 
     into = (390 - MINUTES_BEFORE_CLOSE) * 600 / 390
-    MarketClockAnchor.objects.update_or_create(key="default", defaults={
-        "start_market_date": "2022-03-01", "seconds_per_session": 600.0,
-        "wall_epoch": timezone.now() - timedelta(seconds=into),
-    })
+    anchor_set(start_market_date="2022-03-01", seconds_per_session=600.0, wall_epoch=timezone.now() - timedelta(seconds=into))
     with LiveStack(extra_env={"DESK_ORDER_POLL_SECONDS": "0.2"}) as s:
         yield s
 

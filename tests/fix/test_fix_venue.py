@@ -29,7 +29,7 @@ def fix_market(demo_small):
     """The demo's market, a FIX venue row, and the replay clock half an hour into 2022-03-01's session."""
     from django.utils import timezone
 
-    from market_app.models import MarketClockAnchor
+    from market_app.clock import anchor_set
     from orders_app.models import Venue
 
     Venue.objects.create(
@@ -38,10 +38,7 @@ def fix_market(demo_small):
         half_spread_bps=Decimal("1.0"), latency_ms=Decimal("1.0"), impact_k=Decimal("0.1"), displayed_share=Decimal("0.05"),
     )
     into = MINUTES_AFTER_OPEN * SECONDS_PER_SESSION / 390
-    MarketClockAnchor.objects.update_or_create(key="default", defaults={
-        "start_market_date": "2022-03-01", "seconds_per_session": SECONDS_PER_SESSION,
-        "wall_epoch": timezone.now() - timedelta(seconds=into),
-    })
+    anchor_set(start_market_date="2022-03-01", seconds_per_session=SECONDS_PER_SESSION, wall_epoch=timezone.now() - timedelta(seconds=into))
 
 
 @pytest.fixture
