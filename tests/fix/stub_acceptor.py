@@ -66,6 +66,7 @@ class StubVenue(fix.Application):
         self.duplicate = False
         self.orders: dict[str, StubOrder] = {}  # every ClOrdID of a chain -> the order
         self.received: list[dict[int, str]] = []
+        self.admin: list[dict[int, str]] = []  # session messages received (a Reject of ours, ...)
         self.lock = threading.RLock()
         self.logons = 0
         self._ids = itertools.count(1)
@@ -124,7 +125,10 @@ class StubVenue(fix.Application):
         return None
 
     def fromAdmin(self, message, sessionID):  # noqa: N802
-        return None
+        try:
+            self.admin.append(mapping.fields_of(message.toString()))
+        except Exception:
+            log.exception("stub fromAdmin")
 
     def toApp(self, message, sessionID):  # noqa: N802
         return None
@@ -265,6 +269,35 @@ class StubVenue(fix.Application):
 
     def _on_other(self, f: dict[int, str]) -> None:
         return None
+
+    def expire(self, o: StubOrder) -> str:
+        with self.lock:
+            o.status = "C"
+            return self.report(o, "C", text="day order expired")
+
+    def bust(self, o: StubOrder, exec_id: str) -> str:
+        """Trade cancel (8/H) of fill ``exec_id``: the venue takes it back."""
+        with self.lock:
+            e = next(e for e in o.execs if e["exec_id"] == exec_id)
+            o.execs.remove(e)
+            o.cum -= e["qty"]
+            o.status = "1" if o.cum else "0"
+            return self.report(o, "H", last=(e["qty"], e["px"]), extra=[(19, exec_id)], text="trade busted")
+
+    def correct(self, o: StubOrder, exec_id: str, qty: Decimal, px: Decimal) -> str:
+        """Trade correct (8/G) of fill ``exec_id`` to ``qty`` at ``px``."""
+        with self.lock:
+            e = next(e for e in o.execs if e["exec_id"] == exec_id)
+            o.execs.remove(e)
+            o.cum += qty - e["qty"]
+            o.status = "2" if o.cum == o.qty else "1"
+            new = self.report(o, "G", last=(qty, px), extra=[(19, exec_id)], text="trade corrected")
+            o.execs.append({"exec_id": new, "qty": qty, "px": px})
+            return new
+
+    def messages(self, msg_type: str) -> list[dict[int, str]]:
+        with self.lock:
+            return [f for f in self.received + self.admin if f.get(35) == msg_type]
 
     # -- for the tests
 
