@@ -16,6 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Exists
 
 from desk.interfaces import ExecutionOrder, FillReport, LiquiditySide, OrderStatus, OrderType, Side, TimeInForce, TradeResult
 from desk.riskstamp import NO_RISK_CHECK, unchecked, unchecked_replace
@@ -64,11 +65,13 @@ class FixVenueClient(BrokerAdapter):
         refused = unchecked(order)
         if refused is not None:
             return refused
-        if FixCommand.objects.filter(venue=self.venue, cl_ord_id=order.client_order_id, kind=FixCommand.Kind.NEW).exists():
-            return self.status(order.client_order_id)
-        desk_order = self._order(order.client_order_id)
+        sent = FixCommand.objects.filter(venue=self.venue, cl_ord_id=order.client_order_id, kind=FixCommand.Kind.NEW)
+        desk_order = (Order.objects.filter(client_order_id=order.client_order_id, venue=self.venue)
+                      .annotate(sent=Exists(sent)).only("id", "client_order_id").first())
         if desk_order is None:
             return TradeResult(order.client_order_id, S.REJECTED, reason=f"no order {order.client_order_id} for {self.venue.code}")
+        if desk_order.sent:  # a redelivered submit sends nothing
+            return self.status(order.client_order_id)
         services.command_create(venue=self.venue, order=desk_order, kind=FixCommand.Kind.NEW, cl_ord_id=order.client_order_id,
                                 payload=_payload(order, self.venue))
         return TradeResult(order.client_order_id, S.SUBMITTED, ts=self.clock())

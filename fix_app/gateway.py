@@ -1,12 +1,14 @@
 """The FIX gateway: one QuickFIX ``SocketInitiator`` with a session per enabled FIX venue (``manage.py fix_gateway``).
 
 Threads. QuickFIX calls back on its own C++ threads; every callback is handed to one queue that
-ONE thread - the gateway's main thread - drains, and only that thread talks to the ORM. A callback
-with an application message (``fromApp``) waits until its report has been applied and committed:
+ONE thread - the gateway's main thread - drains, and only that thread talks to the ORM. A report
+(``fromApp``) is first appended to the session's ``Journal`` (flushed to the kernel), then queued:
 QuickFIX moves the session's incoming sequence number on only when the callback returns, so a
-gateway killed mid-report has the venue resend it (applied once, by ExecID). A callback never
-raises anything but QuickFIX's own rejections (anything else would end the process: the binding
-calls ``Py_Exit``).
+report is either in the journal or will be resent by the venue. The ORM thread applies the queued
+reports many to a transaction, recording in the same transaction how far each journal is applied;
+at start the gateway applies what a killed predecessor journalled but never applied. Repeats are
+harmless: a report is applied once per (venue, ExecID). A callback never raises anything but
+QuickFIX's own rejections (anything else would end the process: the binding calls ``Py_Exit``).
 
 Commands. The venue clients write the outbox and publish on ``services.WAKE_CHANNEL`` after commit;
 a listener thread turns that into a queue item, and the main thread claims what is pending
@@ -41,11 +43,14 @@ from django.db import close_old_connections, connection, transaction
 from django.db.utils import InterfaceError, OperationalError
 from django.utils import timezone
 
+from desk.events import push_in_background
 from fix_app import inbound, mapping, services
 from fix_app.models import FixCommand, ReconciliationBreak
 from orders_app.models import Venue
 
 log = logging.getLogger("desk.fix.gateway")
+
+CLAIM = 200  # commands claimed per transaction
 
 
 def _setting(name: str, default):
@@ -78,13 +83,47 @@ def session_config(venues: list[Venue], *, directory: Path, dictionary: str, rec
     return "\n".join(lines)
 
 
-@dataclass
-class _Waiting:
-    """A report handed from a QuickFIX thread to the ORM thread, and the answer it waits for."""
+class Journal:
+    """One session's reports as received, one JSON line each, appended and flushed before the callback returns."""
 
-    report: mapping.Report
-    done: threading.Event = field(default_factory=threading.Event)
-    answer: inbound.Answer | None = None
+    def __init__(self, directory: Path, venue_id: int, gen: int):
+        self.gen = gen
+        self.path = journal_path(directory, venue_id, gen)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._f = open(self.path, "ab")  # noqa: SIM115 - closed with the session
+        self._lock = threading.Lock()
+
+    def append(self, raw: str) -> int:
+        """Write one report; the offset just past it."""
+        line = (json.dumps(raw) + "\n").encode()
+        with self._lock:
+            self._f.write(line)
+            self._f.flush()
+            return self._f.tell()
+
+    def close(self) -> None:
+        with self._lock:
+            self._f.close()
+
+    @staticmethod
+    def unapplied(path: Path, offset: int) -> list[tuple[str, int]]:
+        """(raw report, offset past it) from ``offset`` on; a torn last line (killed mid-write) is left out."""
+        if not path.exists():
+            return []
+        out = []
+        with open(path, "rb") as f:
+            f.seek(offset)
+            pos = offset
+            for line in f:
+                pos += len(line)
+                if not line.endswith(b"\n"):
+                    break
+                out.append((json.loads(line), pos))
+        return out
+
+
+def journal_path(directory: Path, venue_id: int, gen: int) -> Path:
+    return directory / "journal" / f"venue{venue_id}-{gen}.jsonl"
 
 
 class _App(fix.Application):
@@ -142,6 +181,11 @@ class Gateway:
         self.logged_on: set[int] = set()
         self.digest = ""
         self.last_sent_seq = 0
+        self.journals: dict[str, Journal] = {}  # SessionID string -> its journal
+        self._sent: list[tuple[int, int]] = []  # (command id, MsgSeqNum) not yet recorded
+        self._applied: dict[int, tuple[int, int]] = {}  # journal offsets applied, not yet recorded
+        self._offsets_due = 0.0
+        self.memory = inbound.Memory()
         self._next = {"sweep": 0.0, "settings": 0.0, "down": 0.0, "seq": 0.0}
 
     # -- from QuickFIX threads
@@ -150,13 +194,12 @@ class Gateway:
         self.events.put(item)
 
     def receive(self, message, sessionID) -> int | None:
-        """``fromApp`` on a QuickFIX thread: parse, hand to the ORM thread, wait; the tag to reject, if any."""
+        """``fromApp`` on a QuickFIX thread: parse, journal, queue; the tag to reject at session level, if any."""
         try:
             raw = message.toString()
             f = mapping.fields_of(raw)
-            msg_type = f.get(mapping.MSG_TYPE, "")
             key = sessionID.toString()
-            if msg_type == "j":  # BusinessMessageReject of one of our messages
+            if f.get(mapping.MSG_TYPE) == "j":  # BusinessMessageReject of one of our messages
                 self.put(("refused", key, int(f.get(45) or 0), f.get(mapping.TEXT, "")))
                 return None
             try:
@@ -164,13 +207,9 @@ class Gateway:
             except mapping.BadMessage as exc:
                 self.put(("malformed", key, str(exc), raw))
                 return exc.tag or mapping.MSG_TYPE
-            waiting = _Waiting(report)
-            self.put(("report", key, waiting))
-            # Never return before it is applied: the sequence number would move on past it.
-            waiting.done.wait()
-            if waiting.answer is not None and waiting.answer.dont_know:
-                msg_type_q, body = mapping.dont_know_trade(report, waiting.answer.dont_know)
-                fix.Session.sendToTarget(_message(msg_type_q, [], body), sessionID)
+            journal = self.journals.get(key)
+            end = journal.append(raw) if journal is not None else 0
+            self.put(("report", key, report, end))
             return None
         except Exception:
             log.exception("fromApp")
@@ -194,11 +233,20 @@ class Gateway:
                 except queue.Empty:
                     break
             wake = False
+            reports: list[tuple] = []
             for item in batch:
+                if item[0] == "report":
+                    reports.append(item)
+                    continue
+                if reports:
+                    self._reports(reports)
+                    reports = []
                 if item[0] == "wake":
                     wake = True
                 else:
                     self._guarded(self.handle, item)
+            if reports:
+                self._reports(reports)
             if wake:
                 self._guarded(self.drain)
             self._guarded(self.housekeeping)
@@ -227,9 +275,7 @@ class Gateway:
 
     def handle(self, item: tuple) -> None:
         kind = item[0]
-        if kind == "report":
-            self._report(item[1], item[2])
-        elif kind == "logon":
+        if kind == "logon":
             self._logon(item[1])
         elif kind == "logout":
             venue = self.sessions.get(item[1])
@@ -254,33 +300,99 @@ class Gateway:
         elif kind == "reset":
             self.apply_resets()
 
-    def _report(self, key: str, waiting: _Waiting) -> None:
-        venue = self.sessions.get(key)
+    def _db(self, fn):
+        """``fn()``, waiting out a database outage (a report is never dropped for one)."""
+        delay = 0.2
+        while True:
+            try:
+                return fn()
+            except (OperationalError, InterfaceError):
+                log.warning("database unavailable; retrying", exc_info=True)
+                connection.close()
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _reports(self, items: list[tuple], *, answer: bool = True) -> None:
+        """Apply queued reports ("report", session key, report, journal offset) many to a transaction, with
+        how far each journal is applied; then send the DontKnowTrades due. A bug is a break, never the end."""
+        rows = [(self.sessions[key], report, key, end) for _, key, report, end in items if key in self.sessions]
+        if not rows:
+            return
+        offsets: dict[int, tuple[int, int]] = {}
+        for venue, _, key, end in rows:
+            journal = self.journals.get(key)
+            if journal is not None and end:
+                offsets[venue.pk] = (journal.gen, end)
+
+        due = time.monotonic() >= self._offsets_due
+
+        def also() -> None:
+            # How far the journals are applied, with what it applied, at most once a second: a report applied
+            # again after a crash (from an older offset) finds its ExecID and changes nothing.
+            services.journal_applied(offsets=offsets)
+
+        pairs = [(venue, report) for venue, report, _, _ in rows]
         try:
-            if venue is None:
-                waiting.answer = inbound.Answer("unknown")
-                return
-            delay = 0.2
-            while True:
+            answers = self._db(lambda: inbound.reports_receive(items=pairs, memory=self.memory, also=also if due else None))
+        except Exception:
+            log.exception("applying a batch of reports failed; one at a time")
+            close_old_connections()
+            answers = [self._db(lambda v=v, r=r: self._one(v, r)) for v, r in pairs]
+            due = True
+            self._db(lambda: transaction.atomic()(also)())
+        self._applied.update(offsets)
+        if due:
+            self._applied = {}
+            self._offsets_due = time.monotonic() + 1.0
+        if not answer:
+            return
+        for (venue, report, key, _), a in zip(rows, answers):
+            if a.dont_know:
+                msg_type, body = mapping.dont_know_trade(report, a.dont_know)
                 try:
-                    waiting.answer = inbound.report_receive(venue=venue, report=waiting.report)
-                    return
-                except (OperationalError, InterfaceError):
-                    # Hold the QuickFIX thread until the report is in: it is never lost, never half applied.
-                    log.warning("database unavailable while applying a report; retrying", exc_info=True)
-                    connection.close()
-                    time.sleep(delay)
-                    delay = min(delay * 2, 5.0)
-                except Exception as exc:  # a bug or a report the desk cannot hold: a break, never a crash
-                    log.exception("applying a report failed")
-                    close_old_connections()
-                    with transaction.atomic():
-                        services.break_record(venue=venue, kind=ReconciliationBreak.Kind.IMPOSSIBLE,
-                                              detail={"why": f"could not apply: {exc!r}"[:500], **waiting.report.as_detail()})
-                    waiting.answer = inbound.Answer("break")
-                    return
-        finally:
-            waiting.done.set()
+                    fix.Session.sendToTarget(_message(msg_type, [], body), self.session_ids[venue.pk])
+                except fix.SessionNotFound:
+                    pass
+
+    def _one(self, venue: Venue, report: mapping.Report) -> inbound.Answer:
+        try:
+            return inbound.report_receive(venue=venue, report=report, memory=self.memory)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as exc:  # a report the desk cannot hold: a break
+            log.exception("applying a report failed")
+            close_old_connections()
+            with transaction.atomic():
+                services.break_record(venue=venue, kind=ReconciliationBreak.Kind.IMPOSSIBLE,
+                                      detail={"why": f"could not apply: {exc!r}"[:500], **report.as_detail()})
+            return inbound.Answer("break")
+
+    def _replay_journals(self, venues: list[Venue]) -> None:
+        """Apply what a killed predecessor journalled but never applied; then start a new journal per session."""
+        for v in venues:
+            s = services.session_get(venue=v)
+            pending = Journal.unapplied(journal_path(self.directory, v.pk, s.journal_gen), s.journal_offset)
+            key = fix.SessionID(v.fix_begin_string, v.fix_sender_comp_id, v.fix_target_comp_id).toString()
+            if pending:
+                log.warning("fix.journal_replay", extra={"venue": v.code, "reports": len(pending)})
+                old = Journal(self.directory, v.pk, s.journal_gen)
+                self.journals[key] = old
+                for k in range(0, len(pending), 200):
+                    chunk = pending[k:k + 200]
+                    items = []
+                    for raw, end in chunk:
+                        try:
+                            items.append(("report", key, mapping.parse_report(mapping.fields_of(raw)), end))
+                        except mapping.BadMessage:
+                            continue
+                    self._reports(items, answer=False)
+                old.close()
+            gen = s.journal_gen + 1
+            self.journals[key] = Journal(self.directory, v.pk, gen)
+            self._db(lambda v=v, gen=gen: services.journal_applied(offsets={v.pk: (gen, 0)}))
+            for stale in (self.directory / "journal").glob(f"venue{v.pk}-*.jsonl"):
+                if stale.stem != f"venue{v.pk}-{gen}" and stale.stem != f"venue{v.pk}-{gen - 1}":
+                    stale.unlink(missing_ok=True)
 
     # -- sessions
 
@@ -298,6 +410,7 @@ class Gateway:
                 sid = fix.SessionID(v.fix_begin_string, v.fix_sender_comp_id, v.fix_target_comp_id)
                 self.sessions[sid.toString()] = v
                 self.session_ids[v.pk] = sid
+            self._replay_journals(venues)
             fix_settings = fix.SessionSettings(str(cfg))
             self.initiator = fix.SocketInitiator(self.app, fix.FileStoreFactory(fix_settings), fix_settings,
                                                  fix.FileLogFactory(fix_settings))
@@ -322,13 +435,18 @@ class Gateway:
                 item = self.events.get(timeout=0.05)
             except queue.Empty:
                 continue
-            if item[0] in ("report", "logout", "refused", "malformed", "error"):
+            if item[0] == "report":
+                self._reports([item])
+            elif item[0] in ("logout", "refused", "malformed", "error"):
                 self._guarded(self.handle, item)
         for venue in self.sessions.values():
             sender, target = self._seqs(venue)
             self._guarded(lambda v=venue, a=sender, b=target: services.session_logged_out(venue=v, sender=a, target=b))
         del initiator
         gc.collect()  # the sessions die with the initiator; a new one may register the same ids
+        for journal in self.journals.values():
+            journal.close()
+        self.journals = {}
 
     def reload(self) -> None:
         self.unload()
@@ -355,6 +473,7 @@ class Gateway:
             if self.send(cmd, poss_resend=True):
                 services.command_resent(cmd)
                 sent.append(cmd)
+        self._flush_sent()
         with transaction.atomic():
             for cmd in sent:
                 if cmd.kind != FixCommand.Kind.STATUS:
@@ -374,20 +493,28 @@ class Gateway:
         except fix.SessionNotFound:
             return False
         if ok:
-            services.command_sent_as(cmd.pk, self.last_sent_seq)
+            self._sent.append((cmd.pk, self.last_sent_seq))
         return bool(ok)
 
     def drain(self) -> int:
         """Send every pending command of the sessions logged on, cancels first."""
         n = 0
         while self.logged_on:
-            cmds = services.commands_claim(venue_ids=self.logged_on)
-            if not cmds:
-                break
+            cmds = services.commands_claim(venue_ids=self.logged_on, limit=CLAIM)
             for cmd in cmds:
+                self.memory.links[(cmd.venue_id, cmd.cl_ord_id)] = inbound.Link(
+                    cmd.order_id, cmd.order.portfolio_id, cmd.order.parent_id, cmd.order.client_order_id, cmd.payload["symbol"],
+                    cmd.payload["side"])
                 self.send(cmd)
             n += len(cmds)
+            self._flush_sent()
+            if len(cmds) < CLAIM and not services.commands_waiting(venue_ids=self.logged_on, after=cmds):
+                break
         return n
+
+    def _flush_sent(self) -> None:
+        sent, self._sent = self._sent, []
+        services.commands_sent_as(sent)
 
     def apply_resets(self) -> None:
         for reset in services.sequence_resets_pending():
@@ -404,6 +531,10 @@ class Gateway:
 
     def housekeeping(self) -> None:
         now = time.monotonic()
+        if self._applied and now >= self._offsets_due:
+            applied, self._applied = self._applied, {}
+            services.journal_applied(offsets=applied)
+            self._offsets_due = now + 1.0
         if now >= self._next["sweep"]:
             self._next["sweep"] = now + float(_setting("DESK_FIX_OUTBOX_SWEEP_S", 5.0))
             self.drain()
@@ -460,6 +591,9 @@ def _message(msg_type: str, header: list[tuple[int, str]], body: list[tuple[int,
 
 def run_gateway() -> None:
     """The process: until SIGTERM / SIGINT, then log out and stop."""
+    # QuickFIX's threads need the GIL for a moment per message: do not make them wait the default 5 ms for it.
+    sys.setswitchinterval(0.0005)
+    push_in_background()  # the ORM thread applies reports back to back; browsers hear of them from another thread
     gw = Gateway()
     signal.signal(signal.SIGTERM, gw.stop)
     signal.signal(signal.SIGINT, gw.stop)

@@ -30,6 +30,9 @@ class FixSession(models.Model):
     loaded_at = models.DateTimeField(null=True, blank=True, help_text="When the gateway (re)loaded its sessions with these settings.")
     settings_digest = models.CharField(max_length=32, blank=True)
     last_error = models.TextField(blank=True)
+    # The gateway's journal of reports received (fix_app.gateway.Journal): which file, and how far it is applied.
+    journal_gen = models.PositiveIntegerField(default=0)
+    journal_offset = models.PositiveBigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

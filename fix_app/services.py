@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -56,15 +56,17 @@ def command_create(*, venue: Venue, order: Order, kind: str, payload: dict, cl_o
     OrigClOrdID the venue works (the live link); a status request asks about the live one.
     """
     base = order.client_order_id
-    live = ClOrdLink.objects.filter(venue=venue, order=order, live=True).values_list("cl_ord_id", flat=True).first() or base
     orig = ""
     if kind == FixCommand.Kind.NEW:
         cl = cl_ord_id or base
-    elif kind in (FixCommand.Kind.CANCEL, FixCommand.Kind.REPLACE):
-        n = ClOrdLink.objects.filter(venue=venue, order=order).count()
-        cl, orig = f"{base}~{'C' if kind == FixCommand.Kind.CANCEL else 'R'}{n}", live
     else:
-        cl = live
+        live = ClOrdLink.objects.filter(venue=venue, order=order, live=True).values_list("cl_ord_id", flat=True).first() or base
+        if kind == FixCommand.Kind.STATUS:
+            cl = live
+        else:
+            n = ClOrdLink.objects.filter(venue=venue, order=order).count()
+            cl, orig = f"{base}~{'C' if kind == FixCommand.Kind.CANCEL else 'R'}{n}", live
+    if kind == FixCommand.Kind.STATUS:
         payload = {**payload, "status_req_id": uuid.uuid4().hex[:12]}
     payload = {**payload, "orig_cl_ord_id": orig} if orig else payload
     cmd = FixCommand.objects.create(venue=venue, order=order, kind=kind, cl_ord_id=cl, orig_cl_ord_id=orig, payload=payload,
@@ -90,8 +92,10 @@ def commands_claim(*, venue_ids: Iterable[int], limit: int = 200) -> list[FixCom
     venue_ids = list(venue_ids)
     if not venue_ids:
         return []
+    if connection.vendor == "postgresql":
+        return _claim_pg(venue_ids, limit)
     with transaction.atomic():
-        rows = list(FixCommand.objects.select_for_update(skip_locked=True).select_related("venue")
+        rows = list(FixCommand.objects.select_for_update(skip_locked=True, of=("self",)).select_related("venue", "order")
                     .filter(state=FixCommand.State.PENDING, venue_id__in=venue_ids).order_by("priority", "id")[:limit])
         if not rows:
             return []
@@ -107,6 +111,35 @@ def commands_claim(*, venue_ids: Iterable[int], limit: int = 200) -> list[FixCom
     return take
 
 
+_CLAIM_PG = """
+UPDATE {t} SET state = 'sent', sent_at = %s, attempts = attempts + 1, updated_at = %s
+WHERE id IN (
+    SELECT c.id FROM {t} c
+    WHERE c.state = 'pending' AND c.venue_id = ANY(%s)
+      AND (c.kind = 'new' OR NOT EXISTS (
+          SELECT 1 FROM {t} n WHERE n.order_id = c.order_id AND n.kind = 'new' AND n.state = 'pending'))
+    ORDER BY c.priority, c.id LIMIT %s FOR UPDATE SKIP LOCKED)
+RETURNING id"""
+
+
+def _claim_pg(venue_ids: list[int], limit: int) -> list[FixCommand]:
+    """``commands_claim`` in one statement (the claim is on the path of every order to its venue)."""
+    now = timezone.now()
+    with connection.cursor() as cur:
+        cur.execute(_CLAIM_PG.format(t=connection.ops.quote_name(FixCommand._meta.db_table)), [now, now, venue_ids, limit])
+        ids = [r[0] for r in cur.fetchall()]
+    if not ids:
+        return []
+    return list(FixCommand.objects.select_related("venue", "order").filter(pk__in=ids).order_by("priority", "id"))
+
+
+def commands_waiting(*, venue_ids: Iterable[int], after: list[FixCommand]) -> bool:
+    """Whether a command held back by the last claim (its order's new order went out in that claim) waits."""
+    held = {c.order_id for c in after if c.kind == FixCommand.Kind.NEW}
+    return bool(held) and FixCommand.objects.filter(state=FixCommand.State.PENDING, venue_id__in=list(venue_ids),
+                                                    order_id__in=held).exists()
+
+
 def commands_unacked(*, venue_id: int) -> list[FixCommand]:
     """Commands sent to the venue that it never answered: re-sent with PossResend=Y after a restart."""
     return list(FixCommand.objects.select_related("venue").filter(venue_id=venue_id, state=FixCommand.State.SENT).order_by("priority", "id"))
@@ -116,8 +149,10 @@ def command_resent(cmd: FixCommand) -> None:
     FixCommand.objects.filter(pk=cmd.pk).update(attempts=F("attempts") + 1, sent_at=timezone.now())
 
 
-def command_sent_as(cmd_id: int, seq_num: int) -> None:
-    FixCommand.objects.filter(pk=cmd_id).update(seq_num=seq_num)
+def commands_sent_as(sent: list[tuple[int, int]]) -> None:
+    """The MsgSeqNum each command went out with (a session Reject names it): one statement for a batch."""
+    if sent:
+        FixCommand.objects.bulk_update([FixCommand(pk=pk, seq_num=seq) for pk, seq in sent], ["seq_num"])
 
 
 def commands_ack(*, venue: Venue, cl_ord_id: str, status: bool) -> None:
@@ -172,6 +207,16 @@ def settings_digest(venues: Iterable[Venue]) -> str:
         {k: getattr(v, k) for k in ("code", "fix_begin_string", "fix_sender_comp_id", "fix_target_comp_id", "fix_host", "fix_port",
                                     "fix_heartbeat_s")} for v in venues
     ])
+
+
+def journal_applied(*, offsets: dict[int, tuple[int, int]]) -> None:
+    """The gateway's journals applied up to these (generation, offset), by venue id: in the transaction that applied them."""
+    for venue_id, (gen, offset) in offsets.items():
+        FixSession.objects.filter(venue_id=venue_id).update(journal_gen=gen, journal_offset=offset)
+
+
+def session_get(*, venue: Venue) -> FixSession:
+    return FixSession.objects.get_or_create(venue=venue)[0]
 
 
 def sessions_loaded(*, venues: list[Venue], digest: str) -> None:

@@ -7,9 +7,10 @@ refused, a fill busted or corrected, or a status that settles what was in doubt.
 knows FIX; the paper path could hand its results through the same function.
 
 Every report carries the venue's view of the order (cumulative and leaves quantity, the statuses
-its order status allows); ``report_apply`` applies the report in a savepoint, compares the desk's
-order with that view, and rolls the savepoint back on a mismatch: a report is applied whole or not
-at all, and the caller records the break. Locking order: portfolio row -> parent -> child -> position.
+its order status allows); ``report_apply`` applies the report, compares the desk's order with that
+view, and on a mismatch raises ``ReportBreak`` out of the transaction, which rolls it back: a report
+is applied whole or not at all, and the caller records the break.
+Locking order: portfolio row -> parent -> child -> position.
 
 Busts and corrections cannot run the order's state machine backwards: the fill is reversed by a
 reversing fill row (``<trade id>~bust``, negative quantity, so a position is still the sum of its
@@ -72,43 +73,55 @@ class VenueReport:
 
 @dataclass(frozen=True)
 class ReportOutcome:
-    applied: bool
-    order_id: int | None
-    status: str = ""
+    order_id: int
+    status: str
     noop: bool = False  # applied, and changed nothing (a repeat, a pending state the desk already had)
-    break_kind: str = ""
-    why: str = ""
 
 
-class _Break(Exception):
-    def __init__(self, kind: str, why: str):
+class ReportBreak(Exception):
+    """A report the desk does not apply (``kind``: qty_mismatch, status_mismatch, out_of_order, impossible), and why."""
+
+    def __init__(self, kind: str, why: str, *, order_id: int | None = None, status: str = ""):
         super().__init__(why)
-        self.kind, self.why = kind, why
+        self.kind, self.why, self.order_id, self.status = kind, why, order_id, status
 
 
-def report_apply(*, order_id: int, report: VenueReport) -> ReportOutcome:
-    """Apply ``report`` to child ``order_id`` whole, or not at all (a break). Locks the portfolio, parent, child."""
+_Break = ReportBreak
+# Handlers whose moves re-read the order (``order_apply_event``): the check reads it again too.
+_REREAD = frozenset({"REJECTED", "REPLACED", "STATUS", "BUST", "CORRECT", "CANCEL_REFUSED", "REPLACE_REFUSED"})
+
+
+def report_apply(*, order_id: int, report: VenueReport, head: tuple[int, int | None] | None = None) -> ReportOutcome:
+    """Apply ``report`` to child ``order_id`` whole, or raise ``ReportBreak`` having changed nothing.
+
+    No savepoint of its own: inside the caller's transaction a break propagates out of it and rolls
+    it back (let it leave your ``atomic`` block, then record the break). ``head`` is the child's
+    (portfolio id, parent id) when the caller knows them. Locks the portfolio, parent, child.
+    """
     if report.kind not in KINDS:
         raise ValueError(f"unknown report kind {report.kind!r}")
-    head = Order.objects.filter(pk=order_id).values("portfolio_id", "parent_id").first()
     if head is None:
-        return ReportOutcome(False, None, break_kind=OUT_OF_ORDER, why=f"no order {order_id}")
-    with transaction.atomic():
-        portfolio, locked = _lock_all(head["portfolio_id"], *[i for i in (head["parent_id"], order_id) if i])
+        row = Order.objects.filter(pk=order_id).values_list("portfolio_id", "parent_id").first()
+        if row is None:
+            raise ReportBreak(OUT_OF_ORDER, f"no order {order_id}")
+        head = row
+    portfolio_id, parent_id = head
+    with transaction.atomic(savepoint=False):
+        portfolio, locked = _lock_all(portfolio_id, *[i for i in (parent_id, order_id) if i])
         child, parent = locked[-1], (locked[0] if len(locked) > 1 else None)
+        status = child.status
         try:
-            with transaction.atomic():
-                changed = _HANDLERS[report.kind](child, parent, portfolio, report)
-                fresh = Order.objects.get(pk=child.pk)
-                _check(fresh, report)
-        except _Break as b:
-            return ReportOutcome(False, order_id, child.status, break_kind=b.kind, why=b.why)
+            changed = _HANDLERS[report.kind](child, parent, portfolio, report)
+            fresh = Order.objects.get(pk=child.pk) if report.kind in _REREAD else child
+            _check(fresh, report)
+        except ReportBreak as b:
+            b.order_id, b.status = order_id, status
+            raise
         except states.IllegalTransition as exc:
-            return ReportOutcome(False, order_id, child.status, break_kind=OUT_OF_ORDER,
-                                 why=f"{report.kind} on an order {child.status}: {exc}")
+            raise ReportBreak(OUT_OF_ORDER, f"{report.kind} on an order {status}: {exc}", order_id=order_id, status=status) from exc
         except OrderError as exc:
-            return ReportOutcome(False, order_id, child.status, break_kind=IMPOSSIBLE, why=str(exc))
-        return ReportOutcome(True, order_id, fresh.status, noop=not changed)
+            raise ReportBreak(IMPOSSIBLE, str(exc), order_id=order_id, status=status) from exc
+        return ReportOutcome(order_id, fresh.status, noop=not changed)
 
 
 def _check(order: Order, report: VenueReport) -> None:
@@ -133,7 +146,8 @@ def _when(report: VenueReport) -> str:
 
 
 def _ended(child: Order) -> None:
-    Order.objects.filter(pk=child.pk).update(wake_at=None)
+    if child.wake_at is not None:  # a child sent to a venue that reports by push has no task waiting
+        Order.objects.filter(pk=child.pk).update(wake_at=None)
     if child.parent_id:
         parent_settle(parent_id=child.parent_id)
 
@@ -368,14 +382,4 @@ _HANDLERS = {
 }
 
 
-def fill_report(*, trade_id: str, order: Order, venue: str, last_qty: Decimal, last_px: Decimal, commission: Decimal,
-                ts: datetime) -> FillReport:
-    """A venue's fill of ``order`` as the desk books it."""
-    from desk.interfaces import LiquiditySide, Side
-
-    return FillReport(trade_id=trade_id, client_order_id=order.client_order_id, venue=venue, symbol=order.instrument.symbol,
-                      side=Side(order.side), last_qty=last_qty, last_px=last_px, commission=commission,
-                      liquidity_side=LiquiditySide.TAKER, ts_event=ts)
-
-
-__all__ = ["KINDS", "ReportOutcome", "VenueReport", "fill_report", "report_apply"]
+__all__ = ["KINDS", "ReportBreak", "ReportOutcome", "VenueReport", "report_apply"]

@@ -9,11 +9,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
+from tests.fix.stub_acceptor import StubVenue
 
 from tests.live_stack import BASE_DIR, database_url, free_port
 
@@ -126,3 +129,72 @@ def work_initialized(parent_id: int) -> list[str]:
     from orders_app.working import child_work
 
     return [child_work(child_id=c.pk) for c in Order.objects.filter(parent_id=parent_id, status="INITIALIZED")]
+
+
+@dataclass
+class FixDesk:
+    venue: object
+    stub: StubVenue
+    gateway: GatewayProcess
+    portfolio: object
+    trader: object
+    enqueued: list
+
+    def place(self, symbol="KO", qty=100, **kw):
+        order = place(self.portfolio, self.trader, symbol, qty, **kw)
+        work(self.enqueued)
+        return order
+
+    def child(self, parent):
+        from orders_app.models import Order
+
+        return Order.objects.filter(parent=parent).order_by("id").first()
+
+    def status_of(self, order) -> str:
+        order.refresh_from_db()
+        return order.status
+
+    def wait_status(self, order, *statuses, timeout=20.0) -> None:
+        try:
+            wait_for(lambda: self.status_of(order) in statuses, timeout, what=f"{order.client_order_id} in {statuses}")
+        except AssertionError:
+            print(self.gateway.output()[-4000:])
+            raise
+
+    def position(self, symbol="KO") -> Decimal:
+        from portfolio_app.models import Position
+
+        p = Position.objects.filter(portfolio=self.portfolio, instrument__symbol=symbol).first()
+        return p.quantity if p else Decimal(0)
+
+
+@pytest.fixture
+def gateway_env() -> dict:
+    """Extra environment of the gateway process (a test module overrides it)."""
+    return {}
+
+
+@pytest.fixture
+def fix_desk(demo_small, replay_clock, enqueued, tmp_path, gateway_env):  # noqa: F811
+    """The demo desk with one FIX venue (the others disabled), its scripted venue, and the gateway logged on."""
+    from django.contrib.auth import get_user_model
+
+    from ops_app import demo
+    from portfolio_app.models import Portfolio
+
+    port = free_port()
+    venue = fix_venue_create(port=port)
+    stub = StubVenue(port, clock=replay_clock.market_now).start()
+    gateway = GatewayProcess(tmp_path / "gateway", **gateway_env).start()
+    try:
+        stub.wait_logon(60)
+    except TimeoutError:
+        print(gateway.output())
+        gateway.stop()
+        stub.stop()
+        raise
+    desk = FixDesk(venue, stub, gateway, Portfolio.objects.get(name=demo.DEMO_PORTFOLIO),
+                   get_user_model().objects.get(username="trader"), enqueued)
+    yield desk
+    gateway.kill9()  # the graceful stop is the sessions test's
+    stub.stop()

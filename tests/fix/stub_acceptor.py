@@ -56,7 +56,7 @@ def _dictionary() -> str:
 class StubVenue(fix.Application):
     def __init__(self, port: int, *, sender: str = "VENUE", target: str = "DESK", px: Decimal = Decimal("100"),
                  fills: tuple[Decimal, ...] = (Decimal(1),), fill_delay_s: float = 0.0, hold: bool = False,
-                 commission: Decimal = Decimal("0.50"), clock=None):
+                 commission: Decimal = Decimal("0.50"), clock=None, directory: Path | None = None):
         super().__init__()
         self.clock = clock or _now  # TransactTime: the desk's market time when given its clock
         self.port, self.sender, self.target = port, sender, target
@@ -71,7 +71,7 @@ class StubVenue(fix.Application):
         self.logons = 0
         self._ids = itertools.count(1)
         self._run = uuid.uuid4().hex[:6]
-        self.dir = Path(tempfile.mkdtemp(prefix="fix-stub-"))
+        self.dir = directory or Path(tempfile.mkdtemp(prefix="fix-stub-"))
         self.sid = fix.SessionID("FIX.4.4", sender, target)
         self._timers: list[threading.Timer] = []
         self.acceptor = None
@@ -97,6 +97,12 @@ class StubVenue(fix.Application):
         if self.acceptor is not None:
             self.acceptor.stop(True)
             self.acceptor = None
+
+    def restarted(self) -> "StubVenue":
+        """This venue stopped and started again as a new process would: same port and store (sequence numbers)."""
+        self.stop()
+        again = StubVenue(self.port, sender=self.sender, target=self.target, px=self.px, clock=self.clock, directory=self.dir)
+        return again.start()
 
     def logged_on(self) -> bool:
         s = fix.Session.lookupSession(self.sid)

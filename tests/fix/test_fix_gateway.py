@@ -7,79 +7,14 @@ venue (``stub_acceptor.StubVenue``) and applies what comes back to the test data
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
 
-from tests.fix.gateway_harness import GatewayProcess, fix_venue_create, place, replay_clock, wait_for, work, work_initialized  # noqa: F401
-from tests.fix.stub_acceptor import StubVenue
-from tests.live_stack import free_port
+from tests.fix.gateway_harness import fix_desk, gateway_env, replay_clock, wait_for, work, work_initialized  # noqa: F401
 from tests.orders.conftest import enqueued  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@dataclass
-class FixDesk:
-    venue: object
-    stub: StubVenue
-    gateway: GatewayProcess
-    portfolio: object
-    trader: object
-    enqueued: list
-
-    def place(self, symbol="KO", qty=100, **kw):
-        order = place(self.portfolio, self.trader, symbol, qty, **kw)
-        work(self.enqueued)
-        return order
-
-    def child(self, parent):
-        from orders_app.models import Order
-
-        return Order.objects.filter(parent=parent).order_by("id").first()
-
-    def status_of(self, order) -> str:
-        order.refresh_from_db()
-        return order.status
-
-    def wait_status(self, order, *statuses, timeout=20.0) -> None:
-        try:
-            wait_for(lambda: self.status_of(order) in statuses, timeout, what=f"{order.client_order_id} in {statuses}")
-        except AssertionError:
-            print(self.gateway.output()[-4000:])
-            raise
-
-    def position(self, symbol="KO") -> Decimal:
-        from portfolio_app.models import Position
-
-        p = Position.objects.filter(portfolio=self.portfolio, instrument__symbol=symbol).first()
-        return p.quantity if p else Decimal(0)
-
-
-@pytest.fixture
-def fix_desk(demo_small, replay_clock, enqueued, tmp_path):  # noqa: F811
-    from django.contrib.auth import get_user_model
-
-    from ops_app import demo
-    from portfolio_app.models import Portfolio
-
-    port = free_port()
-    venue = fix_venue_create(port=port)
-    stub = StubVenue(port, clock=replay_clock.market_now).start()
-    gateway = GatewayProcess(tmp_path / "gateway").start()
-    try:
-        stub.wait_logon(60)
-    except TimeoutError:
-        print(gateway.output())
-        gateway.stop()
-        stub.stop()
-        raise
-    desk = FixDesk(venue, stub, gateway, Portfolio.objects.get(name=demo.DEMO_PORTFOLIO),
-                   get_user_model().objects.get(username="trader"), enqueued)
-    yield desk
-    gateway.stop()
-    stub.stop()
 
 
 def test_order_when_the_venue_fills_in_parts_then_child_and_parent_filled_once_each(fix_desk):
