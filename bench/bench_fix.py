@@ -231,7 +231,7 @@ def run() -> list[dict]:
     return [
         {"name": "fix.order_to_ack_p50", "value": round(desk["p50"], 2), "unit": "ms", "goal": "<= 5",
          "ratio": round(desk["p50"] / raw["p50"], 1), "ref": ref,
-         "note": f"submit commit -> gateway woken -> D -> 8/0 applied (ACCEPTED); {N_RTT} one at a time"},
+         "note": f"the venue client's submit (its transaction) -> gateway woken -> D -> 8/0 applied (ACCEPTED); {N_RTT} one at a time"},
         {"name": "fix.order_to_ack_p99", "value": round(desk["p99"], 2), "unit": "ms",
          "ratio": round(desk["p99"] / raw["p99"], 1), "ref": ref},
         {"name": "fix.fills_per_s", "value": round(desk["fills_s"]), "unit": "fills/s", "goal": ">= 200",

@@ -447,6 +447,9 @@ class Gateway:
         for journal in self.journals.values():
             journal.close()
         self.journals = {}
+        if self._applied:
+            applied, self._applied = self._applied, {}
+            self._guarded(lambda: services.journal_applied(offsets=applied))
 
     def reload(self) -> None:
         self.unload()

@@ -8,8 +8,8 @@ gateway turns them into QuickFIX messages and back.
 ``parse_report`` refuses, with the tag at fault, what no venue may send (a missing required field,
 a non-numeric or negative quantity, a fill of nothing, more filled than ordered): the gateway
 rejects such a message at session level (35=3). What is well formed but disagrees with the desk
-(CumQty, LeavesQty, OrdStatus) is a reconciliation break, decided after the desk's order is
-known (``status_agrees`` and the quantity checks of ``orders_app.reports``).
+(CumQty, LeavesQty, OrdStatus: ``STATUS_ALLOWS``) is a reconciliation break, decided once the
+report is applied to the desk's order (``orders_app.reports``), which then rolls it back.
 """
 
 from __future__ import annotations
@@ -252,12 +252,6 @@ def parse_report(f: Mapping[int, str], header: Mapping[int, str] | None = None) 
     )
 
 
-def status_agrees(ord_status: str, desk_status: str) -> bool:
-    """Whether the desk's order, once a report is applied, is in a status the venue's OrdStatus allows."""
-    allowed = STATUS_ALLOWS.get(ord_status)
-    return allowed is None or desk_status in allowed
-
-
 def _qty(v) -> str:
     d = Decimal(str(v))
     return format(d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize(), "f")
@@ -319,5 +313,5 @@ def settings_digest(rows: Iterable[Mapping]) -> str:
 
 __all__ = [
     "BadMessage", "INBOUND", "OUTBOUND", "PRIORITY", "Report", "command_fields", "dont_know_trade",
-    "fields_of", "fix_time", "parse_report", "settings_digest", "status_agrees", "STATUS_ALLOWS",
+    "fields_of", "fix_time", "parse_report", "settings_digest", "STATUS_ALLOWS",
 ]

@@ -82,7 +82,7 @@ def replay_clock(db):
     """The DB-anchored replay clock at about 10:00 New York on MARKET_DAY, moving in real time."""
     from django.utils import timezone
 
-    from market_app.clock import clock_from_anchor, get_clock, set_clock
+    from market_app.clock import clock_from_anchor, set_clock
     from market_app.marks import clear_cache
     from market_app.models import MarketClockAnchor
 
@@ -94,7 +94,6 @@ def replay_clock(db):
     yield clock_from_anchor(anchor)
     set_clock(None)
     clear_cache()
-    assert get_clock  # the desk's clock is the anchored one again for the next test
 
 
 def fix_venue_create(*, port: int, code: str = FIX_VENUE, only: bool = True):
@@ -197,4 +196,20 @@ def fix_desk(demo_small, replay_clock, enqueued, tmp_path, gateway_env):  # noqa
                    get_user_model().objects.get(username="trader"), enqueued)
     yield desk
     gateway.kill9()  # the graceful stop is the sessions test's
-    stub.stop()
+    desk.stub.stop()
+    _wait_other_sessions_gone()
+
+
+def _wait_other_sessions_gone(timeout: float = 10.0) -> None:
+    """A killed gateway's database session ends a moment after it: the test database is dropped only once it has."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            if cur.fetchone()[0] == 0:
+                return
+        time.sleep(0.05)
