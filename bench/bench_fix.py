@@ -1,4 +1,4 @@
-"""The FIX path (issue 18): order -> venue ack latency and fills/s through the gateway, each with the
+"""The FIX path: order -> venue ack latency and fills/s through the gateway, each with the
 raw QuickFIX round trip measured in the same run as the reference.
 
 Reference: a bare QuickFIX initiator (no ORM) against the scripted venue (``tests.fix.stub_acceptor``),
@@ -8,7 +8,7 @@ and a burst. Desk: the venue client's submit commits the outbox, the gateway pro
 that is one order -> ack. Fills/s: a burst of orders each filled whole by the venue (an 8/0 and an
 8/F each), until every child is FILLED at the desk.
 
-Goal (issue 18): p50 <= 5 ms, >= 200 fills/s.
+Goal: p50 <= 5 ms, >= 200 fills/s.
 """
 
 from __future__ import annotations
