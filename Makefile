@@ -10,6 +10,7 @@ PIP := $(PY) -m pip
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found; set PYTHON=...)"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -c "import quickfix" 2>/dev/null || echo "Installing: the first install compiles QuickFIX (the FIX engine) from source, about 5 minutes on 2 cores; it has not hung."
 	$(PIP) install -q --disable-pip-version-check -r requirements.txt
 	@touch $@
 

@@ -345,6 +345,16 @@ CELERY_BEAT_SCHEDULE["orders-sweep"] = {
     "task": "orders_app.tasks.order_sweep", "schedule": 15.0, "options": {"expires": 12},
 }
 
+# --- FIX gateway (fix_app.gateway; docs/fix.md) --------------------------------------------
+# Where its QuickFIX FileStore (sequence numbers, sent messages) and FileLog live; they outlive restarts.
+DESK_FIX_DIR = Path(env.str("DESK_FIX_DIR", default=str(BASE_DIR / "var" / "fix" / "gateway")))
+DESK_FIX_DATA_DICTIONARY = env.str("DESK_FIX_DATA_DICTIONARY", default="")  # empty: the FIX44.xml the quickfix package ships
+DESK_FIX_RECONNECT_S = env.int("DESK_FIX_RECONNECT_S", default=5)
+# An alert when a session is down longer than this; a safety sweep of the outbox (a wake-up lost with Redis).
+DESK_FIX_SESSION_DOWN_ALERT_S = env.float("DESK_FIX_SESSION_DOWN_ALERT_S", default=60.0)
+DESK_FIX_OUTBOX_SWEEP_S = env.float("DESK_FIX_OUTBOX_SWEEP_S", default=5.0)
+DESK_FIX_SETTINGS_CHECK_S = env.float("DESK_FIX_SETTINGS_CHECK_S", default=3.0)
+
 # Structured logs: readable in development, JSON in production (DESK_LOG_FORMAT overrides).
 from config.observability import configure_structlog, logging_config  # noqa: E402
 

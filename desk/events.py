@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 import os
+import queue
 import threading
 import uuid
 from collections.abc import Iterable, Mapping
@@ -197,6 +198,34 @@ def _send_conflated(event_type: str, payload: Mapping[str, Any], groups: Iterabl
             )
 
 
+class _Background:
+    """Pushes handed to one thread of their own, in the order committed (``push_in_background``)."""
+
+    def __init__(self):
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._pid = os.getpid()
+        threading.Thread(target=self._drain, name="desk-push", daemon=True).start()
+
+    def _drain(self) -> None:
+        while True:
+            fn = self.queue.get()
+            try:
+                fn()
+            except Exception:  # pushes are best-effort; the change they announce is committed
+                log.exception("background push failed")
+
+
+_background: _Background | None = None
+
+
+def push_in_background() -> None:
+    """From now on this process pushes from a thread of its own, in commit order, so a commit does not wait
+    for Redis: for a process whose one thread applies changes back to back (the FIX gateway)."""
+    global _background
+    if _background is None or _background._pid != os.getpid():
+        _background = _Background()
+
+
 def event_publish(*, event_type: str, payload: Mapping[str, Any], groups: Iterable[str]) -> None:
     """Tell the browsers in ``groups`` about ``event_type`` once the current transaction commits.
 
@@ -207,4 +236,8 @@ def event_publish(*, event_type: str, payload: Mapping[str, Any], groups: Iterab
         raise ValueError(f"unknown event type {event_type!r}")
     groups = tuple(groups)
     send = send_conflated if event_type in CONFLATED else send_now
-    transaction.on_commit(lambda: send(event_type, payload, groups))
+    background = _background
+    if background is not None:
+        transaction.on_commit(lambda: background.queue.put(lambda: send(event_type, payload, groups)))
+    else:
+        transaction.on_commit(lambda: send(event_type, payload, groups))

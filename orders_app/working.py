@@ -322,6 +322,10 @@ def child_work(*, child_id: int, seq: int | None = None, head: dict | None = Non
             order_transition_locked(child, states.SUBMITTED, extra_fields=["sent_at"])
             # Market time moved while sending (a replayed venue's few ms of latency may be over).
             now = _arrival_now(clock, child, max(now, clock.market_now()))
+        if stamp is None and _reports_by_push(child):
+            # Already sent to a venue that reports by push (a redelivered task): its gateway applies what comes back.
+            Order.objects.filter(pk=child.pk).update(wake_at=None)
+            return "sent"
         result, reports, market = _replay(child, now, stamp=stamp)
         if result.status is S.SUBMITTED and not result.fills and stamp is not None:
             # A venue that reports by push (a FIX session): the gateway applies what comes back.
@@ -353,6 +357,10 @@ def child_work(*, child_id: int, seq: int | None = None, head: dict | None = Non
         nxt = arrival if now < arrival else market.next_tick(now)
         _schedule(child, nxt or now, clock)
         return "working"
+
+
+def _reports_by_push(child: Order) -> bool:
+    return bool(child.venue_id) and child.venue.kind != Venue.Kind.PAPER
 
 
 def venue_client(child: Order, now: datetime):

@@ -1,0 +1,241 @@
+"""The FIX path: order -> venue ack latency and fills/s through the gateway, each with the
+raw QuickFIX round trip measured in the same run as the reference.
+
+Reference: a bare QuickFIX initiator (no ORM) against the scripted venue (``tests.fix.stub_acceptor``),
+both with FileStore and FileLog as the gateway has: one NewOrderSingle at a time -> ExecutionReport,
+and a burst. Desk: the venue client's submit commits the outbox, the gateway process
+(``manage.py fix_gateway``) is woken, sends the D, applies the venue's 8/0 to the child (ACCEPTED):
+that is one order -> ack. Fills/s: a burst of orders each filled whole by the venue (an 8/0 and an
+8/F each), until every child is FILLED at the desk.
+
+Goal: p50 <= 5 ms, >= 200 fills/s.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import quickfix as fix
+from django.db import transaction
+
+from tests.fix.stub_acceptor import StubVenue  # noqa: E402
+from tests.live_stack import free_port  # noqa: E402
+
+N_RTT = 300
+N_BURST = 400
+RAW_BURST = 2000
+VENUE = "FIXBENCH"
+
+
+def _pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+class _Raw(fix.Application):
+    """A bare initiator: sends D, counts the 8s."""
+
+    def __init__(self):
+        super().__init__()
+        self.got = 0
+        self.cond = threading.Condition()
+        self.up = threading.Event()
+
+    def onCreate(self, s):  # noqa: N802
+        return None
+
+    def onLogon(self, s):  # noqa: N802
+        self.up.set()
+
+    def onLogout(self, s):  # noqa: N802
+        return None
+
+    def toAdmin(self, m, s):  # noqa: N802
+        return None
+
+    def fromAdmin(self, m, s):  # noqa: N802
+        return None
+
+    def toApp(self, m, s):  # noqa: N802
+        return None
+
+    def fromApp(self, m, s):  # noqa: N802
+        with self.cond:
+            self.got += 1
+            self.cond.notify_all()
+
+    def wait(self, n: int, timeout: float = 60.0) -> None:
+        with self.cond:
+            if not self.cond.wait_for(lambda: self.got >= n, timeout):
+                raise TimeoutError(f"{self.got}/{n} reports")
+
+
+def _raw_reference(directory: Path) -> dict:
+    from fix_app.gateway import data_dictionary, session_config
+    from fix_app.mapping import command_fields
+    from django.utils import timezone
+
+    port = free_port()
+    stub = StubVenue(port, target="RAW", hold=True).start()
+    app = _Raw()
+
+    class V:  # the settings file wants a venue's session fields
+        fix_begin_string, fix_sender_comp_id, fix_target_comp_id = "FIX.4.4", "RAW", "VENUE"
+        fix_host, fix_port, fix_heartbeat_s = "127.0.0.1", port, 30
+
+    cfg = directory / "raw.cfg"
+    cfg.write_text(session_config([V], directory=directory / "raw", dictionary=data_dictionary(), reconnect_s=1))
+    s = fix.SessionSettings(str(cfg))
+    init = fix.SocketInitiator(app, fix.FileStoreFactory(s), s, fix.FileLogFactory(s))
+    init.start()
+    sid = fix.SessionID("FIX.4.4", "RAW", "VENUE")
+    try:
+        app.up.wait(15)
+        payload = {"side": "BUY", "symbol": "KO", "quantity": "100", "order_type": "MARKET", "time_in_force": "DAY"}
+
+        def send(i: int) -> None:
+            from fix_app.gateway import _message
+
+            mt, h, b = command_fields("new", cl_ord_id=f"raw-{i}", payload=payload, now=timezone.now())
+            fix.Session.sendToTarget(_message(mt, h, b), sid)
+
+        rtt = []
+        for i in range(N_RTT):
+            t0 = time.perf_counter()
+            send(i)
+            app.wait(i + 1)
+            rtt.append((time.perf_counter() - t0) * 1000)
+        base = app.got
+        t0 = time.perf_counter()
+        for i in range(RAW_BURST):
+            send(N_RTT + i)
+        app.wait(base + RAW_BURST)
+        burst = RAW_BURST / (time.perf_counter() - t0)
+        return {"p50": _pct(rtt, 50), "p99": _pct(rtt, 99), "per_s": burst}
+    finally:
+        init.stop(True)
+        stub.stop()
+
+
+def _orders(portfolio, instrument, venue, n: int, tag: str):
+    from orders_app import services, states
+
+    out = []
+    for i in range(n):
+        parent, _ = services.order_create(client_order_id=f"{tag}-{i}", portfolio_id=portfolio.pk, instrument_id=instrument.pk,
+                                          side="BUY", quantity=Decimal(10))
+        services.order_apply_event(order_id=parent.pk, event=states.SUBMITTED)
+        services.order_apply_event(order_id=parent.pk, event=states.ACCEPTED)
+        child, _ = services.order_create(client_order_id=f"{tag}-{i}-c", portfolio_id=portfolio.pk, instrument_id=instrument.pk,
+                                         side="BUY", quantity=Decimal(10), parent_id=parent.pk, venue_id=venue.pk)
+        services.order_apply_event(order_id=child.pk, event=states.SUBMITTED)
+        out.append(child)
+    return out
+
+
+def _submit(client, child) -> None:
+    from desk import riskstamp
+    from orders_app.models import Order
+    from orders_app.working import execution_order
+
+    child = Order.objects.select_related("instrument", "venue").get(pk=child.pk)
+    eo = execution_order(child)
+    stamp = riskstamp.sign(client_order_id=eo.client_order_id, side=eo.side, symbol=eo.symbol, quantity=eo.quantity,
+                           limit_price=eo.limit_price)
+    with transaction.atomic():
+        client.submit(execution_order(child, stamp=stamp))
+
+
+def _desk(directory: Path) -> dict:
+    from fix_app.client import FixVenueClient
+    from market_app.clock import clock_from_anchor, anchor_get_or_create, get_clock
+    from market_app.models import Instrument
+    from orders_app.models import Order, Venue
+    from portfolio_app.models import Portfolio
+    from tests.fix.gateway_harness import GatewayProcess, wait_for
+
+    port = free_port()
+    market = clock_from_anchor(anchor_get_or_create())
+    stub = StubVenue(port, target="DESKB", hold=True, clock=market.market_now).start()
+    Venue.objects.filter(code=VENUE).delete()
+    venue = Venue.objects.create(code=VENUE, name="bench FIX venue", kind=Venue.Kind.FIX, fix_sender_comp_id="DESKB",
+                                 fix_target_comp_id="VENUE", fix_host="127.0.0.1", fix_port=port, fix_heartbeat_s=30)
+    portfolio = Portfolio.objects.create(name=f"bench-fix-{time.time_ns()}", cash=Decimal("1000000000.00"))
+    gateway = GatewayProcess(directory / "gateway", DESK_LOG_LEVEL="ERROR", DJANGO_LOG_LEVEL="ERROR").start()
+    try:
+        stub.wait_logon(60)
+        inst = Instrument.objects.get(symbol="KO")
+        client = FixVenueClient(venue=venue, clock=get_clock().market_now)
+        children = _orders(portfolio, inst, venue, N_RTT + N_BURST, f"bfx{time.time_ns()}")
+        acks = []
+        for child in children[:N_RTT]:
+            t0 = time.perf_counter()
+            _submit(client, child)
+            while not Order.objects.filter(pk=child.pk, status="ACCEPTED").exists():
+                time.sleep(0.0005)
+            acks.append((time.perf_counter() - t0) * 1000)
+        stub.hold = False
+        burst = children[N_RTT:]
+        t0 = time.perf_counter()
+        for child in burst:
+            _submit(client, child)
+        ids = [c.pk for c in burst]
+        wait_for(lambda: Order.objects.filter(pk__in=ids, status="FILLED").count() == len(ids), 300, every=0.05,
+                 what="the burst filled")
+        fills = len(ids) / (time.perf_counter() - t0)
+        return {"p50": _pct(acks, 50), "p99": _pct(acks, 99), "fills_s": fills}
+    finally:
+        gateway.stop()
+        stub.stop()
+        _cleanup(venue, portfolio)
+
+
+def _cleanup(venue, portfolio) -> None:
+    from fix_app.models import ClOrdLink, FixCommand, FixExecution, FixSession, ReconciliationBreak
+    from orders_app.models import Fill, Order, OrderEvent, Venue
+    from portfolio_app.models import Portfolio, Position
+
+    ClOrdLink.objects.filter(venue=venue).delete()
+    FixCommand.objects.filter(venue=venue).delete()
+    FixExecution.objects.filter(venue=venue).delete()
+    ReconciliationBreak.objects.filter(venue=venue).delete()
+    FixSession.objects.filter(venue=venue).delete()
+    Fill.objects.filter(order__portfolio=portfolio).delete()
+    OrderEvent.objects.filter(order__portfolio=portfolio).delete()
+    Order.objects.filter(portfolio=portfolio, parent__isnull=False).delete()
+    Order.objects.filter(portfolio=portfolio).delete()
+    Position.objects.filter(portfolio=portfolio).delete()
+    Portfolio.objects.filter(pk=portfolio.pk).delete()
+    Venue.objects.filter(pk=venue.pk).delete()
+
+
+def run() -> list[dict]:
+    import sys
+
+    directory = Path(tempfile.mkdtemp(prefix="bench-fix-"))
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.0005)  # the venue's QuickFIX thread answers without waiting 5 ms for the GIL (as the gateway does)
+    try:
+        raw = _raw_reference(directory)
+        desk = _desk(directory)
+    finally:
+        sys.setswitchinterval(interval)
+        shutil.rmtree(directory, ignore_errors=True)
+    ref = f"raw QuickFIX D->8 round trip, FileStore+FileLog (p50 {raw['p50']:.2f} ms, p99 {raw['p99']:.2f} ms)"
+    return [
+        {"name": "fix.order_to_ack_p50", "value": round(desk["p50"], 2), "unit": "ms", "goal": "<= 5",
+         "ratio": round(desk["p50"] / raw["p50"], 1), "ref": ref,
+         "note": f"the venue client's submit (its transaction) -> gateway woken -> D -> 8/0 applied (ACCEPTED); {N_RTT} one at a time"},
+        {"name": "fix.order_to_ack_p99", "value": round(desk["p99"], 2), "unit": "ms",
+         "ratio": round(desk["p99"] / raw["p99"], 1), "ref": ref},
+        {"name": "fix.fills_per_s", "value": round(desk["fills_s"]), "unit": "fills/s", "goal": ">= 200",
+         "ratio": round(desk["fills_s"] / raw["per_s"], 3),
+         "ref": f"raw QuickFIX burst of {RAW_BURST} D->8 ({raw['per_s']:,.0f}/s)",
+         "note": f"{N_BURST} orders sent at once, each acked and filled whole (8/0 + 8/F), until FILLED at the desk"},
+    ]

@@ -1,0 +1,228 @@
+"""What a venue sends, received (services): execution reports and cancel rejects, session rejects.
+
+The gateway's one ORM thread applies the reports its journal holds, many to a transaction
+(``reports_receive``): each once per (venue, ExecID) - a repeat (PossDup, PossResend) finds its
+``FixExecution`` and changes nothing; the order is found by any ClOrdID of its chain; the report
+is applied by ``orders_app.reports.report_apply`` whole or not at all. A report that breaks rolls
+its batch back; the batch is then applied one report to a transaction, and the one that breaks is
+a ``ReconciliationBreak`` with an alert. A report on no order of the desk is recorded, alerted and
+answered with a DontKnowTrade (the gateway sends it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db import connection, transaction
+
+from fix_app import mapping, services
+from fix_app.models import FixCommand, FixExecution, ReconciliationBreak
+from market_app.clock import get_clock
+from orders_app.models import Order, Venue
+from desk.interfaces import FillReport, LiquiditySide, Side
+from orders_app.reports import ReportBreak, VenueReport, report_apply
+
+log = logging.getLogger("desk.fix")
+
+# OrdStatus of a finished order -> the desk status it settles a doubtful order to.
+_SETTLES = {"4": "CANCELED", "C": "EXPIRED", "3": "EXPIRED", "8": "REJECTED"}
+_TRADES = ("FILL", "CORRECT")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the gateway does after a report: nothing, or send a DontKnowTrade."""
+
+    outcome: str  # applied | duplicate | break | unknown
+    dont_know: str = ""  # why, when a DontKnowTrade is due
+
+
+@dataclass(frozen=True)
+class Link:
+    """A ClOrdID's order, as far as it never changes once the ClOrdID exists: the gateway may keep it."""
+
+    order_id: int
+    portfolio_id: int
+    parent_id: int | None
+    client_order_id: str
+    symbol: str
+    side: str
+
+    @classmethod
+    def of(cls, order: Order) -> "Link":
+        return cls(order.pk, order.portfolio_id, order.parent_id, order.client_order_id, order.instrument.symbol, order.side)
+
+
+@dataclass
+class Memory:
+    """What the ORM thread remembers between reports: ClOrdID -> order, and ClOrdIDs already acknowledged."""
+
+    links: dict[tuple[int, str], Link] = field(default_factory=dict)
+    acked: set[tuple[int, str]] = field(default_factory=set)
+
+
+def trade_id(venue: Venue, exec_id: str) -> str:
+    """A fill's trade id: the venue's ExecID, under the venue's code (two venues may reuse an ExecID)."""
+    return f"{venue.code}:{exec_id}"
+
+
+def _link(venue: Venue, r: mapping.Report, memory: Memory) -> Link | None:
+    for key in (r.cl_ord_id, r.orig_cl_ord_id):
+        if key and (venue.pk, key) in memory.links:
+            return memory.links[(venue.pk, key)]
+    found = services.link_find(venue=venue, cl_ord_id=r.cl_ord_id, orig_cl_ord_id=r.orig_cl_ord_id)
+    if found is None:
+        return None
+    link = Link.of(Order.objects.select_related("instrument").get(pk=found.order_id))
+    memory.links[(venue.pk, found.cl_ord_id)] = link
+    return link
+
+
+def _venue_report(venue: Venue, r: mapping.Report, link: Link) -> VenueReport:
+    ts = r.transact_time
+    fill = None
+    if r.kind in _TRADES:
+        fill = FillReport(trade_id=trade_id(venue, r.exec_id), client_order_id=link.client_order_id, venue=venue.code,
+                          symbol=link.symbol, side=Side(link.side), last_qty=r.last_qty, last_px=r.last_px,
+                          commission=r.commission, liquidity_side=LiquiditySide.TAKER, ts_event=ts or get_clock().market_now())
+    return VenueReport(
+        kind=r.kind, venue=venue.code, reason=r.text, ts=ts, fill=fill,
+        quantity=r.order_qty if r.kind == "REPLACED" else None, limit_price=r.price if r.kind == "REPLACED" else None,
+        ref_trade_id=trade_id(venue, r.exec_ref_id) if r.exec_ref_id else "",
+        venue_status=_SETTLES.get(r.ord_status, ""),
+        cum_qty=r.cum_qty, leaves_qty=r.leaves_qty, statuses=mapping.STATUS_ALLOWS.get(r.ord_status, frozenset()),
+    )
+
+
+def _execution(venue: Venue, r: mapping.Report, *, order_id: int | None, outcome: str, detail: dict | None = None) -> FixExecution:
+    return FixExecution(
+        venue=venue, exec_id=r.exec_id, order_id=order_id, msg_type=r.msg_type, exec_type=r.exec_type, ord_status=r.ord_status,
+        cl_ord_id=r.cl_ord_id, orig_cl_ord_id=r.orig_cl_ord_id, exec_ref_id=r.exec_ref_id, last_qty=r.last_qty,
+        last_px=r.last_px, commission=r.commission if r.kind in _TRADES else None, cum_qty=r.cum_qty,
+        leaves_qty=r.leaves_qty, trade_id=trade_id(venue, r.exec_id) if r.kind in _TRADES else "",
+        transact_time=r.transact_time, poss_dup=r.poss_dup or r.poss_resend, outcome=outcome, detail=detail or {},
+    )
+
+
+def _claim(row: FixExecution) -> bool:
+    """Insert ``row`` unless (venue, ExecID) is there already: the one place a repeated report stops. One statement."""
+    fields = [f for f in FixExecution._meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(row, add=True), connection) for f in fields]
+    table = connection.ops.quote_name(FixExecution._meta.db_table)
+    cols = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    with connection.cursor() as cur:
+        cur.execute(f"INSERT INTO {table} ({cols}) VALUES ({', '.join(['%s'] * len(fields))}) "
+                    f"ON CONFLICT (venue_id, exec_id) DO NOTHING RETURNING id", values)
+        got = cur.fetchone()
+    row.pk = got[0] if got else None
+    return got is not None
+
+
+def _receive(venue: Venue, r: mapping.Report, memory: Memory, acked: set) -> Answer:
+    """One report inside the caller's transaction; raises ``ReportBreak`` (out of it) when it breaks."""
+    link = _link(venue, r, memory)
+    row = _execution(venue, r, order_id=link.order_id if link else None,
+                     outcome=FixExecution.Outcome.APPLIED if link else FixExecution.Outcome.UNKNOWN)
+    if not _claim(row):
+        return Answer("duplicate")
+    if link is None:
+        why = f"no order of the desk has ClOrdID {r.cl_ord_id or r.orig_cl_ord_id!r} at {venue.code}"
+        services.break_record(venue=venue, kind=ReconciliationBreak.Kind.UNKNOWN_ORDER, detail={"why": why, **r.as_detail()})
+        return Answer("unknown", dont_know=why if r.msg_type == mapping.EXECUTION_REPORT else "")
+    outcome = report_apply(order_id=link.order_id, report=_venue_report(venue, r, link), head=(link.portfolio_id, link.parent_id))
+    cl = r.cl_ord_id or r.orig_cl_ord_id
+    if r.kind == "STATUS" or ((venue.pk, cl) not in memory.acked and (venue.pk, cl) not in acked):
+        services.commands_ack(venue=venue, cl_ord_id=cl, status=r.kind == "STATUS")
+        acked.add((venue.pk, cl))
+    if r.kind == "REPLACED" and r.cl_ord_id:
+        services.link_live(venue=venue, cl_ord_id=r.cl_ord_id)
+    if r.kind in ("BUST", "CORRECT") and not outcome.noop:
+        verb = "busted" if r.kind == "BUST" else "corrected"
+        services.break_record(
+            venue=venue, kind=ReconciliationBreak.Kind.BUST if r.kind == "BUST" else ReconciliationBreak.Kind.CORRECT,
+            detail={"why": f"trade {r.exec_ref_id} {verb} by the venue", **r.as_detail()}, order=Order.objects.get(pk=link.order_id),
+            severity="critical", resolution=f"applied: fill {trade_id(venue, r.exec_ref_id)} {verb}, position rebooked",
+        )
+    return Answer("applied")
+
+
+def _break(venue: Venue, r: mapping.Report, b: ReportBreak, memory: Memory) -> Answer:
+    """Record a report that broke (its own transaction rolled back): the report, the break, the alert."""
+    with transaction.atomic():
+        detail = {"why": b.why, "desk_status": b.status, **r.as_detail()}
+        if not _claim(_execution(venue, r, order_id=b.order_id, outcome=FixExecution.Outcome.BREAK, detail=detail)):
+            return Answer("duplicate")
+        services.commands_ack(venue=venue, cl_ord_id=r.cl_ord_id or r.orig_cl_ord_id, status=r.kind == "STATUS")
+        services.break_record(venue=venue, kind=b.kind, detail=detail, order=Order.objects.filter(pk=b.order_id).first())
+    log.warning("fix.break", extra={"venue": venue.code, "exec_id": r.exec_id, "why": b.why})
+    return Answer("break")
+
+
+def report_receive(*, venue: Venue, report: mapping.Report, memory: Memory | None = None) -> Answer:
+    """Apply one report from ``venue`` once, in its own transaction (see the module docstring)."""
+    memory = memory or Memory()
+    acked: set = set()
+    try:
+        with transaction.atomic():
+            answer = _receive(venue, report, memory, acked)
+    except ReportBreak as b:
+        return _break(venue, report, b, memory)
+    memory.acked |= acked
+    return answer
+
+
+def reports_receive(*, items: list[tuple[Venue, mapping.Report]], memory: Memory | None = None,
+                    also: Callable[[], None] | None = None) -> list[Answer]:
+    """Apply many reports in one transaction (``also`` runs in it too: the journal's offset); on a break,
+    each in its own. In the order given."""
+    memory = memory or Memory()
+    acked: set = set()
+    try:
+        with transaction.atomic():
+            answers = [_receive(v, r, memory, acked) for v, r in items]
+            if also is not None:
+                also()
+    except ReportBreak:
+        answers = [report_receive(venue=v, report=r, memory=memory) for v, r in items]
+        if also is not None:
+            with transaction.atomic():
+                also()
+        return answers
+    memory.acked |= acked
+    return answers
+
+
+@transaction.atomic
+def session_reject_receive(*, venue: Venue, ref_seq_num: int, text: str) -> str:
+    """The venue refused one of our messages at session level (3) or business level (j): its command failed.
+
+    A refused new order is a rejected order (re-routed like any); a refused cancel or replace puts
+    the order back where it was. Returns what it did.
+    """
+    cmd = services.command_by_seq(venue=venue, seq_num=ref_seq_num)
+    if cmd is None or cmd.state not in (FixCommand.State.SENT, FixCommand.State.PENDING):
+        return "no command"
+    why = f"{venue.code} refused the message: {text or 'no reason given'}"
+    services.command_fail(cmd, why=why)
+    kind = {FixCommand.Kind.NEW: "REJECTED", FixCommand.Kind.CANCEL: "CANCEL_REFUSED",
+            FixCommand.Kind.REPLACE: "REPLACE_REFUSED"}.get(cmd.kind)
+    if kind is None:
+        return "status request refused"
+    try:
+        with transaction.atomic():
+            report_apply(order_id=cmd.order_id, report=VenueReport(kind=kind, venue=venue.code, reason=why))
+    except ReportBreak as b:
+        services.break_record(venue=venue, kind=b.kind, order=Order.objects.get(pk=cmd.order_id),
+                              detail={"why": b.why, "cl_ord_id": cmd.cl_ord_id, "ref_seq_num": ref_seq_num, "text": text})
+    return kind.lower()
+
+
+def malformed_receive(*, venue: Venue, why: str, raw: str) -> None:
+    """A message refused at session level as malformed: recorded so a person sees it."""
+    services.break_record(venue=venue, kind=ReconciliationBreak.Kind.MALFORMED,
+                          detail={"why": why, "raw": raw[:2000].replace("\x01", "|")})
+
+
+__all__ = ["Answer", "Link", "Memory", "malformed_receive", "report_receive", "reports_receive", "session_reject_receive", "trade_id"]

@@ -1,0 +1,331 @@
+"""FIX services: the outbox, session state, sequence resets, reloads and breaks (writes).
+
+The outbox: a venue client writes a ``FixCommand`` (and its ``ClOrdLink``) in the caller's
+transaction, and after commit publishes on ``WAKE_CHANNEL`` (Redis pub/sub) so the gateway sends
+it at once; the gateway claims what is pending (cancels first), marks it sent in its own committed
+transaction, then sends it; the venue's answer on that ClOrdID acknowledges it. A command marked
+sent whose answer never came is re-sent with PossResend=Y after a restart (``commands_unacked``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from desk import roles
+from desk.errors import Forbidden, Invalid
+from desk.redis import get_redis
+from fix_app import mapping
+from fix_app.models import ClOrdLink, FixCommand, FixSequenceReset, FixSession, ReconciliationBreak
+from orders_app.models import Order, Venue
+from risk_app.services.alerts import alert_raise, alert_resolve
+
+log = logging.getLogger("desk.fix")
+
+WAKE_CHANNEL = "desk:fix:wake"
+ALERT_KIND = "fix"
+
+
+def _publish(message: dict) -> None:
+    try:
+        get_redis().publish(WAKE_CHANNEL, json.dumps(message))
+    except Exception:  # the gateway's safety sweep sends it a little later; the command is committed
+        log.warning("could not wake the FIX gateway", exc_info=True)
+
+
+def gateway_wake_on_commit(message: dict) -> None:
+    transaction.on_commit(lambda: _publish(message))
+
+
+# ---------------------------------------------------------------------------
+# The outbox
+
+
+def command_create(*, venue: Venue, order: Order, kind: str, payload: dict, cl_ord_id: str = "") -> FixCommand:
+    """Persist one command (and its ClOrdID in the order's chain) and wake the gateway after commit.
+
+    A new order's ClOrdID is its client order id; a cancel or replace gets a new one chained by the
+    OrigClOrdID the venue works (the live link); a status request asks about the live one.
+    """
+    base = order.client_order_id
+    orig = ""
+    if kind == FixCommand.Kind.NEW:
+        cl = cl_ord_id or base
+    else:
+        live = ClOrdLink.objects.filter(venue=venue, order=order, live=True).values_list("cl_ord_id", flat=True).first() or base
+        if kind == FixCommand.Kind.STATUS:
+            cl = live
+        else:
+            n = ClOrdLink.objects.filter(venue=venue, order=order).count()
+            cl, orig = f"{base}~{'C' if kind == FixCommand.Kind.CANCEL else 'R'}{n}", live
+    if kind == FixCommand.Kind.STATUS:
+        payload = {**payload, "status_req_id": uuid.uuid4().hex[:12]}
+    payload = {**payload, "orig_cl_ord_id": orig} if orig else payload
+    cmd = FixCommand.objects.create(venue=venue, order=order, kind=kind, cl_ord_id=cl, orig_cl_ord_id=orig, payload=payload,
+                                    priority=mapping.PRIORITY[kind])
+    if kind != FixCommand.Kind.STATUS:
+        ClOrdLink.objects.create(venue=venue, cl_ord_id=cl, order=order, orig_cl_ord_id=orig, kind=kind, live=kind == FixCommand.Kind.NEW)
+    gateway_wake_on_commit({"kind": "outbox", "venue": venue.code})
+    return cmd
+
+
+def command_withdraw(cmd: FixCommand, *, why: str) -> None:
+    """A command that never left (a new order cancelled before it was sent). Caller holds its row lock."""
+    cmd.state, cmd.last_error = FixCommand.State.FAILED, why
+    cmd.save(update_fields=["state", "last_error", "updated_at"])
+
+
+def commands_claim(*, venue_ids: Iterable[int], limit: int = 200) -> list[FixCommand]:
+    """Pending commands of the given venues, marked sent (committed) before the caller sends them.
+
+    Cancels first, then replaces, status requests and new orders (``mapping.PRIORITY``); a command
+    about an order whose NewOrderSingle has not gone out yet waits for the next claim.
+    """
+    venue_ids = list(venue_ids)
+    if not venue_ids:
+        return []
+    if connection.vendor == "postgresql":
+        return _claim_pg(venue_ids, limit)
+    with transaction.atomic():
+        rows = list(FixCommand.objects.select_for_update(skip_locked=True, of=("self",)).select_related("venue", "order")
+                    .filter(state=FixCommand.State.PENDING, venue_id__in=venue_ids).order_by("priority", "id")[:limit])
+        if not rows:
+            return []
+        others = [c.order_id for c in rows if c.kind != FixCommand.Kind.NEW]
+        unsent = set(FixCommand.objects.filter(state=FixCommand.State.PENDING, kind=FixCommand.Kind.NEW, order_id__in=others)
+                     .values_list("order_id", flat=True)) if others else set()
+        take = [c for c in rows if c.kind == FixCommand.Kind.NEW or c.order_id not in unsent]
+        now = timezone.now()
+        FixCommand.objects.filter(pk__in=[c.pk for c in take]).update(state=FixCommand.State.SENT, sent_at=now,
+                                                                      attempts=F("attempts") + 1)
+        for c in take:
+            c.state, c.sent_at, c.attempts = FixCommand.State.SENT, now, c.attempts + 1
+    return take
+
+
+_CLAIM_PG = """
+UPDATE {t} SET state = 'sent', sent_at = %s, attempts = attempts + 1, updated_at = %s
+WHERE id IN (
+    SELECT c.id FROM {t} c
+    WHERE c.state = 'pending' AND c.venue_id = ANY(%s)
+      AND (c.kind = 'new' OR NOT EXISTS (
+          SELECT 1 FROM {t} n WHERE n.order_id = c.order_id AND n.kind = 'new' AND n.state = 'pending'))
+    ORDER BY c.priority, c.id LIMIT %s FOR UPDATE SKIP LOCKED)
+RETURNING id"""
+
+
+def _claim_pg(venue_ids: list[int], limit: int) -> list[FixCommand]:
+    """``commands_claim`` in one statement (the claim is on the path of every order to its venue)."""
+    now = timezone.now()
+    with connection.cursor() as cur:
+        cur.execute(_CLAIM_PG.format(t=connection.ops.quote_name(FixCommand._meta.db_table)), [now, now, venue_ids, limit])
+        ids = [r[0] for r in cur.fetchall()]
+    if not ids:
+        return []
+    return list(FixCommand.objects.select_related("venue", "order").filter(pk__in=ids).order_by("priority", "id"))
+
+
+def commands_waiting(*, venue_ids: Iterable[int], after: list[FixCommand]) -> bool:
+    """Whether a command held back by the last claim (its order's new order went out in that claim) waits."""
+    held = {c.order_id for c in after if c.kind == FixCommand.Kind.NEW}
+    return bool(held) and FixCommand.objects.filter(state=FixCommand.State.PENDING, venue_id__in=list(venue_ids),
+                                                    order_id__in=held).exists()
+
+
+def commands_unacked(*, venue_id: int) -> list[FixCommand]:
+    """Commands sent to the venue that it never answered: re-sent with PossResend=Y after a restart."""
+    return list(FixCommand.objects.select_related("venue").filter(venue_id=venue_id, state=FixCommand.State.SENT).order_by("priority", "id"))
+
+
+def command_resent(cmd: FixCommand) -> None:
+    FixCommand.objects.filter(pk=cmd.pk).update(attempts=F("attempts") + 1, sent_at=timezone.now())
+
+
+def commands_sent_as(sent: list[tuple[int, int]]) -> None:
+    """The MsgSeqNum each command went out with (a session Reject names it): one statement for a batch."""
+    if sent:
+        FixCommand.objects.bulk_update([FixCommand(pk=pk, seq_num=seq) for pk, seq in sent], ["seq_num"])
+
+
+def commands_ack(*, venue: Venue, cl_ord_id: str, status: bool) -> None:
+    """The venue answered ``cl_ord_id``: its command is acknowledged (a status answer acknowledges one status request)."""
+    now = timezone.now()
+    if status:  # and the venue knows the order by it: whatever we sent on that ClOrdID arrived
+        cmd = FixCommand.objects.filter(venue=venue, cl_ord_id=cl_ord_id, kind=FixCommand.Kind.STATUS,
+                                        state=FixCommand.State.SENT).order_by("id").first()
+        if cmd is not None:
+            FixCommand.objects.filter(pk=cmd.pk).update(state=FixCommand.State.ACKED, acked_at=now)
+    FixCommand.objects.filter(venue=venue, cl_ord_id=cl_ord_id, state=FixCommand.State.SENT).exclude(kind=FixCommand.Kind.STATUS) \
+        .update(state=FixCommand.State.ACKED, acked_at=now)
+
+
+def command_by_seq(*, venue: Venue, seq_num: int) -> FixCommand | None:
+    return FixCommand.objects.filter(venue=venue, seq_num=seq_num).order_by("-id").first()
+
+
+def command_fail(cmd: FixCommand, *, why: str) -> None:
+    FixCommand.objects.filter(pk=cmd.pk).update(state=FixCommand.State.FAILED, last_error=why[:2000])
+
+
+def link_live(*, venue: Venue, cl_ord_id: str) -> None:
+    """A replace confirmed: ``cl_ord_id`` is the one the venue works now."""
+    link = ClOrdLink.objects.filter(venue=venue, cl_ord_id=cl_ord_id).first()
+    if link is not None:
+        ClOrdLink.objects.filter(order_id=link.order_id, venue=venue).exclude(pk=link.pk).update(live=False)
+        ClOrdLink.objects.filter(pk=link.pk).update(live=True)
+
+
+def link_find(*, venue: Venue, cl_ord_id: str, orig_cl_ord_id: str = "") -> ClOrdLink | None:
+    """The chain entry for a report's ClOrdID, else its OrigClOrdID: any ClOrdID of the chain finds the order."""
+    for key in (cl_ord_id, orig_cl_ord_id):
+        if key:
+            link = ClOrdLink.objects.filter(venue=venue, cl_ord_id=key).first()
+            if link is not None:
+                return link
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Sessions
+
+
+def fix_venues() -> list[Venue]:
+    """The FIX venues the gateway runs a session for: enabled, of kind fix, with a host and port."""
+    return list(Venue.objects.filter(kind=Venue.Kind.FIX, enabled=True).exclude(fix_host="").exclude(fix_port__isnull=True).order_by("code"))
+
+
+def settings_digest(venues: Iterable[Venue]) -> str:
+    return mapping.settings_digest([
+        {k: getattr(v, k) for k in ("code", "fix_begin_string", "fix_sender_comp_id", "fix_target_comp_id", "fix_host", "fix_port",
+                                    "fix_heartbeat_s")} for v in venues
+    ])
+
+
+def journal_applied(*, offsets: dict[int, tuple[int, int]]) -> None:
+    """The gateway's journals applied up to these (generation, offset), by venue id: in the transaction that applied them."""
+    for venue_id, (gen, offset) in offsets.items():
+        FixSession.objects.filter(venue_id=venue_id).update(journal_gen=gen, journal_offset=offset)
+
+
+def session_get(*, venue: Venue) -> FixSession:
+    return FixSession.objects.get_or_create(venue=venue)[0]
+
+
+def sessions_loaded(*, venues: list[Venue], digest: str) -> None:
+    """The gateway (re)started its sessions with these settings, now; each is down until it logs on."""
+    now = timezone.now()
+    for v in venues:
+        s, _ = FixSession.objects.get_or_create(venue=v)
+        s.loaded_at, s.settings_digest, s.logged_on = now, digest, False
+        s.down_since = s.down_since or now
+        s.save(update_fields=["loaded_at", "settings_digest", "logged_on", "down_since", "updated_at"])
+
+
+def _alert_key(venue: Venue) -> str:
+    return f"fix:session:{venue.code}"
+
+
+def session_logged_on(*, venue: Venue, sender: int | None, target: int | None) -> None:
+    s, _ = FixSession.objects.get_or_create(venue=venue)
+    s.logged_on, s.down_since, s.next_sender_seq, s.next_target_seq = True, None, sender, target
+    s.save(update_fields=["logged_on", "down_since", "next_sender_seq", "next_target_seq", "updated_at"])
+    alert_resolve(key=_alert_key(venue))
+
+
+def session_logged_out(*, venue: Venue, sender: int | None, target: int | None, error: str = "") -> None:
+    s, _ = FixSession.objects.get_or_create(venue=venue)
+    if s.logged_on or s.down_since is None:
+        s.down_since = timezone.now()
+    s.logged_on, s.next_sender_seq, s.next_target_seq = False, sender, target
+    s.last_error = error or s.last_error
+    s.save(update_fields=["logged_on", "down_since", "next_sender_seq", "next_target_seq", "last_error", "updated_at"])
+
+
+def session_seq_update(*, venue: Venue, sender: int | None, target: int | None) -> None:
+    FixSession.objects.filter(venue=venue).exclude(next_sender_seq=sender, next_target_seq=target) \
+        .update(next_sender_seq=sender, next_target_seq=target, updated_at=timezone.now())
+
+
+def session_error(*, venue: Venue, error: str) -> None:
+    FixSession.objects.filter(venue=venue).update(last_error=error[:2000], updated_at=timezone.now())
+
+
+def sessions_check_down() -> list[str]:
+    """Alert on every session down for longer than ``DESK_FIX_SESSION_DOWN_ALERT_S``; the venue codes alerted."""
+    limit = float(getattr(settings, "DESK_FIX_SESSION_DOWN_ALERT_S", 60.0))
+    cutoff = timezone.now() - timedelta(seconds=limit)
+    out = []
+    for s in FixSession.objects.select_related("venue").filter(logged_on=False, down_since__lte=cutoff, venue__enabled=True,
+                                                               venue__kind=Venue.Kind.FIX):
+        alert_raise(kind=ALERT_KIND, key=_alert_key(s.venue), severity="critical",
+                    message=f"FIX session to {s.venue.code} down since {s.down_since:%Y-%m-%d %H:%M:%S} UTC"
+                            + (f": {s.last_error}" if s.last_error else ""))
+        out.append(s.venue.code)
+    return out
+
+
+def fix_sessions_reload() -> None:
+    """Ask the gateway to restart its sessions after commit (a venue's session settings were edited).
+
+    The gateway also notices an edit by itself (a fingerprint of the settings) within a few seconds.
+    """
+    gateway_wake_on_commit({"kind": "reload"})
+
+
+@transaction.atomic
+def fix_sequence_reset(*, venue: Venue, actor, reason: str, next_sender_seq: int = 1, next_target_seq: int = 1) -> FixSequenceReset:
+    """An admin resets a session's sequence numbers: recorded (who, when, why), applied by the gateway.
+
+    Sessions run with ResetOnLogon=N, so this is the only way sequence numbers go back; the counterparty
+    must be told out of band to do the same.
+    """
+    if actor is None or not roles.is_admin(actor):
+        raise Forbidden("Only an admin may reset a FIX session's sequence numbers.")
+    if venue.kind != Venue.Kind.FIX:
+        raise Invalid(f"{venue.code} is not a FIX venue.", field_errors={"venue": "Not a FIX venue."})
+    if not (reason or "").strip():
+        raise Invalid("Say why the sequence numbers are reset.", field_errors={"reason": "Required."})
+    if next_sender_seq < 1 or next_target_seq < 1:
+        raise Invalid("Sequence numbers start at 1.", field_errors={"next_sender_seq": "At least 1."})
+    reset = FixSequenceReset.objects.create(venue=venue, actor=actor, reason=reason.strip(), next_sender_seq=next_sender_seq,
+                                            next_target_seq=next_target_seq)
+    gateway_wake_on_commit({"kind": "reset", "id": reset.pk})
+    return reset
+
+
+def sequence_resets_pending() -> list[FixSequenceReset]:
+    return list(FixSequenceReset.objects.select_related("venue").filter(applied_at__isnull=True).order_by("id"))
+
+
+def sequence_reset_applied(reset: FixSequenceReset, *, before: dict) -> None:
+    FixSequenceReset.objects.filter(pk=reset.pk).update(applied_at=timezone.now(), before=before)
+
+
+# ---------------------------------------------------------------------------
+# Breaks
+
+
+def break_record(*, venue: Venue, kind: str, detail: dict, order: Order | None = None, resolution: str = "",
+                 severity: str = "warning") -> ReconciliationBreak:
+    """Record a break and alert on it; a break that is already settled (a bust applied) is recorded resolved."""
+    brk = ReconciliationBreak.objects.create(venue=venue, kind=kind, detail=detail, order=order, resolution=resolution,
+                                             resolved_at=timezone.now() if resolution else None)
+    what = dict(ReconciliationBreak.Kind.choices).get(kind, kind)
+    ref = order.client_order_id if order is not None else detail.get("cl_ord_id", "?")
+    alert_raise(kind=ALERT_KIND, key=f"fix:break:{brk.pk}", severity=severity,
+                message=f"{venue.code}: {what} on {ref}: {detail.get('why', '')}".strip().rstrip(":"))
+    return brk
+
+
+__all__ = [
+    "WAKE_CHANNEL", "break_record", "command_create", "commands_ack", "commands_claim", "commands_unacked", "fix_sequence_reset",
+    "fix_sessions_reload", "fix_venues", "sessions_check_down", "sessions_loaded",
+]
