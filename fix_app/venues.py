@@ -9,22 +9,8 @@ from django.db import transaction
 from desk import roles
 from desk.errors import Forbidden
 from fix_app.forms import SESSION_FIELDS, VenueForm
+from fix_app.services import fix_sessions_reload
 from orders_app.models import Venue
-
-RELOAD_CHANNEL = "fix:sessions:reload"
-
-
-def _ask_gateway_reload(codes: list[str]) -> None:
-    import json
-    import logging
-
-    from desk.redis import get_redis
-
-    try:
-        get_redis().publish(RELOAD_CHANNEL, json.dumps({"venues": codes}))
-    except Exception:  # the gateway also compares the settings when it next starts or logs on
-        logging.getLogger("desk.fix").exception("could not ask the FIX gateway to reload its sessions")
-
 
 @transaction.atomic
 def venue_save(*, actor, venue_id: int | None, data) -> tuple[Venue | None, dict[str, list[str]]]:
@@ -44,8 +30,8 @@ def venue_save(*, actor, venue_id: int | None, data) -> tuple[Venue | None, dict
     venue._change_reason = form.cleaned_data["reason"]
     venue.save()
     after = {f: getattr(venue, f) for f in SESSION_FIELDS}
-    if venue.kind == Venue.Kind.FIX and before != after:
-        transaction.on_commit(lambda: _ask_gateway_reload([venue.code]))
+    if (venue.kind == Venue.Kind.FIX or before.get("kind") == Venue.Kind.FIX) and before != after:
+        fix_sessions_reload()
     return venue, {}
 
 

@@ -8,7 +8,7 @@ from django.http import HttpResponseForbidden, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 
 from desk import roles
-from desk.errors import Forbidden
+from desk.errors import Forbidden, Invalid
 from desk.web import desk_page
 from fix_app import selectors as sel
 from fix_app.venues import venue_history, venue_save
@@ -64,7 +64,7 @@ def sequence_reset_view(request, venue_id: int):
         fix_sequence_reset(venue=venue, actor=request.user, reason=request.POST.get("reason", ""))
     except Forbidden as exc:
         return HttpResponseForbidden(str(exc))
-    except ValueError as exc:
+    except Invalid as exc:
         messages.error(request, f"Sequence reset not done: {exc}")
         return redirect("venues")
     messages.success(request, f"Sequence reset of {venue.code} requested; the gateway applies it on the next logon.")

@@ -62,13 +62,13 @@ def test_venues_page_when_a_trader_posts_then_403_and_nothing_changes(trader, de
 
 def test_venue_when_its_fix_session_settings_change_then_the_gateway_is_asked_to_reload(desk_admin, django_capture_on_commit_callbacks):
     from desk.redis import get_redis
-    from fix_app.venues import RELOAD_CHANNEL
+    from fix_app.services import WAKE_CHANNEL
     from orders_app.models import Venue
 
     _client(desk_admin).post("/venues/new/", dict(FIX_VENUE, maker_fee_bps="0"))
     v = Venue.objects.get(code="FIX-A")
     sub = get_redis().pubsub()
-    sub.subscribe(RELOAD_CHANNEL)
+    sub.subscribe(WAKE_CHANNEL)
     sub.get_message(timeout=1)  # the subscribe confirmation
     with django_capture_on_commit_callbacks(execute=True):
         r = _client(desk_admin).post(f"/venues/{v.pk}/", dict(FIX_VENUE, maker_fee_bps="0", fix_port="9999", reason="new port"))
@@ -76,6 +76,6 @@ def test_venue_when_its_fix_session_settings_change_then_the_gateway_is_asked_to
     deadline, msg = time.monotonic() + 5, None
     while msg is None and time.monotonic() < deadline:
         msg = sub.get_message(timeout=0.5)
-    assert msg and json.loads(msg["data"]) == {"venues": ["FIX-A"]}
+    assert msg and json.loads(msg["data"]) == {"kind": "reload"}
     changes = v.history.latest().diff_against(v.history.order_by("history_date")[0]).changes
     assert [(c.field, c.old, c.new) for c in changes if c.field == "fix_port"] == [("fix_port", 9878, 9999)]
