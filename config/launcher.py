@@ -167,8 +167,13 @@ def cmd_run() -> int:
     # Several web processes (sync views run one at a time per process); websockets reach every
     # browser through the Redis channel layer whichever process holds the socket.
     env.setdefault("DESK_WEB_WORKERS", str(max(2, os.cpu_count() or 1)))
+    # The demo's FIX venue listens here; the gateway's session to it is the FIX-A venue's row.
+    fix_port = int(env.get("DESK_FIX_VENUE_PORT") or 9878)
+    if port_in_use(fix_port):
+        fix_port = free_port()
+    env["DESK_FIX_VENUE_PORT"] = str(fix_port)
     try:
-        for step, args in (("migrating", ["migrate", "--noinput", "-v", "0"]), ("loading the demo data", ["load_demo"]),
+        for step, args in (("migrating", ["migrate", "--noinput", "-v", "0"]), ("loading the demo data", ["load_demo", "--fix-port", str(fix_port)]),
                            ("building the desk-wide limit books", ["desk_book_refresh"])):
             say(step + "…")
             done = subprocess.run([sys.executable, "manage.py", *args], env=env, cwd=BASE_DIR)

@@ -46,6 +46,9 @@ VENUES = [
     ("LIT-B", "Lit exchange B", "0.10", "0.25", "0.25", "1.5", "2.0", "0.12", "0.06"),
     ("DARK-X", "Midpoint dark pool", "0.00", "0.10", "1.00", "0.0", "5.0", "0.05", "0.03"),
 ]
+# The demo's FIX venue (``make run`` starts it: ``manage.py fix_venue --venue-code FIX-A``), reached over a
+# FIX 4.4 session by the desk's gateway; its market parameters put it among the router's choices.
+FIX_VENUE = ("FIX-A", "FIX exchange A", "0.15", "0.28", "0.30", "1.2", "1.5", "0.10", "0.08")
 DEMO_PORTFOLIO = "Core Equity"
 # Two of each role that checks another (maker != checker on proposals, four eyes on limits).
 DEMO_USERS = [("trader", roles.TRADER), ("trader2", roles.TRADER), ("risk", roles.RISK_OFFICER), ("risk2", roles.RISK_OFFICER),
@@ -141,7 +144,20 @@ def venues_ensure() -> None:
     )
 
 
-def demo_load(*, with_prices: bool = True) -> DemoResult:
+def fix_venue_ensure(*, port: int) -> None:
+    """The demo's FIX venue (idempotent): a session DESK -> VENUE on 127.0.0.1:``port``."""
+    from orders_app.models import Venue
+
+    c, n, mk, tk, mf, hs, lat, k, sh = FIX_VENUE
+    Venue.objects.update_or_create(code=c, defaults=dict(
+        name=n, kind=Venue.Kind.FIX, maker_fee_bps=Decimal(mk), taker_fee_bps=Decimal(tk), min_fee=Decimal(mf),
+        half_spread_bps=Decimal(hs), latency_ms=Decimal(lat), impact_k=Decimal(k), displayed_share=Decimal(sh),
+        fix_begin_string="FIX.4.4", fix_sender_comp_id="DESK", fix_target_comp_id="VENUE", fix_host="127.0.0.1",
+        fix_port=port, fix_heartbeat_s=10,
+    ))
+
+
+def demo_load(*, with_prices: bool = True, fix_port: int | None = None) -> DemoResult:
     from market_app.models import Instrument
     from portfolio_app.models import Portfolio
 
@@ -153,6 +169,8 @@ def demo_load(*, with_prices: bool = True) -> DemoResult:
             prices, index = price_frames()
             bars = price_bars_ensure(prices, index, ids)
         venues_ensure()
+        if fix_port:
+            fix_venue_ensure(port=fix_port)
         users = {}
         for username, role in DEMO_USERS:
             users[username], _, _ = desk_user_create(username=username, role=role, password=password)
