@@ -32,8 +32,9 @@ def database_url() -> str:
 
 
 class LiveStack:
-    def __init__(self, *, beat: bool = True, worker: bool = True, extra_env: dict | None = None):
+    def __init__(self, *, beat: bool = True, worker: bool = True, extra_env: dict | None = None, fix: bool = False):
         self.port = free_port()
+        self.fix = fix
         self.url = f"http://127.0.0.1:{self.port}"
         self.procs: list[subprocess.Popen] = []
         self.env = dict(os.environ)
@@ -62,6 +63,18 @@ class LiveStack:
         self._spawn("web", [py, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(self.port), "--ws", "websockets", "--no-access-log"])
         if self.worker:
             self._spawn("worker", [py, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(settings.DESK_QUEUES), "--concurrency", "2", "-l", "warning", "-n", f"live{self.port}@%h"])
+        if self.fix:  # the demo's FIX venue and the gateway's session to it, as make run starts them
+            import tempfile
+
+            from ops_app.demo import FIX_VENUE, fix_venue_ensure
+
+            fix_port = free_port()
+            fix_venue_ensure(port=fix_port)
+            store = Path(tempfile.mkdtemp(prefix="live-fix-"))
+            self.env.update({"DESK_FIX_DIR": str(store / "gateway"), "DESK_FIX_RECONNECT_S": "1"})
+            self._spawn("fixvenue", [py, "manage.py", "fix_venue", "--venue-code", FIX_VENUE[0], "--port", str(fix_port),
+                                     "--store-dir", str(store / "venue")])
+            self._spawn("fixgateway", [py, "manage.py", "fix_gateway"])
         if self.beat:
             self._spawn("beat", [py, "-m", "celery", "-A", "config", "beat", "-l", "warning", "--schedule", str(self.logdir / f"beat-{self.port}")])
         deadline = time.monotonic() + 60
