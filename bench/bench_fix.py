@@ -158,7 +158,7 @@ def _desk(directory: Path) -> dict:
     from market_app.models import Instrument
     from orders_app.models import Order, Venue
     from portfolio_app.models import Portfolio
-    from tests.fix.gateway_harness import GatewayProcess, wait_for
+    from tests.fix.gateway_harness import GatewayProcess, wait_for, wait_reconciled
 
     port = free_port()
     market = clock_from_anchor(anchor_get_or_create())
@@ -170,6 +170,7 @@ def _desk(directory: Path) -> dict:
     gateway = GatewayProcess(directory / "gateway", DESK_LOG_LEVEL="ERROR", DJANGO_LOG_LEVEL="ERROR").start()
     try:
         stub.wait_logon(60)
+        wait_reconciled(venue, 60)  # the logon's reconciliation holds new orders until it finishes
         inst = Instrument.objects.get(symbol="KO")
         client = FixVenueClient(venue=venue, clock=get_clock().market_now)
         children = _orders(portfolio, inst, venue, N_RTT + N_BURST, f"bfx{time.time_ns()}")
@@ -197,7 +198,7 @@ def _desk(directory: Path) -> dict:
 
 
 def _cleanup(venue, portfolio) -> None:
-    from fix_app.models import ClOrdLink, FixCommand, FixExecution, FixSession, ReconciliationBreak
+    from fix_app.models import ClOrdLink, FixCommand, FixExecution, FixSession, ReconciliationBreak, ReconciliationRun
     from orders_app.models import Fill, Order, OrderEvent, Venue
     from portfolio_app.models import Portfolio, Position
 
@@ -205,6 +206,7 @@ def _cleanup(venue, portfolio) -> None:
     FixCommand.objects.filter(venue=venue).delete()
     FixExecution.objects.filter(venue=venue).delete()
     ReconciliationBreak.objects.filter(venue=venue).delete()
+    ReconciliationRun.objects.filter(venue=venue).delete()
     FixSession.objects.filter(venue=venue).delete()
     Fill.objects.filter(order__portfolio=portfolio).delete()
     OrderEvent.objects.filter(order__portfolio=portfolio).delete()

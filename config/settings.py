@@ -354,6 +354,14 @@ DESK_FIX_RECONNECT_S = env.int("DESK_FIX_RECONNECT_S", default=5)
 DESK_FIX_SESSION_DOWN_ALERT_S = env.float("DESK_FIX_SESSION_DOWN_ALERT_S", default=60.0)
 DESK_FIX_OUTBOX_SWEEP_S = env.float("DESK_FIX_OUTBOX_SWEEP_S", default=5.0)
 DESK_FIX_SETTINGS_CHECK_S = env.float("DESK_FIX_SETTINGS_CHECK_S", default=3.0)
+# Reconciliation (docs/fix.md): on every logon, every N minutes (beat), and from the Reconciliation page's button;
+# a run without a complete answer in time keeps the venue unreconciled (the router skips it) and alerts.
+DESK_FIX_RECONCILE_MINUTES = env.float("DESK_FIX_RECONCILE_MINUTES", default=15.0)
+DESK_FIX_RECONCILE_TIMEOUT_S = env.float("DESK_FIX_RECONCILE_TIMEOUT_S", default=10.0)
+CELERY_BEAT_SCHEDULE["fix-reconcile"] = {
+    "task": "fix_app.tasks.fix_reconcile_scheduled", "schedule": DESK_FIX_RECONCILE_MINUTES * 60.0,
+    "options": {"expires": max(30.0, DESK_FIX_RECONCILE_MINUTES * 30.0)},
+}
 
 # Structured logs: readable in development, JSON in production (DESK_LOG_FORMAT overrides).
 from config.observability import configure_structlog, logging_config  # noqa: E402

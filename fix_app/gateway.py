@@ -16,6 +16,11 @@ a listener thread turns that into a queue item, and the main thread claims what 
 catches a wake-up lost with Redis. On every logon the commands sent and never answered are sent
 again with PossResend=Y and the same ClOrdID, then an OrderStatusRequest settles each.
 
+Reconciliation (``recon_gateway``). On every logon, after those re-sends, a run asks the venue for its
+open orders and positions; the answers (8/I with MassStatusReqID, AO, AP) go to the run, not the report
+path. Until it finishes the venue's new orders wait in the outbox and the router does not use the venue.
+The beat and the Reconciliation page's button ask for a run over the wake channel ("reconcile").
+
 Sessions. FileStore and FileLog under ``DESK_FIX_DIR``; ResetOnLogon=N, PersistMessages=Y, a
 non-stop session (sequence numbers go back only by an admin's ``fix_sequence_reset``). A
 SocketInitiator's sessions are fixed at start, so an edit of the venues' session settings (seen
@@ -44,8 +49,9 @@ from django.db.utils import InterfaceError, OperationalError
 from django.utils import timezone
 
 from desk.events import push_in_background
-from fix_app import inbound, mapping, services
-from fix_app.models import FixCommand, ReconciliationBreak
+from fix_app import inbound, mapping, reconcile_core, services
+from fix_app.models import FixCommand, ReconciliationBreak, ReconciliationRun
+from fix_app.recon_gateway import Reconciler, account_of
 from orders_app.models import Venue
 
 log = logging.getLogger("desk.fix.gateway")
@@ -186,6 +192,7 @@ class Gateway:
         self._applied: dict[int, tuple[int, int]] = {}  # journal offsets applied, not yet recorded
         self._offsets_due = 0.0
         self.memory = inbound.Memory()
+        self.recon = Reconciler(self._send_fields)
         self._next = {"sweep": 0.0, "settings": 0.0, "down": 0.0, "seq": 0.0}
 
     # -- from QuickFIX threads
@@ -201,6 +208,9 @@ class Gateway:
             key = sessionID.toString()
             if f.get(mapping.MSG_TYPE) == "j":  # BusinessMessageReject of one of our messages
                 self.put(("refused", key, int(f.get(45) or 0), f.get(mapping.TEXT, "")))
+                return None
+            if reconcile_core.is_answer(f):  # to the reconciliation run, in order behind the reports before it
+                self.put(("recon", key, f))
                 return None
             try:
                 report = mapping.parse_report(f)
@@ -281,6 +291,7 @@ class Gateway:
             venue = self.sessions.get(item[1])
             if venue is not None:
                 self.logged_on.discard(venue.pk)
+                self.recon.session_lost(venue)
                 sender, target = self._seqs(venue)
                 services.session_logged_out(venue=venue, sender=sender, target=target)
         elif kind == "refused":
@@ -295,6 +306,14 @@ class Gateway:
             venue = self.sessions.get(item[1])
             if venue is not None:
                 services.session_error(venue=venue, error=item[2])
+        elif kind == "recon":
+            venue = self.sessions.get(item[1])
+            if venue is not None and self.recon.collect(venue, item[2]):
+                self.drain()  # the new orders the run held
+        elif kind == "reconcile":
+            data = item[1] if len(item) > 1 and isinstance(item[1], dict) else {}
+            venue = next((v for v in self.sessions.values() if v.pk == data.get("venue")), None)
+            self.recon.request(venue, data.get("run"), venue is not None and venue.pk in self.logged_on)
         elif kind == "reload":
             self.reload()
         elif kind == "reset":
@@ -416,6 +435,7 @@ class Gateway:
                                                  fix.FileLogFactory(fix_settings))
             self.initiator.start()
         services.sessions_loaded(venues=venues, digest=self.digest)
+        self.recon.reset()
         log.info("fix.sessions_loaded", extra={"venues": [v.code for v in venues]})
         self.apply_resets()
 
@@ -483,6 +503,8 @@ class Gateway:
                     services.command_create(venue=venue, order=cmd.order, kind=FixCommand.Kind.STATUS, payload=cmd.payload)
         if unacked:
             log.info("fix.resent", extra={"venue": venue.code, "count": len(unacked)})
+        # After the re-sends (the venue answers for them first): the venue's new orders wait until it is reconciled.
+        self.recon.start(venue, ReconciliationRun.Trigger.LOGON)
         self.drain()
 
     def send(self, cmd: FixCommand, *, poss_resend: bool = False) -> bool:
@@ -490,7 +512,7 @@ class Gateway:
         if sid is None:
             return False
         msg_type, header, body = mapping.command_fields(cmd.kind, cl_ord_id=cmd.cl_ord_id, payload=cmd.payload, now=timezone.now(),
-                                                        poss_resend=poss_resend)
+                                                        poss_resend=poss_resend, account=account_of(cmd.venue))
         try:
             ok = fix.Session.sendToTarget(_message(msg_type, header, body), sid)
         except fix.SessionNotFound:
@@ -499,11 +521,20 @@ class Gateway:
             self._sent.append((cmd.pk, self.last_sent_seq))
         return bool(ok)
 
+    def _send_fields(self, venue: Venue, msg_type: str, body: list[tuple[int, str]]) -> bool:
+        sid = self.session_ids.get(venue.pk)
+        if sid is None:
+            return False
+        try:
+            return bool(fix.Session.sendToTarget(_message(msg_type, [], body), sid))
+        except fix.SessionNotFound:
+            return False
+
     def drain(self) -> int:
         """Send every pending command of the sessions logged on, cancels first."""
         n = 0
         while self.logged_on:
-            cmds = services.commands_claim(venue_ids=self.logged_on, limit=CLAIM)
+            cmds = services.commands_claim(venue_ids=self.logged_on, limit=CLAIM, hold_new=self.recon.held())
             for cmd in cmds:
                 self.memory.links[(cmd.venue_id, cmd.cl_ord_id)] = inbound.Link(
                     cmd.order_id, cmd.order.portfolio_id, cmd.order.parent_id, cmd.order.client_order_id, cmd.payload["symbol"],
@@ -534,6 +565,7 @@ class Gateway:
 
     def housekeeping(self) -> None:
         now = time.monotonic()
+        self.recon.tick()
         if self._applied and now >= self._offsets_due:
             applied, self._applied = self._applied, {}
             services.journal_applied(offsets=applied)
@@ -575,7 +607,7 @@ class Gateway:
                     except (TypeError, ValueError):
                         continue
                     kind = data.get("kind")
-                    self.put(("wake",) if kind == "outbox" else (kind,))
+                    self.put(("wake",) if kind == "outbox" else (kind, data))
             except Exception:
                 log.warning("wake-up channel lost; resubscribing", exc_info=True)
                 time.sleep(1.0)

@@ -257,13 +257,17 @@ def _qty(v) -> str:
     return format(d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize(), "f")
 
 
-def command_fields(kind: str, *, cl_ord_id: str, payload: Mapping, now: datetime, poss_resend: bool = False) -> tuple[str, list[tuple[int, str]], list[tuple[int, str]]]:
-    """(MsgType, header fields, body fields) of one outbox command."""
+def command_fields(kind: str, *, cl_ord_id: str, payload: Mapping, now: datetime, poss_resend: bool = False,
+                   account: str = "") -> tuple[str, list[tuple[int, str]], list[tuple[int, str]]]:
+    """(MsgType, header fields, body fields) of one outbox command; a new order carries ``account`` (Account 1: the
+    desk's account at the venue, which its positions are kept under and asked for by)."""
     msg_type, carried = OUTBOUND[kind]
     header = [(POSS_RESEND, "Y")] if poss_resend else []
     body: list[tuple[int, str]] = [
         (CL_ORD_ID, cl_ord_id), (SIDE, SIDES[payload["side"]]), (SYMBOL, payload["symbol"]), (TRANSACT_TIME, fix_time(now)),
     ]
+    if account and kind == "new":
+        body.append((ACCOUNT, account))
     for name in carried:
         value = payload.get(name)
         if value in (None, ""):

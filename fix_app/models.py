@@ -1,5 +1,5 @@
-"""FIX sessions, the command outbox, ClOrdID chains, applied execution reports, sequence resets and
-reconciliation breaks.
+"""FIX sessions, the command outbox, ClOrdID chains, applied execution reports, sequence resets,
+reconciliation runs and breaks.
 
 The outbox (``FixCommand``) is written in the transaction that decides a command, so a command is
 persisted before anything is sent; the gateway sends it (pending -> sent), and the venue's answer on
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 QTY = {"max_digits": 20, "decimal_places": 4}
 PRICE = {"max_digits": 20, "decimal_places": 6}
@@ -158,6 +159,47 @@ class FixSequenceReset(models.Model):
         ordering = ["-requested_at", "-id"]
 
 
+class ReconciliationRun(models.Model):
+    """One comparison of a venue's open orders and positions with the desk's (``fix_app.recon_services``)."""
+
+    class Trigger(models.TextChoices):
+        LOGON = "logon"
+        SCHEDULE = "schedule"
+        BUTTON = "button"
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        CLEAN = "clean"
+        BREAKS = "breaks"
+        FAILED = "failed"
+        TIMED_OUT = "timed_out", "timed out"
+
+    venue = models.ForeignKey("orders_app.Venue", on_delete=models.PROTECT, related_name="reconciliation_runs")
+    trigger = models.CharField(max_length=8, choices=Trigger.choices)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                     help_text="Who pressed the button (none for a logon or a scheduled run).")
+    status = models.CharField(max_length=9, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    venue_orders = models.PositiveIntegerField(default=0, help_text="Open orders the venue reported (8/I to the mass status request).")
+    desk_orders = models.PositiveIntegerField(default=0, help_text="Desk orders compared: open at the venue by the desk's books, or named by it.")
+    positions = models.PositiveIntegerField(default=0, help_text="Symbols compared (the venue's position reports and the desk's fills there).")
+    fills_recovered = models.PositiveIntegerField(default=0, help_text="Fills the venue re-sent during the run (resend, gap fill) and the desk applied.")
+    breaks = models.PositiveIntegerField(default=0, help_text="Differences found (an open break found again is not recorded twice).")
+    detail = models.TextField(blank=True, help_text="Why it failed or timed out.")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["venue", "status"], name="reconrun_venue_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.venue_id} {self.trigger} {self.status}"
+
+    @property
+    def duration_ms(self) -> float | None:
+        return (self.finished_at - self.started_at).total_seconds() * 1000 if self.finished_at else None
+
+
 class ReconciliationBreak(models.Model):
     """A difference between a venue and the desk that was not applied: what, where, and how it was resolved."""
 
@@ -177,8 +219,12 @@ class ReconciliationBreak(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     detail = models.JSONField(default=dict, blank=True)
     order = models.ForeignKey("orders_app.Order", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    run = models.ForeignKey(ReconciliationRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="found",
+                            help_text="The reconciliation run that found it (none: found on a report as it arrived).")
     created_at = models.DateTimeField(auto_now_add=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                    help_text="Who resolved it (none: settled by the desk itself, e.g. a bust applied).")
     resolution = models.TextField(blank=True)
 
     class Meta:

@@ -83,20 +83,24 @@ def command_withdraw(cmd: FixCommand, *, why: str) -> None:
     cmd.save(update_fields=["state", "last_error", "updated_at"])
 
 
-def commands_claim(*, venue_ids: Iterable[int], limit: int = 200) -> list[FixCommand]:
+def commands_claim(*, venue_ids: Iterable[int], limit: int = 200, hold_new: Iterable[int] = ()) -> list[FixCommand]:
     """Pending commands of the given venues, marked sent (committed) before the caller sends them.
 
     Cancels first, then replaces, status requests and new orders (``mapping.PRIORITY``); a command
-    about an order whose NewOrderSingle has not gone out yet waits for the next claim.
+    about an order whose NewOrderSingle has not gone out yet waits for the next claim. New orders for
+    the venues in ``hold_new`` (being reconciled) wait; their cancels, replaces and status requests go.
     """
     venue_ids = list(venue_ids)
+    hold_new = list(hold_new)
     if not venue_ids:
         return []
     if connection.vendor == "postgresql":
-        return _claim_pg(venue_ids, limit)
+        return _claim_pg(venue_ids, limit, hold_new)
     with transaction.atomic():
-        rows = list(FixCommand.objects.select_for_update(skip_locked=True, of=("self",)).select_related("venue", "order")
-                    .filter(state=FixCommand.State.PENDING, venue_id__in=venue_ids).order_by("priority", "id")[:limit])
+        qs = FixCommand.objects.filter(state=FixCommand.State.PENDING, venue_id__in=venue_ids)
+        if hold_new:
+            qs = qs.exclude(kind=FixCommand.Kind.NEW, venue_id__in=hold_new)
+        rows = list(qs.select_for_update(skip_locked=True, of=("self",)).select_related("venue", "order").order_by("priority", "id")[:limit])
         if not rows:
             return []
         others = [c.order_id for c in rows if c.kind != FixCommand.Kind.NEW]
@@ -115,18 +119,18 @@ _CLAIM_PG = """
 UPDATE {t} SET state = 'sent', sent_at = %s, attempts = attempts + 1, updated_at = %s
 WHERE id IN (
     SELECT c.id FROM {t} c
-    WHERE c.state = 'pending' AND c.venue_id = ANY(%s)
+    WHERE c.state = 'pending' AND c.venue_id = ANY(%s) AND NOT (c.kind = 'new' AND c.venue_id = ANY(%s::bigint[]))
       AND (c.kind = 'new' OR NOT EXISTS (
           SELECT 1 FROM {t} n WHERE n.order_id = c.order_id AND n.kind = 'new' AND n.state = 'pending'))
     ORDER BY c.priority, c.id LIMIT %s FOR UPDATE SKIP LOCKED)
 RETURNING id"""
 
 
-def _claim_pg(venue_ids: list[int], limit: int) -> list[FixCommand]:
+def _claim_pg(venue_ids: list[int], limit: int, hold_new: list[int]) -> list[FixCommand]:
     """``commands_claim`` in one statement (the claim is on the path of every order to its venue)."""
     now = timezone.now()
     with connection.cursor() as cur:
-        cur.execute(_CLAIM_PG.format(t=connection.ops.quote_name(FixCommand._meta.db_table)), [now, now, venue_ids, limit])
+        cur.execute(_CLAIM_PG.format(t=connection.ops.quote_name(FixCommand._meta.db_table)), [now, now, venue_ids, hold_new, limit])
         ids = [r[0] for r in cur.fetchall()]
     if not ids:
         return []
@@ -314,10 +318,11 @@ def sequence_reset_applied(reset: FixSequenceReset, *, before: dict) -> None:
 
 
 def break_record(*, venue: Venue, kind: str, detail: dict, order: Order | None = None, resolution: str = "",
-                 severity: str = "warning") -> ReconciliationBreak:
-    """Record a break and alert on it; a break that is already settled (a bust applied) is recorded resolved."""
+                 severity: str = "warning", run=None) -> ReconciliationBreak:
+    """Record a break (found by ``run``, if by a reconciliation run) and alert on it; a break that is already
+    settled (a bust applied) is recorded resolved."""
     brk = ReconciliationBreak.objects.create(venue=venue, kind=kind, detail=detail, order=order, resolution=resolution,
-                                             resolved_at=timezone.now() if resolution else None)
+                                             resolved_at=timezone.now() if resolution else None, run=run)
     what = dict(ReconciliationBreak.Kind.choices).get(kind, kind)
     ref = order.client_order_id if order is not None else detail.get("cl_ord_id", "?")
     alert_raise(kind=ALERT_KIND, key=f"fix:break:{brk.pk}", severity=severity,

@@ -29,6 +29,7 @@ class VenueConfig:
     reject_text: str = ""
     drop_after: int = 0  # drop the connection after this many application messages received on it (0: never)
     ack_delay_ms: int = 0  # hold every D, F and G this long before acting on it
+    query_delay_ms: int = 0  # hold every AF and AN this long before answering it (a venue slow to reconcile)
     duplicate_reports: bool = False  # send every ExecutionReport twice, the second with PossDupFlag=Y
     cancel_on_disconnect: bool = False  # on logout or disconnect, cancel the session's open orders
     pending_acks: bool = False  # send 6 PENDING_CANCEL / E PENDING_REPLACE before the 4 / 5

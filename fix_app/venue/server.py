@@ -143,7 +143,7 @@ class VenueServer:
     def faults(self) -> dict:
         c = self.cfg
         return {k: v for k, v in {
-            "reject_share": c.reject_share, "drop_after": c.drop_after, "ack_delay_ms": c.ack_delay_ms,
+            "reject_share": c.reject_share, "drop_after": c.drop_after, "ack_delay_ms": c.ack_delay_ms, "query_delay_ms": c.query_delay_ms,
             "duplicate_reports": c.duplicate_reports, "cancel_on_disconnect": c.cancel_on_disconnect,
             "pending_acks": c.pending_acks,
         }.items() if v}
@@ -226,8 +226,10 @@ class VenueServer:
             return []
         req: Request = ev[1]
         self._received += 1
-        if self.cfg.ack_delay_ms and req.msg_type in t.ORDER_MESSAGES:
-            heapq.heappush(self._delayed, (time.monotonic() + self.cfg.ack_delay_ms / 1000.0, next(self._seq), req))
+        delay = self.cfg.ack_delay_ms if req.msg_type in t.ORDER_MESSAGES else (
+            self.cfg.query_delay_ms if req.msg_type in t.QUERY_MESSAGES else 0)
+        if delay:
+            heapq.heappush(self._delayed, (time.monotonic() + delay / 1000.0, next(self._seq), req))
             return []
         return self._apply(req)
 

@@ -14,7 +14,8 @@ admin. Placeholders in paths and bodies name objects of the test desk:
   likewise ``own_``/``other_`` proposal, order, alert, paper run;
 - ``{own_agent}`` / ``{other_agent}``: an agent the API client owns / one it does not;
 - ``{limit}``, ``{change}`` (a pending limit change by another officer), ``{rearm}`` (a
-  re-arm request by another officer), ``{run}`` (research backtest), ``{rule}`` (alert rule).
+  re-arm request by another officer), ``{run}`` (research backtest), ``{rule}`` (alert rule),
+  ``{recon_break}`` (an open reconciliation break).
 
 Websocket rows: ``CONNECT`` expects 101 (accepted) or the close code; ``GROUP`` rows say
 whether the socket joins that group (1) or not (0).
@@ -159,6 +160,9 @@ MATRIX: list[tuple] = [
     (P, "POST", "/venues/new/", VENUE, (302, 403, 403, 403, 302), "venues: admins"),
     (P, "POST", "/venues/{venue}/", {**VENUE, "code": "{venue_code}"}, (302, 403, 403, 403, 302), ""),
     (P, "POST", "/venues/{venue}/sequence-reset/", {"reason": "matrix"}, (302, 403, 403, 403, 302), "an audited admin action"),
+    (P, "GET", "/venues/reconciliation/", None, (302, 200, 200, 403, 200), "every desk user reads the runs and breaks"),
+    (P, "POST", "/venues/{venue}/reconcile/", {}, (302, 403, 302, 403, 302), "Reconcile now: admins and risk officers"),
+    (P, "POST", "/venues/reconciliation/breaks/{recon_break}/resolve/", {"note": "matrix"}, (302, 403, 302, 403, 302), "resolved with a note, audited who/when"),
     (P, "GET", "/agents/", None, (302, 200, 200, 403, 200), ""),
     (P, "POST", "/agents/{own_agent}/edit/", {"weight": "0.5", "enabled": "on"}, (302, 403, 403, 403, 302), "only admins change agents"),
     (P, "GET", "/backtests/", None, (302, 200, 200, 403, 200), ""),

@@ -77,13 +77,16 @@ def desk(demo_small, monkeypatch, settings):
     from orders_app.models import Venue
 
     venue = Venue.objects.order_by("code").first()
+    from fix_app.services import break_record
+
+    recon_break = break_record(venue=venue, kind="position", detail={"why": "matrix", "symbol": symbol})
     ids = {
         "own_pf": own.pk, "other_pf": other.pk, "own_proposal": own_proposal.pk, "other_proposal": other_proposal.pk,
         "own_order": own_order.pk, "other_order": other_order.pk, "limit": limit.pk, "change": change.pk,
         "rearm": rearm.pk, "own_alert": own_alert.pk, "other_alert": other_alert.pk, "run": run.pk,
         "own_paper": own_paper.pk, "other_paper": other_paper.pk, "rule": rule.pk, "own_agent": own_agent.pk,
         "other_agent": other_agent.pk, "own_agent_name": own_agent.name, "other_agent_name": other_agent.name,
-        "symbol": symbol, "venue": venue.pk, "venue_code": venue.code,
+        "symbol": symbol, "venue": venue.pk, "venue_code": venue.code, "recon_break": recon_break.pk,
     }
     yield {"ids": ids, "users": {"trader": trader, "risk": risk1, "api": bot, "admin": admin}}
     set_clock(None)

@@ -192,12 +192,25 @@ def fix_desk(demo_small, replay_clock, enqueued, tmp_path, gateway_env):  # noqa
         gateway.stop()
         stub.stop()
         raise
+    wait_reconciled(venue)
     desk = FixDesk(venue, stub, gateway, Portfolio.objects.get(name=demo.DEMO_PORTFOLIO),
                    get_user_model().objects.get(username="trader"), enqueued)
     yield desk
     gateway.kill9()  # the graceful stop is the sessions test's
     desk.stub.stop()
     _wait_other_sessions_gone()
+
+
+def wait_reconciled(venue, timeout: float = 30.0, *, after: int = 0):
+    """Until a reconciliation run of ``venue`` (with an id above ``after``) has finished and the router uses the venue."""
+    from fix_app.models import ReconciliationRun
+    from orders_app.models import Venue
+
+    def done():
+        run = ReconciliationRun.objects.filter(venue=venue, pk__gt=after).exclude(status="running").order_by("-id").first()
+        return run if run is not None and Venue.objects.filter(pk=venue.pk, reconciled=True).exists() else None
+
+    return wait_for(done, timeout, what=f"{venue.code} reconciled")
 
 
 def _wait_other_sessions_gone(timeout: float = 10.0) -> None:

@@ -2,7 +2,8 @@
 
 Not the demo's venue (``manage.py fix_venue``): no market, just answers the desk can predict.
 D -> 8/0 then fills (all at once, or ``fills`` parts, each after ``fill_delay_s``); F -> 8/4 (or 9
-when ``refuse_cancels``); G -> 8/5; H -> 8/I. ``hold`` leaves new orders resting; ``reject``
+when ``refuse_cancels``); G -> 8/5; H -> 8/I; AF -> 8/I per open order; AN -> AO, AP per symbol (the
+reconciliation the gateway runs on each logon). ``hold`` leaves new orders resting; ``reject``
 rejects new orders of those symbols; ``duplicate`` sends every report twice (the same ExecID,
 PossResend=Y). Tests send busts, corrections, reports on unknown orders and garbage by hand.
 
@@ -144,7 +145,8 @@ class StubVenue(fix.Application):
             f = mapping.fields_of(message.toString())
             with self.lock:
                 self.received.append(f)
-                getattr(self, "_on_" + {"D": "new", "F": "cancel", "G": "replace", "H": "status"}.get(f.get(35, ""), "other"))(f)
+                getattr(self, "_on_" + {"D": "new", "F": "cancel", "G": "replace", "H": "status", "AF": "mass_status",
+                                       "AN": "positions"}.get(f.get(35, ""), "other"))(f)
         except Exception:
             log.exception("stub fromApp")
 
@@ -272,6 +274,32 @@ class StubVenue(fix.Application):
                        (54, f.get(54, "1")), (14, "0"), (151, "0"), (6, "0"), (58, "unknown order")])
             return
         self.report(o, "I", cl=f[11], extra=[(790, f[790])] if 790 in f else [])
+
+    def _on_mass_status(self, f: dict[int, str]) -> None:
+        req = f.get(584, "")
+        working = [o for o in {id(o): o for o in self.orders.values()}.values() if o.status not in mapping.TERMINAL_ORD_STATUS]
+        if not working:
+            self.send([(37, "NONE"), (11, "NONE"), (17, self._exec_id()), (150, "I"), (39, "8"), (55, "NONE"), (54, "1"),
+                       (14, "0"), (151, "0"), (6, "0"), (584, req), (911, "0"), (912, "Y")])
+            return
+        for i, o in enumerate(working, 1):
+            self.report(o, "I", extra=[(584, req), (911, str(len(working))), (912, "Y" if i == len(working) else "N")])
+
+    def _on_positions(self, f: dict[int, str]) -> None:
+        from datetime import date
+
+        from fix_app.venue.messages import to_message
+        from fix_app.venue.records import Request
+        from fix_app.venue.reports import positions_reports
+
+        held: dict[str, Decimal] = {}
+        for o in {id(o): o for o in self.orders.values()}.values():
+            for e in o.execs:
+                held[o.symbol] = held.get(o.symbol, Decimal(0)) + (e["qty"] if o.side == "1" else -e["qty"])
+        req = Request("AN", f)
+        for r in positions_reports(req, dict(sorted(held.items())), {}, ids=[self._exec_id() for _ in range(len(held) + 1)],
+                                   name=self.sender, day=date.today()):
+            fix.Session.sendToTarget(to_message(r), self.sid)
 
     def _on_other(self, f: dict[int, str]) -> None:
         return None

@@ -39,3 +39,37 @@ def test_compare_when_statuses_or_quantities_disagree_then_breaks_name_the_order
     assert kinds == [("quantity", "C1"), ("status", "C1"), ("status", "C2")]
     q = next(b for b in out.breaks if b.kind == "quantity")
     assert q.detail == {"venue_cum_qty": "120", "desk_filled_qty": "100"}
+
+
+def _status(cl, over=None):
+    return {35: "8", 584: "M1", 11: cl, 55: "KO", 54: "1", 14: "40", 151: "60", 39: "1", 150: "I", 911: "2", 912: "N", **(over or {})}
+
+
+def test_collection_when_the_answers_arrive_then_each_part_completes_on_its_last_report():
+    from fix_app.reconcile_core import Collection
+
+    c = Collection(mass_req_id="M1", pos_req_id="P1")
+    assert c.add(_status("C1")) == ""
+    assert c.add(_status("C1")) == ""  # a repeat (PossDup) is not a second order
+    assert c.add({**_status("C9"), 584: "OLD"}) == "other"  # a late answer to an earlier run
+    assert c.add(_status("C2", {39: "0", 14: "0", 151: "100", 912: "Y"})) == "orders"
+    assert c.add({35: "AO", 710: "P1", 727: "2", 728: "0"}) == ""
+    assert c.add({35: "AP", 710: "P1", 55: "KO", 704: "100", 705: "0"}) == ""
+    assert c.add({35: "AP", 710: "P1", 55: "PEP", 704: "0", 705: "30"}) == "positions"
+    assert c.done and c.positions == {"KO": D(100), "PEP": D(-30)}
+    assert [(o.cl_ord_id, o.side, o.cum_qty, o.leaves_qty, o.open) for o in c.orders] == [
+        ("C1", "BUY", D(40), D(60), True), ("C2", "BUY", D(0), D(100), True)]
+
+
+def test_collection_when_nothing_is_open_or_held_then_complete_at_once_and_nonsense_is_refused():
+    import pytest
+
+    from fix_app.mapping import BadMessage
+    from fix_app.reconcile_core import Collection, is_answer
+
+    c = Collection(mass_req_id="M1", pos_req_id="P1")
+    assert c.add({35: "8", 584: "M1", 11: "NONE", 39: "8", 150: "I", 911: "0", 912: "Y"}) == "orders"
+    assert c.add({35: "AO", 710: "P1", 727: "0", 728: "2"}) == "positions" and c.done and not c.orders
+    assert is_answer({35: "8", 584: "M1"}) and is_answer({35: "AP"}) and not is_answer({35: "8", 790: "S1", 150: "I"})
+    with pytest.raises(BadMessage):
+        Collection(mass_req_id="M1", pos_req_id="P1").add(_status("C1", {14: "-5"}))

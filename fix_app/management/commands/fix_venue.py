@@ -36,6 +36,8 @@ class Command(BaseCommand):
                             help="drop the connection after N application messages received on it")
         faults.add_argument("--ack-delay-ms", type=int, default=int(env("ACK_DELAY_MS", "0") or 0),
                             help="hold every D, F and G this many ms before acting on it")
+        faults.add_argument("--query-delay-ms", type=int, default=int(env("QUERY_DELAY_MS", "0") or 0),
+                            help="hold every AF and AN this many ms before answering it")
         faults.add_argument("--duplicate-reports", action="store_true", default=env_bool("DUPLICATE_REPORTS"),
                             help="send every ExecutionReport twice, the second with PossDupFlag=Y")
         faults.add_argument("--cancel-on-disconnect", action="store_true", default=env_bool("CANCEL_ON_DISCONNECT"),
@@ -74,7 +76,7 @@ class Command(BaseCommand):
             port=o["port"] or row.fix_port or DEFAULT_PORT, sender_comp_id=sender, target_comp_id=target,
             venue_code=row.code, state_dir=state_dir, tick_ms=o["tick_ms"], data_dictionary=dd,
             reject_share=o["reject_share"], reject_text=o["reject_text"], drop_after=o["drop_after"],
-            ack_delay_ms=o["ack_delay_ms"], duplicate_reports=o["duplicate_reports"],
+            ack_delay_ms=o["ack_delay_ms"], query_delay_ms=o["query_delay_ms"], duplicate_reports=o["duplicate_reports"],
             cancel_on_disconnect=o["cancel_on_disconnect"], pending_acks=o["pending_acks"],
         )
         get_clock()  # the replay anchor, read (or created) before the book thread starts
