@@ -52,12 +52,16 @@ def backup_create(*, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if connection.vendor == "sqlite":
-        connection.ensure_connection()
+        # From a connection of its own: it reads the last committed state (WAL) whatever the
+        # caller's connection is doing; from a connection inside a write transaction the
+        # backup API answers BUSY forever.
+        src = sqlite3.connect(str(connection.settings_dict["NAME"]), timeout=20)
         dest = sqlite3.connect(str(path))
         try:
-            connection.connection.backup(dest)
+            src.backup(dest)
         finally:
             dest.close()
+            src.close()
         return path
     if connection.vendor == "postgresql":
         env, args = _pg_env_and_args()
@@ -73,6 +77,8 @@ def backup_restore(*, path: Path) -> None:
     path = Path(path)
     if not path.exists():
         raise BackupError(f"{path}: no such backup file")
+    if connection.in_atomic_block:
+        raise BackupError("a restore replaces the whole database: run it outside any transaction")
     if connection.vendor == "sqlite":
         src = sqlite3.connect(str(path))
         try:
