@@ -216,6 +216,7 @@ EVALUATORS: dict[str, Callable[[AlertRule, Probe], Firing]] = {
     **resource_rules.EVALUATORS,
 }
 PENDING_PREFIX = "mon:pending:"
+HOLD_SLACK_S = 0.5
 
 
 def _held(rule: AlertRule, firing: Firing, now: float) -> Firing:
@@ -240,7 +241,10 @@ def _held(rule: AlertRule, firing: Firing, now: float) -> Firing:
         since.update(new)
     except Exception:
         return firing  # no memory of when it began: say it now rather than stay silent
-    return {s: (f"{msg} for over {for_s:.0f} s", value, pid) for s, (msg, value, pid) in firing.items() if now - since[s] >= for_s}
+    # Half a second of slack: evaluations come from beat at a fixed cadence with a little jitter, and
+    # "held for 60 s" seen 59.99 s apart must not wait a whole further period.
+    return {s: (f"{msg} for over {for_s:.0f} s", value, pid) for s, (msg, value, pid) in firing.items()
+            if now - since[s] >= for_s - HOLD_SLACK_S}
 
 
 def _severity(rule: AlertRule, subject: str, message: str) -> str:
