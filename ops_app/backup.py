@@ -73,25 +73,36 @@ def backup_create(*, path: Path) -> Path:
     raise BackupError(f"backups are not implemented for {connection.vendor}")
 
 
-def backup_restore(*, path: Path) -> None:
+def backup_restore(*, path: Path, into: str | None = None) -> None:
+    """Replace the desk's database with the backup at ``path``; or, with ``into``, fill another
+    database (PostgreSQL: an existing database of the same server; SQLite: a file) and leave the
+    desk's alone: a drill that proves a backup restores without touching production."""
     path = Path(path)
     if not path.exists():
         raise BackupError(f"{path}: no such backup file")
-    if connection.in_atomic_block:
+    if into is None and connection.in_atomic_block:
         raise BackupError("a restore replaces the whole database: run it outside any transaction")
     if connection.vendor == "sqlite":
         src = sqlite3.connect(str(path))
         try:
-            connection.ensure_connection()
-            src.backup(connection.connection)
+            if into is not None:
+                dest = sqlite3.connect(str(into))
+                try:
+                    src.backup(dest)
+                finally:
+                    dest.close()
+            else:
+                connection.ensure_connection()
+                src.backup(connection.connection)
         finally:
             src.close()
         return
     if connection.vendor == "postgresql":
-        connection.close()  # pg_restore needs the tables unlocked
+        if into is None:
+            connection.close()  # pg_restore needs the tables unlocked
         env, args = _pg_env_and_args()
         cmd = ["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction", *args,
-               "--dbname", connection.settings_dict["NAME"], str(path)]
+               "--dbname", into or connection.settings_dict["NAME"], str(path)]
         result = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if result.returncode != 0:
             raise BackupError(f"pg_restore failed: {result.stderr.strip()}")
