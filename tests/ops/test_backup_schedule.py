@@ -134,3 +134,40 @@ def test_monitoring_page_when_backups_made_then_last_backup_and_its_age_shown(ba
     assert "Last good backup" in body and record.sha256[:12] in body and record.path.rsplit("/", 1)[1] in body
     data = client.get("/monitoring/data/").json()["backups"]
     assert data["last"]["sha256"] == record.sha256 and 0 <= data["age_s"] < 60 and data["recent"][0]["status"] == "ok"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_restore_into_when_drilled_then_another_database_holds_the_backup_and_the_desks_is_untouched(backup_dir, tmp_path, portfolio):
+    import uuid
+
+    from django.core.management import call_command
+    from django.db import connection
+
+    from portfolio_app.models import Portfolio
+
+    record = backup_run()
+    Portfolio.objects.create(name="After the backup", cash="1.00")
+    if connection.vendor == "sqlite":
+        import sqlite3
+
+        into = str(tmp_path / "drill.sqlite3")
+        call_command("restore", record.path, into=into)
+        with sqlite3.connect(into) as con:
+            names = {n for (n,) in con.execute("SELECT name FROM portfolio_app_portfolio")}
+    else:
+        import psycopg
+
+        into = f"{connection.settings_dict['NAME']}_drill_{uuid.uuid4().hex[:6]}"
+        with connection.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{into}"')
+        try:
+            call_command("restore", record.path, into=into)
+            s = connection.settings_dict
+            with psycopg.connect(host=s.get("HOST") or "127.0.0.1", port=s.get("PORT") or 5432, user=s.get("USER") or None,
+                                 password=s.get("PASSWORD") or None, dbname=into) as con:
+                names = {n for (n,) in con.execute("SELECT name FROM portfolio_app_portfolio")}
+        finally:
+            with connection.cursor() as cur:
+                cur.execute(f'DROP DATABASE IF EXISTS "{into}"')
+    assert names == {"Test Book"}
+    assert set(Portfolio.objects.values_list("name", flat=True)) == {"Test Book", "After the backup"}
