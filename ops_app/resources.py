@@ -25,6 +25,7 @@ that is gone disappears from the scrape instead of staying as a stale gauge).
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -148,6 +149,7 @@ class ProcessReporter(threading.Thread):
 
 _reporter: ProcessReporter | None = None
 _reporter_lock = threading.Lock()
+_atexit_registered: list[bool] = []
 
 
 def reporter_start(*, role: str, name: str | None = None, children: bool = False) -> ProcessReporter | None:
@@ -161,6 +163,11 @@ def reporter_start(*, role: str, name: str | None = None, children: bool = False
         _reporter = ProcessReporter(role=role, name=name or f"{socket.gethostname()}:{os.getpid()}", children=children)
         _reporter.pid = os.getpid()
         _reporter.start()
+        if not _atexit_registered:
+            # Beat has no shutdown signal, and any process may simply exit: a normal exit (SIGTERM
+            # handled, SystemExit) removes the report too; only a killed or hung process stays silent.
+            atexit.register(reporter_stop)
+            _atexit_registered.append(True)
         return _reporter
 
 

@@ -61,10 +61,13 @@ def _backup_row(b) -> dict:
 
 
 def _backups() -> dict:
+    from django.conf import settings
+
     from ops_app.backup import backup_age, backups_recent
 
     age = backup_age()
-    return {"age_s": age["age_s"], "interval_s": age["interval_s"],
+    return {"age_s": age["age_s"], "interval_s": age["interval_s"], "interval_min": age["interval_s"] / 60,
+            "keep": getattr(settings, "DESK_BACKUP_KEEP", 48),
             "last": _backup_row(age["last"]) if age["last"] else None, "recent": [_backup_row(b) for b in backups_recent(8)]}
 
 
@@ -72,14 +75,13 @@ def _backups() -> dict:
 def monitoring_page(request):
     from ops_app.rollout import agent_modes, mode_changes
     from ops_app.models import AlertRule
+    from ops_app.resources import resources_snapshot
 
     active, history = _alerts()
     workers, workers_error = _workers()
     rules = list(AlertRule.objects.all())
     for r in rules:
         r.params_json = json.dumps(r.params or {})
-    from ops_app.resources import resources_snapshot
-
     context = {"active": active, "history": history, "workers": workers, "workers_error": workers_error,
                "rules": rules, "is_admin": roles.is_admin(request.user),
                "resources": resources_snapshot(), "backups": _backups()}

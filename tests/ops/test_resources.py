@@ -95,6 +95,21 @@ def test_reporter_when_started_then_reports_every_interval_and_clean_stop_remove
     assert [p for p in resources.processes_list() if p["name"] == "test-reporter"] == []
 
 
+def test_reporter_when_its_process_exits_normally_then_its_report_is_removed():
+    from django.conf import settings
+
+    code = ("import os, time, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings'); django.setup()\n"
+            "from ops_app.resources import reporter_start, processes_list\n"
+            "reporter_start(role='beat', name='exit-test')\n"
+            "deadline = time.monotonic() + 10\n"
+            "while not any(p['name'] == 'exit-test' for p in processes_list()) and time.monotonic() < deadline: time.sleep(0.05)\n"
+            "raise SystemExit(0 if any(p['name'] == 'exit-test' for p in processes_list()) else 3)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=settings.BASE_DIR, env={**os.environ, "REDIS_URL": settings.REDIS_URL},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]  # it did report while it ran
+    assert [p for p in resources.processes_list() if p["name"] == "exit-test"] == []
+
+
 def test_process_silent_when_a_process_stops_reporting_then_raised_and_resolved_when_it_reports_again():
     t0 = time.time()
     sample = {"pid": 7, "cpu_pct": 0.0, "rss_bytes": 1, "children": 0}
