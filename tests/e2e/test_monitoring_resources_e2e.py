@@ -49,6 +49,8 @@ def test_monitoring_page_when_the_desk_runs_then_every_process_queue_and_the_las
         return {t.strip() for t in page.locator("#procs tbody td:first-child").all_inner_texts()} >= {"web", "worker", "beat"}
 
     wait_until(roles, timeout=60, interval=1, message="web, worker and beat in the Resources panel")
+    wait_until(lambda: page.locator("#mon-updated").inner_text().startswith("updated"), timeout=30,
+               message="the page's first refresh from its data endpoint")
     page.wait_for_timeout(700)
     shot(page, "monitoring-resources")
 
