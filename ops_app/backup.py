@@ -209,3 +209,26 @@ def backup_age(*, now: datetime | None = None) -> dict:
     last = backup_last_good()
     done = last.started_at + timedelta(seconds=last.duration_s or 0) if last else None
     return {"last": last, "age_s": (now - done).total_seconds() if done else None, "interval_s": interval_seconds()}
+
+
+def backup_scheduled_run() -> str:
+    """The schedule's backup. Safe to run twice: one backup at a time desk-wide (a Redis lock), and
+    a message delivered again soon after a good backup (a redelivery, two beats) finds it recent and
+    does nothing. A failure is recorded (``backup_run``) and reported as ``failed``: the
+    ``backup_stale`` rule says when it matters."""
+    from desk.redis import get_redis
+
+    age = backup_age()
+    if age["age_s"] is not None and age["age_s"] < age["interval_s"] / 2:
+        return "skipped: a backup was made %.0f s ago" % age["age_s"]
+    lock, token = "ops:backup:lock", str(time.time())
+    if not get_redis().set(lock, token, nx=True, ex=3600):
+        return "skipped: another backup is running"
+    try:
+        backup_run(trigger="schedule")
+        return "ok"
+    except BackupError:
+        return "failed"
+    finally:
+        if get_redis().get(lock) == token.encode():
+            get_redis().delete(lock)

@@ -35,27 +35,7 @@ def alert_webhook_deliver(self, delivery_id: int) -> str:
 
 @shared_task(acks_late=True, time_limit=3600, soft_time_limit=3500, ignore_result=True)
 def backup_scheduled() -> str:
-    """Beat, every DESK_BACKUP_EVERY_MINUTES (queue default): one backup and retention.
+    """Beat, every DESK_BACKUP_EVERY_MINUTES (queue default): one backup and retention; safe to run twice."""
+    from ops_app.backup import backup_scheduled_run
 
-    Safe to run twice: one backup at a time desk-wide (a Redis lock), and a message delivered
-    again soon after a good backup (a redelivery, two beats) finds it recent and does nothing.
-    """
-    import time
-
-    from desk.redis import get_redis
-    from ops_app.backup import BackupError, backup_age, backup_run
-
-    age = backup_age()
-    if age["age_s"] is not None and age["age_s"] < age["interval_s"] / 2:
-        return "skipped: a backup was made %.0f s ago" % age["age_s"]
-    lock, token = "ops:backup:lock", str(time.time())
-    if not get_redis().set(lock, token, nx=True, ex=3600):
-        return "skipped: another backup is running"
-    try:
-        backup_run(trigger="schedule")
-        return "ok"
-    except BackupError:
-        return "failed"  # recorded with its reason; the backup_stale rule says when it matters
-    finally:
-        if get_redis().get(lock) == token.encode():
-            get_redis().delete(lock)
+    return backup_scheduled_run()
