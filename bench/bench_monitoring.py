@@ -7,6 +7,12 @@
 2. Time from a Celery worker being killed (SIGKILL) to the "worker missing" alert being
    raised, with the rule evaluated at the beat's cadence (``DESK_ALERT_EVAL_SECONDS``) from a
    random phase, as beat would. Goal: <= 30 s.
+3. Alert latency of the queue rules: a worker of its own queue is stopped, tasks are enqueued
+   (the condition starts), and the beat task's body (``alert_rules_tick``) runs at the beat's
+   cadence from a random phase; after each evaluation the Monitoring page's data endpoint is
+   read as a browser would (it refreshes on every ``alert.raised`` push). Measured: condition
+   -> alert visible there, for the default rules (oldest task over 30 s; over 100 waiting for
+   60 s). Then the worker is started again: back -> queue drained -> alerts resolved.
 """
 
 from __future__ import annotations
@@ -149,8 +155,99 @@ def worker_missing() -> list[dict]:
     }]
 
 
+def _visible(client, queue: str) -> set[str]:
+    """The kinds of the active alerts about ``queue`` that the Monitoring page's data endpoint shows."""
+    data = client.get("/monitoring/data/").json()
+    return {a["kind"] for a in data["active"] if f"'{queue}'" in a["message"]}
+
+
+def queue_alert_latency() -> list[dict]:
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from desk.redis import get_redis
+    from desk.tasks import enqueue
+    from ops_app.alert_rules.rules import alert_rules_tick
+    from ops_app.alert_rules.series import workers_forget
+    from ops_app.models import AlertRule
+    from ops_app.resources import processes_list
+
+    rules = {r.kind: r for r in AlertRule.objects.filter(kind__in=["task_age", "queue_depth"], enabled=True)}
+    if set(rules) != {"task_age", "queue_depth"}:
+        return [{"name": "worker stopped + tasks waiting -> alert visible", "value": None, "note": "a queue rule is missing or disabled"}]
+    user = get_user_model().objects.filter(username="trader").first() or get_user_model().objects.filter(is_superuser=True).first()
+    client = Client()
+    client.force_login(user)
+    queue = f"benchq-{os.getpid()}"
+    name = f"benchq-{os.getpid()}@{socket.gethostname()}"
+    n_tasks = int(rules["queue_depth"].threshold) + 50
+    period = float(getattr(settings, "DESK_ALERT_EVAL_SECONDS", 10.0))
+    old_queues = settings.DESK_QUEUES
+    settings.DESK_QUEUES = (*old_queues, queue)
+    args = [sys.executable, "-m", "celery", "-A", "config", "worker", "-n", name, "-Q", queue, "--pool", "threads", "-c", "2",
+            "--loglevel", "WARNING", "--without-gossip", "--without-mingle"]
+    env = {**os.environ, "DESK_PROCESS_HEARTBEAT_SECONDS": "1"}
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out: list[dict] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p["name"] == name for p in processes_list()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        proc.terminate()  # a clean stop, as a deploy or an operator would
+        proc.wait(30)
+        t0 = time.monotonic()
+        for _ in range(n_tasks):
+            enqueue("ops_app.tasks.heartbeat_publish", queue=queue)
+        enqueued_s = time.monotonic() - t0
+        time.sleep(random.Random(11).uniform(0, period))  # beat's phase relative to the condition
+        seen: dict[str, float] = {}
+        tick = time.monotonic()
+        while tick - t0 < 180 and len(seen) < 2:
+            alert_rules_tick()
+            for kind in _visible(client, queue) - set(seen):
+                seen[kind] = time.monotonic() - t0
+            tick += period
+            time.sleep(max(0.0, tick - time.monotonic()))
+        for kind, label in (("task_age", "oldest task"), ("queue_depth", "queue depth")):
+            r = rules[kind]
+            hold = float((r.params or {}).get("for_s", 0) or 0)
+            floor = r.threshold if kind == "task_age" else hold
+            out.append({
+                "name": f"worker stopped + tasks waiting -> {label} alert visible", "value": seen.get(kind), "unit": "s",
+                "goal": f"<= {floor + period + 5:.0f}",
+                "note": (f"rule: {r.name} (threshold {r.threshold:g}{', for ' + format(hold, 'g') + ' s' if hold else ''}); "
+                         f"{n_tasks} tasks enqueued in {enqueued_s:.2f} s; evaluated every {period:g} s; "
+                         + (f"{seen[kind] - floor:.1f} s after the rule's own wait" if kind in seen else "NOT visible within 180 s")),
+            })
+        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        t1 = time.monotonic()
+        r = get_redis()
+        while r.llen(queue) and time.monotonic() - t1 < 120:
+            time.sleep(0.1)
+        drained = time.monotonic() - t1
+        alert_rules_tick()
+        resolved = time.monotonic() - t1
+        left = _visible(client, queue)
+        out.append({"name": "worker back -> queue drained -> alerts resolved", "value": resolved if not left else None, "unit": "s",
+                    "note": f"{n_tasks} tasks drained in {drained:.1f} s (worker start included), then one evaluation"
+                            + (f"; STILL ACTIVE: {sorted(left)}" if left else "")})
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        get_redis().delete(queue)
+        workers_forget([name])
+        settings.DESK_QUEUES = old_queues
+        alert_rules_tick()  # resolves what the bench raised
+    return out
+
+
 def run() -> list[dict]:
-    return overhead() + worker_missing()
+    return overhead() + worker_missing() + queue_alert_latency()
 
 
 if __name__ == "__main__":

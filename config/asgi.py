@@ -13,9 +13,27 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from config.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
+router = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+
+async def application(scope, receive, send):
+    """The router, plus the ASGI lifespan: from the server's startup to its shutdown, this web
+    process reports its own CPU and memory to Redis (ops_app.resources); shutdown removes it."""
+    if scope["type"] != "lifespan":
+        return await router(scope, receive, send)
+    from ops_app.resources import reporter_start, reporter_stop
+
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            reporter_start(role="web")
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            reporter_stop()
+            await send({"type": "lifespan.shutdown.complete"})
+            return

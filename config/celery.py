@@ -11,3 +11,29 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 import config.observability  # noqa: E402,F401  (connects the Celery signal handlers)
+
+
+# Each worker (its main process; the pool's children are summed in) and beat report their own CPU
+# and memory to Redis (ops_app.resources); a clean shutdown removes the entry.
+from celery import signals  # noqa: E402
+
+
+@signals.worker_ready.connect(weak=False)
+def _report_worker(sender=None, **kwargs):
+    from ops_app.resources import reporter_start
+
+    reporter_start(role="worker", name=getattr(sender, "hostname", None), children=True)
+
+
+@signals.beat_init.connect(weak=False)
+def _report_beat(sender=None, **kwargs):
+    from ops_app.resources import reporter_start
+
+    reporter_start(role="beat")
+
+
+@signals.worker_shutdown.connect(weak=False)
+def _report_stop(sender=None, **kwargs):
+    from ops_app.resources import reporter_stop
+
+    reporter_stop()

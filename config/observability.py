@@ -5,6 +5,8 @@ signal into the Celery tasks it causes and into the log lines of the orders they
   request's log lines and returns it in the response.
 - Celery: ``before_task_publish`` copies the current id into the message headers;
   ``task_prerun`` binds it in the worker, so the task's log lines carry it.
+- Celery: ``before_task_publish`` also stamps when the message was published
+  (``desk.tasks.ENQUEUED_AT_HEADER``), so a queue's oldest waiting task has an age.
 """
 
 from __future__ import annotations
@@ -117,6 +119,15 @@ def _add_correlation_header(headers=None, **kwargs):
     # Not "correlation_id": the worker overwrites that name with the AMQP property (= the task id).
     if cid and headers is not None and TASK_HEADER not in headers:
         headers[TASK_HEADER] = cid
+
+
+@celery_signals.before_task_publish.connect
+def _add_enqueued_at_header(headers=None, **kwargs):
+    from desk.tasks import ENQUEUED_AT_HEADER
+
+    # A retry republishes with the old headers: it waits from its new publish, so the stamp is renewed.
+    if headers is not None:
+        headers[ENQUEUED_AT_HEADER] = round(time.time(), 3)
 
 
 @celery_signals.task_prerun.connect

@@ -452,5 +452,19 @@ DESK_ALERT_WEBHOOK_MAX_ATTEMPTS = env.int("DESK_ALERT_WEBHOOK_MAX_ATTEMPTS", def
 # Per-minute request, 5xx and latency series in Redis (error-rate and p99 rules, Monitoring charts),
 # right after django-prometheus's first middleware so it times nearly the whole request.
 MIDDLEWARE.insert(1, "ops_app.alert_rules.series.RequestSeriesMiddleware")
+# Every web process, worker and beat reports its CPU and memory to Redis this often (ops_app.resources; 0: off).
+DESK_PROCESS_HEARTBEAT_SECONDS = env.float("DESK_PROCESS_HEARTBEAT_SECONDS", default=5.0)
+
+# --- Backups ----------------------------------------------------------------------
+# A backup of the database every DESK_BACKUP_EVERY_MINUTES (0: no schedule) into DESK_BACKUP_DIR,
+# keeping the newest DESK_BACKUP_KEEP files (ops_app.backup; the backup_stale rule watches it).
+DESK_BACKUP_DIR = Path(env.str("DESK_BACKUP_DIR", default=str(VAR_DIR / "backups")))
+DESK_BACKUP_EVERY_MINUTES = env.float("DESK_BACKUP_EVERY_MINUTES", default=60.0)
+DESK_BACKUP_KEEP = env.int("DESK_BACKUP_KEEP", default=48)
+if DESK_BACKUP_EVERY_MINUTES > 0:
+    CELERY_BEAT_SCHEDULE["backup"] = {
+        "task": "ops_app.tasks.backup_scheduled", "schedule": DESK_BACKUP_EVERY_MINUTES * 60,
+        "options": {"expires": max(30.0, DESK_BACKUP_EVERY_MINUTES * 30)},
+    }
 # Off: the desk's own Prometheus metrics become no-ops (desk.metrics; the overhead benchmark's "off").
 DESK_METRICS_ENABLED = env.bool("DESK_METRICS_ENABLED", default=True)

@@ -14,6 +14,11 @@ from typing import Any
 from celery import current_app
 from django.db import transaction
 
+# The Celery message header that carries when the message was published (epoch seconds, set by a
+# ``before_task_publish`` handler in every process): kombu's Redis messages carry no publish time,
+# and the oldest waiting task's age per queue is read from it (ops_app.resources).
+ENQUEUED_AT_HEADER = "desk_enqueued_at"
+
 
 def enqueue(name: str, args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None, **options: Any):
     """Send task ``name`` now (``options``: ``eta``, ``countdown``, ``retry_policy``, ``retry``…)."""

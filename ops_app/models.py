@@ -34,11 +34,18 @@ class AlertRule(models.Model):
         FILLS_STALLED = "fills_stalled", "Orders open but no fill for N minutes (in session)"
         LIMIT_UTILISATION = "limit_utilisation", "A limit's utilisation over N%"
         KILL_SWITCH = "kill_switch", "Trading state not ACTIVE"
+        TASK_AGE = "task_age", "A queue's oldest waiting task older than N s"
+        PROCESS_SILENT = "process_silent", "A web process, worker or beat silent for N s"
+        DISK_FREE = "disk_free", "Disk free under N%"
+        REDIS_MEMORY = "redis_memory", "Redis memory over N% of maxmemory"
+        DB_CONNECTIONS = "db_connections", "Database connections over N% of max_connections"
+        BACKUP_STALE = "backup_stale", "Last good backup older than N x the backup interval"
 
     UNITS = {
         "error_rate": "% of requests", "p99_latency": "ms", "queue_depth": "messages", "worker_missing": "s since last answer",
         "redis_unreachable": "", "database_unreachable": "", "fills_stalled": "", "limit_utilisation": "% of threshold",
-        "kill_switch": "",
+        "kill_switch": "", "task_age": "s waiting", "process_silent": "s since last report", "disk_free": "% free",
+        "redis_memory": "% of maxmemory", "db_connections": "% of max_connections", "backup_stale": "x the interval",
     }
 
     name = models.CharField(max_length=128, unique=True)
@@ -47,7 +54,8 @@ class AlertRule(models.Model):
     severity = models.CharField(max_length=8, choices=Alert.Severity.choices, default=Alert.Severity.WARNING)
     threshold = models.FloatField(default=0, help_text="In the kind's unit (see UNITS); ignored by the on/off kinds.")
     window_minutes = models.PositiveIntegerField(default=5, help_text="Look-back of error rate, p99 latency and fills stalled.")
-    params = models.JSONField(default=dict, blank=True, help_text='e.g. {"min_requests": 20}, {"ping_timeout": 1.0}')
+    params = models.JSONField(default=dict, blank=True, help_text='e.g. {"min_requests": 20}, {"ping_timeout": 1.0}; '
+                                                                  '{"for_s": 60}: fires only once true that long')
     webhook_url = models.URLField(blank=True, help_text="Deliveries of this rule's alerts; empty: DESK_ALERT_WEBHOOK_URL.")
     note = models.TextField(blank=True)
     updated_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -116,3 +124,34 @@ class ModeChange(models.Model):
         ordering = ["-ts", "-id"]
         indexes = [models.Index(fields=["target", "target_id", "-ts"])]
         db_table = "risk_app_modechange"
+
+
+class Backup(models.Model):
+    """One backup of the database, made by the schedule (``ops_app.tasks.backup_scheduled``) or
+    ``manage.py backup``: its file, size, SHA-256 and how long it took, or why it failed.
+
+    Retention deletes the file of an old backup and keeps its row (``pruned_at``), so the list
+    says what was made and what is still on disk.
+    """
+
+    class Status(models.TextChoices):
+        OK = "ok"
+        FAILED = "failed"
+
+    status = models.CharField(max_length=8, choices=Status.choices)
+    trigger = models.CharField(max_length=16, default="schedule", help_text="schedule or command")
+    vendor = models.CharField(max_length=16)
+    path = models.CharField(max_length=500)
+    size_bytes = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    started_at = models.DateTimeField()
+    duration_s = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    pruned_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["status", "-started_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.path} ({self.status})"

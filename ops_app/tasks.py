@@ -1,4 +1,4 @@
-"""Operations tasks: the heartbeat, the desk's alert rules and their webhook deliveries."""
+"""Operations tasks: the heartbeat, the desk's alert rules and their webhook deliveries, scheduled backups."""
 
 from __future__ import annotations
 
@@ -31,3 +31,11 @@ def alert_webhook_deliver(self, delivery_id: int) -> str:
         attempts = AlertDelivery.objects.filter(pk=delivery_id).values_list("attempts", flat=True).first() or 1
         raise self.retry(countdown=backoff_seconds(attempts))
     return outcome
+
+
+@shared_task(acks_late=True, time_limit=3600, soft_time_limit=3500, ignore_result=True)
+def backup_scheduled() -> str:
+    """Beat, every DESK_BACKUP_EVERY_MINUTES (queue default): one backup and retention; safe to run twice."""
+    from ops_app.backup import backup_scheduled_run
+
+    return backup_scheduled_run()

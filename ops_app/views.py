@@ -1,4 +1,5 @@
-"""The Monitoring page (charts of the last hour, workers, alerts, rules, rollout), and the health and metrics endpoints.
+"""The Monitoring page (charts of the last hour, resources, backups, workers, alerts, rules, rollout),
+and the health and metrics endpoints.
 
 Thin: authorise, call a selector or a service, render.  The charts are drawn by
 ``static/js/monitoring.js`` from ``monitoring/data/`` (JSON, polled every 10 s and
@@ -51,10 +52,30 @@ def _workers() -> tuple[list[dict], str | None]:
         return [], f"Redis does not answer ({type(exc).__name__}): worker heartbeats unavailable"
 
 
+def _backup_row(b) -> dict:
+    from pathlib import Path
+
+    return {"started_at": b.started_at, "status": b.status, "trigger": b.trigger, "file": Path(b.path).name, "path": b.path,
+            "size_bytes": b.size_bytes, "sha256": b.sha256, "duration_s": b.duration_s, "error": b.error,
+            "pruned": b.pruned_at is not None}
+
+
+def _backups() -> dict:
+    from django.conf import settings
+
+    from ops_app.backup import backup_age, backups_recent
+
+    age = backup_age()
+    return {"age_s": age["age_s"], "interval_s": age["interval_s"], "interval_min": age["interval_s"] / 60,
+            "keep": getattr(settings, "DESK_BACKUP_KEEP", 48),
+            "last": _backup_row(age["last"]) if age["last"] else None, "recent": [_backup_row(b) for b in backups_recent(8)]}
+
+
 @desk_page
 def monitoring_page(request):
     from ops_app.rollout import agent_modes, mode_changes
     from ops_app.models import AlertRule
+    from ops_app.resources import resources_snapshot
 
     active, history = _alerts()
     workers, workers_error = _workers()
@@ -62,7 +83,8 @@ def monitoring_page(request):
     for r in rules:
         r.params_json = json.dumps(r.params or {})
     context = {"active": active, "history": history, "workers": workers, "workers_error": workers_error,
-               "rules": rules, "is_admin": roles.is_admin(request.user)}
+               "rules": rules, "is_admin": roles.is_admin(request.user),
+               "resources": resources_snapshot(), "backups": _backups()}
     if context["is_admin"]:
         from signals_app.models import Agent
         from portfolio_app.models import Portfolio
@@ -129,9 +151,12 @@ def monitoring_data(request):
     active, history = _alerts(20)
     from desk.events import jsonable
 
+    from ops_app.resources import resources_snapshot
+
     return JsonResponse(jsonable({
         "now": time.time(), "points": points, "error": error, "workers": workers, "workers_error": workers_error,
         "active": [_alert_row(a) for a in active], "history": [_alert_row(a) for a in history],
+        "resources": resources_snapshot(), "backups": _backups(),
     }))
 
 
@@ -218,4 +243,11 @@ def metrics(request):
             allowed = False
     if not allowed:
         return HttpResponse("metrics: not from this address without the token\n", status=403, content_type="text/plain")
-    return ExportToDjangoView(request)
+    from ops_app.resources import metrics_text
+
+    response = ExportToDjangoView(request)
+    try:  # the desk's resources as seen now, every process's own sample (a source down leaves its part out)
+        response.content = response.content + metrics_text()
+    except Exception:
+        log.exception("resource metrics not collected")
+    return response

@@ -15,7 +15,12 @@ Who can report what (docs/alerts.md):
   kept in Redis; when the database answers again the alert is raised *and* resolved,
   so the history says when and for how long.
 - ``worker_missing`` needs one worker alive to run the task; the last worker gone is
-  seen by the Monitoring page's data endpoint and by ``/readyz``.
+  seen by the Monitoring page's data endpoint and by ``/readyz``, and so are the queues
+  it leaves to fill (``queue_depth``, ``task_age``) and the processes gone quiet.
+
+A rule with ``params.for_s`` fires only once its condition has held that long for a
+subject (when it first held is kept in Redis, ``mon:pending:<rule id>``), like
+Prometheus's ``for:``.
 """
 
 from __future__ import annotations
@@ -31,13 +36,14 @@ from django.utils import timezone
 from desk import metrics
 from desk.redis import get_redis
 from risk_app.models import Alert
+from ops_app import resources
 from ops_app.models import AlertRule
 
-from ops_app.alert_rules import series
+from ops_app.alert_rules import resource_rules, series
 
 log = logging.getLogger(__name__)
 K = AlertRule.Kind
-PROBE_KINDS = (K.REDIS_UNREACHABLE, K.DATABASE_UNREACHABLE, K.WORKER_MISSING)
+PROBE_KINDS = (K.REDIS_UNREACHABLE, K.DATABASE_UNREACHABLE, K.WORKER_MISSING, K.QUEUE_DEPTH, K.TASK_AGE, K.PROCESS_SILENT)
 OUTAGE_KEY = "mon:outage:database"
 LOCK_KEY = "mon:eval:lock"
 LAST_KEY = "mon:eval:last"  # when the beat task last evaluated (the Monitoring page's fallback reads it)
@@ -72,6 +78,21 @@ class Probe:
 
     def queues(self) -> dict:
         return self.get("queues", series.queue_depths)
+
+    def queue_stats(self) -> dict:
+        return self.get("queue_stats", lambda: resources.queue_stats(now=self.now))
+
+    def processes(self, forget_after: float) -> list[dict]:
+        return self.get("processes", lambda: resources.processes_list(now=self.now, forget_after=forget_after))
+
+    def disk(self) -> dict:
+        return self.get("disk", resources.disk_usage)
+
+    def redis_memory(self) -> dict:
+        return self.get("redis_memory", resources.redis_memory)
+
+    def db_connections(self) -> dict | None:
+        return self.get("db_connections", resources.db_connections)
 
 
 def _param(rule: AlertRule, name: str, default):
@@ -192,7 +213,38 @@ EVALUATORS: dict[str, Callable[[AlertRule, Probe], Firing]] = {
     K.WORKER_MISSING: eval_worker_missing, K.REDIS_UNREACHABLE: eval_redis_unreachable,
     K.DATABASE_UNREACHABLE: eval_database_unreachable, K.FILLS_STALLED: eval_fills_stalled,
     K.LIMIT_UTILISATION: eval_limit_utilisation, K.KILL_SWITCH: eval_kill_switch,
+    **resource_rules.EVALUATORS,
 }
+PENDING_PREFIX = "mon:pending:"
+HOLD_SLACK_S = 0.5
+
+
+def _held(rule: AlertRule, firing: Firing, now: float) -> Firing:
+    """With ``params.for_s``: only the subjects whose condition has held that long; each one's
+    start is forgotten as soon as it stops holding."""
+    for_s = float(_param(rule, "for_s", 0) or 0)
+    if for_s <= 0:
+        return firing
+    key = f"{PENDING_PREFIX}{rule.pk}"
+    try:
+        r = get_redis()
+        since = {k.decode(): float(v) for k, v in r.hgetall(key).items()}
+        gone = [s for s in since if s not in firing]
+        new = {s: now for s in firing if s not in since}
+        pipe = r.pipeline(transaction=False)
+        if gone:
+            pipe.hdel(key, *gone)
+        if new:
+            pipe.hset(key, mapping=new)
+        pipe.expire(key, 86400)
+        pipe.execute()
+        since.update(new)
+    except Exception:
+        return firing  # no memory of when it began: say it now rather than stay silent
+    # Half a second of slack: evaluations come from beat at a fixed cadence with a little jitter, and
+    # "held for 60 s" seen 59.99 s apart must not wait a whole further period.
+    return {s: (f"{msg} for over {for_s:.0f} s", value, pid) for s, (msg, value, pid) in firing.items()
+            if now - since[s] >= for_s - HOLD_SLACK_S}
 
 
 def _severity(rule: AlertRule, subject: str, message: str) -> str:
@@ -258,7 +310,7 @@ def alert_rules_evaluate(*, kinds: Iterable[str] | None = None, now: float | Non
             alerts_sync(prefix=rule.key_prefix, active={})
             continue
         try:
-            firing = EVALUATORS[rule.kind](rule, probe)
+            firing = _held(rule, EVALUATORS[rule.kind](rule, probe), probe.now)
         except Exception as exc:  # its data source is down: keep what is raised, say why in the log
             log.warning("alert rule not evaluated", extra={"rule": rule.name, "error": f"{type(exc).__name__}: {exc}"})
             out[rule.name] = "error"

@@ -82,23 +82,14 @@ class RequestSeriesMiddleware:
 # --- Queues -------------------------------------------------------------------------------
 
 
-def _broker():
-    import redis
-
-    url = settings.CELERY_BROKER_URL
-    if url == settings.REDIS_URL:
-        return get_redis()
-    if not url.startswith(("redis://", "rediss://")):
-        return None  # another broker (RabbitMQ): its own exporter reports its queues
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-
-
 def queue_depths(queues: Iterable[str] | None = None) -> dict[str, int]:
     """``LLEN`` of each Celery queue on the Redis broker (kombu keeps a queue as a list of that name).
 
     Sets ``desk_celery_queue_depth`` and records the deepest value of the minute. Raises when Redis does not answer.
     """
-    client = _broker()
+    from ops_app.resources import broker_client
+
+    client = broker_client()
     if client is None:
         return {}
     names = list(queues or settings.DESK_QUEUES)

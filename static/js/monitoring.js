@@ -1,6 +1,7 @@
 // The Monitoring page: four SVG charts of the last hour (latency, error rate, throughput,
-// queue depth) and the alert and worker tables, from /monitoring/data/ every 10 s and on
-// every alert event. Drawn here, no chart library; text goes in with textContent only.
+// queue depth), the resources (processes, queues, database, Redis, disk), the backups and the
+// alert and worker tables, from /monitoring/data/ every 10 s and on every alert event. Drawn
+// here, no chart library; text goes in with textContent only.
 (function () {
   "use strict";
   const root = document.getElementById("mon-charts");
@@ -94,6 +95,70 @@
     rows.forEach(function (r) { const tr = document.createElement("tr"); render(tr, r); body.appendChild(tr); });
   }
 
+  function bytes(n) {
+    if (n === null || n === undefined) return "—";
+    const units = ["B", "KB", "MB", "GB", "TB"];
+    let v = Number(n), i = 0;
+    while (v >= 1024 && i < units.length - 1) { v /= 1024; i += 1; }
+    return window.desk.fmtNum(v, i === 0 ? 0 : 1) + " " + units[i];
+  }
+
+  function ago(s) {
+    if (s === null || s === undefined) return "—";
+    if (s < 120) return Math.round(s) + " s";
+    if (s < 7200) return Math.round(s / 60) + " min";
+    return Math.floor(s / 3600) + " h " + String(Math.round(s % 3600 / 60)).padStart(2, "0") + " min";
+  }
+
+  function setText(id, text) { const n = document.getElementById(id); if (n) n.textContent = text; }
+
+  function renderResources(r) {
+    if (!r) return;
+    const errs = r.errors || {};
+    const db = r.database;
+    setText("res-db", db ? db.total + " of " + db.max + " (" + window.desk.fmtNum(db.pct, 1) + "%)" : (errs.database ? "unavailable" : "n/a (SQLite)"));
+    const rm = r.redis;
+    setText("res-redis", rm ? bytes(rm.used) + (rm.max ? " of " + bytes(rm.max) + " " + rm.max_source + " (" + window.desk.fmtNum(rm.pct, 1) + "%)" : "") : "unavailable");
+    const d = r.disk;
+    setText("res-disk", d ? bytes(d.free) + " of " + bytes(d.total) + " (" + window.desk.fmtNum(d.free_pct, 1) + "%)" : "unavailable");
+    fillTable("procs", r.processes || [], errs.processes ? "Redis does not answer: no process reports." : "No process has reported yet.", 7, function (tr, p) {
+      if (p.age_s > Math.max(15, 3 * (p.interval_s || 5))) tr.className = "stale";
+      cell(tr, p.role); cell(tr, p.name); cell(tr, String(p.pid), "num"); cell(tr, window.desk.fmtNum(p.cpu_pct, 1), "num");
+      cell(tr, bytes(p.rss_bytes), "num"); cell(tr, String(p.children || 0), "num"); cell(tr, window.desk.fmtNum(p.age_s, 1), "num");
+    });
+    const queues = Object.keys(r.queues || {}).map(function (q) { return Object.assign({ name: q }, r.queues[q]); });
+    fillTable("queues", queues, errs.queues ? "The broker does not answer." : "No queue on a Redis broker.", 3, function (tr, q) {
+      if (q.oldest_age_s > 30) tr.className = "stale";
+      cell(tr, q.name); cell(tr, String(q.depth), "num");
+      cell(tr, q.oldest_age_s === null || q.oldest_age_s === undefined ? "—" : window.desk.fmtNum(q.oldest_age_s, 1), "num");
+    });
+  }
+
+  function renderBackups(b) {
+    if (!b) return;
+    const last = document.getElementById("backup-last");
+    if (last) {
+      while (last.firstChild) last.removeChild(last.firstChild);
+      if (b.last) {
+        last.appendChild(document.createTextNode("Last good backup "));
+        const age = document.createElement("b");
+        age.textContent = ago(b.age_s) + " ago";
+        if (b.interval_s && b.age_s > 2 * b.interval_s) age.className = "late";
+        last.appendChild(age);
+        last.appendChild(document.createTextNode(": " + b.last.file + " · " + bytes(b.last.size_bytes) + " · sha256 " +
+          (b.last.sha256 || "").slice(0, 12) + "… · " + window.desk.fmtNum(b.last.duration_s, 2) + " s"));
+      } else {
+        last.textContent = "No good backup yet.";
+      }
+    }
+    fillTable("backups", b.recent || [], "No backup yet.", 7, function (tr, x) {
+      tr.className = "backup-" + x.status + (x.pruned ? " pruned" : "");
+      cell(tr, window.desk.fmtDateTime(x.started_at), "num"); cell(tr, x.status + (x.pruned ? " (pruned)" : "")); cell(tr, x.trigger);
+      cell(tr, x.file + (x.error ? ": " + x.error : ""), "msg"); cell(tr, bytes(x.size_bytes), "num");
+      cell(tr, (x.sha256 || "").slice(0, 16), "hash"); cell(tr, window.desk.fmtNum(x.duration_s, 2), "num");
+    });
+  }
+
   function render(data) {
     const pts = data.points || [];
     const times = pts.map(function (p) { return p.t; });
@@ -135,6 +200,8 @@
       cell(tr, w.name); cell(tr, window.desk.fmtNum(w.age_s, 1), "num");
       cell(tr, window.desk.fmtDateTime(new Date(w.first_seen * 1000).toISOString()), "num");
     });
+    renderResources(data.resources);
+    renderBackups(data.backups);
     const count = document.getElementById("active-count");
     if (count) count.textContent = String((data.active || []).length);
     const err = document.getElementById("mon-error");

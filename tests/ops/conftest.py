@@ -31,7 +31,7 @@ def _clean_monitoring_keys():
 
 @pytest.fixture(autouse=True)
 def _default_rules(request):
-    """The migration's default rules (a transactional test before this one flushes them)."""
+    """The migrations' default rules (a transactional test before this one flushes them)."""
     if "db" not in request.fixturenames and "transactional_db" not in request.fixturenames \
             and not request.node.get_closest_marker("django_db"):
         return
@@ -40,10 +40,12 @@ def _default_rules(request):
     from ops_app.models import AlertRule
 
     request.getfixturevalue("transactional_db" if "transactional_db" in request.fixturenames else "db")
-    migration = importlib.import_module("risk_app.migrations.0003_monitoring_rules_rollout")
-    for name, kind, severity, threshold, window, params in migration.DEFAULT_RULES:
+    first = importlib.import_module("risk_app.migrations.0003_monitoring_rules_rollout")
+    resources = importlib.import_module("ops_app.migrations.0002_resource_rules_and_backups")
+    for name, kind, severity, threshold, window, params in first.DEFAULT_RULES + resources.DEFAULT_RULES:
         AlertRule.objects.get_or_create(name=name, defaults={
             "kind": kind, "severity": severity, "threshold": threshold, "window_minutes": window, "params": params})
+    resources._queue_depth_params(AlertRule, {}, {"for_s": resources.QUEUE_DEPTH_FOR_S})
 
 
 class Receiver:

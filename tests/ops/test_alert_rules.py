@@ -95,6 +95,7 @@ def test_queue_depth_when_over_threshold_then_one_alert_per_queue(settings):
     r.delete("mon-q-a", "mon-q-b")
     r.rpush("mon-q-a", *["m"] * 150)
     r.rpush("mon-q-b", "m")
+    AlertRule.objects.filter(kind=K.QUEUE_DEPTH).update(params={})  # at once, not "for a minute"
     try:
         alert_rules_evaluate(kinds=[K.QUEUE_DEPTH])
         [a] = active(K.QUEUE_DEPTH)

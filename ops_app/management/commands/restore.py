@@ -9,8 +9,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("file")
         parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        parser.add_argument("--into", help="restore into this other database (PostgreSQL: an existing database on the same "
+                                           "server; SQLite: a file) and leave the desk's alone: a restore drill")
 
-    def handle(self, *args, file, yes=False, **opts):
+    def handle(self, *args, file, yes=False, into=None, **opts):
+        if into:
+            try:
+                backup_restore(path=file, into=into)
+            except BackupError as exc:
+                raise CommandError(str(exc)) from exc
+            self.stdout.write(f"restored {file} into {into}")
+            return
         if not yes:
             answer = input(f"Replace the database with {file}? Type 'restore' to continue: ")
             if answer.strip() != "restore":
