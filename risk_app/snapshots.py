@@ -226,3 +226,74 @@ def snapshot_load(
                                   open_rows=open_rows, proposal_of=proposal_of),
     )
     return Loaded(snapshot=snapshot, context=context, instrument_ids=ids)
+
+
+def slice_snapshot_load(
+    *,
+    portfolio_id: int,
+    symbol: str,
+    parent_client_order_id: str,
+    now: datetime,
+    market_now: datetime,
+    lookback_s: float = 60.0,
+    need_times: bool = True,
+) -> Loaded:
+    """What a child slice's check reads (``PreTradeRiskEngine.check(slice_only=True)``), in one or two queries:
+    both kill switches, the portfolio's position in ``symbol`` with the other open parents' rest in it (its own
+    parent, which holds the slice's exposure, left out), the last price, and - for the rate limit - the times
+    of the parents sent in the window. Exposure limits are not the slice's to answer, so the rest of the book
+    is not loaded."""
+    from django.db.models import DecimalField, F, OuterRef, Subquery, Sum, Value
+    from django.db.models.functions import Coalesce
+
+    from orders_app.models import Order
+    from orders_app.states import OPEN_STATUSES
+    from portfolio_app.models import Portfolio, Position
+    from risk_app.models import TradingStateRecord
+
+    zero = Value(Decimal(0), output_field=DecimalField(max_digits=20, decimal_places=4))
+    state_of = TradingStateRecord.objects.values("state")
+    p = (
+        Portfolio.objects.filter(pk=portfolio_id)
+        .annotate(
+            desk_state=Subquery(state_of.filter(scope=DESK_SCOPE)[:1]),
+            own_state=Subquery(state_of.filter(scope=portfolio_scope(portfolio_id))[:1]),
+            held=Coalesce(Subquery(Position.objects.filter(portfolio_id=OuterRef("pk"), instrument__symbol=symbol)
+                                   .values("quantity")[:1]), zero),
+        )
+        .values("cash", "name", "long_short", "desk_state", "own_state", "held")
+        .get()
+    )
+    p["buying"] = p["selling"] = Decimal(0)
+    if TradingState.REDUCING.value in (p["desk_state"], p["own_state"]):
+        # Reduce-only: whether the slice reduces depends on the other open parents in the symbol too.
+        rest = (Order.objects.filter(portfolio_id=portfolio_id, parent__isnull=True, status__in=OPEN_STATUSES,
+                                     instrument__symbol=symbol).exclude(client_order_id=parent_client_order_id)
+                .values("side").annotate(s=Sum(F("quantity") - F("filled_qty"))))
+        for row in rest:
+            p["buying" if row["side"] == Side.BUY.value else "selling"] = row["s"] or Decimal(0)
+    times: list[datetime] = []
+    if need_times:
+        since = now - timedelta(seconds=lookback_s)
+        times = sorted(
+            Order.objects.filter(portfolio_id=portfolio_id, parent__isnull=True, created_at__gte=since)
+            .exclude(status=OrderStatus.DENIED.value).exclude(client_order_id=parent_client_order_id)
+            .values_list("created_at", flat=True)
+        )
+    found, _ = marks_found({symbol: 0}, market_now)
+    mark = found.get(symbol)
+    positions = {}
+    if p["held"]:
+        positions[symbol] = PositionSnapshot(symbol=symbol, quantity=p["held"], avg_cost=mark or Decimal(0), mark=mark, sector="")
+    open_orders = tuple(
+        OrderIntent(portfolio_id=portfolio_id, symbol=symbol, side=side, quantity=q, reference_price=mark)
+        for side, q in ((Side.BUY, p["buying"]), (Side.SELL, p["selling"])) if q and q > 0
+    )
+    snapshot = PortfolioSnapshot(
+        portfolio_id=portfolio_id, cash=Decimal(p["cash"]), positions=positions, open_orders=open_orders,
+        recent_order_times=tuple(times), trading_state=TradingState(p["own_state"] or "ACTIVE"), long_short=p["long_short"],
+        name=p["name"], as_of=now,
+    )
+    context = RiskContext(marks={symbol: float(mark)} if mark is not None else {}, now=now, wall_clock=True,
+                          desk_state=TradingState(p["desk_state"] or "ACTIVE"))
+    return Loaded(snapshot=snapshot, context=context, instrument_ids={})

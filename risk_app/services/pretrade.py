@@ -26,7 +26,7 @@ from risk_app.checks import Limit, PreTradeRiskEngine
 from risk_app.desk_book import desk_context, desk_gate_open
 from risk_app.instrumentation import verdicts_count
 from risk_app.models import RiskCheck, RiskLimit, RiskLimitsVersion
-from risk_app.snapshots import snapshot_load
+from risk_app.snapshots import slice_snapshot_load, snapshot_load
 
 from .common import breach_dict, finite
 
@@ -133,18 +133,21 @@ def pre_trade_check_slice(
     """The check a child slice passes before it goes out (``PreTradeRiskEngine.check`` with
     ``slice_only``), against the book without its parent (so nothing counts twice); passed, the
     verdict carries the seal for exactly this quantity and price (``desk.riskstamp``).
-    The caller holds the portfolio row lock."""
+
+    It reads only what those checks need (``snapshots.slice_snapshot_load``: two queries at most).
+    A denial is recorded (``RiskCheck``, with the child order); a pass is not - its record is the seal
+    the venue client verified and the parent's recorded check. The caller holds the portfolio row lock."""
     engine = engine_get()
     now = timezone.now()
-    excluded = replace(intent, client_order_id=parent_client_order_id or intent.client_order_id)
-    loaded = snapshot_load(
-        portfolio_id=portfolio_id, intents=[excluded], now=now, market_now=_market_now(), wall_clock=True,
-        lookback_s=engine.lookback_s, need_returns=False,
+    loaded = slice_snapshot_load(
+        portfolio_id=portfolio_id, symbol=intent.symbol, parent_client_order_id=parent_client_order_id or intent.client_order_id,
+        now=now, market_now=_market_now(), lookback_s=engine.lookback_s,
+        need_times=any(c.kind == K.MAX_ORDER_RATE for c in engine.limits),
     )
     verdict = engine.check(intent, loaded.snapshot, context=loaded.context, now=now, slice_only=True)
     verdicts_count([verdict])
     if verdict.passed:
-        verdict = replace(verdict, stamp=riskstamp.sign(
+        return replace(verdict, stamp=riskstamp.sign(
             client_order_id=intent.client_order_id, side=intent.side, symbol=intent.symbol, quantity=intent.quantity,
             limit_price=intent.limit_price,
         ))
