@@ -16,6 +16,21 @@ def _fast_passwords(request, settings):
         settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_market_caches():
+    """Each test has its own database: the per-process caches read from the last one (an instrument's
+    day and its intraday path, the VaR returns, the clock's anchor) must not carry over into it."""
+    from market_app.clock import set_clock
+    from market_app.marks import clear_cache
+    from risk_app import snapshots
+
+    clear_cache()
+    with snapshots._returns_lock:
+        snapshots._returns_cache.clear()
+    set_clock(None)
+    yield
+
+
 def _make_user(username: str, role: str, password: str = "correct-horse-battery-9"):
     from ops_app.accounts import desk_user_create
 
