@@ -71,6 +71,10 @@ def test_fix_day_when_a_rebalance_is_approved_then_it_fills_partly_over_fix_and_
     admin.goto(stack.url + "/orders/")
     admin.wait_for_selector("text=FIX-A")
     shot(admin, "fix-day-2-blotter-partly-over-fix")
+    admin.goto(stack.url + "/orders/?scorecard=1")
+    row = admin.locator("#scorecard tr", has_text="FIX-A")
+    assert "/" in row.text_content()  # the measured ack p50 / p95
+    shot(admin, "fix-day-2b-venue-scorecard-measured-latency")
 
     # A limit order resting at the FIX venue (the only one left enabled), then the kill switch.
     from decimal import Decimal
