@@ -21,9 +21,9 @@ def desk_user_create(*, username: str, role: str, password: str | None = None, e
     """Create (or find) a user holding ``role``; API clients get no usable password.
 
     Returns ``(user, token, created)``.  A user created, or given the role, gets one audit row with the role
-    (``ops_app.manage.history``), as the management pages record theirs.
+    (``ops_app.audit``), as the management pages record theirs.
     """
-    from ops_app.manage.history import audit_record
+    from ops_app.audit import audit_record
 
     if role not in roles.ROLE_BY_SHORT_NAME.values():
         raise ValueError(f"unknown role {role!r}")

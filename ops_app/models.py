@@ -157,13 +157,13 @@ class Backup(models.Model):
         return f"{self.path} ({self.status})"
 
 
-# The history of the objects admins manage whose apps ops_app may not add tables to (ops_app.manage.history):
+# The history of the objects admins manage whose apps ops_app may not add tables to (ops_app.audit):
 # their historical tables live here.  Registered at import, so the migrations see them.
 def _register_managed_history() -> None:
     import simple_history
     from django.contrib.auth import get_user_model
 
-    from ops_app.manage.history import AuditedHistory, PortfolioAuditFields, UserAuditFields
+    from ops_app.audit import AuditedHistory, PortfolioAuditFields, UserAuditFields
     from portfolio_app.models import Portfolio
 
     simple_history.register(
@@ -179,7 +179,7 @@ def _register_managed_history() -> None:
 
     from simple_history.signals import pre_create_historical_record
 
-    from ops_app.manage.history import portfolio_extras, user_extras
+    from ops_app.audit import portfolio_extras, user_extras
 
     def extras(fill):
         def receiver(sender, instance, history_instance, **kwargs):
@@ -192,7 +192,7 @@ def _register_managed_history() -> None:
 
     from django.db.models.signals import m2m_changed
 
-    from ops_app.manage.history import related_changed
+    from ops_app.audit import related_changed
 
     # Traders added to a portfolio (or portfolios to a user) and roles given to a user, from anywhere.
     m2m_changed.connect(related_changed, sender=Portfolio.traders.through, weak=False, dispatch_uid="audit-portfolio-traders")

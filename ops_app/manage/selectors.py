@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from rest_framework.authtoken.models import Token
 
-from ops_app.manage.history import token_fingerprint
+from ops_app.audit import token_fingerprint
 
 # What the audit list shows, by kind: the model, the fields it leaves out of a change's before/after, how a row is named.
 _QUIET = {"cash", "peak_nav"}  # moved by fills and NAV snapshots, not by people: shown only at creation

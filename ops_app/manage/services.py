@@ -2,7 +2,7 @@
 
 Every service refuses anyone but an admin (``Forbidden``), validates with its form (``Invalid`` naming each
 bad field, nothing saved), changes the rows in one transaction (the row locked: ``select_for_update``) and
-records one audit row with who, when, before, after and why (``history.audit_record``; instruments through
+records one audit row with who, when, before, after and why (``ops_app.audit.audit_record``; instruments through
 their own history).  A restricted flag change bumps the limits' version token in the same
 transaction, so every worker's pre-trade gate reads it at its next check.
 """
@@ -19,7 +19,7 @@ from desk.errors import Forbidden, Invalid, NotFound
 from market_app.models import Instrument
 from ops_app.accounts import roles_ensure, token_rotate
 from ops_app.manage.forms import InstrumentForm, PortfolioForm, ReasonForm, UserCreateForm, UserEditForm
-from ops_app.manage.history import audit_record
+from ops_app.audit import audit_record
 from portfolio_app.models import Portfolio
 
 
