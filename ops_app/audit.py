@@ -1,7 +1,7 @@
 """Who changed what, when, before and after: django-simple-history for the objects admins manage.
 
 Instruments keep their history in ``market_app``; portfolios and users (models ``ops_app`` does not own)
-are registered here, their historical tables in ``ops_app``.  Saves that touch only fields nobody
+are registered by ``ops_app.models`` with the classes here, their historical tables in ``ops_app``.  Saves that touch only fields nobody
 administers - a fill's cash, a NAV snapshot's peak, a login's ``last_login`` - record nothing, so the
 fill path pays no insert and the audit list holds only changes people made.  A management service that
 changes a row and its many-to-many relations records one row at its end (``audit_record``), with the
@@ -47,6 +47,26 @@ def related_changed(sender, instance, action, **kwargs) -> None:
     records = _AUDITED.get(type(instance))
     if records is not None:
         records.create_historical_record(instance, "~")
+
+
+BASELINE = "as it was before its first recorded change"
+
+
+def baseline_ensure(instance) -> None:
+    """A row with no history yet (made before its history was kept, or in bulk) gets one row of how it is now,
+    so that the change about to be made has a before. Call it before changing the instance."""
+    manager = type(instance).history
+    if manager.filter(id=instance.pk).exists():
+        return
+    records = _AUDITED.get(type(instance))
+    if records is None:
+        manager.bulk_history_create([instance], update=True, default_change_reason=BASELINE)
+        return
+    instance._change_reason = BASELINE
+    try:
+        records.create_historical_record(instance, "~")
+    finally:
+        del instance._change_reason
 
 
 def audit_record(instance, *, history_type: str, actor, reason: str) -> None:

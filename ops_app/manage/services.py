@@ -19,7 +19,7 @@ from desk.errors import Forbidden, Invalid, NotFound
 from market_app.models import Instrument
 from ops_app.accounts import roles_ensure, token_rotate
 from ops_app.manage.forms import InstrumentForm, PortfolioForm, ReasonForm, UserCreateForm, UserEditForm
-from ops_app.audit import audit_record
+from ops_app.audit import audit_record, baseline_ensure
 from portfolio_app.models import Portfolio
 
 
@@ -40,6 +40,7 @@ def _locked_user(user_id: int):
     user = get_user_model().objects.select_for_update().filter(pk=user_id).first()
     if user is None:
         raise NotFound(f"No user {user_id}.")
+    baseline_ensure(user)
     return user
 
 
@@ -139,6 +140,7 @@ def portfolio_save(*, actor, portfolio_id: int | None, data) -> Portfolio:
         instance = Portfolio.objects.select_for_update().filter(pk=portfolio_id).first()
         if instance is None:
             raise NotFound(f"No portfolio {portfolio_id}.")
+        baseline_ensure(instance)
     form = PortfolioForm(data, instance=instance)
     d = _valid(form)
     p = instance or Portfolio(cash=d["cash"])
@@ -168,6 +170,7 @@ def instrument_update(*, actor, instrument_id: int, data) -> Instrument:
     instrument = Instrument.objects.select_for_update().filter(pk=instrument_id).first()
     if instrument is None:
         raise NotFound(f"No instrument {instrument_id}.")
+    baseline_ensure(instrument)
     was_restricted = instrument.restricted
     form = InstrumentForm(data, instance=instrument)
     d = _valid(form)

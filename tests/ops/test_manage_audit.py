@@ -55,3 +55,17 @@ def test_audit_entries_when_a_user_is_created_then_the_row_lists_what_they_were_
     after = {f: n for f, _, n in entry.changes}
     assert entry.action == "created" and after["username"] == "nt" and after["roles_held"] == roles.TRADER
     assert after["portfolios_held"] == portfolio.name and len(after["token_fingerprint"]) == 12
+
+
+def test_audit_entries_when_an_instrument_made_in_bulk_is_changed_then_the_change_has_its_before(desk_admin):
+    from market_app.models import Instrument
+    from ops_app.manage import services
+    from ops_app.manage.selectors import audit_entries
+
+    [ko] = Instrument.objects.bulk_create([Instrument(symbol="KO", lot_size=1, adv=5000000)])  # as the demo loads them: no history
+    assert not ko.history.exists()
+    services.instrument_update(actor=desk_admin, instrument_id=ko.pk, data={
+        "name": "", "sector": "", "lot_size": "1", "tick_size": "0.01", "adv": "5000000", "tradable": "on", "restricted": "on",
+        "reason": "compliance"})
+    newest = audit_entries(kind="instrument", object_id=ko.pk)[0]
+    assert (newest.who, newest.why, newest.changes) == (desk_admin.username, "compliance", [("restricted", "no", "yes")])
