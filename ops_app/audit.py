@@ -59,14 +59,14 @@ def baseline_ensure(instance) -> None:
     if manager.filter(id=instance.pk).exists():
         return
     records = _AUDITED.get(type(instance))
-    if records is None:
-        manager.bulk_history_create([instance], update=True, default_change_reason=BASELINE)
-        return
-    instance._change_reason = BASELINE
+    instance._change_reason, instance._history_user = BASELINE, None  # nobody made it: it is how the row was found
     try:
-        records.create_historical_record(instance, "~")
+        if records is None:
+            manager.bulk_history_create([instance], update=True)
+        else:
+            records.create_historical_record(instance, "~")
     finally:
-        del instance._change_reason
+        del instance._change_reason, instance._history_user
 
 
 def audit_record(instance, *, history_type: str, actor, reason: str) -> None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from itertools import groupby
 
 from django.contrib.auth import get_user_model
 from django.db import models
 from rest_framework.authtoken.models import Token
 
-from ops_app.audit import token_fingerprint
+from ops_app.audit import BASELINE, token_fingerprint
 
 # What the audit list shows, by kind: the model, the fields it leaves out of a change's before/after, how a row is named.
 _QUIET = {"cash", "peak_nav"}  # moved by fills and NAV snapshots, not by people: shown only at creation
@@ -58,6 +60,14 @@ def _show(value, f: models.Field, names: dict) -> str:
         return names.get((f.related_model, value), str(value))
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, datetime):
+        from desk.templatetags.desk import deskdt
+
+        return deskdt(value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
     return str(value)
 
 
@@ -96,6 +106,8 @@ def audit_entries(*, kind: str | None = None, object_id: int | None = None, limi
         fields = _fields(model)
         names = _related_names(fields, full.values())
         for r in rows:
+            if r.history_change_reason == BASELINE:
+                continue  # the before of the first recorded change, not a change itself
             before = previous.get(r.history_id)
             out.append(AuditEntry(
                 kind=name, object_id=r.id, label=str(getattr(r, label_attr)), when=r.history_date,
@@ -123,7 +135,8 @@ def _changes(row, before, fields, names) -> list[tuple[str, str, str]]:
     for f in fields:
         new = getattr(row, f.attname)
         if before is None:
-            if row.history_type == "+" and new not in (None, "", {}, []):
+            # A creation lists what the object was given (not the unset flags, nor the join time: "when" says it).
+            if row.history_type == "+" and new not in (None, "", {}, [], False) and f.name != "date_joined":
                 out.append((f.name, "—", _show(new, f, names)))
             continue
         if f.name in _QUIET:

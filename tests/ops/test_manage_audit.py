@@ -42,7 +42,7 @@ def test_audit_entries_when_many_changes_then_each_diffs_against_its_own_previou
         services.instrument_update(actor=desk_admin, instrument_id=ko.pk, data={**base, "lot_size": lot, "reason": f"to {lot}"})
     entries = audit_entries(kind="instrument", limit=2)
     assert [(e.why, e.changes) for e in entries] == [
-        ("to 30", [("lot_size", "20.0000", "30.0000")]), ("to 20", [("lot_size", "10.0000", "20.0000")])]
+        ("to 30", [("lot_size", "20", "30")]), ("to 20", [("lot_size", "10", "20")])]
 
 
 def test_audit_entries_when_a_user_is_created_then_the_row_lists_what_they_were_given(desk_admin, portfolio):

@@ -115,4 +115,4 @@ def test_instrument_update_when_saved_then_its_history_has_who_when_before_after
     [entry] = [e for e in audit_entries(kind="instrument", object_id=ko.pk) if e.action == "changed"]
     assert (entry.who, entry.why) == (desk_admin.username, "compliance request")
     assert dict((f, (o, n)) for f, o, n in entry.changes) == {
-        "lot_size": ("1.0000", "100.0000"), "adv": ("1000000", "15000000"), "restricted": ("no", "yes")}
+        "lot_size": ("1", "100"), "adv": ("1000000", "15000000"), "restricted": ("no", "yes")}
