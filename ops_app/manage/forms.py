@@ -137,6 +137,10 @@ class PortfolioForm(forms.Form):
     def __init__(self, *args, instance: Portfolio | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.instance = instance
+        for name in ("initial_margin", "gross_limit"):  # 0.5, not 0.5000
+            value = self.initial.get(name)
+            if isinstance(value, Decimal):
+                self.initial[name] = format(value.normalize(), "f")
         self.fields["traders"].queryset = traders_queryset()
         if instance is None:  # the opening cash is set once; afterwards only fills and fees move it
             self.fields["cash"] = forms.DecimalField(max_digits=20, decimal_places=2, min_value=Decimal("0"),
@@ -221,6 +225,13 @@ class PortfolioForm(forms.Form):
 
 class InstrumentForm(forms.ModelForm):
     reason = ReasonField()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("lot_size", "tick_size", "adv"):  # 100, not 100.0000
+            value = self.initial.get(name)
+            if isinstance(value, Decimal):
+                self.initial[name] = format(value.normalize(), "f")
 
     class Meta:
         model = Instrument
