@@ -14,8 +14,9 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
-from desk import roles
+from desk import groups, roles
 from desk.errors import Forbidden, Invalid, NotFound
+from desk.events import event_publish
 from market_app.models import Instrument
 from ops_app.accounts import roles_ensure, token_rotate
 from ops_app.manage.forms import InstrumentForm, PortfolioForm, ReasonForm, UserCreateForm, UserEditForm
@@ -34,6 +35,13 @@ def _valid(form) -> dict:
         named = ", ".join(errors)
         raise Invalid(f"Not saved: check {named}.", field_errors=errors)
     return form.cleaned_data
+
+
+def _access_changed(user_ids) -> None:
+    """After commit, the users' open sockets close; their browsers reconnect with what they may now see (or none)."""
+    ids = sorted({int(i) for i in user_ids})
+    for uid in ids:
+        event_publish(event_type="access.changed", payload={"user_id": uid}, groups=[groups.user(uid)])
 
 
 def _locked_user(user_id: int):
@@ -94,6 +102,7 @@ def user_update(*, actor, user_id: int, data):
     del user._audit_deferred
     reason = d["reason"] + (" (password set)" if d.get("password") else "")
     audit_record(user, history_type="~", actor=actor, reason=reason)
+    _access_changed([user.pk])
     return user
 
 
@@ -115,6 +124,7 @@ def user_active_set(*, actor, user_id: int, active: bool, data):
         Token.objects.filter(user=user).delete()
     del user._audit_deferred
     audit_record(user, history_type="~", actor=actor, reason=d["reason"])
+    _access_changed([user.pk])
     return user
 
 
@@ -143,6 +153,7 @@ def portfolio_save(*, actor, portfolio_id: int | None, data) -> Portfolio:
         baseline_ensure(instance)
     form = PortfolioForm(data, instance=instance)
     d = _valid(form)
+    before_traders = set(instance.traders.values_list("pk", flat=True)) if instance else set()
     p = instance or Portfolio(cash=d["cash"])
     p.name, p.benchmark = d["name"], d.get("benchmark")
     p.long_short = d["account"] == "margin"
@@ -158,6 +169,7 @@ def portfolio_save(*, actor, portfolio_id: int | None, data) -> Portfolio:
     p.traders.set(d.get("traders") or [])
     del p._audit_deferred
     audit_record(p, history_type="+" if instance is None else "~", actor=actor, reason=d["reason"])
+    _access_changed(before_traders ^ {t.pk for t in d.get("traders") or []})
     return p
 
 

@@ -165,3 +165,40 @@ def test_user_history_when_a_user_signs_in_then_no_audit_row(trader):
     assert _sign_in(trader.username, "correct-horse-battery-9") is not None
     trader.refresh_from_db()
     assert trader.last_login is not None and trader.history.count() == rows
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_user_deactivate_when_the_user_has_a_live_socket_then_it_closes_and_cannot_reconnect(make_user):
+    from asgiref.sync import sync_to_async
+    from channels.testing import WebsocketCommunicator
+    from django.test import Client
+
+    from config.asgi import application
+    from execution_app.consumers import CLOSE_ACCESS_CHANGED, CLOSE_UNAUTHENTICATED
+    from ops_app.manage import services
+
+    @sync_to_async
+    def setup():
+        admin, trader = make_user("a-ws", roles.ADMIN), make_user("t-ws", roles.TRADER)
+        c = Client()
+        c.force_login(trader)
+        return admin, trader, c.cookies["sessionid"].value
+
+    admin, trader, cookie = await setup()
+    headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1"), (b"cookie", f"sessionid={cookie}".encode())]
+    comm = WebsocketCommunicator(application, "/ws/desk/", headers=headers)
+    connected, _ = await comm.connect()
+    assert connected
+    await comm.receive_json_from(timeout=5)  # hello
+
+    await sync_to_async(services.user_active_set)(actor=admin, user_id=trader.pk, active=False, data={"reason": "left the firm"})
+    pushed = await comm.receive_json_from(timeout=5)
+    assert pushed["type"] == "access.changed" and pushed["data"] == {"user_id": trader.pk}
+    closed = await comm.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": CLOSE_ACCESS_CHANGED}
+    await comm.wait()
+
+    again = WebsocketCommunicator(application, "/ws/desk/", headers=headers)
+    connected, code = await again.connect()
+    assert (connected, code) == (False, CLOSE_UNAUTHENTICATED)
