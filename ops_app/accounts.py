@@ -56,10 +56,20 @@ def desk_user_create(*, username: str, role: str, password: str | None = None, e
 
 
 @transaction.atomic
-def token_rotate(*, user) -> Token:
+def token_rotate(*, user, actor=None, reason: str = "API token rotated by its user") -> Token:
+    """A new token for ``user`` (the old one fails from this commit on), kept in the audit list: by ``actor``
+    (default: the user), because ``reason``."""
+    from ops_app.audit import audit_record
+
     Token.objects.filter(user=user).delete()
-    return Token.objects.create(user=user)
+    token = Token.objects.create(user=user)
+    audit_record(user, history_type="~", actor=actor or user, reason=reason)
+    return token
 
 
+@transaction.atomic
 def token_revoke(*, user) -> None:
+    from ops_app.audit import audit_record
+
     Token.objects.filter(user=user).delete()
+    audit_record(user, history_type="~", actor=user, reason="API token revoked by its user")

@@ -136,9 +136,7 @@ def user_token_rotate(*, actor, user_id: int, data) -> Token:
     d = _valid(ReasonForm(data))
     if not user.is_active:
         raise Invalid("An inactive user gets no token.", field_errors={"user": "Inactive: reactivate first."})
-    token = token_rotate(user=user)
-    audit_record(user, history_type="~", actor=actor, reason=d["reason"] + " (API token rotated)")
-    return token
+    return token_rotate(user=user, actor=actor, reason=d["reason"] + " (API token rotated)")
 
 
 @transaction.atomic

@@ -202,3 +202,15 @@ async def test_user_deactivate_when_the_user_has_a_live_socket_then_it_closes_an
     again = WebsocketCommunicator(application, "/ws/desk/", headers=headers)
     connected, code = await again.connect()
     assert (connected, code) == (False, CLOSE_UNAUTHENTICATED)
+
+
+def test_token_rotate_when_a_client_rotates_its_own_token_over_the_api_then_the_audit_list_has_it(api_client_user, api_for):
+    from ops_app.manage.selectors import audit_entries
+
+    before = api_client_user.history.count()
+    r = api_for(api_client_user).post("/api/v1/token/rotate/")
+    assert r.status_code == 200
+    newest = audit_entries(kind="user", object_id=api_client_user.pk)[0]
+    assert api_client_user.history.count() == before + 1
+    assert (newest.who, newest.why, [c[0] for c in newest.changes]) == (
+        api_client_user.username, "API token rotated by its user", ["token_fingerprint"])
