@@ -86,7 +86,7 @@ def user_create_view(request):
 
 
 def _user_page(request, user, *, errors=None, values=None, status=200, new_token=None, notice=""):
-    current = {"email": user.email, "roles": sorted(user.groups.values_list("name", flat=True)),
+    current = {"email": user.email, "roles": sorted(roles.roles_of(user)),  # a superuser shows as Admin
                "portfolios": list(user.portfolios.values_list("pk", flat=True))}
     return _render(request, "manage/user.html", {
         "subject": user, "values": values, "current": current, "errors": errors or {}, "new_token": new_token, "notice": notice,
