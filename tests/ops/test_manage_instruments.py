@@ -116,3 +116,20 @@ def test_instrument_update_when_saved_then_its_history_has_who_when_before_after
     assert (entry.who, entry.why) == (desk_admin.username, "compliance request")
     assert dict((f, (o, n)) for f, o, n in entry.changes) == {
         "lot_size": ("1", "100"), "adv": ("1000000", "15000000"), "restricted": ("no", "yes")}
+
+
+def test_instrument_update_when_a_held_instrument_is_restricted_then_the_risk_monitor_raises_an_alert(desk_book):
+    from market_app.models import Instrument
+    from portfolio_app.models import Position
+    from risk_app.models import Alert
+    from risk_app.services import risk_monitor_recompute
+
+    portfolio, _, admin = desk_book
+    ko = Instrument.objects.get(symbol="KO")
+    Position.objects.create(portfolio=portfolio, instrument=ko, quantity=Decimal("100"), avg_cost=Decimal("60"))
+    risk_monitor_recompute(portfolio_id=portfolio.pk)
+    assert not Alert.objects.filter(status=Alert.Status.ACTIVE, message__contains="restricted").exists()
+    assert _edit(admin, ko, restricted="on").status_code == 302
+    risk_monitor_recompute(portfolio_id=portfolio.pk)
+    [alert] = Alert.objects.filter(status=Alert.Status.ACTIVE, message__contains="holding a restricted instrument")
+    assert "'Instrument restricted list'" in alert.message and alert.portfolio_id == portfolio.pk
