@@ -29,6 +29,16 @@ class AuditEntry:
     why: str
     changes: list[tuple[str, str, str]] = field(default_factory=list)
 
+    @property
+    def shown(self) -> list[tuple[str, str, str, str]]:
+        """(field, label, before, after) for the page: the audit fields under the names people use."""
+        return [(f, LABELS.get(f, f.replace("_", " ")), old, new) for f, old, new in self.changes]
+
+
+LABELS = {"roles_held": "roles", "portfolios_held": "portfolios", "traders_held": "traders",
+          "token_fingerprint": "API token (fingerprint)", "is_active": "active", "is_staff": "Django admin access",
+          "is_superuser": "superuser", "long_short": "margin account (long/short)", "adv": "ADV", "rebalance_policy": "policy"}
+
 
 def _sources():
     from market_app.models import Instrument

@@ -24,7 +24,7 @@ def test_audit_page_when_admins_change_a_user_a_portfolio_and_an_instrument_then
     page = c.get("/manage/audit/").content.decode()
     assert page.index("left the firm") < page.index("on the watch list")  # newest first
     for text in ('data-object="KO"', '<span class="fname">restricted</span>: <span class="old">no</span> → <span class="new">yes</span>',
-                 '<span class="fname">is_active</span>: <span class="old">yes</span> → <span class="new">no</span>',
+                 '<span class="fname">active</span>: <span class="old">yes</span> → <span class="new">no</span>',
                  f'<td class="who">{desk_admin.username}</td>'):
         assert text in page, text
     only = c.get("/manage/audit/?kind=instrument").content.decode()
