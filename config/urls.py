@@ -27,6 +27,7 @@ urlpatterns = [
     path("orders/portfolio/<int:portfolio_id>/cancel-all/", orders_views.portfolio_cancel_all_page, name="portfolio-cancel-all"),
     path("risk/", include("risk_app.urls")),
     path("venues/", include("fix_app.urls")),
+    path("manage/", include("ops_app.manage.urls")),
     path("agents/", signal_views.agents_page, name="agents"),
     path("agents/<int:agent_id>/edit/", signal_views.agent_edit, name="agent-edit"),
     path("backtests/", scenario_views.backtests_page, name="backtests"),

@@ -155,3 +155,48 @@ class Backup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.path} ({self.status})"
+
+
+# The history of the objects admins manage whose apps ops_app may not add tables to (ops_app.audit):
+# their historical tables live here.  Registered at import, so the migrations see them.
+def _register_managed_history() -> None:
+    import simple_history
+    from django.contrib.auth import get_user_model
+
+    from ops_app.audit import AuditedHistory, PortfolioAuditFields, UserAuditFields
+    from portfolio_app.models import Portfolio
+
+    simple_history.register(
+        Portfolio, app="ops_app", records_class=AuditedHistory, bases=[PortfolioAuditFields],
+        excluded_fields=["peak_nav", "created_at"], quiet_fields=("cash", "peak_nav"),
+        history_change_reason_field=models.TextField(null=True),
+    )
+    simple_history.register(
+        get_user_model(), app="ops_app", records_class=AuditedHistory, bases=[UserAuditFields],
+        excluded_fields=["password", "last_login"], quiet_fields=("password", "last_login"),
+        history_change_reason_field=models.TextField(null=True),
+    )
+
+    from simple_history.signals import pre_create_historical_record
+
+    from ops_app.audit import portfolio_extras, user_extras
+
+    def extras(fill):
+        def receiver(sender, instance, history_instance, **kwargs):
+            for name, value in fill(instance).items():
+                setattr(history_instance, name, value)
+        return receiver
+
+    pre_create_historical_record.connect(extras(portfolio_extras), sender=Portfolio.history.model, weak=False)
+    pre_create_historical_record.connect(extras(user_extras), sender=get_user_model().history.model, weak=False)
+
+    from django.db.models.signals import m2m_changed
+
+    from ops_app.audit import related_changed
+
+    # Traders added to a portfolio (or portfolios to a user) and roles given to a user, from anywhere.
+    m2m_changed.connect(related_changed, sender=Portfolio.traders.through, weak=False, dispatch_uid="audit-portfolio-traders")
+    m2m_changed.connect(related_changed, sender=get_user_model().groups.through, weak=False, dispatch_uid="audit-user-groups")
+
+
+_register_managed_history()

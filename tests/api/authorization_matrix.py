@@ -15,7 +15,8 @@ admin. Placeholders in paths and bodies name objects of the test desk:
 - ``{own_agent}`` / ``{other_agent}``: an agent the API client owns / one it does not;
 - ``{limit}``, ``{change}`` (a pending limit change by another officer), ``{rearm}`` (a
   re-arm request by another officer), ``{run}`` (research backtest), ``{rule}`` (alert rule),
-  ``{recon_break}`` (an open reconciliation break).
+  ``{recon_break}`` (an open reconciliation break), ``{other_trader}`` (the other portfolio's trader, a user
+  admins manage), ``{instrument}`` (the instrument ``{symbol}`` names).
 
 Websocket rows: ``CONNECT`` expects 101 (accepted) or the close code; ``GROUP`` rows say
 whether the socket joins that group (1) or not (0).
@@ -37,6 +38,11 @@ ORDER = {"portfolio": "{own_pf}", "symbol": "{symbol}", "side": "BUY", "quantity
 LIMIT = {"name": "Matrix limit", "kind": "max_order_qty", "threshold": "1000", "reason": "matrix"}
 CHECK = {"portfolio": "{own_pf}", "symbol": "{symbol}", "side": "BUY", "quantity": "10"}
 BACKTEST = {"strategy": "equal_weight", "start": "2021-01-04", "end": "2021-03-31"}
+NEW_USER = {"username": "matrix-user", "roles": "Trader", "password": "Matrix-pass-phrase-42", "portfolios": "{own_pf}", "reason": "matrix"}
+PORTFOLIO = {"name": "Matrix Book", "account": "cash", "initial_margin": "0.5", "gross_limit": "1", "strategy": "max_sharpe",
+             "strategy_params": "{}", "constraints": "{}", "policy_kind": "calendar", "policy_frequency": "monthly", "reason": "matrix"}
+INSTRUMENT = {"name": "Matrix", "lot_size": "1", "tick_size": "0.01", "adv": "1000000", "tradable": "on", "restricted": "on",
+              "reason": "matrix"}
 
 A, P, W = "API", "page", "websocket"
 ANY_READY = (200, 503)  # readiness depends on the machine's Redis/broker, not on the caller
@@ -163,6 +169,22 @@ MATRIX: list[tuple] = [
     (P, "GET", "/venues/reconciliation/", None, (302, 200, 200, 403, 200), "every desk user reads the runs and breaks"),
     (P, "POST", "/venues/{venue}/reconcile/", {}, (302, 403, 302, 403, 302), "Reconcile now: admins and risk officers"),
     (P, "POST", "/venues/reconciliation/breaks/{recon_break}/resolve/", {"note": "matrix"}, (302, 403, 302, 403, 302), "resolved with a note, audited who/when"),
+    (P, "GET", "/manage/", None, (302, 403, 403, 403, 302), "management pages: admins only (to Users and roles)"),
+    (P, "GET", "/manage/users/", None, (302, 403, 403, 403, 200), "users, roles, tokens: admins"),
+    (P, "POST", "/manage/users/new/", NEW_USER, (302, 403, 403, 403, 200), "the answer shows the new token once"),
+    (P, "GET", "/manage/users/{other_trader}/", None, (302, 403, 403, 403, 200), ""),
+    (P, "POST", "/manage/users/{other_trader}/", {"roles": "Trader", "portfolios": "{other_pf}", "reason": "matrix"}, (302, 403, 403, 403, 302), "roles and portfolios, audited"),
+    (P, "POST", "/manage/users/{other_trader}/deactivate/", {"reason": "matrix"}, (302, 403, 403, 403, 302), "ends their sessions and token"),
+    (P, "POST", "/manage/users/{other_trader}/activate/", {"reason": "matrix"}, (302, 403, 403, 403, 400), "(already active: a field error)"),
+    (P, "POST", "/manage/users/{other_trader}/token/", {"reason": "matrix"}, (302, 403, 403, 403, 200), "the old token fails at once"),
+    (P, "GET", "/manage/portfolios/", None, (302, 403, 403, 403, 200), "portfolios' traders, account, strategy, policy: admins"),
+    (P, "POST", "/manage/portfolios/new/", {**PORTFOLIO, "cash": "1000000"}, (302, 403, 403, 403, 302), ""),
+    (P, "GET", "/manage/portfolios/{own_pf}/", None, (302, 403, 403, 403, 200), ""),
+    (P, "POST", "/manage/portfolios/{own_pf}/", {**PORTFOLIO, "name": "Core Equity"}, (302, 403, 403, 403, 302), ""),
+    (P, "GET", "/manage/instruments/", None, (302, 403, 403, 403, 200), "lot size, ADV, restricted list: admins"),
+    (P, "GET", "/manage/instruments/{instrument}/", None, (302, 403, 403, 403, 200), ""),
+    (P, "POST", "/manage/instruments/{instrument}/", INSTRUMENT, (302, 403, 403, 403, 302), "the gate reads the restricted flag at its next check"),
+    (P, "GET", "/manage/audit/", None, (302, 403, 403, 403, 200), "who, when, before → after, why"),
     (P, "GET", "/agents/", None, (302, 200, 200, 403, 200), ""),
     (P, "POST", "/agents/{own_agent}/edit/", {"weight": "0.5", "enabled": "on"}, (302, 403, 403, 403, 302), "only admins change agents"),
     (P, "GET", "/backtests/", None, (302, 200, 200, 403, 200), ""),

@@ -87,6 +87,7 @@ def desk(demo_small, monkeypatch, settings):
         "own_paper": own_paper.pk, "other_paper": other_paper.pk, "rule": rule.pk, "own_agent": own_agent.pk,
         "other_agent": other_agent.pk, "own_agent_name": own_agent.name, "other_agent_name": other_agent.name,
         "symbol": symbol, "venue": venue.pk, "venue_code": venue.code, "recon_break": recon_break.pk,
+        "other_trader": other_trader.pk, "instrument": Instrument.objects.get(symbol=symbol).pk,
     }
     yield {"ids": ids, "users": {"trader": trader, "risk": risk1, "api": bot, "admin": admin}}
     set_clock(None)
