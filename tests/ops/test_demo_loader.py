@@ -86,7 +86,7 @@ def test_load_demo_when_history_asked_then_the_backtest_books_orders_fills_posit
     h = demo_with_history.history
     core = Portfolio.objects.get(name="Core Equity")
     run = ScenarioRun.objects.get(pk=h.run_id)
-    assert run.status == "DONE" and run.portfolio_id == core.pk and run.kind == "backtest"
+    assert run.status == "done" and run.portfolio_id == core.pk and run.kind == "backtest"
     # Every fill the run made is one order of the book, FILLED through the order's state machine.
     assert h.orders == Order.objects.filter(portfolio=core).count() == run.trades.count() > 20
     assert set(Order.objects.filter(portfolio=core).values_list("status", flat=True)) == {"FILLED"}
