@@ -101,7 +101,8 @@ class OverviewState:
         """Each position with its target weight (the latest proposal's) and the gap to it, in weight."""
         out = []
         for r in self.book.positions:
-            target = self.targets.get(r.symbol) if self.targets else None
+            # A target that leaves a held symbol out sells it: its target is zero.
+            target = float(self.targets.get(r.symbol, 0.0)) if self.targets else None
             out.append((r, target, None if target is None else float(target) - r.weight))
         return out
 
@@ -165,7 +166,8 @@ def _intraday(book: Book, *, market_now: datetime, prev_nav: Decimal | None) -> 
     return out
 
 
-def _next_steps(user, portfolio, proposals: list[ProposalLine], working: list[WorkingOrder], alerts: int) -> list[NextStep]:
+def _next_steps(user, portfolio, proposals: list[ProposalLine], working: list[WorkingOrder], alerts: int,
+                latest=None) -> list[NextStep]:
     """What this user can do now on this portfolio, most pressing first (the desk's roles, DESIGN.md)."""
     from django.urls import reverse
 
@@ -189,7 +191,12 @@ def _next_steps(user, portfolio, proposals: list[ProposalLine], working: list[Wo
         if working:
             steps.append(NextStep(f"{len(working)} order{'s' if len(working) != 1 else ''} working: watch them fill; amend "
                                   "or cancel one on the blotter.", reverse("orders"), "Open the blotter"))
-        if not proposals:
+        if not proposals and latest is not None and latest.status in ("STALE", "EXPIRED"):
+            why = f" ({latest.reason.rstrip('.')})" if latest.reason else ""
+            steps.append(NextStep(f"Proposal #{latest.pk} is {latest.status}{why}: it can no longer be approved. "
+                                  "Request a fresh one at today's prices.", reverse("proposals"), "Request a rebalance",
+                                  urgent=True))
+        elif not proposals:
             steps.append(NextStep(f"No rebalance is open for {portfolio.name}: request one to bring the book to its "
                                   "strategy's target.", reverse("proposals"), "Request a rebalance"))
     if roles.is_risk_officer(user):
@@ -317,5 +324,5 @@ def overview_state(portfolio, *, market_now: datetime, user) -> OverviewState:
         targets=dict(latest.target_weights) if latest else {},
         working=working,
         intraday=_intraday(book, market_now=market_now, prev_nav=prev.nav if prev else None),
-        next_steps=_next_steps(user, portfolio, proposals, working, len(alerts)),
+        next_steps=_next_steps(user, portfolio, proposals, working, len(alerts), latest=latest),
     )

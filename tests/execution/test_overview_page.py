@@ -9,8 +9,9 @@ import pytest
 
 from ops_app import demo
 
-# 2022-01-03 11:00 New York: an hour and a half into the replay's first session.
-MARKET_NOW = datetime(2022, 1, 3, 16, 0, tzinfo=timezone.utc)
+# 2022-01-03 10:15 New York: 45 minutes into the replay's first session (the opening proposal is
+# computed at 09:30; later, a 2% move of one of its stocks makes it stale).
+MARKET_NOW = datetime(2022, 1, 3, 15, 15, tzinfo=timezone.utc)
 
 
 @pytest.fixture
@@ -51,9 +52,9 @@ def test_overview_state_when_demo_has_history_then_positions_carry_pnl_targets_a
     for row, target, gap in lines:
         assert gap == pytest.approx(target - row.weight)
     assert len(s.chart["equity"]) == demo.HISTORY_SESSIONS + 1
-    # 09:30 to 11:00 every 15 minutes (7 steps: 09:30 ... 11:00 excluded) and now.
+    # From 09:30 every 15 minutes (09:30, 09:45, 10:00; 10:15 is now) and now.
     points = s.intraday["points"]
-    assert len(points) == 90 // INTRADAY_STEP_MINUTES + 1
+    assert len(points) == 45 // INTRADAY_STEP_MINUTES + 1
     assert points[-1][1] == float(s.book.nav)
     assert s.intraday["prev_nav"] == float(s.prev_nav)
     assert s.working == []
@@ -83,6 +84,19 @@ def test_overview_next_steps_when_each_role_looks_then_each_is_told_its_own_next
     client.force_login(_user("admin"))
     page = client.get("/").content.decode()
     assert "Open Venues" in page and "waits for your decision" not in page and "second pair of eyes" not in page
+
+    # Later that morning a stock of the proposal has moved beyond the band: the trader is told to ask again.
+    from desk.clock import SteppedClock
+    from market_app.clock import set_clock
+    from portfolio_app.services import proposal_refresh
+
+    later = datetime(2022, 1, 3, 16, 0, tzinfo=timezone.utc)
+    set_clock(SteppedClock(later))
+    assert proposal_refresh(proposal_id=p, market_now=later).status == "STALE"
+    client.force_login(_user("trader"))
+    page = client.get("/").content.decode()
+    assert f"Proposal #{p} is STALE" in page and "Request a rebalance" in page
+    assert "waits for your decision" not in page
 
 
 def test_overview_working_orders_when_proposal_approved_then_open_parents_show_with_progress(demo_history, client):
