@@ -103,7 +103,8 @@ class OverviewState:
         for r in self.book.positions:
             # A target that leaves a held symbol out sells it: its target is zero.
             target = float(self.targets.get(r.symbol, 0.0)) if self.targets else None
-            out.append((r, target, None if target is None else float(target) - r.weight))
+            # To a tenth of a percent, as shown: a gap of -0.0003 is no gap ("+0.0%", not "-0.0%").
+            out.append((r, target, None if target is None else round(target - r.weight, 3) + 0.0))
         return out
 
 

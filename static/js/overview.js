@@ -62,8 +62,8 @@
       setText(tr.querySelector('[data-cell="weight"]'), pct(v / nav));
       const target = num(tr.dataset.target === "" ? null : tr.dataset.target);
       if (target !== null) {
-        const gap = target - v / nav;
-        setText(tr.querySelector('[data-cell="gap"]'), (gap >= 0 ? "+" : "-") + Math.abs(gap * 100).toFixed(1) + "%");
+        const gap = Math.round((target - v / nav) * 1000) / 10;  // percent, one place, as the server shows it
+        setText(tr.querySelector('[data-cell="gap"]'), (gap >= 0 ? "+" : "-") + Math.abs(gap).toFixed(1) + "%");
       }
     });
     if (rows.length) setText($("ov-upnl-total"), signedMoney(upnlTotal), signCls(Math.round(upnlTotal * 100)));

@@ -16,9 +16,10 @@ from tests.e2e.conftest import (  # noqa: E402,F401
 
 pytestmark = [pytest.mark.e2e]
 
-# The replay starts an hour before the close (600 wall s per 390-minute session), so the opening
-# proposal's TWAP slices, due up to the close, fill within about a minute and a half of approval.
-MINUTES_BEFORE_CLOSE = 60
+# The replay starts 150 market minutes before the close (600 wall s per 390-minute session: about
+# four wall minutes before the replay rolls to the next session): today's NAV line has points since the
+# open, and the opening proposal's TWAP slices, due up to the close, start filling within a minute.
+MINUTES_BEFORE_CLOSE = 150
 
 
 @pytest.fixture
@@ -29,6 +30,13 @@ def first_run_stack(transactional_db):
     with LiveStack(extra_env={"DESK_ORDER_POLL_SECONDS": "0.2"}) as s:
         s.demo = loaded
         yield s
+
+
+def _progress(page) -> dict[str, float]:
+    """Each working order's progress bar, read in one go (the panel may be redrawn between two reads)."""
+    rows = page.evaluate("""() => Array.from(document.querySelectorAll('#working-rows tr[data-order-id]')).map(
+        tr => [tr.dataset.orderId, Number((tr.querySelector('progress') || {}).value || 0)])""")
+    return dict((oid, float(v)) for oid, v in rows)
 
 
 def _signed_amounts(texts):
@@ -44,15 +52,6 @@ def test_first_run_when_demo_loaded_then_overview_shows_the_desk_trading_and_app
     password = demo_password()
     proposal = RebalanceProposal.objects.get(pk=stack.demo.proposal_id)
     assert proposal.status == "PENDING_APPROVAL"
-
-    # The risk officer and the admin are told what they can do, each their own thing.
-    for role, expected in (("risk", "Open Risk"), ("admin", "Open Venues")):
-        other = login(browser, stack, role, password)
-        other.wait_for_selector("#ov-next li", timeout=20_000)
-        text = other.text_content("#ov-next")
-        assert expected in text, f"{role}: {text}"
-        assert "waits for your decision" not in text, f"{role} is told to approve: {text}"
-        other.context.close()
 
     page = login(browser, stack, "trader", password)
     errors = watch_console(page)
@@ -89,17 +88,12 @@ def test_first_run_when_demo_loaded_then_overview_shows_the_desk_trading_and_app
 
     # Its orders appear in the Working orders panel, then their progress moves without a reload.
     page.wait_for_selector("#working-rows tr[data-order-id]", timeout=20_000)
-    first_seen = {tr.get_attribute("data-order-id"): float(tr.locator("progress").get_attribute("value") or 0)
-                  for tr in page.locator("#working-rows tr[data-order-id]").all()}
+    first_seen = _progress(page)
     shot(page, "first-run-2-overview-working")
 
     def progressed():
-        for tr in page.locator("#working-rows tr[data-order-id]").all():
-            oid = tr.get_attribute("data-order-id")
-            value = float(tr.locator("progress").get_attribute("value") or 0) if tr.locator("progress").count() else 0
-            if oid in first_seen and value > first_seen[oid]:
-                return oid, first_seen[oid], value
-        return None
+        now = _progress(page)
+        return next(((oid, first_seen[oid], v) for oid, v in now.items() if oid in first_seen and v > first_seen[oid]), None)
 
     moved = wait_until(progressed, timeout=120, interval=0.3, message="a working order's progress moving on the open overview")
     assert page_kept(page), "the overview was reloaded; progress must arrive over the websocket"
@@ -108,3 +102,12 @@ def test_first_run_when_demo_loaded_then_overview_shows_the_desk_trading_and_app
     shot(page, "first-run-3-overview-progress")
     bad = [e for e in errors if "Content Security Policy" in e or "Uncaught" in e]
     assert not bad, bad
+
+    # The risk officer and the admin are told what they can do, each their own thing.
+    for role, expected in (("risk", "Open Risk"), ("admin", "Open Venues")):
+        other = login(browser, stack, role, password)
+        other.wait_for_selector("#ov-next li", timeout=20_000)
+        text = other.text_content("#ov-next")
+        assert expected in text, f"{role}: {text}"
+        assert "waits for your decision" not in text, f"{role} is told to approve: {text}"
+        other.context.close()

@@ -50,7 +50,7 @@ def test_overview_state_when_demo_has_history_then_positions_carry_pnl_targets_a
     lines = s.position_lines
     assert lines and all(target is not None for _, target, _ in lines)  # the pending proposal's targets
     for row, target, gap in lines:
-        assert gap == pytest.approx(target - row.weight)
+        assert gap == pytest.approx(target - row.weight, abs=0.0005)
     assert len(s.chart["equity"]) == demo.HISTORY_SESSIONS + 1
     # From 09:30 every 15 minutes (09:30, 09:45, 10:00; 10:15 is now) and now.
     points = s.intraday["points"]
