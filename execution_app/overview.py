@@ -154,15 +154,27 @@ def _intraday(book: Book, *, market_now: datetime, prev_nav: Decimal | None) -> 
     if session is None or not (session.open <= market_now < session.close):
         return out
     out.update(open=session.open.isoformat(), close=session.close.isoformat())
+    from django.core.cache import cache
+
     held = [(r.symbol, r.quantity) for r in book.positions]
     cash = float(book.cash)
+    # The steps already past do not change until the book does: kept per book and session (the page
+    # is redrawn after every fill and on every refresh).
+    import hashlib
+
+    digest = hashlib.sha1(repr((str(book.cash), [(s, str(q)) for s, q in held])).encode()).hexdigest()[:16]
+    key = f"ov:intraday:{book.portfolio.pk}:{session.day}:{digest}"
+    known = cache.get(key) or {}
     t = session.open
     step = timedelta(minutes=INTRADAY_STEP_MINUTES)
     while t < market_now:
-        marks, _ = marks_found([s for s, _ in held], t)
-        nav = cash + sum(float(q) * float(marks.get(s, 0)) for s, q in held)
-        out["points"].append([t.isoformat(), round(nav, 2)])
+        at = t.isoformat()
+        if at not in known:
+            marks, _ = marks_found([s for s, _ in held], t)
+            known[at] = round(cash + sum(float(q) * float(marks.get(s, 0)) for s, q in held), 2)
+        out["points"].append([at, known[at]])
         t += step
+    cache.set(key, known, 3600)
     out["points"].append([market_now.isoformat(), float(book.nav)])
     return out
 
