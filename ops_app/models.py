@@ -155,3 +155,6 @@ class Backup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.path} ({self.status})"
+
+
+from ops_app.eod.models import EodReport, EodSession  # noqa: E402,F401  (end-of-day reports: ops_app/eod/)
