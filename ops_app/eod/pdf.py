@@ -17,6 +17,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import LongTable, Paragraph, SimpleDocTemplate, Spacer, TableStyle
 
 from ops_app.eod import core
+from ops_app.eod.fmt import display_time
 
 SUMMARY_LABELS = {
     "nav": "NAV", "cash": "Cash", "gross": "Gross", "net": "Net", "positions": "Positions",
@@ -66,12 +67,23 @@ def to_pdf(content: Mapping[str, Any], *, report: Mapping[str, str]) -> bytes:
         if not data:
             story.append(Paragraph("None.", styles["BodyText"]))
             continue
-        rows = [list(cols)] + [[Paragraph(_esc(r[c]), cell) for c in cols] for r in data]
-        t = LongTable(rows, repeatRows=1, colWidths=[doc.width / len(cols)] * len(cols))
+        rows = [list(cols)] + [[Paragraph(_esc(_short(c, r[c])), cell) for c in cols] for r in data]
+        t = LongTable(rows, repeatRows=1, colWidths=_widths(cols, data, doc.width))
         t.setStyle(_GRID)
         story.append(t)
     doc.build(story)
     return buf.getvalue()
+
+
+def _widths(cols, data, total: float) -> list[float]:
+    """Columns as wide as their longest value (capped, so free text wraps), scaled to the page."""
+    want = [min(max([len(c)] + [len(_short(c, r[c])) for r in data]), 48) + 2 for c in cols]
+    return [total * w / sum(want) for w in want]
+
+
+def _short(col: str, value: str) -> str:
+    """Times as New York wall-clock time (the session's date is the report's); the CSV keeps them in full."""
+    return display_time(value) if col in ("time", "found") else value
 
 
 def _esc(text: str) -> str:

@@ -22,7 +22,8 @@ from desk.errors import Forbidden, Invalid
 from desk.clock import session_table
 from market_app.clock import get_clock
 from ops_app.eod import core
-from ops_app.eod.content import Day, report_content
+from ops_app.eod.content import report_content
+from ops_app.eod.fmt import Day
 from ops_app.eod.models import EodReport, EodSession
 
 log = logging.getLogger(__name__)

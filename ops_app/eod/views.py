@@ -12,7 +12,7 @@ from desk.errors import Forbidden, Invalid
 from desk.web import desk_page
 from ops_app.eod import core
 from ops_app.eod import selectors as sel
-from ops_app.eod.content import display_time
+from ops_app.eod.fmt import display_time
 from ops_app.eod.services import eod_report_request
 
 SUMMARY_CARDS = (("nav", "NAV"), ("pnl_daily", "P&L day"), ("pnl_mtd", "P&L MTD"), ("pnl_ytd", "P&L YTD"),
