@@ -19,6 +19,16 @@ def reports_visible_to(user) -> QuerySet[EodReport]:
     return qs.none()
 
 
+def report_rows(user) -> QuerySet[EodReport]:
+    """The list's rows: the report's identity and a few summary figures read inside the JSON (not the content)."""
+    from django.db.models.fields.json import KT
+
+    return reports_visible_to(user).annotate(
+        label=KT("content__meta__portfolio"), nav=KT("content__summary__nav"), pnl_daily=KT("content__summary__pnl_daily"),
+        fills=KT("content__summary__fills"),
+    ).defer("content")
+
+
 def report_get(user, report_id: int) -> EodReport | None:
     return reports_visible_to(user).filter(pk=report_id).first()
 

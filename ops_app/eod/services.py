@@ -96,7 +96,8 @@ def eod_report_generate(*, session: date, portfolio=None, trigger: str = EodRepo
     day = eod_day_get_or_create(session=session)
     d = Day(session=day.session, market_open=day.market_open, market_close=day.market_close,
             wall_start=day.wall_start, wall_end=day.wall_end)
-    portfolios = [portfolio] if portfolio is not None else list(Portfolio.objects.order_by("name"))
+    # Read afresh: the caller's instance may hold a cash figure from before the day's fills.
+    portfolios = list(Portfolio.objects.filter(pk=portfolio.pk) if portfolio is not None else Portfolio.objects.order_by("name"))
     content = report_content(portfolios=portfolios, day=d, scope=scope, scope_key=key,
                              label=portfolio.name if portfolio is not None else "Desk")
     digest = core.content_hash(content)

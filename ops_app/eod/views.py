@@ -23,7 +23,7 @@ SUMMARY_CARDS = (("nav", "NAV"), ("pnl_daily", "P&L day"), ("pnl_mtd", "P&L MTD"
 def reports_page(request):
     from portfolio_app.selectors import portfolios_visible_to
 
-    reports = list(sel.reports_visible_to(request.user)[:300])
+    reports = list(sel.report_rows(request.user)[:300])
     return render(request, "ops/eod_list.html", {
         "reports": reports,
         "portfolios": list(portfolios_visible_to(request.user).order_by("name")),

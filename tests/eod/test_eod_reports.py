@@ -31,6 +31,7 @@ def test_eod_report_when_a_day_is_traded_then_its_figures_equal_the_blotter_and_
 
     portfolio, trader, clock = book
     report = _generate(portfolio)
+    portfolio.refresh_from_db()
     c = report.content
     close = get_clock().session_close(SESSION)
     assert clock.market_now() == close
