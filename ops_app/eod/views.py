@@ -15,6 +15,11 @@ from ops_app.eod import selectors as sel
 from ops_app.eod.fmt import display_time
 from ops_app.eod.services import eod_report_request
 
+NUMERIC = frozenset({
+    "quantity", "avg_cost", "mark", "market_value", "weight_pct", "unrealised_pnl", "realised_pnl", "filled_qty", "avg_px",
+    "arrival_px", "slippage_bps", "price", "commission", "orders", "fills", "notional", "fees", "fees_bps",
+    "slippage_arrival_bps", "slippage_vwap_bps", "fill_rate_pct", "threshold", "utilisation_pct", "time", "found",
+})
 SUMMARY_CARDS = (("nav", "NAV"), ("pnl_daily", "P&L day"), ("pnl_mtd", "P&L MTD"), ("pnl_ytd", "P&L YTD"),
                  ("cash", "Cash"), ("gross", "Gross"), ("realised_today", "Realised today"), ("fees_today", "Fees today"))
 
@@ -39,8 +44,9 @@ def report_page(request, report_id: int):
     c = report.content
     # The page shows times in the desk's display zone; the CSV and PDF keep them as stored (ISO, UTC).
     tables = [{
-        "key": k, "title": t, "columns": cols,
-        "rows": [[display_time(r[col]) if col in ("time", "found") else r[col] for col in cols] for r in c["tables"][k]],
+        "key": k, "title": t, "columns": [(col, col in NUMERIC) for col in cols],
+        "rows": [[(display_time(r[col]) if col in ("time", "found") else r[col], col in NUMERIC) for col in cols]
+                 for r in c["tables"][k]],
     } for k, t, cols in core.TABLES]
     versions = list(sel.reports_visible_to(request.user).filter(scope_key=report.scope_key, session=report.session)
                     .order_by("version"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from datetime import date
+from pathlib import Path
 from decimal import Decimal
 
 import pytest
@@ -14,6 +14,7 @@ import pytest
 from tests.eod.conftest import SESSION, place, work
 
 pytestmark = pytest.mark.django_db(transaction=True)
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
 
 def _generate(portfolio=None, **kw):
@@ -143,6 +144,8 @@ def test_eod_pdf_when_rendered_then_a_pdf_carrying_the_reports_figures(book, tra
 
     report = _generate(book[0])
     pdf = report_pdf(report)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "eod-report.pdf").write_bytes(pdf)  # to look at
     assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
     text = b"".join(_streams(pdf)).decode("latin-1")
     assert "End-of-day report" in text and book[0].name in text
