@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
+from desk.interfaces import Side
 from desk.money import cash as to_cash
 from ops_app.eod.fmt import Day, in_window, money, qty, text
 
@@ -14,6 +15,7 @@ def trading(pids, names, day: Day):
     """Fills of the session (market time), the parents they belong to or that arrived in the day, and TCA."""
     from orders_app.models import Fill, Order
     from orders_app.selectors import arrival_slippage_bps, order_tca
+    from orders_app.tca import analyse
 
     fills_qs = Fill.objects.filter(order__portfolio_id__in=pids, ts_event__gte=day.market_open,
                                    ts_event__lte=day.market_close)
@@ -63,14 +65,22 @@ def trading(pids, names, day: Day):
         for f in day_fills:
             per_venue[f.venue.code if f.venue_id else "?"].append(f)
         for venue, vf in per_venue.items():
-            vrep = order_tca(o, vf)
-            if vrep is not None:
-                _add(venue_acc[venue], vrep, parent_qty=None)
+            # The venue's part against the parent's benchmarks (its arrival and interval VWAP, computed once above).
+            vrep = analyse(side=Side(o.side), parent_qty=o.quantity, arrival_price=o.arrival_px,
+                           fills=[_report(f, o) for f in vf], interval_vwap=rep.interval_vwap)
+            _add(venue_acc[venue], vrep, parent_qty=None)
     tca_venue = [_tca_row("venue", k, a) for k, a in sorted(venue_acc.items())]
     tca_algo = [_tca_row("algo", k, a) for k, a in sorted(algo_acc.items())]
     for row in tca_venue:
         row.pop("fill_rate_pct")
     return fills, orders, tca_venue, tca_algo, totals
+
+
+def _report(f, order):
+    from desk.interfaces import FillReport, LiquiditySide
+
+    return FillReport(f.trade_id, f.order.client_order_id, f.venue.code if f.venue_id else "", order.instrument.symbol,
+                      Side(order.side), f.last_qty, f.last_px, f.commission, LiquiditySide(f.liquidity_side), f.ts_event)
 
 
 def _acc() -> dict:
