@@ -70,7 +70,7 @@ class EodReportListCreateView(EodView):
                 raise Invalid("session: a date (YYYY-MM-DD) is required",
                               field_errors={"session": "A date (YYYY-MM-DD) is required."}) from None
         if portfolio:
-            if not (portfolio.isascii() and portfolio.isdigit()):
+            if not (portfolio.isascii() and portfolio.isdigit() and int(portfolio) < 2**31):
                 raise Invalid("portfolio: a portfolio id (a number) is required",
                               field_errors={"portfolio": "A portfolio id (a number) is required."})
             qs = qs.filter(portfolio_id=int(portfolio))
@@ -78,8 +78,10 @@ class EodReportListCreateView(EodView):
 
     @extend_schema(request=EodReportRequestInput, responses={201: EodReportOutput})
     def post(self, request):
-        data = request.data if isinstance(request.data, dict) else {}
-        report = eod_report_request(user=request.user, portfolio_id=data.get("portfolio"), session=data.get("session"))
+        data = EodReportRequestInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        report = eod_report_request(user=request.user, portfolio_id=data.validated_data.get("portfolio"),
+                                    session=data.validated_data.get("session"))
         return Response(EodReportOutput(report).data, status=201)
 
 

@@ -158,9 +158,10 @@ def check_eod_request(*, user, portfolio_id=None, session=None) -> tuple[object,
     portfolio = None
     if portfolio_id not in (None, ""):
         try:
-            portfolio = Portfolio.objects.filter(pk=int(portfolio_id)).first()
+            pid = int(portfolio_id)
         except (TypeError, ValueError):
             raise _bad("portfolio", "A portfolio id (a number) is required.") from None
+        portfolio = Portfolio.objects.filter(pk=pid).first() if 0 < pid < 2**31 else None
         if portfolio is None:
             raise _bad("portfolio", f"There is no portfolio {portfolio_id}.")
     key = _scope_of(portfolio)[1]

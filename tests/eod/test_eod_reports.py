@@ -231,3 +231,20 @@ def _streams(pdf: bytes):
         if raw.endswith(b"~>"):  # reportlab's default: ASCII85 over Flate
             raw = base64.a85decode(raw[:-2])
         yield zlib.decompress(raw)
+
+
+def test_eod_api_when_the_body_is_not_an_object_or_the_id_too_large_then_400_and_nothing_written(book, traded_day, risk_officer):
+    from rest_framework.test import APIClient
+
+    from ops_app.eod.models import EodReport
+
+    risk = APIClient()
+    risk.force_authenticate(risk_officer)
+    r = risk.post("/api/v1/eod-reports/", data='"desk"', content_type="application/json")
+    assert r.status_code == 400
+    r = risk.post("/api/v1/eod-reports/", {"portfolio": "99999999999999999999"}, format="json")
+    assert r.status_code == 400 and [e["field"] for e in r.json()["errors"]] == ["portfolio"]
+    r = risk.get("/api/v1/eod-reports/?portfolio=99999999999999999999")
+    assert r.status_code == 400 and [e["field"] for e in r.json()["errors"]] == ["portfolio"]
+    assert risk.get("/api/v1/eod-reports/?session=2022-13-01").status_code == 400
+    assert EodReport.objects.count() == 0
