@@ -248,3 +248,32 @@ def test_eod_api_when_the_body_is_not_an_object_or_the_id_too_large_then_400_and
     assert r.status_code == 400 and [e["field"] for e in r.json()["errors"]] == ["portfolio"]
     assert risk.get("/api/v1/eod-reports/?session=2022-13-01").status_code == 400
     assert EodReport.objects.count() == 0
+
+
+def test_eod_report_when_officers_act_in_the_day_then_overrides_limit_changes_and_breaks_are_that_days_only(book, traded_day, risk_officer):
+    from fix_app.services import break_record
+    from ops_app.eod.services import eod_report_generate
+    from orders_app.models import Venue
+    from risk_app import services as risk
+    from risk_app.models import RiskLimit
+
+    portfolio, _, clock = book
+    scope = f"portfolio:{portfolio.pk}"
+    risk.trading_state_set(scope=scope, state="REDUCING", actor=risk_officer, reason="eod: volatile close")
+    limit = RiskLimit.objects.filter(kind="max_order_qty", scope="desk").first()
+    risk.limit_update(limit_id=limit.pk, actor=risk_officer, reason="eod: tighten", threshold=limit.threshold / 2)
+    brk = break_record(venue=Venue.objects.order_by("code").first(), kind="position", detail={"why": "eod: venue says 10 more"})
+
+    day1 = _generate(portfolio).content["tables"]
+    assert [(r["scope"], r["to_state"], r["actor"], r["reason"]) for r in day1["overrides"]] == [
+        (scope, "REDUCING", risk_officer.username, "eod: volatile close")]
+    [change] = [r for r in day1["limit_changes"] if r["why"] == "eod: tighten"]
+    assert change["limit"] == limit.name and change["who"] == risk_officer.username and "threshold=" in change["after"]
+    assert [r["id"] for r in day1["recon_breaks"]] == [str(brk.pk)]
+
+    clock.step_sessions(1)
+    clock.to_close()
+    day2 = eod_report_generate(session=clock.last_closed_session(), portfolio=portfolio).content["tables"]
+    assert day2["overrides"] == [] and not [r for r in day2["limit_changes"] if r["why"] == "eod: tighten"]
+    assert [r["id"] for r in day2["recon_breaks"]] == [str(brk.pk)]  # still open at the second close
+    assert day2["fills"] == [] and day2["orders"] == []
