@@ -4,6 +4,34 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+# A stored end-of-day report is immutable: the database refuses to change what it says (a regeneration
+# is a new row). Setting ``requested_by`` to null when that user is deleted stays possible; so does pruning.
+FROZEN = ("content", "content_hash", "version", "session", "scope", "scope_key", "portfolio_id", "day_id", "trigger",
+          "created_at")
+MESSAGE = "an end-of-day report is immutable: write a new version instead"
+
+
+def frozen_on(apps, schema_editor):
+    vendor, run = schema_editor.connection.vendor, schema_editor.execute
+    cols = ", ".join(FROZEN)
+    if vendor == "postgresql":
+        run("CREATE OR REPLACE FUNCTION ops_app_eodreport_frozen() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            f"BEGIN RAISE EXCEPTION '{MESSAGE}'; END; $$")
+        run(f"CREATE TRIGGER ops_app_eodreport_frozen BEFORE UPDATE OF {cols} ON ops_app_eodreport "
+            "FOR EACH ROW EXECUTE FUNCTION ops_app_eodreport_frozen()")
+    elif vendor == "sqlite":
+        run(f"CREATE TRIGGER ops_app_eodreport_frozen BEFORE UPDATE OF {cols} ON ops_app_eodreport "
+            f"BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END")
+
+
+def frozen_off(apps, schema_editor):
+    vendor, run = schema_editor.connection.vendor, schema_editor.execute
+    if vendor == "postgresql":
+        run("DROP TRIGGER IF EXISTS ops_app_eodreport_frozen ON ops_app_eodreport")
+        run("DROP FUNCTION IF EXISTS ops_app_eodreport_frozen()")
+    elif vendor == "sqlite":
+        run("DROP TRIGGER IF EXISTS ops_app_eodreport_frozen")
+
 
 class Migration(migrations.Migration):
 
@@ -51,4 +79,5 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('scope_key', 'session', 'version'), name='eodreport_one_version')],
             },
         ),
+        migrations.RunPython(frozen_on, frozen_off),
     ]

@@ -80,6 +80,8 @@ def test_eod_report_when_a_day_is_traded_then_its_figures_equal_the_blotter_and_
 
 
 def test_eod_report_when_trades_follow_the_close_then_stored_hash_unchanged_and_regeneration_is_version_2(book, enqueued, traded_day):
+    from django.db import DatabaseError, transaction
+
     from ops_app.eod import core
     from ops_app.eod.models import EodReport
     from orders_app.models import Fill
@@ -96,6 +98,10 @@ def test_eod_report_when_trades_follow_the_close_then_stored_hash_unchanged_and_
 
     v1.refresh_from_db()
     assert v1.content_hash == hash1 and core.content_hash(v1.content) == hash1 and v1.content == content1
+    # ...and the database refuses to change a stored report, whoever asks.
+    for change in ({"content_hash": "0" * 64}, {"content": {**content1, "summary": {}}}, {"version": 9}):
+        with pytest.raises(DatabaseError, match="immutable"), transaction.atomic():
+            EodReport.objects.filter(pk=v1.pk).update(**change)
 
     v2 = _generate(portfolio, trigger=EodReport.Trigger.ON_DEMAND)
     assert (v1.version, v2.version) == (1, 2)
