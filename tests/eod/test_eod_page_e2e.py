@@ -81,3 +81,13 @@ def test_eod_report_when_a_replayed_session_closes_then_beat_writes_it_and_the_t
     assert EodReport.objects.filter(scope_key=key, session=SESSION).count() == 2
     assert EodReport.objects.get(pk=report.pk).content_hash == report.content_hash
     assert not errors, errors
+
+    # A risk officer reads every report, the desk's too.
+    desk = EodReport.objects.get(scope_key="desk", session=SESSION, version=1)
+    officer = login(browser, stack, "risk", demo_password())
+    officer.goto(stack.url + "/reports/")
+    assert officer.locator(f'tr[data-report="{desk.pk}"]').count() == 1
+    officer.goto(stack.url + f"/reports/{desk.pk}/")
+    officer.wait_for_selector("#eod-kpis")
+    assert "Desk" in officer.text_content("#eod-head")
+    shot(officer, "eod-report-desk")
