@@ -93,3 +93,13 @@ urlpatterns += [
     path("portfolios/<int:portfolio_id>/mode/", rollout.PortfolioModeView.as_view(), name="api-portfolio-mode"),
     path("agents/<int:agent_id>/mode/", rollout.AgentModeView.as_view(), name="api-agent-mode"),
 ]
+
+# End-of-day reports.
+from ops_app.eod import api as eod_api  # noqa: E402
+
+urlpatterns += [
+    path("eod-reports/", eod_api.EodReportListCreateView.as_view(), name="api-eod-reports"),
+    path("eod-reports/<int:report_id>/", eod_api.EodReportDetailView.as_view(), name="api-eod-report"),
+    path("eod-reports/<int:report_id>/csv/", eod_api.EodReportCsvView.as_view(), name="api-eod-report-csv"),
+    path("eod-reports/<int:report_id>/pdf/", eod_api.EodReportPdfView.as_view(), name="api-eod-report-pdf"),
+]

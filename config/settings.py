@@ -466,5 +466,14 @@ if DESK_BACKUP_EVERY_MINUTES > 0:
         "task": "ops_app.tasks.backup_scheduled", "schedule": DESK_BACKUP_EVERY_MINUTES * 60,
         "options": {"expires": max(30.0, DESK_BACKUP_EVERY_MINUTES * 30)},
     }
+# --- End-of-day reports ------------------------------------------------------------
+# Beat looks every DESK_EOD_CHECK_SECONDS for a newly closed session (market clock) and writes its reports,
+# once per portfolio and the desk (ops_app.eod); reports of the newest DESK_EOD_KEEP_SESSIONS sessions are kept.
+DESK_EOD_CHECK_SECONDS = env.float("DESK_EOD_CHECK_SECONDS", default=15.0)
+DESK_EOD_KEEP_SESSIONS = env.int("DESK_EOD_KEEP_SESSIONS", default=90)
+CELERY_BEAT_SCHEDULE["eod-reports"] = {
+    "task": "ops_app.tasks.eod_reports_close", "schedule": DESK_EOD_CHECK_SECONDS,
+    "options": {"expires": max(5.0, DESK_EOD_CHECK_SECONDS - 1)},
+}
 # Off: the desk's own Prometheus metrics become no-ops (desk.metrics; the overhead benchmark's "off").
 DESK_METRICS_ENABLED = env.bool("DESK_METRICS_ENABLED", default=True)

@@ -32,6 +32,7 @@ urlpatterns = [
     path("agents/<int:agent_id>/edit/", signal_views.agent_edit, name="agent-edit"),
     path("backtests/", scenario_views.backtests_page, name="backtests"),
     path("monitoring/", ops_views.monitoring_page, name="monitoring"),
+    path("reports/", include("ops_app.eod.urls")),
     path("api/v1/", include("config.api_urls")),
 ]
 

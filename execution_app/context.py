@@ -13,6 +13,7 @@ NAV = [
     ("agents", "Agents"),
     ("venues", "Venues"),
     ("backtests", "Backtests"),
+    ("eod-reports", "Reports"),
     ("monitoring", "Monitoring"),
 ]
 # Admins also see the management pages (users and roles, portfolios, instruments, the audit list).

@@ -200,3 +200,4 @@ def _register_managed_history() -> None:
 
 
 _register_managed_history()
+from ops_app.eod.models import EodReport, EodSession  # noqa: E402,F401  (end-of-day reports: ops_app/eod/)

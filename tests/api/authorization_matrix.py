@@ -16,7 +16,8 @@ admin. Placeholders in paths and bodies name objects of the test desk:
 - ``{limit}``, ``{change}`` (a pending limit change by another officer), ``{rearm}`` (a
   re-arm request by another officer), ``{run}`` (research backtest), ``{rule}`` (alert rule),
   ``{recon_break}`` (an open reconciliation break), ``{other_trader}`` (the other portfolio's trader, a user
-  admins manage), ``{instrument}`` (the instrument ``{symbol}`` names).
+  admins manage), ``{instrument}`` (the instrument ``{symbol}`` names); ``{own_eod}`` / ``{other_eod}`` /
+  ``{desk_eod}``: the end-of-day report of the trader's portfolio, of another trader's, of the desk.
 
 Websocket rows: ``CONNECT`` expects 101 (accepted) or the close code; ``GROUP`` rows say
 whether the socket joins that group (1) or not (0).
@@ -97,6 +98,18 @@ MATRIX: list[tuple] = [
     (A, "POST", "/api/v1/portfolios/{own_pf}/cancel-all/", {}, (401, 200, 200, 403, 403), "the portfolio's traders, or a risk officer"),
     (A, "POST", "/api/v1/portfolios/{other_pf}/cancel-all/", {}, (401, 403, 200, 403, 403), ""),
     (A, "GET", "/api/v1/venues/scorecard/", None, (401, 200, 200, 403, 200), ""),
+    # --- end-of-day reports --------------------------------------------------------------------------
+    (A, "GET", "/api/v1/eod-reports/", None, (401, 200, 200, 403, 200), "traders: their portfolios' reports"),
+    (A, "POST", "/api/v1/eod-reports/", {"portfolio": "{own_pf}"}, (401, 201, 201, 403, 201), "own portfolio's report: a new version, never a change"),
+    (A, "POST", "/api/v1/eod-reports/", {"portfolio": "{other_pf}"}, (401, 403, 201, 403, 201), "…another trader's portfolio's"),
+    (A, "POST", "/api/v1/eod-reports/", {}, (401, 403, 201, 403, 201), "the desk's report: risk officers and admins"),
+    (A, "GET", "/api/v1/eod-reports/{own_eod}/", None, (401, 200, 200, 403, 200), ""),
+    (A, "GET", "/api/v1/eod-reports/{other_eod}/", None, (401, 404, 200, 403, 200), "another trader's report is invisible"),
+    (A, "GET", "/api/v1/eod-reports/{desk_eod}/", None, (401, 404, 200, 403, 200), ""),
+    (A, "GET", "/api/v1/eod-reports/{own_eod}/csv/", None, (401, 200, 200, 403, 200), ""),
+    (A, "GET", "/api/v1/eod-reports/{other_eod}/csv/", None, (401, 404, 200, 403, 200), ""),
+    (A, "GET", "/api/v1/eod-reports/{own_eod}/pdf/", None, (401, 200, 200, 403, 200), ""),
+    (A, "GET", "/api/v1/eod-reports/{other_eod}/pdf/", None, (401, 404, 200, 403, 200), ""),
     # --- risk ------------------------------------------------------------------------------------
     (A, "GET", "/api/v1/risk/limits/", None, (401, 200, 200, 403, 200), "every desk user reads limits"),
     (A, "POST", "/api/v1/risk/limits/", LIMIT, (401, 403, 201, 403, 403), "only risk officers change limits (admins never)"),
@@ -193,6 +206,16 @@ MATRIX: list[tuple] = [
     (P, "GET", "/backtests/{other_paper}/", None, (302, 404, 200, 403, 200), ""),
     (P, "GET", "/backtests/{run}/tearsheet/", None, (302, 200, 200, 403, 200), ""),
     (P, "GET", "/backtests/compare/?ids={run},{own_paper}", None, (302, 200, 200, 403, 200), ""),
+    (P, "GET", "/reports/", None, (302, 200, 200, 403, 200), "end-of-day reports: traders see their portfolios'"),
+    (P, "POST", "/reports/generate/", {"portfolio": "{own_pf}"}, (302, 302, 302, 403, 302), "own portfolio's report: a new version beside the old"),
+    (P, "POST", "/reports/generate/", {"portfolio": "{other_pf}"}, (302, 403, 302, 403, 302), "…another trader's portfolio's"),
+    (P, "GET", "/reports/{own_eod}/", None, (302, 200, 200, 403, 200), ""),
+    (P, "GET", "/reports/{other_eod}/", None, (302, 404, 200, 403, 200), ""),
+    (P, "GET", "/reports/{desk_eod}/", None, (302, 404, 200, 403, 200), "the desk's: risk officers and admins"),
+    (P, "GET", "/reports/{own_eod}/csv/", None, (302, 200, 200, 403, 200), ""),
+    (P, "GET", "/reports/{other_eod}/csv/", None, (302, 404, 200, 403, 200), ""),
+    (P, "GET", "/reports/{own_eod}/pdf/", None, (302, 200, 200, 403, 200), ""),
+    (P, "GET", "/reports/{other_eod}/pdf/", None, (302, 404, 200, 403, 200), ""),
     (P, "GET", "/monitoring/", None, (302, 200, 200, 403, 200), ""),
     (P, "GET", "/monitoring/data/", None, (302, 200, 200, 403, 200), ""),
     (P, "POST", "/monitoring/rules/new/", {"name": "x"}, (302, 403, 403, 403, 302), "alert rules: admins"),

@@ -80,6 +80,12 @@ def desk(demo_small, monkeypatch, settings):
     from fix_app.services import break_record
 
     recon_break = break_record(venue=venue, kind="position", detail={"why": "matrix", "symbol": symbol})
+    from ops_app.eod.services import eod_report_generate
+
+    from market_app.clock import get_clock
+
+    closed = get_clock().last_closed_session()
+    own_eod, other_eod, desk_eod = (eod_report_generate(session=closed, portfolio=p) for p in (own, other, None))
     ids = {
         "own_pf": own.pk, "other_pf": other.pk, "own_proposal": own_proposal.pk, "other_proposal": other_proposal.pk,
         "own_order": own_order.pk, "other_order": other_order.pk, "limit": limit.pk, "change": change.pk,
@@ -88,6 +94,7 @@ def desk(demo_small, monkeypatch, settings):
         "other_agent": other_agent.pk, "own_agent_name": own_agent.name, "other_agent_name": other_agent.name,
         "symbol": symbol, "venue": venue.pk, "venue_code": venue.code, "recon_break": recon_break.pk,
         "other_trader": other_trader.pk, "instrument": Instrument.objects.get(symbol=symbol).pk,
+        "own_eod": own_eod.pk, "other_eod": other_eod.pk, "desk_eod": desk_eod.pk,
     }
     yield {"ids": ids, "users": {"trader": trader, "risk": risk1, "api": bot, "admin": admin}}
     set_clock(None)
