@@ -29,6 +29,8 @@ urlpatterns = [
     path("venues/", include("fix_app.urls")),
     path("agents/", signal_views.agents_page, name="agents"),
     path("agents/<int:agent_id>/edit/", signal_views.agent_edit, name="agent-edit"),
+    path("agents/<int:agent_id>/versions/<int:number>/restore/", signal_views.agent_version_restore,
+         name="agent-version-restore"),
     path("backtests/", scenario_views.backtests_page, name="backtests"),
     path("monitoring/", ops_views.monitoring_page, name="monitoring"),
     path("api/v1/", include("config.api_urls")),
@@ -47,6 +49,8 @@ urlpatterns += [
     path("monitoring/rules/new/", ops_views.alert_rule_save, name="monitoring-rule-create"),
     path("monitoring/rules/<int:rule_id>/", ops_views.alert_rule_save, name="monitoring-rule-save"),
     path("monitoring/mode/", ops_views.mode_switch, name="monitoring-mode"),
+    path("monitoring/rollouts/<int:rollout_id>/<str:action>/", ops_views.rollout_action, name="monitoring-rollout-action"),
+    path("monitoring/promotions/<int:promotion_id>/", ops_views.rollout_promotion_decide, name="monitoring-promotion-decide"),
 ]
 
 
