@@ -33,7 +33,7 @@ def _evaluations_after(t: float) -> bool:
 
 
 def test_rollout_canary_when_slippage_spike_injected_then_beat_rolls_it_back_with_an_alert(
-        desk_admin, risk_officer, trader):
+        desk_admin, risk_officer):
     from market_app.models import Instrument
     from ops_app.models import AlertRule, Rollout
     from ops_app.rollout import stages
@@ -61,9 +61,13 @@ def test_rollout_canary_when_slippage_spike_injected_then_beat_rolls_it_back_wit
         wait_for(lambda: _evaluations_after(start + 2), timeout=60, message="beat's evaluations on the worker")
         assert Rollout.objects.get(pk=rollout.pk).stage == "canary"
 
-        # Act: the slippage spike, through the order services (filled 120 bps worse than arrival).
-        for k in range(3):
-            filled_parent(canary_book, acme, f"spike{k}", arrival="100", px="101.20")
+        # Act: the slippage spike, through the order services (filled 120 bps worse than arrival), in one
+        # transaction so that an evaluation sees all of it or none.
+        from django.db import transaction
+
+        with transaction.atomic():
+            for k in range(3):
+                filled_parent(canary_book, acme, f"spike{k}", arrival="100", px="101.20")
 
         rolled = wait_for(lambda: Rollout.objects.filter(pk=rollout.pk, stage="rolled_back").first(), timeout=60,
                           message="the automatic rollback")
@@ -74,5 +78,5 @@ def test_rollout_canary_when_slippage_spike_injected_then_beat_rolls_it_back_wit
         canary_book.refresh_from_db()
         incumbent_book.refresh_from_db()
         assert (canary_book.strategy, incumbent_book.strategy) == ("max_sharpe", "max_sharpe")
-        status, body = Api(stack.url, token_for(trader)).call("GET", f"/api/v1/rollouts/{rollout.pk}/")
+        status, body = Api(stack.url, token_for(risk_officer)).call("GET", f"/api/v1/rollouts/{rollout.pk}/")
         assert status == 200 and body["stage"] == "rolled_back" and body["comparison"]["canary"]["orders"] == 6
