@@ -49,7 +49,12 @@ urlpatterns += [
     path("monitoring/rules/new/", ops_views.alert_rule_save, name="monitoring-rule-create"),
     path("monitoring/rules/<int:rule_id>/", ops_views.alert_rule_save, name="monitoring-rule-save"),
     path("monitoring/mode/", ops_views.mode_switch, name="monitoring-mode"),
-    path("monitoring/rollouts/<int:rollout_id>/<str:action>/", ops_views.rollout_action, name="monitoring-rollout-action"),
+    path("monitoring/rollouts/<int:rollout_id>/promote/", ops_views.rollout_action, {"action": "promote"},
+         name="monitoring-rollout-promote"),
+    path("monitoring/rollouts/<int:rollout_id>/rollback/", ops_views.rollout_action, {"action": "rollback"},
+         name="monitoring-rollout-rollback"),
+    path("monitoring/rollouts/<int:rollout_id>/abandon/", ops_views.rollout_action, {"action": "abandon"},
+         name="monitoring-rollout-abandon"),
     path("monitoring/promotions/<int:promotion_id>/", ops_views.rollout_promotion_decide, name="monitoring-promotion-decide"),
 ]
 

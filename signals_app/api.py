@@ -34,7 +34,7 @@ from signals_app.models import Signal
 from signals_app import selectors as sel
 from signals_app import services as svc
 from signals_app.agents import available_agent_types
-from signals_app.serializers import AgentInput, AgentOutput, AgentTypeOutput, AggregatesOutput, AggregatesQuery, SignalBatchOutput, SignalErrorOutput, SignalInput, SignalOutput, SignalPageOutput, VersionOutput, VersionRestoreInput
+from signals_app.serializers import AgentInput, AgentOutput, AgentTypeOutput, AggregatesOutput, AggregatesQuery, SignalBatchOutput, SignalErrorOutput, SignalInput, SignalOutput, SignalPageOutput, AgentVersionOutput, AgentVersionRestoreInput
 
 MAX_ERRORS_SHOWN = 1000
 CanRead = roles.HasRole.of(roles.TRADER, roles.RISK_OFFICER, roles.ADMIN, roles.API_CLIENT)
@@ -195,10 +195,10 @@ class AgentVersionListView(APIView):
 
     permission_classes = [CanRead]
 
-    @extend_schema(responses=VersionOutput(many=True))
+    @extend_schema(responses=AgentVersionOutput(many=True))
     def get(self, request, agent_id: int):
         agent = get_object_or_404(sel.agents_visible_to(request.user), pk=agent_id)
-        return Response(VersionOutput(sel.agent_versions(agent.pk), many=True).data)
+        return Response(AgentVersionOutput(sel.agent_versions(agent.pk), many=True).data)
 
 
 class AgentVersionRestoreView(APIView):
@@ -206,10 +206,10 @@ class AgentVersionRestoreView(APIView):
 
     permission_classes = [roles.IsAdmin]
 
-    @extend_schema(request=VersionRestoreInput, responses={200: AgentOutput, 400: OpenApiResponse(description="Field errors.")})
+    @extend_schema(request=AgentVersionRestoreInput, responses={200: AgentOutput, 400: OpenApiResponse(description="Field errors.")})
     def post(self, request, agent_id: int, number: int):
         get_object_or_404(sel.agents_visible_to(request.user), pk=agent_id)
-        data = VersionRestoreInput(data=request.data)
+        data = AgentVersionRestoreInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             agent = svc.agent_version_restore(actor=request.user, agent_id=agent_id, number=number,

@@ -107,7 +107,7 @@ class AgentInput(serializers.Serializer):
                                    help_text="Why (PATCH): recorded with the new version.")
 
 
-class VersionOutput(serializers.Serializer):
+class AgentVersionOutput(serializers.Serializer):
     """One version of a configuration: the whole of it, and what changed against the version before."""
 
     number = serializers.IntegerField()
@@ -119,7 +119,7 @@ class VersionOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class VersionRestoreInput(serializers.Serializer):
+class AgentVersionRestoreInput(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
 
 

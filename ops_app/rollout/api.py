@@ -84,7 +84,7 @@ class PromotionInput(serializers.Serializer):
                                    help_text="To canary: the whole portfolios that take the candidate first.")
 
 
-class ReasonInput(serializers.Serializer):
+class RolloutReasonInput(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
@@ -135,9 +135,9 @@ class _DecideView(APIView):
     permission_classes = [roles.HasRole.of(roles.RISK_OFFICER)]
     approve = True
 
-    @extend_schema(request=ReasonInput, responses={200: PromotionOutput, 400: OpenApiResponse(description="Field errors.")})
+    @extend_schema(request=RolloutReasonInput, responses={200: PromotionOutput, 400: OpenApiResponse(description="Field errors.")})
     def post(self, request, promotion_id: int):
-        data = ReasonInput(data=request.data)
+        data = RolloutReasonInput(data=request.data)
         data.is_valid(raise_exception=True)
         get_object_or_404(RolloutPromotion, pk=promotion_id)
         promo = stages.rollout_promotion_decide(actor=request.user, promotion_id=promotion_id, approve=self.approve,
@@ -160,9 +160,9 @@ class RolloutRollbackView(APIView):
 
     permission_classes = [roles.HasRole.of(roles.ADMIN, roles.RISK_OFFICER)]
 
-    @extend_schema(request=ReasonInput, responses={200: RolloutOutput, 400: OpenApiResponse(description="Field errors.")})
+    @extend_schema(request=RolloutReasonInput, responses={200: RolloutOutput, 400: OpenApiResponse(description="Field errors.")})
     def post(self, request, rollout_id: int):
-        data = ReasonInput(data=request.data)
+        data = RolloutReasonInput(data=request.data)
         data.is_valid(raise_exception=True)
         get_object_or_404(Rollout, pk=rollout_id)
         rollout = stages.rollout_roll_back(actor=request.user, rollout_id=rollout_id, reason=data.validated_data["reason"])
@@ -174,9 +174,9 @@ class RolloutAbandonView(APIView):
 
     permission_classes = [roles.IsAdmin]
 
-    @extend_schema(request=ReasonInput, responses={200: RolloutOutput, 400: OpenApiResponse(description="Field errors.")})
+    @extend_schema(request=RolloutReasonInput, responses={200: RolloutOutput, 400: OpenApiResponse(description="Field errors.")})
     def post(self, request, rollout_id: int):
-        data = ReasonInput(data=request.data)
+        data = RolloutReasonInput(data=request.data)
         data.is_valid(raise_exception=True)
         get_object_or_404(Rollout, pk=rollout_id)
         rollout = stages.rollout_abandon(actor=request.user, rollout_id=rollout_id, reason=data.validated_data["reason"])
@@ -236,11 +236,11 @@ class StrategyVersionRestoreView(APIView):
 
     permission_classes = [roles.IsAdmin]
 
-    @extend_schema(request=ReasonInput, responses={200: StrategyVersionOutput(many=True),
+    @extend_schema(request=RolloutReasonInput, responses={200: StrategyVersionOutput(many=True),
                                                    400: OpenApiResponse(description="Field errors.")})
     def post(self, request, portfolio_id: int, number: int):
         get_object_or_404(Portfolio, pk=portfolio_id)
-        data = ReasonInput(data=request.data)
+        data = RolloutReasonInput(data=request.data)
         data.is_valid(raise_exception=True)
         sv.strategy_version_restore(actor=request.user, portfolio_id=portfolio_id, number=number,
                                     reason=data.validated_data["reason"])

@@ -16,7 +16,7 @@ admin. Placeholders in paths and bodies name objects of the test desk:
 - ``{limit}``, ``{change}`` (a pending limit change by another officer), ``{rearm}`` (a
   re-arm request by another officer), ``{run}`` (research backtest), ``{rule}`` (alert rule),
   ``{recon_break}`` (an open reconciliation break), ``{rollout}`` (a rollout in shadow over
-  ``{other_pf}``), ``{promotion}`` (an admin's pending promotion of another rollout).
+  ``{other_pf}``), ``{promotion}`` (an admin's pending promotion of another rollout), ``{v1}`` (version 1).
 
 Websocket rows: ``CONNECT`` expects 101 (accepted) or the close code; ``GROUP`` rows say
 whether the socket joins that group (1) or not (0).
@@ -65,7 +65,7 @@ MATRIX: list[tuple] = [
     (A, "PATCH", "/api/v1/agents/{own_agent}/mode/", {"mode": "shadow", "reason": "matrix"}, (401, 403, 403, 403, 200), "rollout: admins"),
     (A, "GET", "/api/v1/agents/{own_agent}/versions/", None, (401, 200, 200, 200, 200), "who, when, why, the diff"),
     (A, "GET", "/api/v1/agents/{other_agent}/versions/", None, (401, 200, 200, 404, 200), "another client's agent is invisible"),
-    (A, "POST", "/api/v1/agents/{own_agent}/versions/1/restore/", {"reason": "matrix"}, (401, 403, 403, 403, 200), "only admins change agents"),
+    (A, "POST", "/api/v1/agents/{own_agent}/versions/{v1}/restore/", {"reason": "matrix"}, (401, 403, 403, 403, 200), "only admins change agents"),
     (A, "GET", "/api/v1/aggregates/", None, (401, 200, 200, 200, 200), "API clients: views of their own agents"),
     # --- gradual rollout (versions of a strategy: shadow -> canary -> full) -------------------------
     (A, "GET", "/api/v1/rollouts/", None, (401, 200, 200, 403, 200), "traders: rollouts touching their portfolios"),
@@ -86,7 +86,7 @@ MATRIX: list[tuple] = [
     (A, "PATCH", "/api/v1/portfolios/{own_pf}/strategy/", {"strategy_params": {"lookback_days": 500}, "reason": "matrix"}, (401, 403, 403, 403, 200), "strategy versions: admins"),
     (A, "GET", "/api/v1/portfolios/{own_pf}/strategy/versions/", None, (401, 200, 200, 403, 200), ""),
     (A, "GET", "/api/v1/portfolios/{other_pf}/strategy/versions/", None, (401, 404, 200, 403, 200), "another trader's portfolio is invisible"),
-    (A, "POST", "/api/v1/portfolios/{own_pf}/strategy/versions/1/restore/", {"reason": "matrix"}, (401, 403, 403, 403, 200), "restore: admins, itself a version"),
+    (A, "POST", "/api/v1/portfolios/{own_pf}/strategy/versions/{v1}/restore/", {"reason": "matrix"}, (401, 403, 403, 403, 200), "restore: admins, itself a version"),
     (A, "POST", "/api/v1/portfolios/{own_pf}/proposals/", None, (401, 202, 403, 403, 403), "only an owning trader requests a rebalance"),
     (A, "POST", "/api/v1/portfolios/{other_pf}/proposals/", None, (401, 403, 403, 403, 403), ""),
     (A, "GET", "/api/v1/proposals/", None, (401, 200, 200, 403, 200), "traders: their portfolios' proposals"),
@@ -182,7 +182,7 @@ MATRIX: list[tuple] = [
     (P, "POST", "/venues/reconciliation/breaks/{recon_break}/resolve/", {"note": "matrix"}, (302, 403, 302, 403, 302), "resolved with a note, audited who/when"),
     (P, "GET", "/agents/", None, (302, 200, 200, 403, 200), ""),
     (P, "POST", "/agents/{own_agent}/edit/", {"weight": "0.5", "enabled": "on"}, (302, 403, 403, 403, 302), "only admins change agents"),
-    (P, "POST", "/agents/{own_agent}/versions/1/restore/", {"reason": "matrix"}, (302, 403, 403, 403, 302), "only admins change agents"),
+    (P, "POST", "/agents/{own_agent}/versions/{v1}/restore/", {"reason": "matrix"}, (302, 403, 403, 403, 302), "only admins change agents"),
     (P, "GET", "/backtests/", None, (302, 200, 200, 403, 200), ""),
     (P, "POST", "/backtests/", {**BACKTEST, "rebalance": "monthly", "capital": "1000000", "commission_bps": "5", "slippage_bps": "0", "fill": "close"}, (302, 302, 302, 403, 302), ""),
     (P, "GET", "/backtests/{run}/", None, (302, 200, 200, 403, 200), ""),
@@ -194,7 +194,9 @@ MATRIX: list[tuple] = [
     (P, "POST", "/monitoring/rules/new/", {"name": "x"}, (302, 403, 403, 403, 302), "alert rules: admins"),
     (P, "POST", "/monitoring/rules/{rule}/", {"name": "x"}, (302, 403, 403, 403, 302), ""),
     (P, "POST", "/monitoring/mode/", {"target": "agent", "id": "{own_agent}", "mode": "shadow"}, (302, 403, 403, 403, 302), "rollout: admins"),
-    (P, "POST", "/monitoring/rollouts/{rollout}/abandon/", {"reason": "matrix"}, (302, 403, 403, 403, 302), "rollout steps: the services decide who may"),
+    (P, "POST", "/monitoring/rollouts/{rollout}/promote/", {"reason": "matrix", "canary": "{other_pf}"}, (302, 403, 403, 403, 302), "rollout steps: the services decide who may"),
+    (P, "POST", "/monitoring/rollouts/{rollout}/rollback/", {"reason": "matrix"}, (302, 403, 302, 403, 302), "(in shadow: the page says it cannot)"),
+    (P, "POST", "/monitoring/rollouts/{rollout}/abandon/", {"reason": "matrix"}, (302, 403, 403, 403, 302), ""),
     (P, "POST", "/monitoring/promotions/{promotion}/", {"decision": "approve"}, (302, 403, 302, 403, 403), "sign-off: risk officers"),
     # --- websocket (the browser's live channel; session cookie) ------------------------------------
     (W, "CONNECT", "/ws/desk/", None, (4401, 101, 101, 101, 101), "anonymous sockets are closed (4401)"),

@@ -92,7 +92,7 @@ def desk(demo_small, monkeypatch, settings):
                                                          canary_ids=[halted.pk])
     strategy_update(actor=admin, portfolio_id=own.pk, reason="matrix", **candidate)
     ids = {
-        "rollout": rollout.pk, "promotion": promotion.pk,
+        "rollout": rollout.pk, "promotion": promotion.pk, "v1": 1,
         "own_pf": own.pk, "other_pf": other.pk, "own_proposal": own_proposal.pk, "other_proposal": other_proposal.pk,
         "own_order": own_order.pk, "other_order": other_order.pk, "limit": limit.pk, "change": change.pk,
         "rearm": rearm.pk, "own_alert": own_alert.pk, "other_alert": other_alert.pk, "run": run.pk,
