@@ -7,9 +7,9 @@ from django.db import migrations, models
 
 DEFAULT_RULES = [
     # name, kind, severity, threshold, window_minutes, params
-    ("Canary slippage over the incumbent's by 25 bps", "rollout_slippage", "critical", 25.0, 5, {}),
-    ("Canary reject rate over the incumbent's by 5 points", "rollout_reject_rate", "critical", 5.0, 5, {}),
-    ("Canary risk breaches over the incumbent's by 5 per 100 orders", "rollout_risk_breaches", "critical", 5.0, 5, {}),
+    ("Canary slippage +25 bps", "rollout_slippage", "critical", 25.0, 5, {}),
+    ("Canary reject rate +5 points", "rollout_reject_rate", "critical", 5.0, 5, {}),
+    ("Canary risk breaches +5 per 100", "rollout_risk_breaches", "critical", 5.0, 5, {}),
     ("Canary tracking error over 300 bps", "rollout_tracking_error", "critical", 300.0, 5, {}),
 ]
 

@@ -314,3 +314,25 @@ def test_rollout_rollback_when_by_hand_then_trader_refused_and_officer_restores(
     assert books[0].strategy == "max_sharpe"
     again = api_for(risk_officer).post(f"/api/v1/rollouts/{rollout.pk}/rollback/", {"reason": "again"}, format="json")
     assert again.status_code == 409
+
+
+def test_rollout_shadow_compute_when_in_shadow_then_candidate_recorded_per_portfolio_and_nothing_proposed(
+        demo_small, market_clock):
+    from django.contrib.auth import get_user_model
+
+    from ops_app.demo import DEMO_PORTFOLIO
+    from ops_app.rollout import stages
+    from portfolio_app.models import Portfolio, RebalanceProposal
+
+    admin = get_user_model().objects.get(username="admin")
+    core = Portfolio.objects.get(name=DEMO_PORTFOLIO)
+    before = (core.strategy, core.strategy_params, RebalanceProposal.objects.count())
+    rollout = stages.rollout_create(actor=admin, name="MinVol", portfolio_ids=[core.pk], reason="lower vol",
+                                    candidate={"strategy": "min_volatility"}, shadow_now=False)
+
+    [run] = stages.rollout_shadow_compute(rollout_id=rollout.pk)
+
+    assert run.error == "" and run.portfolio == core and run.target_weights
+    assert abs(sum(run.target_weights.values()) - 1) < 0.02 and run.turnover is not None
+    core.refresh_from_db()
+    assert (core.strategy, core.strategy_params, RebalanceProposal.objects.count()) == before
