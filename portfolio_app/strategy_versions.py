@@ -58,6 +58,9 @@ def strategy_validate(portfolio: Portfolio, config: dict[str, Any]) -> dict[str,
         field = "strategy" if exc.field == "strategy" else (
             f"constraints.{exc.field}" if head in Constraints.__dataclass_fields__ else f"strategy_params.{exc.field}")
         raise StrategyInvalid(f"{field}: {exc.reason}", field_errors={field: exc.reason}) from exc
+    except (TypeError, ValueError) as exc:  # a value of the wrong type that the optimiser could not read
+        why = f"a value of the wrong type ({exc})"
+        raise StrategyInvalid(f"strategy_params: {why}", field_errors={"strategy_params": why}) from exc
     return merged
 
 

@@ -108,6 +108,8 @@ def test_strategy_version_restore_when_version_one_then_current_again_and_restor
     ({"strategy_params": {"lookback_days": 126}}, "reason"),
     ({"strategy": "astrology", "reason": "x"}, "strategy"),
     ({"constraints": {"weight_bounds": [-0.5, 1]}, "reason": "x"}, "constraints.weight_bounds"),
+    ({"strategy_params": {"lookback_days": "abc"}, "reason": "x"}, "strategy_params"),
+    ({"strategy_params": {"nonsense": 1}, "reason": "x"}, "strategy_params.nonsense"),
 ])
 def test_strategy_update_when_bad_input_then_400_names_the_field_and_nothing_saved(api_for, desk_admin, books, body, field):
     from portfolio_app.models import StrategyVersion
