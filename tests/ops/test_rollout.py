@@ -263,6 +263,7 @@ def test_rollout_rule_when_canary_slippage_spikes_then_rolled_back_alerted_pendi
     from ops_app.alert_rules.rules import alert_rules_evaluate
     from ops_app.rollout import stages
     from orders_app.models import Order
+    from orders_app.services import order_create
     from portfolio_app.models import RebalanceProposal, StrategyVersion
     from risk_app.models import Alert
 
@@ -275,7 +276,7 @@ def test_rollout_rule_when_canary_slippage_spikes_then_rolled_back_alerted_pendi
     for k in range(3):
         filled_parent(books[1], acme, f"i{k}", arrival="100", px="100.02")  # the incumbent: 2 bps
         filled_parent(books[0], acme, f"c{k}", arrival="100", px="100.80")  # the canary: 80 bps
-    working, _ = __import__("orders_app.services", fromlist=["x"]).order_create(
+    working, _ = order_create(
         client_order_id="c-working", portfolio_id=books[0].pk, instrument_id=acme.pk, side="BUY", quantity=D(5))
 
     out = alert_rules_evaluate(kinds=[rule.kind])
