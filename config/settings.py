@@ -181,6 +181,7 @@ CELERY_TASK_ROUTES = {
     "portfolio_app.tasks.*": {"queue": "optimisation"},
     "execution_app.tasks.proposal_compute": {"queue": "optimisation"},
     "execution_app.tasks.rebalance_policies_run": {"queue": "optimisation"},
+    "ops_app.tasks.rollout_shadow_compute": {"queue": "optimisation"},
     "signals_app.tasks.*": {"queue": "agents"},
     "execution_app.tasks.backtest_*": {"queue": "backtests"},
     "*": {"queue": "default"},

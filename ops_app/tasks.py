@@ -48,3 +48,11 @@ def eod_reports_close() -> int:
     from ops_app.eod.services import eod_reports_close as run
 
     return run()
+
+
+@shared_task(acks_late=True, time_limit=600, soft_time_limit=570, ignore_result=True)
+def rollout_shadow_compute(rollout_id: int) -> int:
+    """A rollout in shadow: run its candidate for each of its portfolios and record the result (never traded)."""
+    from ops_app.rollout.stages import rollout_shadow_compute as compute
+
+    return len(compute(rollout_id=rollout_id))

@@ -17,7 +17,9 @@ admin. Placeholders in paths and bodies name objects of the test desk:
   re-arm request by another officer), ``{run}`` (research backtest), ``{rule}`` (alert rule),
   ``{recon_break}`` (an open reconciliation break), ``{other_trader}`` (the other portfolio's trader, a user
   admins manage), ``{instrument}`` (the instrument ``{symbol}`` names); ``{own_eod}`` / ``{other_eod}`` /
-  ``{desk_eod}``: the end-of-day report of the trader's portfolio, of another trader's, of the desk.
+  ``{desk_eod}``: the end-of-day report of the trader's portfolio, of another trader's, of the desk;
+  ``{rollout}`` (a rollout in shadow over ``{other_pf}``), ``{promotion}`` (an admin's pending promotion of
+  another rollout), ``{v1}`` (version 1).
 
 Websocket rows: ``CONNECT`` expects 101 (accepted) or the close code; ``GROUP`` rows say
 whether the socket joins that group (1) or not (0).
@@ -69,7 +71,19 @@ MATRIX: list[tuple] = [
     (A, "PATCH", "/api/v1/agents/{own_agent}/", {"weight": "0.5"}, (401, 403, 403, 403, 200), "only admins change agents"),
     (A, "POST", "/api/v1/agents/{own_agent}/run/", None, (401, 403, 403, 403, 202), "only admins run agents"),
     (A, "PATCH", "/api/v1/agents/{own_agent}/mode/", {"mode": "shadow", "reason": "matrix"}, (401, 403, 403, 403, 200), "rollout: admins"),
+    (A, "GET", "/api/v1/agents/{own_agent}/versions/", None, (401, 200, 200, 200, 200), "who, when, why, the diff"),
+    (A, "GET", "/api/v1/agents/{other_agent}/versions/", None, (401, 200, 200, 404, 200), "another client's agent is invisible"),
+    (A, "POST", "/api/v1/agents/{own_agent}/versions/{v1}/restore/", {"reason": "matrix"}, (401, 403, 403, 403, 200), "only admins change agents"),
     (A, "GET", "/api/v1/aggregates/", None, (401, 200, 200, 200, 200), "API clients: views of their own agents"),
+    # --- gradual rollout (versions of a strategy: shadow -> canary -> full) -------------------------
+    (A, "GET", "/api/v1/rollouts/", None, (401, 200, 200, 403, 200), "traders: rollouts touching their portfolios"),
+    (A, "POST", "/api/v1/rollouts/", {"name": "matrix-new", "portfolios": ["{own_pf}"], "candidate": {"strategy": "min_volatility"}, "reason": "matrix"}, (401, 403, 403, 403, 201), "admins start a rollout"),
+    (A, "GET", "/api/v1/rollouts/{rollout}/", None, (401, 404, 200, 403, 200), "…a trader sees one touching their portfolios"),
+    (A, "POST", "/api/v1/rollouts/{rollout}/promotions/", {"reason": "matrix", "canary": ["{other_pf}"]}, (401, 403, 403, 403, 201), "admins request a promotion"),
+    (A, "POST", "/api/v1/rollouts/promotions/{promotion}/approve/", {}, (401, 403, 200, 403, 403), "a risk officer signs off (never their own request)"),
+    (A, "POST", "/api/v1/rollouts/promotions/{promotion}/reject/", {"reason": "matrix"}, (401, 403, 200, 403, 403), ""),
+    (A, "POST", "/api/v1/rollouts/{rollout}/rollback/", {"reason": "matrix"}, (401, 403, 409, 403, 409), "admins, risk officers (this one is in shadow: 409)"),
+    (A, "POST", "/api/v1/rollouts/{rollout}/abandon/", {"reason": "matrix"}, (401, 403, 403, 403, 200), "admins, while in shadow"),
     # --- portfolios and proposals ----------------------------------------------------------------
     (A, "GET", "/api/v1/portfolios/", None, (401, 200, 200, 403, 200), "traders: their portfolios"),
     (A, "GET", "/api/v1/portfolios/{own_pf}/", None, (401, 200, 200, 403, 200), ""),
@@ -77,6 +91,10 @@ MATRIX: list[tuple] = [
     (A, "GET", "/api/v1/portfolios/{own_pf}/frontier/", None, (401, 200, 200, 403, 200), ""),
     (A, "GET", "/api/v1/portfolios/{other_pf}/frontier/", None, (401, 404, 200, 403, 200), ""),
     (A, "PATCH", "/api/v1/portfolios/{own_pf}/mode/", {"mode": "shadow", "reason": "matrix"}, (401, 403, 403, 403, 200), "rollout: admins"),
+    (A, "PATCH", "/api/v1/portfolios/{own_pf}/strategy/", {"strategy_params": {"lookback_days": 500}, "reason": "matrix"}, (401, 403, 403, 403, 200), "strategy versions: admins"),
+    (A, "GET", "/api/v1/portfolios/{own_pf}/strategy/versions/", None, (401, 200, 200, 403, 200), ""),
+    (A, "GET", "/api/v1/portfolios/{other_pf}/strategy/versions/", None, (401, 404, 200, 403, 200), "another trader's portfolio is invisible"),
+    (A, "POST", "/api/v1/portfolios/{own_pf}/strategy/versions/{v1}/restore/", {"reason": "matrix"}, (401, 403, 403, 403, 200), "restore: admins, itself a version"),
     (A, "POST", "/api/v1/portfolios/{own_pf}/proposals/", None, (401, 202, 403, 403, 403), "only an owning trader requests a rebalance"),
     (A, "POST", "/api/v1/portfolios/{other_pf}/proposals/", None, (401, 403, 403, 403, 403), ""),
     (A, "GET", "/api/v1/proposals/", None, (401, 200, 200, 403, 200), "traders: their portfolios' proposals"),
@@ -200,6 +218,7 @@ MATRIX: list[tuple] = [
     (P, "GET", "/manage/audit/", None, (302, 403, 403, 403, 200), "who, when, before → after, why"),
     (P, "GET", "/agents/", None, (302, 200, 200, 403, 200), ""),
     (P, "POST", "/agents/{own_agent}/edit/", {"weight": "0.5", "enabled": "on"}, (302, 403, 403, 403, 302), "only admins change agents"),
+    (P, "POST", "/agents/{own_agent}/versions/{v1}/restore/", {"reason": "matrix"}, (302, 403, 403, 403, 302), "only admins change agents"),
     (P, "GET", "/backtests/", None, (302, 200, 200, 403, 200), ""),
     (P, "POST", "/backtests/", {**BACKTEST, "rebalance": "monthly", "capital": "1000000", "commission_bps": "5", "slippage_bps": "0", "fill": "close"}, (302, 302, 302, 403, 302), ""),
     (P, "GET", "/backtests/{run}/", None, (302, 200, 200, 403, 200), ""),
@@ -221,6 +240,10 @@ MATRIX: list[tuple] = [
     (P, "POST", "/monitoring/rules/new/", {"name": "x"}, (302, 403, 403, 403, 302), "alert rules: admins"),
     (P, "POST", "/monitoring/rules/{rule}/", {"name": "x"}, (302, 403, 403, 403, 302), ""),
     (P, "POST", "/monitoring/mode/", {"target": "agent", "id": "{own_agent}", "mode": "shadow"}, (302, 403, 403, 403, 302), "rollout: admins"),
+    (P, "POST", "/monitoring/rollouts/{rollout}/promote/", {"reason": "matrix", "canary": "{other_pf}"}, (302, 403, 403, 403, 302), "rollout steps: the services decide who may"),
+    (P, "POST", "/monitoring/rollouts/{rollout}/rollback/", {"reason": "matrix"}, (302, 403, 302, 403, 302), "(in shadow: the page says it cannot)"),
+    (P, "POST", "/monitoring/rollouts/{rollout}/abandon/", {"reason": "matrix"}, (302, 403, 403, 403, 302), ""),
+    (P, "POST", "/monitoring/promotions/{promotion}/", {"decision": "approve"}, (302, 403, 302, 403, 403), "sign-off: risk officers"),
     # --- websocket (the browser's live channel; session cookie) ------------------------------------
     (W, "CONNECT", "/ws/desk/", None, (4401, 101, 101, 101, 101), "anonymous sockets are closed (4401)"),
     (W, "GROUP", "desk", None, (0, 1, 1, 0, 1), "desk-wide events: people only"),
