@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, timedelta
 from typing import Any
 
@@ -187,6 +187,27 @@ def _session_inputs(config: ScenarioConfig, symbols: list[str]) -> dict[str, Any
             "desk_seed": int(getattr(settings, "DESK_MARKET_SEED", 0))}
 
 
+def rows_insert(model, fields: tuple[str, ...], rows: Iterable[tuple]) -> None:
+    """Insert plain rows (values in ``fields``' order; a foreign key by its id) in bulk.
+
+    PostgreSQL: one ``COPY`` (a 23-year run's ten thousand rows in a fraction of ``bulk_create``'s time, which builds
+    a model instance and binds every parameter); values pass through each field's ``get_db_prep_save`` (decimals
+    quantised to the column) as ``bulk_create`` would. Elsewhere: ``bulk_create``.
+    """
+    from django.db import connection
+
+    concrete = [model._meta.get_field(f) for f in fields]
+    if connection.vendor != "postgresql":
+        attnames = [f.attname for f in concrete]
+        model.objects.bulk_create([model(**dict(zip(attnames, row))) for row in rows], batch_size=2000)
+        return
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in concrete)
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cur, cur.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:  # noqa: S608 - names from the model
+        for row in rows:
+            copy.write_row([f.get_db_prep_save(v, connection) for f, v in zip(concrete, row)])
+
+
 def result_store(run: ScenarioRun, result: ScenarioResult, *, publish: bool = True) -> ScenarioRun:
     """Replace the run's results with ``result``: children in two bulk inserts, the run's row once.
 
@@ -195,16 +216,12 @@ def result_store(run: ScenarioRun, result: ScenarioResult, *, publish: bool = Tr
     with transaction.atomic():
         ScenarioEquity.objects.filter(run=run).delete()
         ScenarioTrade.objects.filter(run=run).delete()
-        ScenarioEquity.objects.bulk_create(
-            [ScenarioEquity(run=run, date=d, equity=e, benchmark=b) for d, e, b in result.equity_points()],
-            batch_size=2000,
-        )
-        ScenarioTrade.objects.bulk_create(
-            [ScenarioTrade(run=run, date=t.date, symbol=t.symbol, side=t.side, qty=t.qty, price=t.price,
-                           commission=t.commission, slippage=t.slippage, reference_price=t.reference_price,
-                           weight_after=t.weight_after, order_id=t.order_id[:64]) for t in result.trades],
-            batch_size=2000,
-        )
+        rows_insert(ScenarioEquity, ("run", "date", "equity", "benchmark"),
+                    ((run.pk, d, e, b) for d, e, b in result.equity_points()))
+        rows_insert(ScenarioTrade, ("run", "date", "symbol", "side", "qty", "price", "commission", "slippage",
+                                    "reference_price", "weight_after", "order_id"),
+                    ((run.pk, t.date, t.symbol, t.side, t.qty, t.price, t.commission, t.slippage, t.reference_price,
+                      t.weight_after, t.order_id[:64]) for t in result.trades))
         summary = {
             "fill_timing": result.fill_timing,
             "costs": {"commission": str(result.total_commission), "slippage": str(result.total_slippage)},
