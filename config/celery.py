@@ -11,6 +11,10 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 import config.observability  # noqa: E402,F401  (connects the Celery signal handlers)
+from config.dbpool import install_fork_guard  # noqa: E402
+
+# A prefork worker's children get database pools of their own, created after the fork (config/dbpool.py).
+install_fork_guard()
 
 
 # Each worker (its main process; the pool's children are summed in) and beat report their own CPU
