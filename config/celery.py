@@ -41,3 +41,12 @@ def _report_stop(sender=None, **kwargs):
     from ops_app.resources import reporter_stop
 
     reporter_stop()
+
+
+@signals.worker_process_shutdown.connect(weak=False)
+def _metrics_child_dead(pid=None, **kwargs):
+    # A pool child that exits (replaced, or the worker stopping): its live gauges leave the sum /metrics serves.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid or os.getpid())

@@ -49,10 +49,11 @@ class LiveStack:
     worker processes, all on the test database and Redis, beside one beat, as ``make run`` runs them.
 
     ``metrics_dir``: every process writes its Prometheus metrics there (``PROMETHEUS_MULTIPROC_DIR``), emptied at start.
+    ``web_procs`` / ``worker_procs``: their ``Popen``s (a test may kill one).
     """
 
     def __init__(self, *, beat: bool = True, worker: bool = True, extra_env: dict | None = None, fix: bool = False,
-                 web: int = 1, workers: int = 1, metrics_dir: Path | None = None):
+                 web: int = 1, workers: int = 1, metrics_dir: Path | None = None, task_events: bool = False):
         self.ports = [free_port() for _ in range(web)]
         self.port = self.ports[0]
         self.fix = fix
@@ -71,23 +72,27 @@ class LiveStack:
         self.logdir = BASE_DIR / "var" / "live-stack"
         self.logdir.mkdir(parents=True, exist_ok=True)
         self.worker_names: list[str] = []
+        self.task_events = task_events  # workers send task events (-E), for a test that watches who ran what
 
-    def _spawn(self, name: str, args: list[str]) -> None:
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         log = open(self.logdir / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-        self.procs.append(
-            subprocess.Popen(args, env=self.env, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        )
+        proc = subprocess.Popen(args, env=self.env, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append(proc)
+        return proc
 
     def __enter__(self) -> "LiveStack":
         py = sys.executable
+        self.web_procs: list[subprocess.Popen] = []
+        self.worker_procs: list[subprocess.Popen] = []
         for i, port in enumerate(self.ports):
-            self._spawn("web" if i == 0 else f"web{i + 1}", [py, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-                                                             "--port", str(port), "--ws", "websockets", "--no-access-log"])
+            self.web_procs.append(self._spawn("web" if i == 0 else f"web{i + 1}", [py, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
+                                                             "--port", str(port), "--ws", "websockets", "--no-access-log"]))
         for i in range(self.workers):
             name = f"live{self.port}-{i + 1}@%h" if i else f"live{self.port}@%h"
             self.worker_names.append(name)
-            self._spawn("worker" if i == 0 else f"worker{i + 1}", [py, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(settings.DESK_QUEUES),
-                                                                   "--concurrency", "2", "-l", "warning", "-n", name])
+            self.worker_procs.append(self._spawn("worker" if i == 0 else f"worker{i + 1}", [py, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(settings.DESK_QUEUES),
+                                                                   "--concurrency", "2", "-l", "warning", "-n", name,
+                                                                   *(["-E"] if self.task_events else [])]))
         if self.fix:  # the demo's FIX venue and the gateway's session to it, as make run starts them
             import tempfile
 
