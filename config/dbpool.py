@@ -21,7 +21,9 @@ import os
 
 DEFAULT_POOL_MAX_SIZE = 4
 DEFAULT_POOL_MIN_SIZE = 0
-DEFAULT_POOL_TIMEOUT = 10.0
+# Short: a request waits this long for a connection when the database is unreachable, then gets its 503
+# (config/resilience.py); a process's few threads rarely wait for each other's connections.
+DEFAULT_POOL_TIMEOUT = 3.0
 
 
 def pool_options(env) -> dict | None:

@@ -131,6 +131,7 @@ else:
     if DESK_DB_POOL:
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = DESK_DB_POOL
         DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["ENGINE"] = "config.db.postgresql"  # Django's, failing fast while the server is down
     else:
         DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
