@@ -106,16 +106,15 @@ def session_table() -> SessionTable:
 
 
 def _cache_path():
+    """Under the desk's var directory (``DESK_VAR_DIR``, else ``var/`` in the checkout, as the settings say)."""
     from importlib.metadata import PackageNotFoundError, version
     from pathlib import Path
 
     try:
-        from django.conf import settings
-
-        var_dir = Path(settings.VAR_DIR)
         xcals_version = version("exchange_calendars")
-    except (PackageNotFoundError, ImportError, AttributeError, Exception):  # noqa: BLE001 - no settings: no cache
+    except PackageNotFoundError:
         return None
+    var_dir = Path(os.environ.get("DESK_VAR_DIR") or Path(__file__).resolve().parents[2] / "var")
     return var_dir / "cache" / f"sessions-{CALENDAR_NAME}-{CALENDAR_START}-{CALENDAR_END}-xcals{xcals_version}.txt"
 
 

@@ -415,10 +415,10 @@ def test_clock_from_settings_when_invalid_then_config_error_names_field(settings
     assert err.value.field == field
 
 
-def test_session_table_when_read_from_the_cache_file_then_equal_to_the_one_built_from_exchange_calendars(settings, tmp_path):
+def test_session_table_when_read_from_the_cache_file_then_equal_to_the_one_built_from_exchange_calendars(monkeypatch, tmp_path):
     from desk.clock import sessions
 
-    settings.VAR_DIR = tmp_path
+    monkeypatch.setenv("DESK_VAR_DIR", str(tmp_path))
     sessions.session_table.cache_clear()
     try:
         built = sessions._session_table_built()
