@@ -85,14 +85,15 @@ class LiveStack:
         self.web_procs: list[subprocess.Popen] = []
         self.worker_procs: list[subprocess.Popen] = []
         for i, port in enumerate(self.ports):
-            self.web_procs.append(self._spawn("web" if i == 0 else f"web{i + 1}", [py, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-                                                             "--port", str(port), "--ws", "websockets", "--no-access-log"]))
+            args = [py, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+                    "--ws", "websockets", "--no-access-log"]
+            self.web_procs.append(self._spawn("web" if i == 0 else f"web{i + 1}", args))
         for i in range(self.workers):
             name = f"live{self.port}-{i + 1}@%h" if i else f"live{self.port}@%h"
             self.worker_names.append(name)
-            self.worker_procs.append(self._spawn("worker" if i == 0 else f"worker{i + 1}", [py, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(settings.DESK_QUEUES),
-                                                                   "--concurrency", "2", "-l", "warning", "-n", name,
-                                                                   *(["-E"] if self.task_events else [])]))
+            args = [py, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(settings.DESK_QUEUES), "--concurrency", "2",
+                    "-l", "warning", "-n", name, *(["-E"] if self.task_events else [])]
+            self.worker_procs.append(self._spawn("worker" if i == 0 else f"worker{i + 1}", args))
         if self.fix:  # the demo's FIX venue and the gateway's session to it, as make run starts them
             import tempfile
 
