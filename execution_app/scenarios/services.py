@@ -52,9 +52,15 @@ def load_closes(*, start: date, end: date, lookback_days: int = 756, symbols=())
     from market_app.models import Instrument, PriceBar
 
     since = start - timedelta(days=int(lookback_days * 1.5) + 60)
+    from django.db.models import FloatField
+    from django.db.models.functions import Cast
+
+    # The closes as floats from the database (both sides round the same decimal to the nearest double): a hundred
+    # thousand Decimals are not built only to be turned into floats.
     rows = list(
         PriceBar.objects.filter(date__gte=since, date__lte=end)
-        .values_list("instrument__symbol", "instrument__asset_class", "date", "close")
+        .annotate(close_float=Cast("close", FloatField()))
+        .values_list("instrument__symbol", "instrument__asset_class", "date", "close_float")
     )
     if not rows:
         from skfolio.datasets import load_sp500_dataset, load_sp500_index
@@ -64,7 +70,7 @@ def load_closes(*, start: date, end: date, lookback_days: int = 756, symbols=())
         return (closes[list(symbols)] if symbols else closes), index.loc[pd.Timestamp(since) : pd.Timestamp(end)]
     frame = pd.DataFrame(rows, columns=["symbol", "asset_class", "date", "close"])
     frame["date"] = pd.to_datetime(frame["date"])
-    frame["close"] = frame["close"].astype("float64")
+    frame["close"] = frame["close"].astype("float64")  # already floats (SQLite, PostgreSQL): a no-op but for the dtype
     wide = frame.pivot(index="date", columns="symbol", values="close").sort_index()
     indexes = set(frame.loc[frame["asset_class"] == Instrument.AssetClass.INDEX, "symbol"])
     bench = wide[INDEX_SYMBOL] if INDEX_SYMBOL in wide.columns else None
