@@ -122,7 +122,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # one per test run, so two runs on one machine never share (or delete) each other's.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-desk-{os.getpid()}.sqlite3")}
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
+    # A connection pool per process (config/dbpool.py: sizes, forks, the budget `make run` checks); a pool hands
+    # out connections itself, so Django must not keep them (CONN_MAX_AGE 0). DESK_DB_POOL=false: one connection
+    # per request or task, kept DATABASE_CONN_MAX_AGE seconds.
+    from config.dbpool import pool_options  # noqa: E402
+
+    DESK_DB_POOL = pool_options(env)
+    if DESK_DB_POOL:
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = DESK_DB_POOL
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["ENGINE"] = "config.db.postgresql"  # Django's, failing fast while the server is down
+    else:
+        DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
     # One test database per test run, so two runs against one server never collide.
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}

@@ -294,8 +294,10 @@ def metrics(request):
             allowed = False
     if not allowed:
         return HttpResponse("metrics: not from this address without the token\n", status=403, content_type="text/plain")
+    from ops_app.health import prometheus_dead_processes_mark
     from ops_app.resources import metrics_text
 
+    prometheus_dead_processes_mark()
     response = ExportToDjangoView(request)
     try:  # the desk's resources as seen now, every process's own sample (a source down leaves its part out)
         response.content = response.content + metrics_text()
