@@ -24,6 +24,7 @@ def venues_page(request, *, errors: dict | None = None, values: dict | None = No
             for v in venues]
     context = {
         "rows": rows,
+        "new_venue": _typed(Venue(), (values or {}).get("venue-new")),
         "kinds": Venue.Kind.choices,
         "can_edit": roles.is_admin(request.user),
         "errors": errors,
@@ -31,6 +32,17 @@ def venues_page(request, *, errors: dict | None = None, values: dict | None = No
         "gateway": sel.gateway_state(),
     }
     return render(request, "fix/venues.html", context, status=status)
+
+
+def _typed(venue: Venue, data) -> Venue:
+    """The add form's venue: the model's defaults, or what the admin typed when it came back with errors."""
+    if data:
+        for name in ("code", "name", "kind", "maker_fee_bps", "taker_fee_bps", "min_fee", "half_spread_bps", "latency_ms",
+                     "impact_k", "displayed_share", "fix_begin_string", "fix_sender_comp_id", "fix_target_comp_id",
+                     "fix_host", "fix_port", "fix_heartbeat_s"):
+            setattr(venue, name, data.get(name, ""))
+        venue.enabled = bool(data.get("enabled"))
+    return venue
 
 
 @desk_page

@@ -11,6 +11,8 @@ import os
 import urllib.error
 import urllib.request
 
+from decimal import Decimal
+
 import pytest
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
@@ -116,6 +118,26 @@ def test_manage_pages_when_an_admin_manages_users_instruments_and_tokens_then_ac
     admin.click('#portfolio-form button[type="submit"]')
     admin.wait_for_selector("#portfolio-history td.changes [data-field='rebalance_policy']")
     shot(admin, "manage-portfolio")
+
+    # 5b. A new venue from the Venues page (linked from the management pages): routed once reconciled.
+    admin.goto(stack.url + "/manage/")
+    admin.locator('a[href="/venues/"]').first.click()
+    admin.wait_for_selector("#venue-new")
+    new = admin.locator("#venue-new form")
+    new.locator('input[name="code"]').fill("LIT-C")
+    new.locator('input[name="name"]').fill("Lit venue C")
+    new.locator('input[name="taker_fee_bps"]').fill("0.25")
+    new.locator('input[name="reason"]').fill("a third lit venue for the rebalance season")
+    with admin.expect_navigation():
+        new.locator('button[type="submit"]').click()
+    shot(admin, "manage-venue-added")
+    assert admin.locator('#venues tr[data-venue="LIT-C"]').count() == 1, admin.locator("main").text_content()[:3000]
+    assert "Lit venue C" in admin.locator('#venues tr[data-venue="LIT-C"]').text_content()
+    from orders_app.models import Venue
+
+    lit_c = Venue.objects.get(code="LIT-C")
+    assert lit_c.kind == "paper" and lit_c.enabled and lit_c.taker_fee_bps == Decimal("0.25")
+    shot(admin, "manage-venue-added")
 
     # 6. The audit list: every change, who, when, before -> after, why.
     admin.goto(stack.url + "/manage/audit/")

@@ -1,6 +1,6 @@
 """A risk officer's day in the browser: tighten a limit (applies at once), loosen another (a
 second officer approves it in their own browser), halt trading — and the halt reaches the
-trader's open page without a reload."""
+trader's open page without a reload — then re-arm, which the second officer confirms."""
 
 from __future__ import annotations
 
@@ -92,4 +92,21 @@ def test_risk_officer_day_when_tighten_loosen_and_halt_then_four_eyes_and_halt_r
     assert trader.text_content("#trading-state").strip() == "HALTED"
     assert page_kept(trader), "the trader's page was reloaded; the halt must arrive over the websocket"
     shot(trader, "risk-day-5-trader-sees-halt")
+
+    # Re-arm: the first officer asks, the state stays HALTED until the second officer confirms.
+    desk_row = risk.locator('#states tr[data-scope="desk"]')
+    desk_row.locator("form.state-form input[name=reason]").fill("Exchange back, fills reconciled")
+    with risk.expect_navigation():
+        desk_row.locator('form.state-form button[name=state][value=ACTIVE]').click()
+    assert TradingStateRecord.objects.get(scope="desk").state == "HALTED"
+    assert "waiting for a second risk officer" in risk.locator('#states tr[data-scope="desk"] .rearm').text_content()
+    shot(risk, "risk-day-6-rearm-requested")
+    risk2.goto(stack.url + "/risk/")
+    with risk2.expect_navigation():
+        risk2.locator('#states tr[data-scope="desk"] button.confirm-rearm').click()
+    assert TradingStateRecord.objects.get(scope="desk").state == "ACTIVE"
+    shot(risk2, "risk-day-7-rearmed-by-second-officer")
+    trader.wait_for_selector("#trading-state:not(.tstate-halted)", timeout=20_000)
+    assert trader.text_content("#trading-state").strip() == "ACTIVE"
+    assert page_kept(trader), "the re-arm must reach the trader's page over the websocket too"
     assert not [e for e in trader_errors if "Content Security Policy" in e], trader_errors

@@ -79,3 +79,32 @@ def test_venue_when_its_fix_session_settings_change_then_the_gateway_is_asked_to
     assert msg and json.loads(msg["data"]) == {"kind": "reload"}
     changes = v.history.latest().diff_against(v.history.order_by("history_date")[0]).changes
     assert [(c.field, c.old, c.new) for c in changes if c.field == "fix_port"] == [("fix_port", 9878, 9999)]
+
+
+def _field_value(page: str, form_id: str, name: str) -> str:
+    import re
+
+    form = page.split(f'id="{form_id}"', 1)[1].split("</form>", 1)[0]
+    return re.search(rf'name="{name}" value="([^"]*)"', form).group(1)
+
+
+def test_venues_page_when_adding_then_the_form_starts_from_the_venue_defaults_and_a_400_keeps_what_was_typed(desk_admin):
+    from orders_app.models import Venue
+
+    page = _client(desk_admin).get("/venues/").content.decode()
+    blank = Venue()
+    for name in ("maker_fee_bps", "min_fee", "half_spread_bps", "latency_ms", "impact_k", "displayed_share", "fix_heartbeat_s"):
+        assert _field_value(page, "venue-new", name) != "", name
+        assert float(_field_value(page, "venue-new", name)) == float(getattr(blank, name)), name
+    submitted = {k: _field_value(page, "venue-new", k) for k in ("maker_fee_bps", "min_fee", "half_spread_bps", "latency_ms",
+                                                                 "impact_k", "displayed_share", "fix_heartbeat_s", "fix_begin_string")}
+    ok = _client(desk_admin).post("/venues/new/", {**submitted, "code": "lit-c", "name": "Lit C", "kind": "paper", "enabled": "on",
+                                                   "taker_fee_bps": "0.25", "reason": "a third lit venue"})
+    assert ok.status_code == 302 and Venue.objects.get(code="LIT-C").latency_ms == blank.latency_ms
+
+    bad = _client(desk_admin).post("/venues/new/", {**submitted, "code": "lit-d", "name": "Lit D", "kind": "paper",
+                                                    "taker_fee_bps": "-1", "reason": "a fourth"})
+    body = bad.content.decode()
+    assert bad.status_code == 400 and 'data-field="taker_fee_bps"' in body
+    assert _field_value(body, "venue-new", "code") == "lit-d" and _field_value(body, "venue-new", "taker_fee_bps") == "-1"
+    assert not Venue.objects.filter(code="LIT-D").exists()
