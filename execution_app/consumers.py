@@ -7,6 +7,9 @@ that name (``fill_created``), which forwards it to the browser unchanged:
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
@@ -15,6 +18,36 @@ from desk.events import EVENT_TYPES
 from portfolio_app.selectors import portfolio_ids_visible_to
 
 CLOSE_UNAUTHENTICATED = 4401
+WIRE_CACHE_SIZE = 256
+
+
+class _WireCache:
+    """The JSON text of recent group messages, so an event reaching many sockets in one process
+    is encoded once rather than once per socket.
+
+    Keyed by ``(group, seq)``; a hit is used only when the message is equal to the one encoded
+    (a sequence restarted by an emptied Redis must not replay an old text). Per process, a cache only.
+    """
+
+    def __init__(self, size: int = WIRE_CACHE_SIZE):
+        self.size = size
+        self._texts: OrderedDict[tuple, tuple[dict, str]] = OrderedDict()
+
+    def text(self, message: dict) -> str:
+        key = (message.get("group"), message.get("seq"))
+        if key[1] is None:
+            return json.dumps(message)
+        hit = self._texts.get(key)
+        if hit is not None and hit[0] == message:
+            return hit[1]
+        text = json.dumps(message)
+        self._texts[key] = (message, text)
+        if len(self._texts) > self.size:
+            self._texts.popitem(last=False)
+        return text
+
+
+_wire = _WireCache()
 
 
 def groups_for_user(user) -> list[str]:
@@ -54,8 +87,16 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         # Push-only: the browser reads over HTTP and acts over HTTP.
         return
 
+    async def dispatch(self, message):
+        # A group event only forwards text and touches no database: skip the thread hop to close
+        # stale connections that channels makes before every handler (per message, per socket).
+        if message.get("type") in EVENT_TYPES:
+            await self.forward(message)
+            return
+        await super().dispatch(message)
+
     async def forward(self, message):
-        await self.send_json(message)
+        await self.send(text_data=_wire.text(message))
 
 
 for _event_type in EVENT_TYPES:

@@ -60,7 +60,7 @@ class LiveStack:
 
     def __enter__(self) -> "LiveStack":
         py = sys.executable
-        self._spawn("web", [py, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(self.port), "--ws", "websockets", "--no-access-log"])
+        self._spawn("web", [py, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(self.port), "--ws", "websockets", "--ws-per-message-deflate", "false", "--no-access-log"])
         if self.worker:
             self._spawn("worker", [py, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(settings.DESK_QUEUES), "--concurrency", "2", "-l", "warning", "-n", f"live{self.port}@%h"])
         if self.fix:  # the demo's FIX venue and the gateway's session to it, as make run starts them
