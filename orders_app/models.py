@@ -117,6 +117,8 @@ class Order(LifecycleModel):
             models.Index(fields=["portfolio", "-created_at", "-id"], name="order_blotter_portfolio_idx",
                          condition=models.Q(parent__isnull=True)),
             models.Index(fields=["-created_at", "-id"], name="order_blotter_idx", condition=models.Q(parent__isnull=True)),
+            models.Index(fields=["portfolio", "status", "-created_at", "-id"], name="order_blotter_status_idx",
+                         condition=models.Q(parent__isnull=True)),
         ]
 
     def __str__(self) -> str:

@@ -18,4 +18,8 @@ class Migration(migrations.Migration):
             model_name='order',
             index=models.Index(condition=models.Q(('parent__isnull', True)), fields=['-created_at', '-id'], name='order_blotter_idx'),
         ),
+        migrations.AddIndex(
+            model_name='order',
+            index=models.Index(condition=models.Q(('parent__isnull', True)), fields=['portfolio', 'status', '-created_at', '-id'], name='order_blotter_status_idx'),
+        ),
     ]
