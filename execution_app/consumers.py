@@ -12,6 +12,7 @@ from collections import OrderedDict
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.consumer import get_handler_name
 
 from desk import groups, metrics, roles
 from desk.events import EVENT_TYPES
@@ -88,10 +89,10 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         return
 
     async def dispatch(self, message):
-        # A group event only forwards text and touches no database: skip the thread hop to close
+        # A group event touches no database (its handler forwards text, or closes the socket): skip the thread hop to close
         # stale connections that channels makes before every handler (per message, per socket).
         if message.get("type") in EVENT_TYPES:
-            await self.forward(message)
+            await getattr(self, get_handler_name(message))(message)
             return
         await super().dispatch(message)
 
