@@ -11,6 +11,7 @@ moment also runs on one thread: slower at worst, never wrong.
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -22,26 +23,28 @@ T = TypeVar("T")
 _lock = threading.Lock()
 _active = 0
 _limiter: Any = None
+# threadpoolctl finds the BLAS libraries by walking every loaded shared object (about 10 ms): once, and again
+# only when modules were imported since (a new extension may have brought its own BLAS), not per optimisation.
+_controller: Any = None
+_modules_seen = -1
 
 
-@functools.cache
-def _controller():
-    """The process's BLAS libraries, found once: ``threadpool_limits()`` walks every loaded shared
-    library on each call (~20 ms, a tenth of a 500-instrument optimisation). By the first
-    optimisation numpy's and scipy's BLAS are loaded; the solvers use none."""
-    from threadpoolctl import ThreadpoolController
+def _blas_controller():
+    global _controller, _modules_seen
+    if _controller is None or len(sys.modules) != _modules_seen:
+        from threadpoolctl import ThreadpoolController
 
-    return ThreadpoolController()
+        _controller, _modules_seen = ThreadpoolController(), len(sys.modules)
+    return _controller
 
 
 def single_threaded_blas(fn: Callable[..., T]) -> Callable[..., T]:
     @functools.wraps(fn)
     def wrapper(*args, **kwargs) -> T:
         global _active, _limiter
-
         with _lock:
             if _active == 0:
-                _limiter = _controller().limit(limits=1, user_api="blas")
+                _limiter = _blas_controller().limit(limits=1, user_api="blas")
             _active += 1
         try:
             return fn(*args, **kwargs)
