@@ -5,9 +5,11 @@
    driven in-process by DRF's APIClient (no HTTP server or socket), vs a raw
    COPY (PostgreSQL) / executemany (SQLite) of the same rows in the same run.
 2. Single signal: one signal per POST at 16 concurrent keep-alive clients
-   against a real uvicorn server (one process), vs the bare authenticated DRF
-   endpoint GET /api/v1/me/ measured the same way in the same run. The load
-   generator (16 threads in this process) shares the machine's cores with the server.
+   against a real uvicorn server with as many web processes as ``make run`` starts
+   (``DESK_WEB_WORKERS``, default 2), vs the bare authenticated DRF endpoint
+   GET /api/v1/me/ measured the same way in the same run; with the server's CPU per
+   request (every web process). The load generator (16 threads in this process)
+   shares the machine's cores with the server.
 
 Everything inserted (bench users, agent, signals, instruments it had to create) is removed.
 """
@@ -27,6 +29,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from django.conf import settings
+
+from bench.cpu import CpuMeter
 from django.db import connection, transaction
 from django.test import override_settings
 
@@ -34,6 +38,7 @@ BATCH = 10_000
 REPEATS = 5
 CLIENTS = 16
 DURATION_S = 6.0
+WEB_WORKERS = int(os.environ.get("DESK_WEB_WORKERS", "2"))  # as the Procfile's web line
 MARKET_NOW = datetime(2022, 3, 7, 15, 0, tzinfo=timezone.utc)
 BOT, ADMIN, AGENT = "bench-signals-bot", "bench-signals-admin", "bench-signals-agent"
 
@@ -122,7 +127,7 @@ def _server():
     log = open(Path(settings.VAR_DIR) / "bench-signals-uvicorn.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--no-access-log", "--log-level", "warning"],
+         "--workers", str(WEB_WORKERS), "--no-access-log", "--log-level", "warning"],
         cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 60
@@ -136,8 +141,9 @@ def _server():
     raise RuntimeError("uvicorn did not start; see var/bench-signals-uvicorn.log")
 
 
-def _load(port: int, token: str, make_request, duration: float) -> tuple[float, list[float], int]:
-    """CLIENTS threads, each on one keep-alive connection, for ``duration`` seconds: (req/s, latencies ms, errors)."""
+def _load(port: int, token: str, make_request, duration: float, server_pid: int | None = None):
+    """CLIENTS threads, each on one keep-alive connection, for ``duration`` seconds:
+    (req/s, latencies ms, errors, the server's CPU-ms per request)."""
     latencies: list[list[float]] = [[] for _ in range(CLIENTS)]
     errors = [0] * CLIENTS
     stop = time.perf_counter() + duration
@@ -158,14 +164,15 @@ def _load(port: int, token: str, make_request, duration: float) -> tuple[float, 
         conn.close()
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(CLIENTS)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
+    with CpuMeter([server_pid] if server_pid else []) as cpu:
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - t0
     flat = [x for xs in latencies for x in xs]
-    return len(flat) / wall, flat, sum(errors)
+    return len(flat) / wall, flat, sum(errors), cpu.ms_per(len(flat))
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -189,14 +196,14 @@ def _single_post(token: str, symbols: list[str]) -> list[dict]:
     try:
         _load(port, token, me, 1.5)  # warm-up: imports, connections
         _load(port, token, post, 1.5)
-        me_rps, me_lat, me_err = _load(port, token, me, DURATION_S)
-        post_rps, post_lat, post_err = _load(port, token, post, DURATION_S)
+        me_rps, me_lat, me_err, me_cpu = _load(port, token, me, DURATION_S, proc.pid)
+        post_rps, post_lat, post_err, post_cpu = _load(port, token, post, DURATION_S, proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=20)
         log.close()
-    note = (f"{CLIENTS} keep-alive clients (threads in the bench process, sharing the {os.cpu_count()} cores with one "
-            f"uvicorn process), {DURATION_S:.0f} s each; errors {post_err}/{me_err}; {connection.vendor}")
+    note = (f"{CLIENTS} keep-alive clients (threads in the bench process, sharing the {os.cpu_count()} cores with "
+            f"{WEB_WORKERS} uvicorn process(es)), {DURATION_S:.0f} s each; errors {post_err}/{me_err}; {connection.vendor}")
     return [
         {"name": "signals.single_post_rps", "value": post_rps, "unit": "req/s", "goal": "ratio >= 0.5",
          "ratio": round(post_rps / me_rps, 3), "ref": "GET /api/v1/me/ (bare authenticated DRF) same run",
@@ -205,6 +212,8 @@ def _single_post(token: str, symbols: list[str]) -> list[dict]:
         {"name": "signals.single_post_p99", "value": _pct(post_lat, 99), "unit": "ms", "goal": "<= 50",
          "note": f"/me/ p99 {_pct(me_lat, 99):.1f} ms"},
         {"name": "signals.me_rps", "value": me_rps, "unit": "req/s", "note": "reference: GET /api/v1/me/"},
+        {"name": "signals.single_post_cpu_ms", "value": round(post_cpu, 2), "unit": "CPU-ms", "ratio": round(post_cpu / me_cpu, 2),
+         "ref": f"GET /api/v1/me/ {me_cpu:.2f} CPU-ms", "note": "every web process's CPU per request (not the database's)"},
     ]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlparse
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -151,10 +152,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 EMBEDDED_REDIS_PORT = env.int("DESK_EMBEDDED_REDIS_PORT", default=6399)
 REDIS_URL = env.str("REDIS_URL", default=f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
 
+# Redis pub/sub: a group message is published once and each web process receives it once, then
+# hands it to its own sockets (the list-based layer pushed one copy per socket and each process
+# popped them one round trip at a time). Pub/sub channels ignore the database number, so the
+# default prefix carries it: desks (and test runs) on one Redis with different databases stay apart.
+_REDIS_DB = urlparse(REDIS_URL).path.strip("/") or "0"
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": 5000, "expiry": 30, "prefix": env.str("DESK_CHANNEL_PREFIX", default="asgi")},
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("DESK_CHANNEL_PREFIX", default=f"asgi.db{_REDIS_DB}.")},
     }
 }
 

@@ -217,6 +217,18 @@ class _Background:
 
 
 _background: _Background | None = None
+_conflating: _Background | None = None
+
+
+def _conflated_pusher() -> _Background:
+    """The thread that pushes this process's conflated events: their Redis round trips (queue the
+    item, open the window, flush) need not hold up the request or task that caused them; their
+    order across types does not matter and within one type the window merges them anyway."""
+    global _conflating
+    pusher = _conflating
+    if pusher is None or pusher._pid != os.getpid():
+        pusher = _conflating = _Background()
+    return pusher
 
 
 def push_in_background() -> None:
@@ -230,13 +242,16 @@ def push_in_background() -> None:
 def event_publish(*, event_type: str, payload: Mapping[str, Any], groups: Iterable[str]) -> None:
     """Tell the browsers in ``groups`` about ``event_type`` once the current transaction commits.
 
-    ``price.tick`` and ``signal.received`` are conflated (see ``CONFLATED``); a
-    conflated ``signal.received`` carries ``{"items": [...]}``.
+    ``price.tick`` and ``signal.received`` are conflated (see ``CONFLATED``) and pushed from a
+    thread of their own; a conflated ``signal.received`` carries ``{"items": [...]}``.
     """
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
     groups = tuple(groups)
-    send = send_conflated if event_type in CONFLATED else send_now
+    if event_type in CONFLATED:
+        transaction.on_commit(lambda: _conflated_pusher().queue.put(lambda: send_conflated(event_type, payload, groups)))
+        return
+    send = send_now
     background = _background
     if background is not None:
         transaction.on_commit(lambda: background.queue.put(lambda: send(event_type, payload, groups)))

@@ -7,8 +7,12 @@ that name (``fill_created``), which forwards it to the browser unchanged:
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.consumer import get_handler_name
 
 from desk import groups, metrics, roles
 from desk.events import EVENT_TYPES
@@ -18,6 +22,36 @@ CLOSE_UNAUTHENTICATED = 4401
 # An admin changed this user's access (deactivated them, changed their roles or portfolios): the socket closes and
 # the browser reconnects with what the user may now see - or is sent to the login page (4401) when they may see nothing.
 CLOSE_ACCESS_CHANGED = 4001
+WIRE_CACHE_SIZE = 256
+
+
+class _WireCache:
+    """The JSON text of recent group messages, so an event reaching many sockets in one process
+    is encoded once rather than once per socket.
+
+    Keyed by ``(group, seq)``; a hit is used only when the message is equal to the one encoded
+    (a sequence restarted by an emptied Redis must not replay an old text). Per process, a cache only.
+    """
+
+    def __init__(self, size: int = WIRE_CACHE_SIZE):
+        self.size = size
+        self._texts: OrderedDict[tuple, tuple[dict, str]] = OrderedDict()
+
+    def text(self, message: dict) -> str:
+        key = (message.get("group"), message.get("seq"))
+        if key[1] is None:
+            return json.dumps(message)
+        hit = self._texts.get(key)
+        if hit is not None and hit[0] == message:
+            return hit[1]
+        text = json.dumps(message)
+        self._texts[key] = (message, text)
+        if len(self._texts) > self.size:
+            self._texts.popitem(last=False)
+        return text
+
+
+_wire = _WireCache()
 
 
 def groups_for_user(user) -> list[str]:
@@ -58,8 +92,16 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         # Push-only: the browser reads over HTTP and acts over HTTP.
         return
 
+    async def dispatch(self, message):
+        # A group event touches no database (its handler forwards text, or closes the socket): skip the thread hop to close
+        # stale connections that channels makes before every handler (per message, per socket).
+        if message.get("type") in EVENT_TYPES:
+            await getattr(self, get_handler_name(message))(message)
+            return
+        await super().dispatch(message)
+
     async def forward(self, message):
-        await self.send_json(message)
+        await self.send(text_data=_wire.text(message))
 
     async def access_changed(self, message):
         await self.send_json(message)

@@ -112,6 +112,13 @@ class Order(LifecycleModel):
             models.Index(fields=["-created_at", "-id"], name="order_recent_idx"),
             models.Index(fields=["status", "wake_at"], name="order_wake_idx"),
             models.Index(fields=["instrument", "-created_at"], name="order_instrument_recent_idx"),
+            # The blotter: parent orders newest first, of one trader's portfolios or of all (children,
+            # the slices, can outnumber parents many times and are not in these).
+            models.Index(fields=["portfolio", "-created_at", "-id"], name="order_blotter_portfolio_idx",
+                         condition=models.Q(parent__isnull=True)),
+            models.Index(fields=["-created_at", "-id"], name="order_blotter_idx", condition=models.Q(parent__isnull=True)),
+            models.Index(fields=["portfolio", "status", "-created_at", "-id"], name="order_blotter_status_idx",
+                         condition=models.Q(parent__isnull=True)),
         ]
 
     def __str__(self) -> str:

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.core.paginator import Paginator
 from django.db.models import Count, F, Q, QuerySet, Sum
+from django.utils.functional import cached_property
 
 from desk import roles
 from desk.interfaces import FillReport, LiquiditySide, OrderStatus, Side
@@ -45,6 +47,41 @@ def may_manage_order(user, order: Order) -> bool:
 def may_cancel_orders(user, portfolio_id: int) -> bool:
     """Cancel: a trader of the portfolio, or a risk officer (who may stop any trading at once)."""
     return roles.is_risk_officer(user) or may_trade_portfolio(user, portfolio_id)
+
+
+BLOTTER_COUNT_CAP = 1_000
+
+
+class CappedPaginator(Paginator):
+    """Pages of a blotter that counts at most ``cap`` rows: an exact count of 100,000 orders
+    costs more than the page itself. ``capped`` says the real number is larger (the page says
+    "1000+"); the pages past the cap are not offered."""
+
+    def __init__(self, object_list, per_page, cap: int | None = None):
+        super().__init__(object_list, per_page)
+        self.cap = BLOTTER_COUNT_CAP if cap is None else cap
+
+    @cached_property
+    def _counted(self) -> int:
+        # SELECT COUNT(*) FROM (SELECT ... LIMIT cap + 1): stops at the cap.
+        return self.object_list.order_by()[: self.cap + 1].count()
+
+    @property
+    def count(self) -> int:
+        return min(self._counted, self.cap)
+
+    @property
+    def capped(self) -> bool:
+        return self._counted > self.cap
+
+
+def tradable_portfolio_ids(user) -> set[int]:
+    """The portfolios ``user`` may place orders in (one query; ``may_trade_portfolio`` for one)."""
+    from portfolio_app.models import Portfolio
+
+    if not roles.is_trader(user):
+        return set()
+    return set(Portfolio.objects.filter(traders=user).values_list("id", flat=True))
 
 
 def parent_orders(user) -> QuerySet[Order]:

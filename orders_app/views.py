@@ -6,7 +6,6 @@ as a fragment (``?fragment=rows``) that ``static/js/orders.js`` re-fetches on "r
 
 from __future__ import annotations
 
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -31,7 +30,7 @@ def _rows(request):
     # A bad filter on the page shows every order rather than an error page (the API answers 400).
     found = OrderFilter(q, queryset=selectors.parent_orders(request.user))
     qs = found.qs if found.is_valid() else selectors.parent_orders(request.user)
-    page = Paginator(qs, PAGE_SIZE).get_page(q.get("page"))
+    page = selectors.CappedPaginator(qs, PAGE_SIZE).get_page(q.get("page"))
     orders = list(page.object_list)
     children = selectors.children_summaries([o.pk for o in orders])
     rows = [{"o": o, "children": children.get(o.pk), "slip": selectors.arrival_slippage_bps(o)} for o in orders]
@@ -43,7 +42,8 @@ def _context(request, *, form=None, errors=None):
 
     page, rows = _rows(request)
     portfolios = list(portfolios_visible_to(request.user).only("id", "name"))
-    tradable = [p for p in portfolios if selectors.may_trade_portfolio(request.user, p.pk)]
+    may_trade = selectors.tradable_portfolio_ids(request.user)
+    tradable = [p for p in portfolios if p.pk in may_trade]
     return {
         "page": page,
         "rows": rows,

@@ -124,7 +124,7 @@ class SignalListCreateView(GenericAPIView):
             return _refused(exc)
         code = status.HTTP_201_CREATED if result.created_count else status.HTTP_200_OK
         if not result.many:
-            signal = sel.signal_list(user=request.user).get(pk=result.ids[0])
+            signal = result.signal or sel.signal_list(user=request.user).get(pk=result.ids[0])  # a retry reads it back
             return Response(SignalOutput(signal).data, status=code)
         body = {"created": result.created_count, "existing": len(result.ids) - result.created_count,
                 "ids": result.ids, "new": result.created}

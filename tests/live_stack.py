@@ -86,7 +86,7 @@ class LiveStack:
         self.worker_procs: list[subprocess.Popen] = []
         for i, port in enumerate(self.ports):
             args = [py, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-                    "--ws", "websockets", "--no-access-log"]
+                    "--ws", "websockets", "--ws-per-message-deflate", "false", "--no-access-log"]
             self.web_procs.append(self._spawn("web" if i == 0 else f"web{i + 1}", args))
         for i in range(self.workers):
             name = f"live{self.port}-{i + 1}@%h" if i else f"live{self.port}@%h"

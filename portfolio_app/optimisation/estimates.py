@@ -167,7 +167,8 @@ def _ledoit_wolf(r: np.ndarray) -> np.ndarray:
     x2 = x**2
     trace = x2.sum(axis=0) / t
     mu = trace.sum() / p
-    beta_ = float((x2.T @ x2).sum())
+    # sum((X2'X2)_ij) = sum_t (sum_i x2_ti)^2: O(t p) rather than a second p x p product.
+    beta_ = float(np.square(x2.sum(axis=1)).sum())
     delta_ = float((emp**2).sum())  # = sum((X'X)^2) / t^2
     beta = (beta_ / t - delta_) / (p * t)
     delta = (delta_ - 2.0 * mu * trace.sum() + p * mu**2) / p

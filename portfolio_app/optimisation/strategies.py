@@ -4,6 +4,9 @@ PyPortfolioOpt does the work, with the solver named explicitly (CLARABEL first,
 then whichever fallbacks are installed) so a solver failure is tried again, and
 any failure leaves as an ``OptimisationError`` a trader can read.
 
+Minimum volatility and efficient return go to CLARABEL directly too (``direct.py``; cvxpy's
+canonicalisation of a 500 x 500 covariance cost more than the solve), PyPortfolioOpt for the fallbacks.
+
 Max Sharpe is written directly (the Cornuejols-Tutuncu homogenisation PyPortfolioOpt
 uses), handed straight to CLARABEL (``direct.py``) and through cvxpy to the fallbacks, because PyPortfolioOpt's version cannot scale a turnover
 penalty: with ``y = k w`` it would charge ``|y - w_prev|`` instead of
@@ -196,8 +199,26 @@ def _weights(ef: EfficientFrontier) -> np.ndarray:
     return np.asarray(ef.weights, dtype=float)
 
 
+def _direct_min_volatility(cov, symbols, cons: Constraints, current, min_return=None) -> np.ndarray:
+    """``direct.min_volatility_qp`` with the desk's constraints; failures as the cvxpy path raises them."""
+    lo, hi = cons.bounds(symbols)
+    sectors = [(m, u, lw) for _s, m, u, lw in cons.sector_masks(symbols) if m.any()]
+    use_current = bool(cons.turnover_cost) and current is not None
+    try:
+        return direct.min_volatility_qp(
+            cov, lo, hi, sectors, gross_limit=cons.gross_limit, l2_gamma=cons.l2_gamma,
+            turnover_cost=cons.turnover_cost, current=current if use_current else None, min_return=min_return,
+        )
+    except direct.DirectInfeasible as exc:
+        raise _Infeasible(str(exc)) from None
+    except direct.DirectFailed as exc:
+        raise pf_exceptions.OptimizationError(f"Solver status: {exc}") from None
+
+
 def min_volatility(mu, cov, symbols, cons: Constraints, *, current=None) -> np.ndarray:
     def attempt(solver: str) -> np.ndarray:
+        if solver == "CLARABEL":
+            return _direct_min_volatility(cov, symbols, cons, current)
         ef = _frontier(mu, cov, symbols, cons, solver, current)
         ef.min_volatility()
         return _weights(ef)
@@ -244,6 +265,8 @@ def efficient_risk(mu, cov, symbols, cons: Constraints, *, target_volatility: fl
 
 def efficient_return(mu, cov, symbols, cons: Constraints, *, target_return: float, current=None) -> np.ndarray:
     def attempt(solver: str) -> np.ndarray:
+        if solver == "CLARABEL":
+            return _direct_min_volatility(cov, symbols, cons, current, min_return=(mu, target_return))
         ef = _frontier(mu, cov, symbols, cons, solver, current)
         ef.efficient_return(target_return, market_neutral=False)
         return _weights(ef)

@@ -54,6 +54,9 @@ class SignalBatchResult:
     many: bool
     ids: list[int]
     created: list[bool]
+    # One signal (not a list) stored by this call: the row as inserted, its agent and instrument
+    # attached, so the response needs no read back.
+    signal: Signal | None = None
 
     @property
     def created_count(self) -> int:
@@ -188,10 +191,16 @@ def _signal_batch_create(*, user, items: Any, as_of: datetime | None) -> SignalB
             keys = _signals_insert(new_rows)
             latest = [Signal(id=keys[(r[0], r[6])], **dict(zip(INSERT_COLUMNS, r))) for r in new_rows[-EVENT_LATEST:]]
             _signals_received_publish(latest, names={a["id"]: a["name"] for a in found if a}, count=len(new_rows),
-                                      counts=_count_by_agent(r[0] for r in new_rows))
+                                      counts=_count_by_agent(r[0] for r in new_rows),
+                                      symbols={i: sym for sym, i in ids_by_symbol.items()})
         for k, r in zip(new_k, new_rows):
             ids[int(cols.index[k])] = keys[(r[0], r[6])]
             created[int(cols.index[k])] = True
+        if not many:
+            one, agent = latest[-1], found[new_k[0]]
+            one.agent = Agent(id=agent["id"], name=agent["name"], owner_id=agent["owner_id"], enabled=agent["enabled"])
+            one.instrument = Instrument(id=one.instrument_id, symbol=cols.symbol[new_k[0]])
+            return SignalBatchResult(many=many, ids=ids, created=created, signal=one)
     return SignalBatchResult(many=many, ids=ids, created=created)
 
 

@@ -146,6 +146,31 @@ def test_blotter_page_when_many_orders_then_renders_in_bounded_queries(book, enq
     assert detail.status_code == 200 and b"Routing decisions" in detail.content and b"Event history" in detail.content
 
 
+def test_blotter_page_when_more_orders_than_the_count_cap_then_counts_no_further_and_says_so(book, enqueued, client, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from orders_app import selectors, views
+    from orders_app.services import order_place
+
+    portfolio, trader, _ = book
+    for i in range(12):
+        order_place(user=trader, portfolio_id=portfolio.pk, symbol="KO", side="BUY", quantity=Decimal(10 + i))
+    drain(enqueued)
+    monkeypatch.setattr(selectors, "BLOTTER_COUNT_CAP", 10)
+    monkeypatch.setattr(views, "PAGE_SIZE", 5)
+    client.force_login(trader)
+    with CaptureQueriesContext(connection) as q:
+        r = client.get("/orders/")
+    assert r.status_code == 200 and r.content.count(b'class="parent"') == 5
+    assert b"10+ in view" in r.content and b"page 1 of 2+" in r.content
+    counts = [x["sql"] for x in q.captured_queries if "COUNT(" in x["sql"].upper() and "orders_app_order" in x["sql"]]
+    assert len(counts) == 1 and "LIMIT 11" in counts[0]
+    monkeypatch.setattr(selectors, "BLOTTER_COUNT_CAP", 100)
+    r = client.get("/orders/")
+    assert b"12 in view" in r.content and b"page 1 of 3" in r.content and b"page 1 of 3+" not in r.content
+
+
 def test_order_form_when_bad_quantity_then_error_next_to_the_field(book, client):
     from orders_app.models import Order
 

@@ -318,3 +318,34 @@ def test_efficient_risk_when_direct_clarabel_then_same_as_pypfopt(demo, config):
     assert est.mu @ direct == pytest.approx(est.mu @ reference, abs=1e-6)
     assert np.sqrt(direct @ est.cov @ direct) == pytest.approx(0.24, abs=1e-6)
     np.testing.assert_allclose(direct, reference, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},
+        {"weight_bounds": [0.0, 0.1], "sector_mapper": {"AAPL": "T", "MSFT": "T", "AMD": "T"}, "sector_upper": {"T": 0.15}},
+        {"long_short": True, "gross_limit": 1.6, "l2_gamma": 0.05},
+        {"turnover_cost": 0.02},
+    ],
+)
+@pytest.mark.parametrize("strategy", ["min_volatility", "efficient_return"])
+def test_min_volatility_and_efficient_return_when_direct_clarabel_then_same_as_pypfopt(demo, config, strategy):
+    est = PortfolioOptimiser("max_sharpe").estimates(demo)
+    cons = Constraints.from_config(config)
+    current = np.full(len(est.symbols), 1 / len(est.symbols))
+    ef = st._frontier(est.mu, est.cov, est.symbols, cons, "CLARABEL", current)
+    if strategy == "min_volatility":
+        direct = st.min_volatility(est.mu, est.cov, est.symbols, cons, current=current)
+        ef.min_volatility()
+    else:
+        direct = st.efficient_return(est.mu, est.cov, est.symbols, cons, target_return=0.25, current=current)
+        ef.efficient_return(0.25)
+        assert est.mu @ direct == pytest.approx(0.25, abs=1e-6) or est.mu @ direct > 0.25
+    reference = np.asarray(ef.weights)
+
+    def objective(w):
+        return w @ est.cov @ w + cons.l2_gamma * w @ w + (cons.turnover_cost or 0.0) * np.abs(w - current).sum()
+
+    assert objective(direct) == pytest.approx(objective(reference), rel=1e-5, abs=1e-8)
+    np.testing.assert_allclose(direct, reference, atol=1e-4)

@@ -111,6 +111,20 @@ def test_post_signal_when_resubmitted_then_200_with_stored_signal_and_nothing_cr
     assert Signal.objects.count() == 1
 
 
+def test_post_signal_when_stored_then_body_is_the_stored_row_without_reading_it_back(
+    api_for, api_client_user, vendor_agent, instruments, market_clock, django_assert_max_num_queries
+):
+    client = api_for(api_client_user)
+    with django_assert_max_num_queries(20) as q:
+        response = client.post(URL, item(0, score=-0.333333, metadata={"model": "v3", "params": {"k": [1, 2.5]}}), format="json")
+    # Read before the next request: each request empties the connection's query log.
+    reads = [x["sql"] for x in q.captured_queries if x["sql"].startswith("SELECT") and Signal._meta.db_table in x["sql"]]
+
+    assert response.status_code == 201
+    assert len(reads) == 1  # the idempotency check; the response is not read back
+    assert [response.json()] == client.get(URL).json()["results"]
+
+
 def test_post_batch_when_partly_resubmitted_then_only_new_items_created(api_for, api_client_user, vendor_agent, instruments, market_clock):
     client = api_for(api_client_user)
     first = client.post(URL, [item(0), item(1)], format="json").json()
