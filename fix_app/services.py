@@ -171,6 +171,12 @@ def commands_ack(*, venue: Venue, cl_ord_id: str, status: bool) -> None:
         .update(state=FixCommand.State.ACKED, acked_at=now)
 
 
+def commands_ack_many(*, venue: Venue, cl_ord_ids: Iterable[str]) -> None:
+    """``commands_ack`` (not of status requests) for many ClOrdIDs at once: one statement."""
+    FixCommand.objects.filter(venue=venue, cl_ord_id__in=list(cl_ord_ids), state=FixCommand.State.SENT) \
+        .exclude(kind=FixCommand.Kind.STATUS).update(state=FixCommand.State.ACKED, acked_at=timezone.now())
+
+
 def command_by_seq(*, venue: Venue, seq_num: int) -> FixCommand | None:
     return FixCommand.objects.filter(venue=venue, seq_num=seq_num).order_by("-id").first()
 
@@ -195,6 +201,16 @@ def link_find(*, venue: Venue, cl_ord_id: str, orig_cl_ord_id: str = "") -> ClOr
             if link is not None:
                 return link
     return None
+
+
+def links_find(*, keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], int]:
+    """(venue id, ClOrdID) -> order id for those of ``keys`` in a chain: one query."""
+    keys = set(keys)
+    if not keys:
+        return {}
+    rows = ClOrdLink.objects.filter(venue_id__in={v for v, _ in keys}, cl_ord_id__in={c for _, c in keys}) \
+        .values_list("venue_id", "cl_ord_id", "order_id")
+    return {(v, c): o for v, c, o in rows if (v, c) in keys}
 
 
 # ---------------------------------------------------------------------------
