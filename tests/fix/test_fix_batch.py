@@ -263,3 +263,24 @@ async def test_reports_when_a_batch_commits_then_every_fill_and_order_change_is_
     last_fill = [m for m in got if m["type"] == "fill.created"][-1]["data"]
     assert Decimal(last_fill["position_qty"]) == 30
     await sync_to_async(connections.close_all)()  # the test database is dropped after: no session of ours left on it
+
+
+def test_outbox_claim_when_the_gateway_claims_then_each_command_comes_with_its_venue_and_its_orders_head(fix_book):
+    from fix_app.models import FixCommand
+    from fix_app.services import commands_claim
+    from orders_app.models import Order
+
+    venue, portfolio = fix_book
+    children = _sent_orders(venue, portfolio, 3, tag="h")  # claimed there
+    FixCommand.objects.filter(venue=venue).update(state=FixCommand.State.PENDING)  # as if never sent
+
+    claimed = commands_claim(venue_ids=[venue.pk], venues={venue.pk: venue})
+
+    want = {c.pk: Order.objects.get(pk=c.pk) for c in children}
+    assert sorted(c.order_id for c in claimed) == sorted(want)
+    for cmd in claimed:
+        order = want[cmd.order_id]
+        assert cmd.venue is venue and cmd.state == "sent" and cmd.kind == "new" and cmd.payload["symbol"] == "KO"
+        assert (cmd.order.client_order_id, cmd.order.portfolio_id, cmd.order.parent_id) == (
+            order.client_order_id, order.portfolio_id, order.parent_id)
+    assert commands_claim(venue_ids=[venue.pk]) == []
