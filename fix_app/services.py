@@ -26,6 +26,7 @@ from desk.redis import get_redis
 from fix_app import mapping
 from fix_app.models import ClOrdLink, FixCommand, FixSequenceReset, FixSession, ReconciliationBreak
 from orders_app.models import Order, Venue
+from orders_app.report_batch import rows_update
 from risk_app.services.alerts import alert_raise, alert_resolve
 
 log = logging.getLogger("desk.fix")
@@ -175,7 +176,7 @@ def command_resent(cmd: FixCommand) -> None:
 def commands_sent_as(sent: list[tuple[int, int]]) -> None:
     """The MsgSeqNum each command went out with (a session Reject names it): one statement for a batch."""
     if sent:
-        FixCommand.objects.bulk_update([FixCommand(pk=pk, seq_num=seq) for pk, seq in sent], ["seq_num"])
+        rows_update(FixCommand, [FixCommand(pk=pk, seq_num=seq) for pk, seq in sent], ["seq_num"])
 
 
 def commands_ack(*, venue: Venue, cl_ord_id: str, status: bool) -> None:

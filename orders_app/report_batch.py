@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import structlog
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from desk import groups, metrics
@@ -175,6 +175,10 @@ class _Book:
         order = self.orders.get(it.order_id)
         if order is None:
             return ReportBreak(OUT_OF_ORDER, f"no order {it.order_id}", order_id=it.order_id)
+        if order.portfolio_id not in self.portfolios:  # a head the caller had wrong: lock it now
+            self.portfolios[order.portfolio_id] = Portfolio.objects.select_for_update().get(pk=order.portfolio_id)
+        if order.parent_id and order.parent_id not in self.orders:
+            self.orders[order.parent_id] = Order.objects.select_for_update(of=("self",)).get(pk=order.parent_id)
         parent = self.orders.get(order.parent_id) if order.parent_id else None
         portfolio = self.portfolios[order.portfolio_id]
         status, report = order.status, it.report
@@ -279,14 +283,14 @@ class _Book:
         if self.dirty_orders:
             for o in self.dirty_orders.values():
                 o.updated_at = now
-            with transition(Order.LIFECYCLE):
-                Order.objects.bulk_update(list(self.dirty_orders.values()), [*_ORDER_FIELDS, "updated_at"])
+            with transition(Order.LIFECYCLE):  # the moves were the state machine's (``_move``)
+                rows_update(Order, list(self.dirty_orders.values()), [*_ORDER_FIELDS, "updated_at"])
         if self.dirty_positions:
             for p in self.dirty_positions.values():
                 p.updated_at = now
-            Position.objects.bulk_update(list(self.dirty_positions.values()), [*_POSITION_FIELDS, "updated_at"])
+            rows_update(Position, list(self.dirty_positions.values()), [*_POSITION_FIELDS, "updated_at"])
         if self.dirty_portfolios:
-            Portfolio.objects.bulk_update(list(self.dirty_portfolios.values()), ["cash"])
+            rows_update(Portfolio, list(self.dirty_portfolios.values()), ["cash"])
         counts = self.counts
         if counts:
             transaction.on_commit(lambda: _count(counts))
@@ -303,6 +307,31 @@ class _Book:
         """A parent ``parent_settle`` would leave as it is: finished, with no proposal to complete."""
         parent = self.orders.get(parent_id)
         return parent is not None and states.is_terminal(parent.status) and not parent.proposal_id
+
+
+def rows_update(model, objs: Sequence, fields: Sequence[str]) -> None:
+    """Write ``fields`` of ``objs`` (rows of ``model``) in one statement.
+
+    On PostgreSQL an ``UPDATE ... FROM (VALUES ...)``: Django's ``bulk_update`` writes a CASE per
+    field that the database evaluates row by row against every row (quadratic in a batch).
+    """
+    if not objs:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_update(objs, fields)
+        return
+    meta = model._meta
+    cols = [meta.pk, *(meta.get_field(f) for f in fields)]
+    q = connection.ops.quote_name
+    one = "(" + ", ".join(f"%s::{c.db_type(connection)}" for c in cols) + ")"
+    sets = ", ".join(f"{q(c.column)} = v.{q(c.column)}" for c in cols[1:])
+    sql = (f"UPDATE {q(meta.db_table)} AS t SET {sets} FROM (VALUES {', '.join([one] * len(objs))}) "
+           f"AS v({', '.join(q(c.column) for c in cols)}) WHERE t.{q(meta.pk.column)} = v.{q(meta.pk.column)}")
+    params = [c.get_db_prep_save(getattr(o, c.attname), connection) for o in objs for c in cols]
+    if getattr(model, "LIFECYCLE", "") and set(fields) & set(model.guarded_fields):
+        model.objects.none().bulk_update([], fields)  # the state machine's guard: refused outside its transition
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
 
 
 def _count(counts: list[tuple]) -> None:
@@ -346,4 +375,4 @@ class _Undo:
         b.booked.difference_update(self.trades)
 
 
-__all__ = ["FAST", "Item", "reports_apply_many"]
+__all__ = ["FAST", "Item", "reports_apply_many", "rows_update"]
