@@ -121,8 +121,8 @@ class _Book:
         self.settle: dict[int, None] = {}  # parents whose child ended, in order
 
     def forget(self) -> None:
-        """Drop the rows in hand (still locked): the next run reads them again."""
-        self.portfolios, self.orders, self.positions = {}, {}, {}
+        """Drop the rows in hand (still locked) and the fills known: the next run reads them again."""
+        self.portfolios, self.orders, self.positions, self.booked = {}, {}, {}, set()
 
     # -- reading
 
