@@ -9,8 +9,8 @@ that is one order -> ack. Fills/s: a burst of orders each filled whole by the ve
 8/F each), submitted in one transaction, from its commit until every child is FILLED at the desk.
 
 The clock starts at the venue client's submit of an order the risk gate has sealed (loading the child and
-sealing it come before), and stops when a small query sees the child ACCEPTED (committed). The burst's
-own submits are timed too: they are this process's work, not the gateway's.
+sealing it come before), and stops when a small query sees the child ACCEPTED (committed); the submit's
+own share is shown. The burst's transaction is timed apart: it is this process's work, not the gateway's.
 
 Goal: p50 <= 5 ms, >= 200 fills/s.
 
