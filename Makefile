@@ -43,7 +43,7 @@ test: chromium install-dev
 	DJANGO_LOG_LEVEL=$${DJANGO_LOG_LEVEL:-WARNING} $(PY) -m config.launcher exec -- $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install-dev
-	$(PY) -m config.launcher exec -- sh -c '$(PY) manage.py migrate --noinput -v 0 && $(PY) manage.py load_demo && $(PY) -m bench.run $(if $(ONLY),--only $(ONLY),)'
+	$(PY) -m config.launcher exec -- sh -c '$(PY) manage.py migrate --noinput -v 0 && $(PY) manage.py load_demo --no-history && $(PY) -m bench.run $(if $(ONLY),--only $(ONLY),)'
 
 fuzz: install-dev
 	DESK_FUZZ_EXAMPLES=$${DESK_FUZZ_EXAMPLES:-300} $(PY) -m config.launcher exec -- $(PY) -m pytest tests/api/test_fuzz.py $(PYTEST_ARGS)
@@ -55,7 +55,7 @@ fuzz: install-dev
 	@touch $@
 
 load: install-dev .venv-load/.installed
-	$(PY) -m config.launcher exec -- sh -c '$(PY) manage.py migrate --noinput -v 0 && $(PY) manage.py load_demo && $(PY) -m bench.load'
+	$(PY) -m config.launcher exec -- sh -c '$(PY) manage.py migrate --noinput -v 0 && $(PY) manage.py load_demo --no-history && $(PY) -m bench.load'
 
 clean:
 	rm -rf $(VENV) var

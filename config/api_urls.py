@@ -27,6 +27,9 @@ urlpatterns += [
     path("agents/types/", signal_api.AgentTypeListView.as_view(), name="api-agent-types"),
     path("agents/<int:agent_id>/", signal_api.AgentDetailView.as_view(), name="api-agent"),
     path("agents/<int:agent_id>/run/", signal_api.AgentRunView.as_view(), name="api-agent-run"),
+    path("agents/<int:agent_id>/versions/", signal_api.AgentVersionListView.as_view(), name="api-agent-versions"),
+    path("agents/<int:agent_id>/versions/<int:number>/restore/", signal_api.AgentVersionRestoreView.as_view(),
+         name="api-agent-version-restore"),
     path("aggregates/", signal_api.AggregatesView.as_view(), name="api-aggregates"),
 ]
 
@@ -92,4 +95,34 @@ from ops_app import rollout  # noqa: E402
 urlpatterns += [
     path("portfolios/<int:portfolio_id>/mode/", rollout.PortfolioModeView.as_view(), name="api-portfolio-mode"),
     path("agents/<int:agent_id>/mode/", rollout.AgentModeView.as_view(), name="api-agent-mode"),
+]
+
+# End-of-day reports.
+from ops_app.eod import api as eod_api  # noqa: E402
+
+urlpatterns += [
+    path("eod-reports/", eod_api.EodReportListCreateView.as_view(), name="api-eod-reports"),
+    path("eod-reports/<int:report_id>/", eod_api.EodReportDetailView.as_view(), name="api-eod-report"),
+    path("eod-reports/<int:report_id>/csv/", eod_api.EodReportCsvView.as_view(), name="api-eod-report-csv"),
+    path("eod-reports/<int:report_id>/pdf/", eod_api.EodReportPdfView.as_view(), name="api-eod-report-pdf"),
+]
+
+# Versioned strategy configurations and gradual rollouts (shadow -> canary -> full, four-eyes promotion).
+from ops_app.rollout import api as rollout_api  # noqa: E402
+
+urlpatterns += [
+    path("rollouts/", rollout_api.RolloutListCreateView.as_view(), name="api-rollouts"),
+    path("rollouts/<int:rollout_id>/", rollout_api.RolloutDetailView.as_view(), name="api-rollout"),
+    path("rollouts/<int:rollout_id>/promotions/", rollout_api.RolloutPromotionRequestView.as_view(), name="api-rollout-promote"),
+    path("rollouts/<int:rollout_id>/rollback/", rollout_api.RolloutRollbackView.as_view(), name="api-rollout-rollback"),
+    path("rollouts/<int:rollout_id>/abandon/", rollout_api.RolloutAbandonView.as_view(), name="api-rollout-abandon"),
+    path("rollouts/promotions/<int:promotion_id>/approve/", rollout_api.RolloutPromotionApproveView.as_view(),
+         name="api-rollout-promotion-approve"),
+    path("rollouts/promotions/<int:promotion_id>/reject/", rollout_api.RolloutPromotionRejectView.as_view(),
+         name="api-rollout-promotion-reject"),
+    path("portfolios/<int:portfolio_id>/strategy/", rollout_api.StrategyUpdateView.as_view(), name="api-portfolio-strategy"),
+    path("portfolios/<int:portfolio_id>/strategy/versions/", rollout_api.StrategyVersionListView.as_view(),
+         name="api-portfolio-strategy-versions"),
+    path("portfolios/<int:portfolio_id>/strategy/versions/<int:number>/restore/",
+         rollout_api.StrategyVersionRestoreView.as_view(), name="api-portfolio-strategy-version-restore"),
 ]

@@ -35,5 +35,14 @@ async def application(scope, receive, send):
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             reporter_stop()
+            _metrics_process_dead()
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+def _metrics_process_dead() -> None:
+    """This process's live gauges (open websockets) leave the sum that the other processes serve."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(os.getpid())

@@ -157,6 +157,34 @@ def credentials() -> tuple[str, str]:
     return password, token
 
 
+def db_budget_error(env: dict) -> str | None:
+    """Why the desk's database connection pools would not fit on its PostgreSQL server (None: they fit, or no pool)."""
+    from config.dbpool import DEFAULT_POOL_MAX_SIZE, budget_error, desk_processes, server_limits
+
+    url = env.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        return None
+    if env.get("DESK_DB_POOL", "true").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    try:
+        max_connections, reserved, in_use = server_limits(url)
+    except Exception as exc:  # noqa: BLE001 - migrate, next, says what is wrong with the database itself
+        say(f"could not read the database's connection limit ({type(exc).__name__}); not checked")
+        return None
+    return budget_error(processes=desk_processes(env), pool_max=int(env.get("DESK_DB_POOL_MAX_SIZE") or DEFAULT_POOL_MAX_SIZE),
+                        max_connections=max_connections, reserved=reserved, in_use=in_use)
+
+
+def prometheus_dir_fresh(env: dict) -> Path:
+    """The directory every process writes its metrics files to, with no file of an earlier run left in it
+    (only prometheus_client's ``*.db`` files are removed: the directory may be one an operator named)."""
+    root = Path(env.get("PROMETHEUS_MULTIPROC_DIR") or VAR_DIR / "prometheus")
+    root.mkdir(parents=True, exist_ok=True)
+    for f in root.glob("*.db"):
+        f.unlink(missing_ok=True)
+    return root
+
+
 def cmd_run() -> int:
     if port_in_use(HTTP_PORT, HTTP_HOST):
         say(f"port {HTTP_PORT} on {HTTP_HOST} is already in use: stop whatever listens there "
@@ -167,6 +195,12 @@ def cmd_run() -> int:
     # Several web processes (sync views run one at a time per process); websockets reach every
     # browser through the Redis channel layer whichever process holds the socket.
     env.setdefault("DESK_WEB_WORKERS", str(max(2, os.cpu_count() or 1)))
+    problem = db_budget_error(env)
+    if problem:
+        say(f"not starting: {problem}")
+        if redis:
+            redis.stop()
+        return 1
     # The demo's FIX venue listens here; the gateway's session to it is the FIX-A venue's row.
     fix_port = int(env.get("DESK_FIX_VENUE_PORT") or 9878)
     if port_in_use(fix_port):
@@ -186,13 +220,9 @@ def cmd_run() -> int:
         if redis:
             redis.stop()
         return 130
-    # Every process writes its metrics here; /metrics aggregates them (config/metrics.py).
-    prom_dir = VAR_DIR / "prometheus"
-    if prom_dir.exists():
-        for f in prom_dir.glob("*.db"):
-            f.unlink()
-    prom_dir.mkdir(parents=True, exist_ok=True)
-    env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(prom_dir))
+    # Every process writes its metrics here (prometheus_client's multiprocess mode); any web process's /metrics
+    # sums them (ops_app.views.metrics). Emptied now: files of a previous run's processes would count again.
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(prometheus_dir_fresh(env))
     stopping = False
     honcho = subprocess.Popen(
         [sys.executable, "-m", "honcho", "start", "-f", str(BASE_DIR / "Procfile"), "-d", str(BASE_DIR)],

@@ -122,7 +122,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # one per test run, so two runs on one machine never share (or delete) each other's.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-desk-{os.getpid()}.sqlite3")}
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
+    # A connection pool per process (config/dbpool.py: sizes, forks, the budget `make run` checks); a pool hands
+    # out connections itself, so Django must not keep them (CONN_MAX_AGE 0). DESK_DB_POOL=false: one connection
+    # per request or task, kept DATABASE_CONN_MAX_AGE seconds.
+    from config.dbpool import pool_options  # noqa: E402
+
+    DESK_DB_POOL = pool_options(env)
+    if DESK_DB_POOL:
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = DESK_DB_POOL
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["ENGINE"] = "config.db.postgresql"  # Django's, failing fast while the server is down
+    else:
+        DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
     # One test database per test run, so two runs against one server never collide.
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
@@ -181,6 +192,7 @@ CELERY_TASK_ROUTES = {
     "portfolio_app.tasks.*": {"queue": "optimisation"},
     "execution_app.tasks.proposal_compute": {"queue": "optimisation"},
     "execution_app.tasks.rebalance_policies_run": {"queue": "optimisation"},
+    "ops_app.tasks.rollout_shadow_compute": {"queue": "optimisation"},
     "signals_app.tasks.*": {"queue": "agents"},
     "execution_app.tasks.backtest_*": {"queue": "backtests"},
     "*": {"queue": "default"},
@@ -466,5 +478,14 @@ if DESK_BACKUP_EVERY_MINUTES > 0:
         "task": "ops_app.tasks.backup_scheduled", "schedule": DESK_BACKUP_EVERY_MINUTES * 60,
         "options": {"expires": max(30.0, DESK_BACKUP_EVERY_MINUTES * 30)},
     }
+# --- End-of-day reports ------------------------------------------------------------
+# Beat looks every DESK_EOD_CHECK_SECONDS for a newly closed session (market clock) and writes its reports,
+# once per portfolio and the desk (ops_app.eod); reports of the newest DESK_EOD_KEEP_SESSIONS sessions are kept.
+DESK_EOD_CHECK_SECONDS = env.float("DESK_EOD_CHECK_SECONDS", default=15.0)
+DESK_EOD_KEEP_SESSIONS = env.int("DESK_EOD_KEEP_SESSIONS", default=90)
+CELERY_BEAT_SCHEDULE["eod-reports"] = {
+    "task": "ops_app.tasks.eod_reports_close", "schedule": DESK_EOD_CHECK_SECONDS,
+    "options": {"expires": max(5.0, DESK_EOD_CHECK_SECONDS - 1)},
+}
 # Off: the desk's own Prometheus metrics become no-ops (desk.metrics; the overhead benchmark's "off").
 DESK_METRICS_ENABLED = env.bool("DESK_METRICS_ENABLED", default=True)

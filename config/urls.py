@@ -27,10 +27,14 @@ urlpatterns = [
     path("orders/portfolio/<int:portfolio_id>/cancel-all/", orders_views.portfolio_cancel_all_page, name="portfolio-cancel-all"),
     path("risk/", include("risk_app.urls")),
     path("venues/", include("fix_app.urls")),
+    path("manage/", include("ops_app.manage.urls")),
     path("agents/", signal_views.agents_page, name="agents"),
     path("agents/<int:agent_id>/edit/", signal_views.agent_edit, name="agent-edit"),
+    path("agents/<int:agent_id>/versions/<int:number>/restore/", signal_views.agent_version_restore,
+         name="agent-version-restore"),
     path("backtests/", scenario_views.backtests_page, name="backtests"),
     path("monitoring/", ops_views.monitoring_page, name="monitoring"),
+    path("reports/", include("ops_app.eod.urls")),
     path("api/v1/", include("config.api_urls")),
 ]
 
@@ -47,6 +51,13 @@ urlpatterns += [
     path("monitoring/rules/new/", ops_views.alert_rule_save, name="monitoring-rule-create"),
     path("monitoring/rules/<int:rule_id>/", ops_views.alert_rule_save, name="monitoring-rule-save"),
     path("monitoring/mode/", ops_views.mode_switch, name="monitoring-mode"),
+    path("monitoring/rollouts/<int:rollout_id>/promote/", ops_views.rollout_action, {"action": "promote"},
+         name="monitoring-rollout-promote"),
+    path("monitoring/rollouts/<int:rollout_id>/rollback/", ops_views.rollout_action, {"action": "rollback"},
+         name="monitoring-rollout-rollback"),
+    path("monitoring/rollouts/<int:rollout_id>/abandon/", ops_views.rollout_action, {"action": "abandon"},
+         name="monitoring-rollout-abandon"),
+    path("monitoring/promotions/<int:promotion_id>/", ops_views.rollout_promotion_decide, name="monitoring-promotion-decide"),
 ]
 
 

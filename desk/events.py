@@ -45,6 +45,7 @@ EVENT_TYPES = frozenset(
         "price.tick",
         "limit.updated",
         "run.progress",
+        "access.changed",
     }
 )
 

@@ -12,6 +12,11 @@ def portfolio(portfolio_id: int) -> str:
     return f"portfolio.{portfolio_id}"
 
 
+def user(user_id: int) -> str:
+    """One user's sockets: told when their access changed (deactivated, roles or portfolios changed)."""
+    return f"user.{user_id}"
+
+
 def role(role_name: str) -> str:
     return "role." + role_name.lower().replace(" ", "_")
 

@@ -15,6 +15,9 @@ from desk.events import EVENT_TYPES
 from portfolio_app.selectors import portfolio_ids_visible_to
 
 CLOSE_UNAUTHENTICATED = 4401
+# An admin changed this user's access (deactivated them, changed their roles or portfolios): the socket closes and
+# the browser reconnects with what the user may now see - or is sent to the login page (4401) when they may see nothing.
+CLOSE_ACCESS_CHANGED = 4001
 
 
 def groups_for_user(user) -> list[str]:
@@ -22,6 +25,7 @@ def groups_for_user(user) -> list[str]:
     if not user or not user.is_authenticated:
         return []
     names = [groups.DESK] if roles.may_use_dashboard(user) else []
+    names.append(groups.user(user.pk))
     names += [groups.role(r) for r in sorted(roles.roles_of(user))]
     if roles.has_role(user, roles.ADMIN, roles.RISK_OFFICER, roles.TRADER):
         names.append(groups.SIGNALS)
@@ -57,6 +61,11 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
     async def forward(self, message):
         await self.send_json(message)
 
+    async def access_changed(self, message):
+        await self.send_json(message)
+        await self.close(code=CLOSE_ACCESS_CHANGED)
+
 
 for _event_type in EVENT_TYPES:
-    setattr(DeskConsumer, _event_type.replace(".", "_"), DeskConsumer.forward)
+    if not hasattr(DeskConsumer, _event_type.replace(".", "_")):
+        setattr(DeskConsumer, _event_type.replace(".", "_"), DeskConsumer.forward)

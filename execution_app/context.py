@@ -13,8 +13,11 @@ NAV = [
     ("agents", "Agents"),
     ("venues", "Venues"),
     ("backtests", "Backtests"),
+    ("eod-reports", "Reports"),
     ("monitoring", "Monitoring"),
 ]
+# Admins also see the management pages (users and roles, portfolios, instruments, the audit list).
+ADMIN_NAV = [("manage", "Manage")]
 
 
 def desk_frame(request):
@@ -27,7 +30,7 @@ def desk_frame(request):
 
     return {
         "display_tz": settings.DESK_DISPLAY_TZ,
-        "nav": NAV,
+        "nav": NAV + ADMIN_NAV if roles.is_admin(user) else NAV,
         "desk_roles": sorted(roles.roles_of(user)),
         "trading_state": desk_trading_state(),
         "alert_count": active_alert_count(),

@@ -2,8 +2,10 @@
 
 NAV and exposures by the one book valuation (``portfolio_app.reports.portfolio_book``); today's P&L against the
 previous session's closing NAV snapshot (DESIGN.md, "Positions and P&L"); VaR from the
-latest risk snapshot; the open proposals, latest fills and active alerts; the equity curve
-(NAV snapshots) against the benchmark's closes rebased to the same start.
+latest risk snapshot; the open proposals, working orders, latest fills and active alerts; the equity
+curve (NAV snapshots) against the benchmark's closes rebased to the same start; today's NAV through the
+session (the book held now, at the marks of each step since the open); and what the user looking at it
+can do next, by role.
 """
 
 from __future__ import annotations
@@ -21,6 +23,36 @@ FILLS_SHOWN = 30
 ALERTS_SHOWN = 12
 CHART_SESSIONS = 250  # about a year of sessions on the equity chart
 BENCH_ONLY_SESSIONS = 60  # before the first NAV snapshot: the benchmark's recent path alone
+WORKING_SHOWN = 12
+INTRADAY_STEP_MINUTES = 15  # today's NAV chart: one point per step since the open, then live ticks
+
+
+@dataclass
+class NextStep:
+    """One thing the user can do now, said as a sentence with the page that does it."""
+
+    text: str
+    href: str
+    action: str  # the link's words
+    urgent: bool = False
+
+
+@dataclass
+class WorkingOrder:
+    id: int
+    client_order_id: str
+    symbol: str
+    side: str
+    quantity: Decimal
+    filled_qty: Decimal
+    avg_px: Decimal | None
+    algo: str
+    status: str
+    created_at: datetime
+
+    @property
+    def progress(self) -> float:
+        return float(self.filled_qty / self.quantity) if self.quantity else 0.0
 
 
 @dataclass
@@ -59,6 +91,21 @@ class OverviewState:
     target_label: str
     latest_proposal: Any = None
     weights: dict[str, float] = field(default_factory=dict)
+    targets: dict[str, float] = field(default_factory=dict)
+    working: list[WorkingOrder] = field(default_factory=list)
+    intraday: dict[str, Any] = field(default_factory=dict)
+    next_steps: list[NextStep] = field(default_factory=list)
+
+    @property
+    def position_lines(self) -> list[tuple[Any, float | None, float | None]]:
+        """Each position with its target weight (the latest proposal's) and the gap to it, in weight."""
+        out = []
+        for r in self.book.positions:
+            # A target that leaves a held symbol out sells it: its target is zero.
+            target = float(self.targets.get(r.symbol, 0.0)) if self.targets else None
+            # To a tenth of a percent, as shown: a gap of -0.0003 is no gap ("+0.0%", not "-0.0%").
+            out.append((r, target, None if target is None else round(target - r.weight, 3) + 0.0))
+        return out
 
 
 def _pending_proposals(portfolio, user) -> list[ProposalLine]:
@@ -76,6 +123,117 @@ def _pending_proposals(portfolio, user) -> list[ProposalLine]:
             blocked=sum(1 for r in risks if r.get("passed") is False), expires_at=p.expires_at, may_decide=decides,
         ))
     return out
+
+
+def _working_orders(portfolio_id: int) -> list[WorkingOrder]:
+    """The portfolio's open parent orders (a rebalance's, a trader's), newest first."""
+    from orders_app.models import Order
+    from orders_app.states import OPEN_STATUSES
+
+    rows = (
+        Order.objects.filter(portfolio_id=portfolio_id, parent__isnull=True, status__in=OPEN_STATUSES)
+        .select_related("instrument").order_by("-created_at", "-id")[:WORKING_SHOWN]
+    )
+    return [WorkingOrder(o.pk, o.client_order_id, o.instrument.symbol, o.side, o.quantity, o.filled_qty, o.avg_px,
+                         o.algo, o.status, o.created_at) for o in rows]
+
+
+def _intraday(book: Book, *, market_now: datetime, prev_nav: Decimal | None) -> dict[str, Any]:
+    """Today's NAV: the book held now at the marks of every step from the open to now, and now.
+
+    Before the open (or on a closed day) there is no session to draw: ``points`` is empty. The line
+    is what the current holdings were worth through the day, which is the trader's question ("how
+    has my book moved today"); fills made during the day move it from the moment they are booked.
+    """
+    from datetime import timedelta
+
+    from market_app.marks import marks_found, session_at
+
+    session = session_at(market_now)
+    out: dict[str, Any] = {"points": [], "prev_nav": float(prev_nav) if prev_nav is not None else None}
+    if session is None or not (session.open <= market_now < session.close):
+        return out
+    out.update(open=session.open.isoformat(), close=session.close.isoformat())
+    from django.core.cache import cache
+
+    held = [(r.symbol, r.quantity) for r in book.positions]
+    cash = float(book.cash)
+    # The steps already past do not change until the book does: kept per book and session (the page
+    # is redrawn after every fill and on every refresh).
+    import hashlib
+
+    digest = hashlib.sha1(repr((str(book.cash), [(s, str(q)) for s, q in held])).encode()).hexdigest()[:16]
+    key = f"ov:intraday:{book.portfolio.pk}:{session.day}:{digest}"
+    known = cache.get(key) or {}
+    t = session.open
+    step = timedelta(minutes=INTRADAY_STEP_MINUTES)
+    while t < market_now:
+        at = t.isoformat()
+        if at not in known:
+            marks, _ = marks_found([s for s, _ in held], t)
+            known[at] = round(cash + sum(float(q) * float(marks.get(s, 0)) for s, q in held), 2)
+        out["points"].append([at, known[at]])
+        t += step
+    cache.set(key, known, 3600)
+    out["points"].append([market_now.isoformat(), float(book.nav)])
+    return out
+
+
+def _next_steps(user, portfolio, proposals: list[ProposalLine], working: list[WorkingOrder], alerts: int,
+                latest=None) -> list[NextStep]:
+    """What this user can do now on this portfolio, most pressing first (the desk's roles, DESIGN.md)."""
+    from django.urls import reverse
+
+    from desk import roles
+    from portfolio_app.models import RebalanceProposal
+
+    steps: list[NextStep] = []
+    trader = any(p.may_decide for p in proposals) or (roles.is_trader(user) and portfolio.traders.filter(pk=user.pk).exists())
+    if trader:
+        pending = [p for p in proposals if p.status == "PENDING_APPROVAL"]
+        makers = dict(RebalanceProposal.objects.filter(pk__in=[p.id for p in pending]).values_list("pk", "created_by_id"))
+        for p in pending:
+            href = reverse("proposal-detail", args=[p.id])
+            if makers.get(p.id) == user.pk:
+                steps.append(NextStep(f"Proposal #{p.id} is your request: another trader of {portfolio.name} approves it "
+                                      "(maker ≠ checker). You may withdraw it.", href, "View"))
+            else:
+                steps.append(NextStep(f"Proposal #{p.id} waits for your decision: {p.trades} trades, turnover "
+                                      f"{float(p.turnover):.1%}. Check its risk, then approve or reject it.", href,
+                                      "Review & approve", urgent=True))
+        if working:
+            steps.append(NextStep(f"{len(working)} order{'s' if len(working) != 1 else ''} working: watch them fill; amend "
+                                  "or cancel one on the blotter.", reverse("orders"), "Open the blotter"))
+        if not proposals and latest is not None and latest.status in ("STALE", "EXPIRED"):
+            why = f" ({latest.reason.rstrip('.')})" if latest.reason else ""
+            steps.append(NextStep(f"Proposal #{latest.pk} is {latest.status}{why}: it can no longer be approved. "
+                                  "Request a fresh one at today's prices.", reverse("proposals"), "Request a rebalance",
+                                  urgent=True))
+        elif not proposals:
+            steps.append(NextStep(f"No rebalance is open for {portfolio.name}: request one to bring the book to its "
+                                  "strategy's target.", reverse("proposals"), "Request a rebalance"))
+    if roles.is_risk_officer(user):
+        from risk_app.selectors import pending_changes
+
+        theirs = [c for c in pending_changes() if c.requested_by_id != user.pk]
+        if theirs:
+            n = len(theirs)
+            steps.append(NextStep(f"{n} limit change{'s' if n != 1 else ''} by another officer "
+                                  f"{'wait' if n != 1 else 'waits'} for your second pair of eyes (four eyes).",
+                                  reverse("risk"), "Review changes", urgent=True))
+        steps.append(NextStep("Watch limit usage; edit a limit (loosening needs a second officer), or halt or "
+                              "reduce trading.", reverse("risk"), "Open Risk"))
+    if roles.is_admin(user):
+        steps.append(NextStep("Manage venues and their FIX sessions; agents, users and portfolios in the admin.",
+                              reverse("venues"), "Open Venues"))
+        steps.append(NextStep("Watch queues, workers and alert rules.", reverse("monitoring"), "Open Monitoring"))
+    if alerts and not roles.is_admin(user):
+        steps.append(NextStep(f"{alerts} active alert{'s' if alerts != 1 else ''} on {portfolio.name}: read them below.",
+                              reverse("risk"), "Alerts"))
+    if not steps:
+        steps.append(NextStep(f"You may read {portfolio.name}; a trader of it decides its rebalances.",
+                              reverse("portfolio"), "Open Portfolio"))
+    return steps
 
 
 def _latest_fills(portfolio_id: int) -> list:
@@ -153,6 +311,9 @@ def overview_state(portfolio, *, market_now: datetime, user) -> OverviewState:
     own = trading_state_of(f"portfolio:{portfolio.pk}")
     weights = book.weights
     latest = reports.latest_proposal(portfolio)
+    proposals = _pending_proposals(portfolio, user)
+    working = _working_orders(portfolio.pk)
+    alerts = list(alerts_list(status="active", portfolio_ids=[portfolio.pk], limit=ALERTS_SHOWN))
     return OverviewState(
         book=book,
         market_now=market_now,
@@ -165,12 +326,16 @@ def overview_state(portfolio, *, market_now: datetime, user) -> OverviewState:
         risk_as_of=snap.market_date if snap else None,
         state=own.state if own else "ACTIVE",
         desk_state=desk_trading_state(),
-        proposals=_pending_proposals(portfolio, user),
+        proposals=proposals,
         fills=_latest_fills(portfolio.pk),
-        alerts=list(alerts_list(status="active", portfolio_ids=[portfolio.pk], limit=ALERTS_SHOWN)),
+        alerts=alerts,
         chart=_chart(portfolio, nav=book.nav, market_now=market_now),
         allocation=reports.allocation_rows(weights, latest.target_weights if latest else {}, limit=16),
         target_label=f"#{latest.pk} target" if latest else "target",
         latest_proposal=latest,
         weights=weights,
+        targets=dict(latest.target_weights) if latest else {},
+        working=working,
+        intraday=_intraday(book, market_now=market_now, prev_nav=prev.nav if prev else None),
+        next_steps=_next_steps(user, portfolio, proposals, working, len(alerts), latest=latest),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import models
+from simple_history.models import HistoricalRecords
 
 PRICE = {"max_digits": 20, "decimal_places": 6}
 MONEY = {"max_digits": 20, "decimal_places": 2}
@@ -30,6 +31,10 @@ class Instrument(models.Model):
     tick_size = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0.01"))
     adv = models.DecimalField("average daily volume (shares)", max_digits=20, decimal_places=0, default=Decimal("0"))
     tradable = models.BooleanField(default=True)
+    # On the restricted list: the pre-trade gate denies every order in it (risk_app.services.pretrade).
+    restricted = models.BooleanField(default=False)
+    # Admins change instruments on the management pages: who, when, before, after and why.
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
 
     class Meta:
         ordering = ["symbol"]

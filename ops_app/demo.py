@@ -1,12 +1,19 @@
 """The demo data: 20 S&P 500 stocks 1990-2022 (skfolio, offline), the index, a portfolio,
-three venues and the demo users. Idempotent: running it twice changes nothing."""
+three venues and the demo users. Idempotent: running it twice changes nothing.
+
+With ``history`` (``manage.py load_demo`` does it; the test fixtures do not), Core Equity also starts
+with a past: the sessions before the market clock's start traded by the backtest engine and booked
+through the order and fill services (``execution_app.scenarios.history``), and a rebalance the desk
+asks for at the replay's start, waiting for a trader's approval."""
 
 from __future__ import annotations
 
 import json
 import secrets
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -55,6 +62,12 @@ DEMO_USERS = [("trader", roles.TRADER), ("trader2", roles.TRADER), ("risk", role
               ("admin", roles.ADMIN)]
 DEMO_API_CLIENT = "signals-bot"
 CREDENTIALS_FILE = "demo-logins.json"
+# The history: about six months of sessions before the clock's start, traded at the closes with the
+# costs of the demo's cheapest lit venue (its taker fee, its half-spread as slippage).
+HISTORY_SESSIONS = 126
+HISTORY_COMMISSION_BPS = Decimal("0.30")
+HISTORY_SLIPPAGE_BPS = Decimal("1.0")
+OPENING_TRIGGER = "the desk, at the replay's start"
 
 
 @dataclass
@@ -63,6 +76,8 @@ class DemoResult:
     bars_created: int
     logins: dict
     api_token: str
+    history: Any = None  # execution_app.scenarios.history.HistoryLoaded, when asked for
+    proposal_id: int | None = None
 
 
 def demo_password() -> str:
@@ -157,7 +172,24 @@ def fix_venue_ensure(*, port: int) -> None:
     ))
 
 
-def demo_load(*, with_prices: bool = True, fix_port: int | None = None) -> DemoResult:
+def history_ensure(*, portfolio, users):
+    """Core Equity's past before the clock's start (skipped when it has one) and, with a fresh history,
+    the rebalance the desk asks for at the start: requested by no trader, so either demo trader approves it."""
+    from execution_app.rebalance.services import proposal_compute, proposal_request
+    from execution_app.scenarios.history import portfolio_history_load
+    from market_app.clock import anchor_get_or_create
+
+    start = anchor_get_or_create().start_market_date
+    before = start if isinstance(start, date) else date.fromisoformat(str(start))
+    loaded = portfolio_history_load(portfolio=portfolio, before=before, sessions=HISTORY_SESSIONS,
+                                    commission_bps=HISTORY_COMMISSION_BPS, slippage_bps=HISTORY_SLIPPAGE_BPS)
+    if loaded.skipped:
+        return loaded, None
+    proposal, _ = proposal_request(portfolio_id=portfolio.pk, trigger=OPENING_TRIGGER, actor=None, enqueue=False)
+    return loaded, proposal_compute(proposal_id=proposal.pk).pk
+
+
+def demo_load(*, with_prices: bool = True, fix_port: int | None = None, history: bool = False) -> DemoResult:
     from market_app.models import Instrument
     from portfolio_app.models import Portfolio
 
@@ -190,11 +222,16 @@ def demo_load(*, with_prices: bool = True, fix_port: int | None = None) -> DemoR
         portfolio.traders.add(users["trader"], users["trader2"])
         for hook in _extra_hooks():
             hook(portfolio=portfolio, users=users)
+        loaded = proposal_id = None
+        if history:
+            loaded, proposal_id = history_ensure(portfolio=portfolio, users=users)
     return DemoResult(
         instruments_created=created,
         bars_created=bars,
         logins={u: password for u, _ in DEMO_USERS},
         api_token=token.key,
+        history=loaded,
+        proposal_id=proposal_id,
     )
 
 

@@ -69,3 +69,46 @@ def readiness() -> tuple[bool, dict]:
     results = {name: _timed(fn) for name, fn in COMPONENTS.items()}
     ok = all(r["ok"] for r in results.values())
     return ok, results
+
+
+# --- Prometheus multiprocess mode: the files of processes that are gone ----------------------------------------
+
+
+def prometheus_dead_processes_mark() -> list[int]:
+    """Mark every process whose metrics files are in ``PROMETHEUS_MULTIPROC_DIR`` but which no longer runs as dead
+    (prometheus_client's ``mark_process_dead``: its live gauges leave the sum; its counters still count). A process
+    that exits cleanly marks itself (``config.asgi``, ``config.celery``); this catches the ones that were killed.
+    Run at each scrape: the directory is this machine's, so a pid that is not running here is gone.
+    """
+    import os
+    import re
+    from pathlib import Path
+
+    from prometheus_client import multiprocess
+
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        return []
+    dead = []
+    for pid in sorted({int(m.group(1)) for f in Path(path).glob("gauge_live*.db") if (m := re.search(r"_(\d+)\.db$", f.name))}):
+        if pid != os.getpid() and not _pid_running(pid):
+            multiprocess.mark_process_dead(pid, path)
+            dead.append(pid)
+    return dead
+
+
+def _pid_running(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited, not yet reaped by its parent) has stopped writing metrics: it is gone too.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True

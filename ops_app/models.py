@@ -1,4 +1,5 @@
-"""Operations: the desk's own alert rules, their webhook deliveries, and the audit of rollout switches.
+"""Operations: the desk's own alert rules, their webhook deliveries, the audit of rollout switches, and
+gradual rollouts of strategy configurations (stages, sign-offs, shadow runs).
 
 Tables keep the names they had in ``risk_app`` (``db_table``).
 """
@@ -40,12 +41,18 @@ class AlertRule(models.Model):
         REDIS_MEMORY = "redis_memory", "Redis memory over N% of maxmemory"
         DB_CONNECTIONS = "db_connections", "Database connections over N% of max_connections"
         BACKUP_STALE = "backup_stale", "Last good backup older than N x the backup interval"
+        ROLLOUT_SLIPPAGE = "rollout_slippage", "Canary slippage worse than the incumbent's by N bps"
+        ROLLOUT_REJECT_RATE = "rollout_reject_rate", "Canary reject rate above the incumbent's by N points"
+        ROLLOUT_TRACKING_ERROR = "rollout_tracking_error", "Canary tracking error against the incumbent over N bps"
+        ROLLOUT_RISK_BREACHES = "rollout_risk_breaches", "Canary risk breaches per 100 orders above the incumbent's by N"
 
     UNITS = {
         "error_rate": "% of requests", "p99_latency": "ms", "queue_depth": "messages", "worker_missing": "s since last answer",
         "redis_unreachable": "", "database_unreachable": "", "fills_stalled": "", "limit_utilisation": "% of threshold",
         "kill_switch": "", "task_age": "s waiting", "process_silent": "s since last report", "disk_free": "% free",
         "redis_memory": "% of maxmemory", "db_connections": "% of max_connections", "backup_stale": "x the interval",
+        "rollout_slippage": "bps", "rollout_reject_rate": "percentage points", "rollout_tracking_error": "bps a year",
+        "rollout_risk_breaches": "per 100 orders",
     }
 
     name = models.CharField(max_length=128, unique=True)
@@ -155,3 +162,136 @@ class Backup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.path} ({self.status})"
+
+
+# The history of the objects admins manage whose apps ops_app may not add tables to (ops_app.audit):
+# their historical tables live here.  Registered at import, so the migrations see them.
+def _register_managed_history() -> None:
+    import simple_history
+    from django.contrib.auth import get_user_model
+
+    from ops_app.audit import AuditedHistory, PortfolioAuditFields, UserAuditFields
+    from portfolio_app.models import Portfolio
+
+    simple_history.register(
+        Portfolio, app="ops_app", records_class=AuditedHistory, bases=[PortfolioAuditFields],
+        excluded_fields=["peak_nav", "created_at"], quiet_fields=("cash", "peak_nav"),
+        history_change_reason_field=models.TextField(null=True),
+    )
+    simple_history.register(
+        get_user_model(), app="ops_app", records_class=AuditedHistory, bases=[UserAuditFields],
+        excluded_fields=["password", "last_login"], quiet_fields=("password", "last_login"),
+        history_change_reason_field=models.TextField(null=True),
+    )
+
+    from simple_history.signals import pre_create_historical_record
+
+    from ops_app.audit import portfolio_extras, user_extras
+
+    def extras(fill):
+        def receiver(sender, instance, history_instance, **kwargs):
+            for name, value in fill(instance).items():
+                setattr(history_instance, name, value)
+        return receiver
+
+    pre_create_historical_record.connect(extras(portfolio_extras), sender=Portfolio.history.model, weak=False)
+    pre_create_historical_record.connect(extras(user_extras), sender=get_user_model().history.model, weak=False)
+
+    from django.db.models.signals import m2m_changed
+
+    from ops_app.audit import related_changed
+
+    # Traders added to a portfolio (or portfolios to a user) and roles given to a user, from anywhere.
+    m2m_changed.connect(related_changed, sender=Portfolio.traders.through, weak=False, dispatch_uid="audit-portfolio-traders")
+    m2m_changed.connect(related_changed, sender=get_user_model().groups.through, weak=False, dispatch_uid="audit-user-groups")
+
+
+_register_managed_history()
+from ops_app.eod.models import EodReport, EodSession  # noqa: E402,F401  (end-of-day reports: ops_app/eod/)
+class Rollout(LifecycleModel):
+    """A candidate strategy configuration going, over a set of whole portfolios, shadow (computed and
+    recorded, never traded) -> canary (on the chosen portfolios) -> full, or rolled back.
+
+    ``stage`` changes only through ``ops_app.rollout.stages`` (its table ``ROLLOUT``); each move to
+    canary or full needs a risk officer's sign-off (``RolloutPromotion``).  ``incumbent_versions``
+    is ``{portfolio id: the strategy version it ran before this rollout changed it}``: what a
+    rollback restores.
+    """
+
+    LIFECYCLE = "Rollout"
+    guarded_fields = ("stage",)
+    guard_create = True
+
+    class Stage(models.TextChoices):
+        SHADOW = "shadow"
+        CANARY = "canary"
+        FULL = "full"
+        ROLLED_BACK = "rolled_back"
+        ABANDONED = "abandoned"
+
+    name = models.CharField(max_length=128)
+    candidate = models.JSONField(help_text="The strategy configuration rolled out: strategy, strategy_params, constraints.")
+    portfolios = models.ManyToManyField("portfolio_app.Portfolio", related_name="+")
+    canary = models.ManyToManyField("portfolio_app.Portfolio", related_name="+", blank=True)
+    stage = models.CharField(max_length=12, choices=Stage.choices, default=Stage.SHADOW)
+    incumbent_versions = models.JSONField(default=dict, blank=True)
+    min_sample = models.PositiveIntegerField(default=20, help_text="Canary orders needed before the comparison counts.")
+    min_window_minutes = models.PositiveIntegerField(default=60, help_text="Canary minutes needed before it counts.")
+    reason = models.TextField()
+    requested_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    stage_changed_at = models.DateTimeField(auto_now_add=True)
+    canary_started_at = models.DateTimeField(null=True, blank=True)
+    ended_reason = models.TextField(blank=True, help_text="Why it was rolled back or abandoned.")
+    ended_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                 help_text="Empty for an automatic rollback.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["stage", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.stage})"
+
+
+class RolloutPromotion(LifecycleModel):
+    """A request to move a rollout to its next stage, decided by a risk officer who did not ask (four eyes)."""
+
+    LIFECYCLE = "RolloutPromotion"
+    guard_create = True
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+        EXPIRED = "expired"
+
+    rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="promotions")
+    to_stage = models.CharField(max_length=12)
+    canary_ids = models.JSONField(default=list, blank=True, help_text="To canary: the portfolios chosen.")
+    reason = models.TextField()
+    requested_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decision_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+class RolloutShadowRun(models.Model):
+    """One shadow computation of a rollout's candidate for one portfolio: recorded, never traded."""
+
+    rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="shadow_runs")
+    portfolio = models.ForeignKey("portfolio_app.Portfolio", on_delete=models.CASCADE, related_name="+")
+    market_time = models.DateTimeField(null=True, blank=True)
+    target_weights = models.JSONField(default=dict, blank=True)
+    turnover = models.FloatField(null=True, blank=True)
+    metrics_after = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]

@@ -39,3 +39,20 @@ def backup_scheduled() -> str:
     from ops_app.backup import backup_scheduled_run
 
     return backup_scheduled_run()
+
+
+@shared_task(ignore_result=True, acks_late=True, time_limit=600, soft_time_limit=540)
+def eod_reports_close() -> int:
+    """Beat, every DESK_EOD_CHECK_SECONDS (queue default): the last closed session's end-of-day reports,
+    once per scope (a redelivery writes nothing), then the retention."""
+    from ops_app.eod.services import eod_reports_close as run
+
+    return run()
+
+
+@shared_task(acks_late=True, time_limit=600, soft_time_limit=570, ignore_result=True)
+def rollout_shadow_compute(rollout_id: int) -> int:
+    """A rollout in shadow: run its candidate for each of its portfolios and record the result (never traded)."""
+    from ops_app.rollout.stages import rollout_shadow_compute as compute
+
+    return len(compute(rollout_id=rollout_id))

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from desk.errors import Forbidden
+from desk.foureyes import OwnRequest
 from desk import roles
 from desk.web import desk_page
 from ops_app.forms import AlertRuleForm
@@ -82,9 +83,12 @@ def monitoring_page(request):
     rules = list(AlertRule.objects.all())
     for r in rules:
         r.params_json = json.dumps(r.params or {})
+    from ops_app.rollout.selectors import rollout_rows
+
     context = {"active": active, "history": history, "workers": workers, "workers_error": workers_error,
                "rules": rules, "is_admin": roles.is_admin(request.user),
-               "resources": resources_snapshot(), "backups": _backups()}
+               "is_risk_officer": roles.is_risk_officer(request.user),
+               "resources": resources_snapshot(), "backups": _backups(), "rollouts": rollout_rows(request.user)}
     if context["is_admin"]:
         from signals_app.models import Agent
         from portfolio_app.models import Portfolio
@@ -207,6 +211,53 @@ def mode_switch(request):
     return redirect("monitoring")
 
 
+@_admin_post
+def rollout_action(request, rollout_id: int, action: str):
+    """The rollout forms: request the next stage (admins), roll back (admins, risk officers), abandon (admins)."""
+    from desk.errors import DomainError
+    from ops_app.rollout import stages
+
+    reason = request.POST.get("reason", "")
+    try:
+        if action == "promote":
+            promo = stages.rollout_promotion_request(actor=request.user, rollout_id=rollout_id, reason=reason,
+                                                     canary_ids=request.POST.getlist("canary"))
+            messages.success(request, f"Promotion to {promo.to_stage} requested: a risk officer signs it off.")
+        elif action == "rollback":
+            stages.rollout_roll_back(actor=request.user, rollout_id=rollout_id, reason=reason)
+            messages.success(request, "Rolled back: the portfolios run their incumbent versions again.")
+        elif action == "abandon":
+            stages.rollout_abandon(actor=request.user, rollout_id=rollout_id, reason=reason)
+            messages.success(request, "Rollout abandoned.")
+        else:
+            return HttpResponseNotAllowed(["POST"])
+    except Forbidden:
+        raise
+    except DomainError as exc:
+        messages.error(request, f"Not done: {exc}")
+    return redirect("monitoring")
+
+
+@_admin_post
+def rollout_promotion_decide(request, promotion_id: int):
+    """A risk officer approves or rejects a promotion (never their own request)."""
+    from desk.errors import DomainError
+    from ops_app.rollout import stages
+
+    approve = request.POST.get("decision") == "approve"
+    try:
+        promo = stages.rollout_promotion_decide(actor=request.user, promotion_id=promotion_id, approve=approve,
+                                                reason=request.POST.get("reason", ""))
+        messages.success(request, f"Promotion to {promo.to_stage} {promo.status}.")
+    except OwnRequest as exc:  # the page says it; a role refusal stays a 403
+        messages.error(request, f"Not decided: {exc}")
+    except Forbidden:
+        raise
+    except DomainError as exc:
+        messages.error(request, f"Not decided: {exc}")
+    return redirect("monitoring")
+
+
 # --- Health and metrics endpoints ------------------------------------------------------
 
 
@@ -243,8 +294,10 @@ def metrics(request):
             allowed = False
     if not allowed:
         return HttpResponse("metrics: not from this address without the token\n", status=403, content_type="text/plain")
+    from ops_app.health import prometheus_dead_processes_mark
     from ops_app.resources import metrics_text
 
+    prometheus_dead_processes_mark()
     response = ExportToDjangoView(request)
     try:  # the desk's resources as seen now, every process's own sample (a source down leaves its part out)
         response.content = response.content + metrics_text()

@@ -139,6 +139,13 @@ def order_tca(order: Order, fills: list[Fill] | None = None) -> TcaReport | None
     return analyse(side=Side(order.side), parent_qty=order.quantity, arrival_price=order.arrival_px, fills=reports, interval_vwap=vwap)
 
 
+def order_venue_latency(order: Order) -> list[tuple[str, "VenueLatency"]]:
+    """Per venue this parent's children went to: their measured ack and first-fill latency."""
+    measured = venue_latency(order.children.all())
+    codes = dict(Venue.objects.filter(pk__in=list(measured)).values_list("pk", "code"))
+    return [(codes[vid], lat) for vid, lat in sorted(measured.items(), key=lambda kv: codes[kv[0]]) if lat.samples]
+
+
 @dataclass(frozen=True)
 class VenueScore:
     code: str
@@ -153,7 +160,76 @@ class VenueScore:
     fees: Decimal
     fees_bps: float | None
     avg_slippage_bps: float | None  # vs the parent's arrival price, quantity-weighted, + = worse
-    latency_ms: Decimal
+    latency_ms: Decimal  # the venue's configured model latency (what the paper venue simulates)
+    latency_samples: int = 0  # children measured below
+    ack_p50_ms: float | None = None  # order -> acknowledgement, measured, wall clock
+    ack_p95_ms: float | None = None
+    first_fill_p50_ms: float | None = None  # order -> first fill, measured, wall clock
+    first_fill_p95_ms: float | None = None
+
+
+# The scorecard measures latency over each venue's most recent child orders.
+LATENCY_WINDOW = 2000
+
+
+def _nearest_rank(sorted_ms: list[float], p: float) -> float | None:
+    """The p-th percentile by nearest rank (a value that happened, never an interpolation)."""
+    if not sorted_ms:
+        return None
+    import math
+
+    return sorted_ms[max(0, math.ceil(p / 100 * len(sorted_ms)) - 1)]
+
+
+@dataclass(frozen=True, slots=True)
+class VenueLatency:
+    samples: int
+    ack_p50_ms: float | None
+    ack_p95_ms: float | None
+    first_fill_p50_ms: float | None
+    first_fill_p95_ms: float | None
+
+
+def venue_latency(orders: QuerySet[Order] | None = None, *, window: int = LATENCY_WINDOW) -> dict[int, VenueLatency]:
+    """Order -> acknowledgement and order -> first fill per venue, from the real timestamps.
+
+    A child is sent when its SUBMITTED event is written; it is acknowledged when its ACCEPTED
+    event is (the paper venue's answer in process, a FIX venue's ExecutionReport 8/0 applied by
+    the gateway); its first fill is its first ``Fill`` row. All three are wall-clock times
+    written by the desk, so the figures hold for a replayed market too (its sent_at is market
+    time). Over the venue's ``window`` most recent children; one query per venue.
+    """
+    from django.db.models import Min, OuterRef, Subquery
+
+    base = Order.objects.all() if orders is None else orders
+    events = OrderEvent.objects.filter(order=OuterRef("pk")).order_by("id").values("ts")
+    out: dict[int, VenueLatency] = {}
+    venue_ids = base.filter(parent__isnull=False, venue__isnull=False).values_list("venue_id", flat=True).distinct().order_by()
+    for venue_id in venue_ids:
+        rows = (
+            base.filter(venue_id=venue_id, parent__isnull=False)
+            .order_by("-id")
+            .annotate(
+                t_sent=Subquery(events.filter(event="SUBMITTED")[:1]),
+                t_ack=Subquery(events.filter(event="ACCEPTED")[:1]),
+                t_fill=Min("fills__created_at"),
+            )
+            .values_list("t_sent", "t_ack", "t_fill")[:window]
+        )
+        acks, fills, n = [], [], 0
+        for sent, ack, fill in rows:
+            if sent is None or (ack is None and fill is None):
+                continue
+            n += 1
+            if ack is not None:
+                acks.append(max(0.0, (ack - sent).total_seconds() * 1000))
+            if fill is not None:
+                fills.append(max(0.0, (fill - sent).total_seconds() * 1000))
+        acks.sort()
+        fills.sort()
+        out[venue_id] = VenueLatency(n, _nearest_rank(acks, 50), _nearest_rank(acks, 95),
+                                     _nearest_rank(fills, 50), _nearest_rank(fills, 95))
+    return out
 
 
 def venue_scorecard(user=None) -> list[VenueScore]:
@@ -180,9 +256,11 @@ def venue_scorecard(user=None) -> list[VenueScore]:
         if r["bench"]:
             a["slip"] += sign * ((r["notional"] or 0) - r["bench"])
             a["bench"] += r["bench"]
+    measured = venue_latency(orders)
     out = []
     for v in Venue.objects.all():
         o, f = per_order.get(v.pk, {}), per_fill[v.pk]
+        lat = measured.get(v.pk) or VenueLatency(0, None, None, None, None)
         q, fq = o.get("q") or Decimal(0), o.get("f") or Decimal(0)
         out.append(
             VenueScore(
@@ -192,6 +270,8 @@ def venue_scorecard(user=None) -> list[VenueScore]:
                 fees_bps=float(f["fees"] / f["notional"] * 10_000) if f["notional"] else None,
                 avg_slippage_bps=float(f["slip"] / f["bench"] * 10_000) if f["bench"] else None,
                 latency_ms=v.latency_ms,
+                latency_samples=lat.samples, ack_p50_ms=lat.ack_p50_ms, ack_p95_ms=lat.ack_p95_ms,
+                first_fill_p50_ms=lat.first_fill_p50_ms, first_fill_p95_ms=lat.first_fill_p95_ms,
             )
         )
     return out

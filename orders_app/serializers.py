@@ -144,7 +144,12 @@ class VenueScoreOutput(serializers.Serializer):
     fees = serializers.DecimalField(max_digits=20, decimal_places=2)
     fees_bps = serializers.FloatField(allow_null=True)
     avg_slippage_bps = serializers.FloatField(allow_null=True)
-    latency_ms = serializers.DecimalField(max_digits=10, decimal_places=3)
+    latency_ms = serializers.DecimalField(max_digits=10, decimal_places=3, help_text="The venue's configured model latency.")
+    latency_samples = serializers.IntegerField(help_text="Child orders measured (the venue's most recent).")
+    ack_p50_ms = serializers.FloatField(allow_null=True, help_text="Order -> acknowledgement, measured, median.")
+    ack_p95_ms = serializers.FloatField(allow_null=True)
+    first_fill_p50_ms = serializers.FloatField(allow_null=True, help_text="Order -> first fill, measured, median.")
+    first_fill_p95_ms = serializers.FloatField(allow_null=True)
 
 
 class CancelAllOutput(serializers.Serializer):

@@ -141,7 +141,7 @@ def check_order_place(
         errors["side"] = ["Must be BUY or SELL."]
     qty = _dec(errors, "quantity", quantity)
     if qty is not None and instrument is not None and qty % instrument.lot_size != 0:
-        errors["quantity"] = [f"Must be a whole number of lots of {instrument.lot_size.normalize()}."]
+        errors["quantity"] = [f"Must be a whole number of lots of {format(instrument.lot_size.normalize(), 'f')}."]
     order_type = str(order_type or "MARKET").upper()
     if order_type not in OrderType.__members__:
         errors["order_type"] = ["Must be MARKET or LIMIT."]
@@ -342,7 +342,7 @@ def order_amend_checked(*, order_id: int, actor=None, quantity: Decimal | None =
         if quantity <= order.filled_qty:
             errors["quantity"] = [f"Must be above the {order.filled_qty.normalize()} already filled (cancel the rest instead)."]
         elif quantity % order.instrument.lot_size != 0:
-            errors["quantity"] = [f"Must be a whole number of lots of {order.instrument.lot_size.normalize()}."]
+            errors["quantity"] = [f"Must be a whole number of lots of {format(order.instrument.lot_size.normalize(), 'f')}."]
     if limit_price is not None and order.order_type != OrderType.LIMIT.value:
         errors["limit_price"] = ["Only LIMIT orders have a limit price to amend."]
     elif limit_price is not None and limit_price <= 0:

@@ -114,6 +114,7 @@ def order_detail_page(request, order_id: int):
             "fills": fills,
             "decisions": selectors.routing_decisions(order),
             "tca": selectors.order_tca(order, fills) if order.parent_id is None else None,
+            "venue_latency": selectors.order_venue_latency(order) if order.parent_id is None else [],
             "may_manage": selectors.may_manage_order(request.user, order) and order.is_open,
             "may_cancel": selectors.may_cancel_orders(request.user, order.portfolio_id) and order.is_open,
         },

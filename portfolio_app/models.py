@@ -13,6 +13,7 @@ from django.db import models
 
 from desk.interfaces import ProposalStatus
 from desk.lifecycle import LifecycleModel
+from desk.versions import ConfigVersionBase
 from portfolio_app.states import OPEN_PROPOSAL_STATUSES
 from market_app.models import MONEY, PRICE, QTY, Instrument  # noqa: F401  (PRICE/QTY/MONEY: one definition)
 
@@ -164,3 +165,21 @@ class ProposalEvent(models.Model):
 
     class Meta:
         ordering = ["proposal", "id"]
+
+
+# What a portfolio's strategy version holds (``portfolio_app.strategy_versions``).
+STRATEGY_VERSIONED = ("strategy", "strategy_params", "constraints")
+
+
+class StrategyVersion(ConfigVersionBase):
+    """One version of a portfolio's strategy configuration (``STRATEGY_VERSIONED``); ``rollout_id``
+    names the gradual rollout that applied it, if one did."""
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="strategy_versions")
+    rollout_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta(ConfigVersionBase.Meta):
+        constraints = [models.UniqueConstraint(fields=["portfolio", "number"], name="strategyversion_unique_number")]
+
+    def __str__(self) -> str:
+        return f"{self.portfolio_id} v{self.number}"

@@ -159,10 +159,18 @@ def proposals_expire(*, now=None) -> dict[str, int]:
     now = now or timezone.now()
     market_now = get_clock().market_now()
     counts = {"expired": 0, "stale": 0, "lost": 0}
-    for pid in RebalanceProposal.objects.filter(status=S.PENDING_APPROVAL.value).values_list("id", flat=True):
+    pending = RebalanceProposal.objects.filter(status=S.PENDING_APPROVAL.value).values_list("id", "portfolio_id", "created_by_id")
+    for pid, portfolio_id, requester in pending:
         status = proposal_refresh(proposal_id=pid, now=now, market_now=market_now).status
         if status in (S.EXPIRED.value, S.STALE.value):
             counts[status.lower()] += 1
+        if status == S.STALE.value and requester is None:
+            # The desk asked for this one (a policy, the demo): it asks again at today's prices, so a trader
+            # finds a proposal to decide rather than a stale one. A trader's own request is theirs to repeat.
+            from desk.tasks import enqueue_on_commit
+
+            enqueue_on_commit("execution_app.tasks.proposal_compute",
+                              kwargs={"portfolio_id": portfolio_id, "trigger": f"fresh after proposal #{pid} went stale"})
     cutoff = now - timedelta(seconds=settings.DESK_PROPOSAL_DRAFT_TIMEOUT_SECONDS)
     for pid in RebalanceProposal.objects.filter(status=S.DRAFT.value, created_at__lt=cutoff).values_list("id", flat=True):
         proposal_fail(proposal_id=pid, code="lost", sentence="The computation did not finish in time (worker lost?). Request a fresh one.")

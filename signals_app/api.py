@@ -34,7 +34,7 @@ from signals_app.models import Signal
 from signals_app import selectors as sel
 from signals_app import services as svc
 from signals_app.agents import available_agent_types
-from signals_app.serializers import AgentInput, AgentOutput, AgentTypeOutput, AggregatesOutput, AggregatesQuery, SignalBatchOutput, SignalErrorOutput, SignalInput, SignalOutput, SignalPageOutput
+from signals_app.serializers import AgentInput, AgentOutput, AgentTypeOutput, AggregatesOutput, AggregatesQuery, SignalBatchOutput, SignalErrorOutput, SignalInput, SignalOutput, SignalPageOutput, AgentVersionOutput, AgentVersionRestoreInput
 
 MAX_ERRORS_SHOWN = 1000
 CanRead = roles.HasRole.of(roles.TRADER, roles.RISK_OFFICER, roles.ADMIN, roles.API_CLIENT)
@@ -158,7 +158,8 @@ class AgentListCreateView(APIView):
         data = AgentInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            agent = svc.agent_create(actor=request.user, **data.validated_data)
+            fields = {k: v for k, v in data.validated_data.items() if k != "reason"}
+            agent = svc.agent_create(actor=request.user, **fields)
         except svc.AgentInvalid as exc:
             raise _agent_errors(exc) from exc
         return Response(AgentOutput(agent).data, status=status.HTTP_201_CREATED)
@@ -178,9 +179,41 @@ class AgentDetailView(APIView):
         data = AgentInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         # Only the fields sent: a partial serializer still fills defaults in validated_data.
-        changes = {k: v for k, v in data.validated_data.items() if k in request.data}
+        changes = {k: v for k, v in data.validated_data.items() if k in request.data and k != "reason"}
         try:
-            agent = svc.agent_update(actor=request.user, agent_id=agent_id, **changes)
+            agent = svc.agent_update(actor=request.user, agent_id=agent_id, reason=data.validated_data.get("reason", ""),
+                                     **changes)
+        except svc.AgentInvalid as exc:
+            raise _agent_errors(exc) from exc
+        except svc.AgentForbidden as exc:
+            raise PermissionDenied(str(exc)) from exc
+        return Response(AgentOutput(agent).data)
+
+
+class AgentVersionListView(APIView):
+    """Every version of an agent's configuration, newest first (who, when, why, the diff)."""
+
+    permission_classes = [CanRead]
+
+    @extend_schema(responses=AgentVersionOutput(many=True))
+    def get(self, request, agent_id: int):
+        agent = get_object_or_404(sel.agents_visible_to(request.user), pk=agent_id)
+        return Response(AgentVersionOutput(sel.agent_versions(agent.pk), many=True).data)
+
+
+class AgentVersionRestoreView(APIView):
+    """Restore an earlier version in one action (admins): the restore is itself a new version."""
+
+    permission_classes = [roles.IsAdmin]
+
+    @extend_schema(request=AgentVersionRestoreInput, responses={200: AgentOutput, 400: OpenApiResponse(description="Field errors.")})
+    def post(self, request, agent_id: int, number: int):
+        get_object_or_404(sel.agents_visible_to(request.user), pk=agent_id)
+        data = AgentVersionRestoreInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            agent = svc.agent_version_restore(actor=request.user, agent_id=agent_id, number=number,
+                                              reason=data.validated_data["reason"])
         except svc.AgentInvalid as exc:
             raise _agent_errors(exc) from exc
         except svc.AgentForbidden as exc:

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from desk.versions import ConfigVersionBase
+
 
 # Scores and confidences are stored as Decimals with 5 places: exact in the database,
 # turned into floats only for the aggregation's arrays.
@@ -94,3 +96,19 @@ class AgentRollout(models.Model):
 
     class Meta:
         db_table = "risk_app_agentrollout"
+
+
+# What an agent's version holds: the fields that change what it computes and how much it counts.
+AGENT_VERSIONED = ("type", "config", "weight", "schedule", "enabled")
+
+
+class AgentVersion(ConfigVersionBase):
+    """One version of an agent's configuration (``AGENT_VERSIONED``), written by ``signal_services``."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="versions")
+
+    class Meta(ConfigVersionBase.Meta):
+        constraints = [models.UniqueConstraint(fields=["agent", "number"], name="agentversion_unique_number")]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id} v{self.number}"

@@ -190,3 +190,10 @@ def agents_overview(*, user, market_date: date) -> list[AgentRow]:
 
 def latest_signals(*, user, limit: int = 50) -> list[Signal]:
     return list(signals_visible_to(user).select_related("agent", "instrument").order_by("-received_at", "-id")[:limit])
+
+
+def agent_versions(agent_id: int):
+    """An agent's configuration versions, newest first, with who made each."""
+    from signals_app.models import AgentVersion
+
+    return AgentVersion.objects.filter(agent_id=agent_id).select_related("actor").order_by("-number")

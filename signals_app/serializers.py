@@ -103,6 +103,24 @@ class AgentInput(serializers.Serializer):
         help_text="Username of the API client that may submit signals for this agent.",
     )
     schedule = serializers.ChoiceField(choices=AGENT_SCHEDULES, required=False, default="daily")
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="",
+                                   help_text="Why (PATCH): recorded with the new version.")
+
+
+class AgentVersionOutput(serializers.Serializer):
+    """One version of a configuration: the whole of it, and what changed against the version before."""
+
+    number = serializers.IntegerField()
+    config = serializers.JSONField()
+    diff = serializers.JSONField(help_text="[{path, before, after}] against the previous version.")
+    reason = serializers.CharField()
+    actor = serializers.CharField(source="actor.username", allow_null=True, default=None)
+    restored_from = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class AgentVersionRestoreInput(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
 
 
 class AgentTypeOutput(serializers.Serializer):

@@ -14,6 +14,7 @@ from signals_app.api import aggregates_body
 from desk.web import desk_page
 
 FEED_ROWS = 50
+VERSION_ROWS = 20
 
 
 def _page(request, *, errors: dict[int, dict[str, str]] | None = None, values: dict[int, dict] | None = None, status: int = 200):
@@ -37,6 +38,7 @@ def _page(request, *, errors: dict[int, dict[str, str]] | None = None, values: d
         "market_now": market_now,
         "market_date": market_date,
         "can_edit": roles.is_admin(request.user),
+        "versions": [(row.agent, list(sel.agent_versions(row.agent.id)[:VERSION_ROWS])) for row in rows],
     }
     return render(request, "execution/agents.html", context, status=status)
 
@@ -55,10 +57,28 @@ def agent_edit(request, agent_id: int):
     weight = request.POST.get("weight", "").strip()
     enabled = request.POST.get("enabled") == "on"
     try:
-        svc.agent_update(actor=request.user, agent_id=agent.id, weight=weight, enabled=enabled)
+        svc.agent_update(actor=request.user, agent_id=agent.id, weight=weight, enabled=enabled,
+                         reason=request.POST.get("reason", ""))
     except svc.AgentForbidden as exc:
         return HttpResponseForbidden(str(exc))
     except svc.AgentInvalid as exc:
         return _page(request, errors={agent.id: exc.errors}, values={agent.id: {"weight": weight, "enabled": enabled}}, status=400)
     messages.success(request, f"Agent {agent.name} saved: weight {weight}, {'enabled' if enabled else 'disabled'}.")
+    return redirect("agents")
+
+
+@desk_page
+def agent_version_restore(request, agent_id: int, number: int):
+    """POST: make an earlier version the agent's configuration (admins), with an optional reason."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    agent = get_object_or_404(Agent, pk=agent_id)
+    try:
+        svc.agent_version_restore(actor=request.user, agent_id=agent.id, number=number, reason=request.POST.get("reason", ""))
+    except svc.AgentForbidden as exc:
+        return HttpResponseForbidden(str(exc))
+    except svc.AgentInvalid as exc:
+        messages.error(request, f"Agent {agent.name} not restored: {exc}")
+        return redirect("agents")
+    messages.success(request, f"Agent {agent.name}: version {number} restored (a new version records it).")
     return redirect("agents")

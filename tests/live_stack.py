@@ -31,38 +31,69 @@ def database_url() -> str:
     return f"postgres://{auth}{d.get('HOST') or '127.0.0.1'}:{d.get('PORT') or 5432}/{d['NAME']}"
 
 
+def process_env(extra_env: dict | None = None) -> dict:
+    """The environment of a desk process (server, worker, command) over this test run's database and Redis."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "DESK_HEARTBEAT_SECONDS": "1",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        **(extra_env or {}),
+    }
+
+
 class LiveStack:
-    def __init__(self, *, beat: bool = True, worker: bool = True, extra_env: dict | None = None, fix: bool = False):
-        self.port = free_port()
+    """``web`` ASGI server processes (each on its own port: ``urls``; ``url`` is the first) and ``workers`` Celery
+    worker processes, all on the test database and Redis, beside one beat, as ``make run`` runs them.
+
+    ``metrics_dir``: every process writes its Prometheus metrics there (``PROMETHEUS_MULTIPROC_DIR``), emptied at start.
+    ``web_procs`` / ``worker_procs``: their ``Popen``s (a test may kill one).
+    """
+
+    def __init__(self, *, beat: bool = True, worker: bool = True, extra_env: dict | None = None, fix: bool = False,
+                 web: int = 1, workers: int = 1, metrics_dir: Path | None = None, task_events: bool = False):
+        self.ports = [free_port() for _ in range(web)]
+        self.port = self.ports[0]
         self.fix = fix
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.urls = [f"http://127.0.0.1:{p}" for p in self.ports]
+        self.url = self.urls[0]
         self.procs: list[subprocess.Popen] = []
-        self.env = dict(os.environ)
-        self.env.update(
-            {
-                "DATABASE_URL": database_url(),
-                "REDIS_URL": settings.REDIS_URL,
-                "DESK_HEARTBEAT_SECONDS": "1",
-                "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-                **(extra_env or {}),
-            }
-        )
+        self.workers = workers if worker else 0
+        if metrics_dir is not None:
+            import shutil
+
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            metrics_dir.mkdir(parents=True)
+            extra_env = {**(extra_env or {}), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+        self.env = process_env(extra_env)
         self.beat, self.worker = beat, worker
         self.logdir = BASE_DIR / "var" / "live-stack"
         self.logdir.mkdir(parents=True, exist_ok=True)
+        self.worker_names: list[str] = []
+        self.task_events = task_events  # workers send task events (-E), for a test that watches who ran what
 
-    def _spawn(self, name: str, args: list[str]) -> None:
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         log = open(self.logdir / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-        self.procs.append(
-            subprocess.Popen(args, env=self.env, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        )
+        proc = subprocess.Popen(args, env=self.env, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append(proc)
+        return proc
 
     def __enter__(self) -> "LiveStack":
         py = sys.executable
-        self._spawn("web", [py, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(self.port), "--ws", "websockets", "--no-access-log"])
-        if self.worker:
-            self._spawn("worker", [py, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(settings.DESK_QUEUES), "--concurrency", "2", "-l", "warning", "-n", f"live{self.port}@%h"])
+        self.web_procs: list[subprocess.Popen] = []
+        self.worker_procs: list[subprocess.Popen] = []
+        for i, port in enumerate(self.ports):
+            args = [py, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+                    "--ws", "websockets", "--no-access-log"]
+            self.web_procs.append(self._spawn("web" if i == 0 else f"web{i + 1}", args))
+        for i in range(self.workers):
+            name = f"live{self.port}-{i + 1}@%h" if i else f"live{self.port}@%h"
+            self.worker_names.append(name)
+            args = [py, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(settings.DESK_QUEUES), "--concurrency", "2",
+                    "-l", "warning", "-n", name, *(["-E"] if self.task_events else [])]
+            self.worker_procs.append(self._spawn("worker" if i == 0 else f"worker{i + 1}", args))
         if self.fix:  # the demo's FIX venue and the gateway's session to it, as make run starts them
             import tempfile
 
@@ -77,13 +108,16 @@ class LiveStack:
             self._spawn("fixgateway", [py, "manage.py", "fix_gateway"])
         if self.beat:
             self._spawn("beat", [py, "-m", "celery", "-A", "config", "beat", "-l", "warning", "--schedule", str(self.logdir / f"beat-{self.port}")])
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 60 + 20 * max(0, len(self.ports) + self.workers - 2)
+        waiting = list(self.urls)
+        while waiting and time.monotonic() < deadline:
             try:
-                urllib.request.urlopen(self.url + "/healthz", timeout=1)  # noqa: S310 - loopback
-                return self
+                urllib.request.urlopen(waiting[0] + "/healthz", timeout=1)  # noqa: S310 - loopback
+                waiting.pop(0)
             except Exception:
                 time.sleep(0.2)
+        if not waiting:
+            return self
         self.__exit__(None, None, None)
         raise RuntimeError(f"live stack did not start; see {self.logdir}")
 

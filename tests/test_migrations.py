@@ -90,7 +90,9 @@ def test_migrate_when_a_traded_desk_crosses_the_app_move_then_every_row_is_kept(
     from ops_app.models import AlertRule
 
     resource_rules = AlertRule.objects.filter(kind__in=["task_age", "process_silent", "disk_free", "redis_memory",
-                                                        "db_connections", "backup_stale"]).count()  # the defaults, unless flushed
+                                                        "db_connections", "backup_stale", "rollout_slippage",
+                                                        "rollout_reject_rate", "rollout_risk_breaches",
+                                                        "rollout_tracking_error"]).count()  # the defaults, unless flushed
     _migrate([(app, None) for app in NEW_APPS])  # back to the layout before the move
     after = _counts()
     # Tables the new apps created themselves after the move (their own names) go with their migrations;
@@ -99,8 +101,8 @@ def test_migrate_when_a_traded_desk_crosses_the_app_move_then_every_row_is_kept(
     # ...and tables later migrations of other apps made go with those migrations: none held this day's rows.
     assert {t for t in gone if before[t] and not t.startswith(tuple(f"{a}_" for a in NEW_APPS))} == set()
     expected = {t: before[t] for t in after}
-    # ...except the rules of the kinds ops_app 0002 added: its reverse deletes them (the older release
-    # cannot evaluate them).
+    # ...except the rules of the kinds ops_app 0002 and 0005 added: their reverses delete them (the older
+    # release cannot evaluate them).
     expected["risk_app_alertrule"] -= resource_rules
     assert after == expected
     assert ContentType.objects.filter(app_label="portfolio_app", model="instrument").exists()
@@ -108,8 +110,12 @@ def test_migrate_when_a_traded_desk_crosses_the_app_move_then_every_row_is_kept(
     _migrate(leaves)  # and forward again, as a deployment of this release does
     import importlib
 
-    defaults = importlib.import_module("ops_app.migrations.0002_resource_rules_and_backups").DEFAULT_RULES
-    assert _counts() == {**before, "risk_app_alertrule": before["risk_app_alertrule"] - resource_rules + len(defaults)}
+    defaults = importlib.import_module("ops_app.migrations.0002_resource_rules_and_backups").DEFAULT_RULES \
+        + importlib.import_module("ops_app.migrations.0005_rollout_stages").DEFAULT_RULES
+    # Tables that went with their migrations come back empty (the history of managed objects, the versions
+    # recorded since the move).
+    assert _counts() == {**before, **{t: 0 for t in gone},
+                         "risk_app_alertrule": before["risk_app_alertrule"] - resource_rules + len(defaults)}
     for table, app in MOVED.items():
         model = table.split("_app_", 1)[1]
         assert ContentType.objects.filter(app_label=app, model=model).exists(), table

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import os
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -80,6 +81,63 @@ class SessionTable:
 
 @functools.cache
 def session_table() -> SessionTable:
+    """The table, from this machine's cache file when one was written by the same exchange-calendars version.
+
+    Building it (importing exchange-calendars, computing 41 years of XNYS) takes about a second, in every process
+    that needs market time; reading the cached numbers back, a few milliseconds. The cache lives under the desk's
+    var directory; a file that cannot be read or written is rebuilt or skipped, never an error.
+    """
+    path = _cache_path()
+    if path is not None:
+        try:
+            return _table_from_ints(path.read_text())
+        except (OSError, ValueError):
+            pass
+    table = _session_table_built()
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(_table_as_ints(table))
+            tmp.replace(path)  # atomic: another process never reads half a file
+        except OSError:
+            pass
+    return table
+
+
+def _cache_path():
+    """Under the desk's var directory (``DESK_VAR_DIR``, else ``var/`` in the checkout, as the settings say)."""
+    from importlib.metadata import PackageNotFoundError, version
+    from pathlib import Path
+
+    try:
+        xcals_version = version("exchange_calendars")
+    except PackageNotFoundError:
+        return None
+    var_dir = Path(os.environ.get("DESK_VAR_DIR") or Path(__file__).resolve().parents[2] / "var")
+    return var_dir / "cache" / f"sessions-{CALENDAR_NAME}-{CALENDAR_START}-{CALENDAR_END}-xcals{xcals_version}.txt"
+
+
+def _micros(dt: datetime) -> int:
+    return (dt - _UTC_EPOCH) // timedelta(microseconds=1)
+
+
+def _table_as_ints(table: SessionTable) -> str:
+    """One line per session: date ordinal, open and close in microseconds since the epoch (exact, no floats)."""
+    return "\n".join(f"{d.toordinal()} {_micros(o)} {_micros(c)}" for d, o, c in zip(table.dates, table.opens, table.closes))
+
+
+def _table_from_ints(text: str) -> SessionTable:
+    rows = [line.split() for line in text.splitlines()]
+    if len(rows) < 1000 or any(len(r) != 3 for r in rows):
+        raise ValueError("not a session table")
+    dates = tuple(date.fromordinal(int(r[0])) for r in rows)
+    opens = tuple(_UTC_EPOCH + timedelta(microseconds=int(r[1])) for r in rows)
+    closes = tuple(_UTC_EPOCH + timedelta(microseconds=int(r[2])) for r in rows)
+    return SessionTable(dates=dates, opens=opens, closes=closes, index={d: i for i, d in enumerate(dates)})
+
+
+def _session_table_built() -> SessionTable:
     import exchange_calendars as xcals  # imported late: slow, and only needed once
 
     with warnings.catch_warnings():

@@ -2,9 +2,11 @@
 
 Inputs are a run's daily equity (``pd.Series`` of account values indexed by
 date), its benchmark's daily levels (the S&P 500 index for the demo) and its
-trades. Statistics come from empyrical-reloaded where its definition is the one
-we want; tracking error, information ratio, turnover and costs are our own
-(empyrical has no annualised form of the first two, and nothing for trades).
+trades. Statistics follow empyrical-reloaded's definitions where they are the ones
+we want (computed here in numpy: importing empyrical imports scipy.stats, a second
+of every backtest's start; the tests hold the two equal); tracking error,
+information ratio, turnover and costs are our own (empyrical has no annualised
+form of the first two, and nothing for trades).
 
 Conventions, stated once:
 
@@ -30,7 +32,6 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-import empyrical
 import numpy as np
 import pandas as pd
 
@@ -84,6 +85,72 @@ def _aligned_returns(equity: pd.Series, benchmark: pd.Series) -> tuple[np.ndarra
     return rets.iloc[:, 0].to_numpy(), rets.iloc[:, 1].to_numpy()
 
 
+# --- empyrical's definitions, on 1-d arrays of simple returns (NaN = no return that period) ------------------
+
+
+def _ep_cagr(rets: np.ndarray, periods_per_year: int) -> float:
+    ending = np.nanprod(rets + 1.0)
+    return float(ending ** (1.0 / (len(rets) / periods_per_year)) - 1.0)
+
+
+def _ep_volatility(rets: np.ndarray, periods_per_year: int) -> float:
+    if len(rets) < 2:
+        return math.nan
+    return float(np.nanstd(rets, ddof=1) * periods_per_year ** 0.5)
+
+
+def _ep_std(values: np.ndarray) -> float:
+    """Sample std, exactly 0 when every value is the same (not the mean's last-bit residue)."""
+    std = np.nanstd(values, ddof=1)
+    with np.errstate(invalid="ignore"):
+        constant = np.nanmax(values) == np.nanmin(values) and np.isfinite(std)
+    return 0.0 if constant else float(std)
+
+
+def _ep_sharpe(rets: np.ndarray, risk_free: float, periods_per_year: int) -> float:
+    if len(rets) < 2:
+        return math.nan
+    adj = rets - risk_free if risk_free else rets
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.divide(np.nanmean(adj), _ep_std(adj)) * np.sqrt(periods_per_year))
+
+
+def _ep_sortino(rets: np.ndarray, required: float, periods_per_year: int) -> float:
+    if len(rets) < 2:
+        return math.nan
+    adj = rets - required if required else rets
+    downside = np.sqrt(np.nanmean(np.square(np.clip(adj, -np.inf, 0)))) * np.sqrt(periods_per_year)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.divide(np.nanmean(adj) * periods_per_year, downside))
+
+
+def _ep_max_drawdown(rets: np.ndarray) -> float:
+    levels = np.concatenate([[100.0], 100.0 * np.cumprod(np.where(np.isnan(rets), 0.0, rets) + 1.0)])
+    peaks = np.fmax.accumulate(levels)
+    return float(np.nanmin((levels - peaks) / peaks))
+
+
+def _ep_calmar(rets: np.ndarray, periods_per_year: int) -> float:
+    max_dd = _ep_max_drawdown(rets)
+    if not max_dd < 0:
+        return math.nan
+    value = _ep_cagr(rets, periods_per_year) / abs(max_dd)
+    return math.nan if np.isinf(value) else value
+
+
+def _ep_alpha_beta(r: np.ndarray, b: np.ndarray, risk_free: float, periods_per_year: int) -> tuple[float, float]:
+    independent = np.where(np.isnan(r), np.nan, b)
+    residual = independent - np.nanmean(independent)
+    variance = np.nanmean(np.square(residual))
+    if not variance >= 1e-30:  # a flat benchmark: no beta, so no alpha either
+        return math.nan, math.nan
+    beta = float(np.nanmean(residual * r) / variance)
+    adj_r = r - risk_free if risk_free else r
+    adj_b = b - risk_free if risk_free else b
+    alpha = float((np.nanmean(adj_r - beta * adj_b) + 1.0) ** periods_per_year - 1.0)
+    return alpha, beta
+
+
 def _years(n_returns: int, periods_per_year: int) -> float:
     return n_returns / periods_per_year
 
@@ -102,13 +169,13 @@ def total_return(equity: pd.Series) -> float:
 def cagr(equity: pd.Series, *, periods_per_year: int = PERIODS_PER_YEAR) -> float:
     """Compound annual growth: ``(end / start) ** (1 / years) - 1``."""
     rets = returns_from_equity(equity).to_numpy()
-    return float(empyrical.cagr(rets, annualization=periods_per_year)) if len(rets) else math.nan
+    return _ep_cagr(rets, periods_per_year) if len(rets) else math.nan
 
 
 def annual_volatility(equity: pd.Series, *, periods_per_year: int = PERIODS_PER_YEAR) -> float:
     """Sample standard deviation of daily returns (ddof=1) times sqrt(periods_per_year)."""
     rets = returns_from_equity(equity).to_numpy()
-    return float(empyrical.annual_volatility(rets, annualization=periods_per_year))
+    return _ep_volatility(rets, periods_per_year)
 
 
 def sharpe_ratio(
@@ -116,9 +183,7 @@ def sharpe_ratio(
 ) -> float:
     """Mean excess daily return over its sample std, times sqrt(periods_per_year)."""
     rets = returns_from_equity(equity).to_numpy()
-    return float(
-        empyrical.sharpe_ratio(rets, risk_free=_per_period(risk_free, periods_per_year), annualization=periods_per_year)
-    )
+    return _ep_sharpe(rets, _per_period(risk_free, periods_per_year), periods_per_year)
 
 
 def sortino_ratio(
@@ -130,9 +195,7 @@ def sortino_ratio(
     days (empyrical's definition), not only the losing ones.
     """
     rets = returns_from_equity(equity).to_numpy()
-    value = empyrical.sortino_ratio(
-        rets, required_return=_per_period(required_return, periods_per_year), annualization=periods_per_year
-    )
+    value = _ep_sortino(rets, _per_period(required_return, periods_per_year), periods_per_year)
     return float(value) if np.isfinite(value) else math.nan
 
 
@@ -147,7 +210,7 @@ def calmar_ratio(equity: pd.Series, *, periods_per_year: int = PERIODS_PER_YEAR)
     rets = returns_from_equity(equity).to_numpy()
     if len(rets) < 1:
         return math.nan
-    return float(empyrical.calmar_ratio(rets, annualization=periods_per_year))
+    return _ep_calmar(rets, periods_per_year)
 
 
 # ---------------------------------------------------------------------------
@@ -169,10 +232,7 @@ def alpha_beta(
     r, b = _aligned_returns(equity, benchmark)
     if len(r) < 2:
         return math.nan, math.nan
-    alpha, beta = empyrical.alpha_beta_aligned(
-        r, b, risk_free=_per_period(risk_free, periods_per_year), annualization=periods_per_year
-    )
-    return float(alpha), float(beta)
+    return _ep_alpha_beta(r, b, _per_period(risk_free, periods_per_year), periods_per_year)
 
 
 def beta(equity: pd.Series, benchmark: pd.Series, *, risk_free: float = 0.0) -> float:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, timedelta
 from typing import Any
 
@@ -52,9 +52,15 @@ def load_closes(*, start: date, end: date, lookback_days: int = 756, symbols=())
     from market_app.models import Instrument, PriceBar
 
     since = start - timedelta(days=int(lookback_days * 1.5) + 60)
+    from django.db.models import FloatField
+    from django.db.models.functions import Cast
+
+    # The closes as floats from the database (both sides round the same decimal to the nearest double): a hundred
+    # thousand Decimals are not built only to be turned into floats.
     rows = list(
         PriceBar.objects.filter(date__gte=since, date__lte=end)
-        .values_list("instrument__symbol", "instrument__asset_class", "date", "close")
+        .annotate(close_float=Cast("close", FloatField()))
+        .values_list("instrument__symbol", "instrument__asset_class", "date", "close_float")
     )
     if not rows:
         from skfolio.datasets import load_sp500_dataset, load_sp500_index
@@ -64,7 +70,7 @@ def load_closes(*, start: date, end: date, lookback_days: int = 756, symbols=())
         return (closes[list(symbols)] if symbols else closes), index.loc[pd.Timestamp(since) : pd.Timestamp(end)]
     frame = pd.DataFrame(rows, columns=["symbol", "asset_class", "date", "close"])
     frame["date"] = pd.to_datetime(frame["date"])
-    frame["close"] = frame["close"].astype("float64")
+    frame["close"] = frame["close"].astype("float64")  # already floats (SQLite, PostgreSQL): a no-op but for the dtype
     wide = frame.pivot(index="date", columns="symbol", values="close").sort_index()
     indexes = set(frame.loc[frame["asset_class"] == Instrument.AssetClass.INDEX, "symbol"])
     bench = wide[INDEX_SYMBOL] if INDEX_SYMBOL in wide.columns else None
@@ -187,6 +193,45 @@ def _session_inputs(config: ScenarioConfig, symbols: list[str]) -> dict[str, Any
             "desk_seed": int(getattr(settings, "DESK_MARKET_SEED", 0))}
 
 
+def rows_insert(model, fields: tuple[str, ...], rows: Iterable[tuple]) -> None:
+    """Insert plain rows (values in ``fields``' order; a foreign key by its id) in bulk.
+
+    PostgreSQL: one ``COPY`` (a 23-year run's ten thousand rows in a fraction of ``bulk_create``'s time, which builds
+    a model instance and binds every parameter); values pass through each field's ``get_db_prep_save`` (decimals
+    quantised to the column) as ``bulk_create`` would. Elsewhere: ``bulk_create``.
+    """
+    from django.db import connection
+
+    concrete = [model._meta.get_field(f) for f in fields]
+    if connection.vendor != "postgresql":
+        attnames = [f.attname for f in concrete]
+        model.objects.bulk_create([model(**dict(zip(attnames, row))) for row in rows], batch_size=2000)
+        return
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in concrete)
+    table = connection.ops.quote_name(model._meta.db_table)
+    preps = [_copy_prep(f, connection) for f in concrete]
+    with connection.cursor() as cur, cur.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:  # noqa: S608 - names from the model
+        for row in rows:
+            copy.write_row([prep(v) for prep, v in zip(preps, row)])
+
+
+def _copy_prep(field, connection) -> Callable[[Any], Any]:
+    """``field.get_db_prep_save``, skipped for what PostgreSQL's adapter would pass through unchanged (a Decimal, an
+    id, None): that call per value was most of the store's time."""
+    from decimal import Decimal
+
+    from django.db import models
+
+    def prep(value):
+        return field.get_db_prep_save(value, connection)
+
+    if isinstance(field, models.DecimalField):
+        return lambda v: v if v is None or type(v) is Decimal else prep(v)
+    if isinstance(field, models.ForeignKey):
+        return lambda v: v if v is None or type(v) is int else prep(v)
+    return prep
+
+
 def result_store(run: ScenarioRun, result: ScenarioResult, *, publish: bool = True) -> ScenarioRun:
     """Replace the run's results with ``result``: children in two bulk inserts, the run's row once.
 
@@ -195,16 +240,12 @@ def result_store(run: ScenarioRun, result: ScenarioResult, *, publish: bool = Tr
     with transaction.atomic():
         ScenarioEquity.objects.filter(run=run).delete()
         ScenarioTrade.objects.filter(run=run).delete()
-        ScenarioEquity.objects.bulk_create(
-            [ScenarioEquity(run=run, date=d, equity=e, benchmark=b) for d, e, b in result.equity_points()],
-            batch_size=2000,
-        )
-        ScenarioTrade.objects.bulk_create(
-            [ScenarioTrade(run=run, date=t.date, symbol=t.symbol, side=t.side, qty=t.qty, price=t.price,
-                           commission=t.commission, slippage=t.slippage, reference_price=t.reference_price,
-                           weight_after=t.weight_after, order_id=t.order_id[:64]) for t in result.trades],
-            batch_size=2000,
-        )
+        rows_insert(ScenarioEquity, ("run", "date", "equity", "benchmark"),
+                    ((run.pk, d, e, b) for d, e, b in result.equity_points()))
+        rows_insert(ScenarioTrade, ("run", "date", "symbol", "side", "qty", "price", "commission", "slippage",
+                                    "reference_price", "weight_after", "order_id"),
+                    ((run.pk, t.date, t.symbol, t.side, t.qty, t.price, t.commission, t.slippage, t.reference_price,
+                      t.weight_after, t.order_id[:64]) for t in result.trades))
         summary = {
             "fill_timing": result.fill_timing,
             "costs": {"commission": str(result.total_commission), "slippage": str(result.total_slippage)},

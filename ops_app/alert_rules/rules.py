@@ -6,6 +6,10 @@ under ``rule:<id>:`` exactly those (``alerts_sync``): a new subject is raised on
 changed message updates it, a subject no longer firing is resolved.  An evaluator that
 fails (its data source is down) leaves that rule's alerts as they are.
 
+The rollout kinds (``rollout_rules``) compare a canary with its incumbent; one firing rolls
+that rollout back on the spot (``ops_app.rollout.stages.rollouts_roll_back_fired``), and the
+rollback raises its own alert saying why.
+
 Who can report what (docs/alerts.md):
 
 - The task runs on a worker of the ``default`` queue, enqueued by beat through Redis.
@@ -39,7 +43,7 @@ from risk_app.models import Alert
 from ops_app import resources
 from ops_app.models import AlertRule
 
-from ops_app.alert_rules import resource_rules, series
+from ops_app.alert_rules import resource_rules, rollout_rules, series
 
 log = logging.getLogger(__name__)
 K = AlertRule.Kind
@@ -213,7 +217,7 @@ EVALUATORS: dict[str, Callable[[AlertRule, Probe], Firing]] = {
     K.WORKER_MISSING: eval_worker_missing, K.REDIS_UNREACHABLE: eval_redis_unreachable,
     K.DATABASE_UNREACHABLE: eval_database_unreachable, K.FILLS_STALLED: eval_fills_stalled,
     K.LIMIT_UTILISATION: eval_limit_utilisation, K.KILL_SWITCH: eval_kill_switch,
-    **resource_rules.EVALUATORS,
+    **resource_rules.EVALUATORS, **rollout_rules.EVALUATORS,
 }
 PENDING_PREFIX = "mon:pending:"
 HOLD_SLACK_S = 0.5
@@ -324,6 +328,10 @@ def alert_rules_evaluate(*, kinds: Iterable[str] | None = None, now: float | Non
         }
         alerts_sync(prefix=rule.key_prefix, active=active)
         out[rule.name] = len(active)
+        if rule.kind in rollout_rules.EVALUATORS and firing:  # a canary worse than its incumbent goes back
+            from ops_app.rollout.stages import rollouts_roll_back_fired
+
+            rollouts_roll_back_fired(firing=firing, rule_name=rule.name)
     metrics.alerts_active.set(Alert.objects.filter(status=Alert.Status.ACTIVE).count())
     return out
 

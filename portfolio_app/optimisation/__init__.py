@@ -15,7 +15,17 @@ from .optimiser import (
     efficient_frontier_points,
     portfolio_metrics,
 )
-from .strategies import solvers
+
+
+
+def __getattr__(name: str):
+    # The solvers' list imports cvxpy: only for the callers that ask for it.
+    if name == "solvers":
+        from .strategies import solvers
+
+        return solvers
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_VIEW_SCALE",

@@ -32,7 +32,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from pypfopt.black_litterman import BlackLittermanModel, market_implied_prior_returns
 
 from desk.interfaces import ConfigError, View
 
@@ -92,6 +91,8 @@ def prior_returns(
         caps = pd.Series({s: float(market_caps[s]) for s in symbols})
     else:
         raise ConfigError("prior", "must be 'equal' or 'market'")
+    from pypfopt.black_litterman import market_implied_prior_returns  # heavy (cvxpy, scipy): only when used
+
     return market_implied_prior_returns(caps, risk_aversion, frame, risk_free_rate).to_numpy(dtype=float)
 
 
@@ -119,6 +120,8 @@ def posterior(
     )
     if not absolute:
         return pi, cov, 0
+    from pypfopt.black_litterman import BlackLittermanModel
+
     frame = pd.DataFrame(cov, index=list(symbols), columns=list(symbols))
     model = BlackLittermanModel(
         frame,

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cvxpy as cp
 import numpy as np
 
 from desk.interfaces import ConfigError
 
 from .errors import OptimisationError
+
+if TYPE_CHECKING:  # cvxpy is imported by the solvers that build these, not by every user of Constraints
+    import cvxpy as cp
 
 TOLERANCE = 1e-6
 
@@ -158,6 +160,8 @@ class Constraints:
 
     def cvxpy_constraints(self, w: cp.Variable, symbols: Sequence[str], k: cp.Expression | float = 1.0) -> list:
         """Linear constraints on ``w``; ``k`` scales them for max Sharpe's homogeneous form."""
+        import cvxpy as cp
+
         lo, hi = self.bounds(symbols)
         cons = [w >= lo * k, w <= hi * k]
         for _sec, mask, upper, lower in self.sector_masks(symbols):

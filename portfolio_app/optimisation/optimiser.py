@@ -36,10 +36,10 @@ from desk.interfaces import ConfigError, Optimiser, TargetWeights, View
 
 from . import black_litterman as bl
 from . import risk_parity as rp
-from . import strategies as st
 from .constraints import Constraints
 from .errors import OptimisationError
 from .limits import check_size
+from .naive import equal_weight
 from .threads import single_threaded_blas
 from .estimates import (
     DEFAULT_LOOKBACK_DAYS,
@@ -54,6 +54,15 @@ from .estimates import (
 
 # Strategies whose weights depend on the universe alone (see ``PortfolioOptimiser.metrics``).
 NO_ESTIMATES = frozenset({"equal_weight"})
+
+
+def _strategies():
+    """The solver strategies (cvxpy, PyPortfolioOpt: a second of imports), loaded by the first optimisation that
+    needs one, so an equal-weight backtest never pays for them."""
+    from . import strategies
+
+    return strategies
+
 
 STRATEGIES = (
     "equal_weight",
@@ -296,7 +305,7 @@ class PortfolioOptimiser(Optimiser):
         p = self.p
         window = price_window(prices, int(p["lookback_days"]), int(p["min_history_days"]))
         symbols = window.symbols
-        w = _clean(st.equal_weight(symbols), cons)
+        w = _clean(equal_weight(symbols), cons)
         breaches = cons.breaches(symbols, w)
         if breaches:
             raise OptimisationError(
@@ -317,9 +326,9 @@ class PortfolioOptimiser(Optimiser):
     def _solve(self, symbols, mu, cov, cons: Constraints, current, rf: float) -> np.ndarray:
         p, s = self.p, self.strategy
         if s == "equal_weight":
-            return st.equal_weight(symbols)
+            return equal_weight(symbols)
         if s == "hrp":
-            return st.hrp(cov, symbols, linkage=p["hrp_linkage"])
+            return _strategies().hrp(cov, symbols, linkage=p["hrp_linkage"])
         if s == "risk_parity":
             if cons.long_short:
                 raise OptimisationError("infeasible", "Risk parity is long-only; this portfolio is long/short.")
@@ -331,14 +340,14 @@ class PortfolioOptimiser(Optimiser):
             return w, (*notes, *rp.bound_notes(symbols, w, budgets, lo, hi))
         cons.check_feasible(symbols)
         if s in ("max_sharpe", "black_litterman"):
-            return st.max_sharpe(mu, cov, symbols, cons, risk_free_rate=rf, current=current)
+            return _strategies().max_sharpe(mu, cov, symbols, cons, risk_free_rate=rf, current=current)
         if s == "min_volatility":
-            return st.min_volatility(mu, cov, symbols, cons, current=current)
+            return _strategies().min_volatility(mu, cov, symbols, cons, current=current)
         if s == "efficient_risk":
-            return st.efficient_risk(mu, cov, symbols, cons, target_volatility=float(p["target_volatility"]), current=current)
+            return _strategies().efficient_risk(mu, cov, symbols, cons, target_volatility=float(p["target_volatility"]), current=current)
         if s == "efficient_return":
-            return st.efficient_return(mu, cov, symbols, cons, target_return=float(p["target_return"]), current=current)
-        return st.cla(mu, cov, symbols, cons, risk_free_rate=rf, objective=p["cla_objective"])
+            return _strategies().efficient_return(mu, cov, symbols, cons, target_return=float(p["target_return"]), current=current)
+        return _strategies().cla(mu, cov, symbols, cons, risk_free_rate=rf, objective=p["cla_objective"])
 
 
 def _clean(w: np.ndarray, cons: Constraints) -> np.ndarray:
@@ -370,8 +379,8 @@ def efficient_frontier_points(
     est = opt.estimates(prices)
     symbols, mu, cov, cons = est.symbols, est.mu, est.cov, opt.constraints
     cons.check_feasible(symbols)
-    w_min = st.min_volatility(mu, cov, symbols, cons)
-    r_lo, r_hi = float(w_min @ mu), st.max_return(mu, symbols, cons)
+    w_min = _strategies().min_volatility(mu, cov, symbols, cons)
+    r_lo, r_hi = float(w_min @ mu), _strategies().max_return(mu, symbols, cons)
     # Stop a hair short of the top: the exact maximum is a vertex solvers call infeasible.
     targets = np.linspace(r_lo, r_hi - 1e-6 * max(abs(r_hi - r_lo), 1e-9), max(int(n), 2))
     points = [(float(np.sqrt(w_min @ cov @ w_min)), r_lo)]
@@ -379,7 +388,7 @@ def efficient_frontier_points(
     for target in targets[1:]:
         try:
             if ef is None:
-                ef = st._frontier(mu, cov, symbols, cons, st.solvers()[0], None)
+                ef = _strategies()._frontier(mu, cov, symbols, cons, _strategies().solvers()[0], None)
             # PyPortfolioOpt re-solves the same problem with a new target parameter.
             ef.efficient_return(float(target))
         except Exception:  # noqa: BLE001 - one unsolvable point must not lose the chart

@@ -43,7 +43,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy.linalg import LinAlgError, cho_factor, cho_solve
+from numpy.linalg import LinAlgError  # scipy.linalg raises numpy's
 
 from desk.interfaces import ConfigError
 
@@ -173,7 +173,16 @@ def risk_shares(w: np.ndarray, cov: np.ndarray) -> np.ndarray:
     return rc / total if total > 0 else np.zeros_like(rc)
 
 
+def cho_solve(*args, **kwargs):
+    # scipy.linalg is imported where risk parity runs, not by every process that imports the optimiser.
+    from scipy.linalg import cho_solve as solve
+
+    return solve(*args, **kwargs)
+
+
 def _factor(h: np.ndarray):
+    from scipy.linalg import cho_factor
+
     try:
         return cho_factor(h, lower=True, check_finite=False)
     except LinAlgError:

@@ -27,6 +27,7 @@ from pypfopt import exceptions as pf_exceptions
 from . import direct
 from .constraints import Constraints
 from .errors import OptimisationError
+from .naive import equal_weight  # noqa: F401  (a strategy of this module's set; it lives where no solver is imported)
 
 T = TypeVar("T")
 
@@ -104,10 +105,6 @@ def max_return(mu: np.ndarray, symbols: Sequence[str], cons: Constraints) -> flo
 
 
 # ---------------------------------------------------------------------------
-
-
-def equal_weight(symbols: Sequence[str]) -> np.ndarray:
-    return np.full(len(symbols), 1.0 / len(symbols))
 
 
 def max_sharpe(

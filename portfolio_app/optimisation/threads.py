@@ -11,6 +11,7 @@ moment also runs on one thread: slower at worst, never wrong.
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -22,17 +23,28 @@ T = TypeVar("T")
 _lock = threading.Lock()
 _active = 0
 _limiter: Any = None
+# threadpoolctl finds the BLAS libraries by walking every loaded shared object (about 10 ms): once, and again
+# only when modules were imported since (a new extension may have brought its own BLAS), not per optimisation.
+_controller: Any = None
+_modules_seen = -1
+
+
+def _blas_controller():
+    global _controller, _modules_seen
+    if _controller is None or len(sys.modules) != _modules_seen:
+        from threadpoolctl import ThreadpoolController
+
+        _controller, _modules_seen = ThreadpoolController(), len(sys.modules)
+    return _controller
 
 
 def single_threaded_blas(fn: Callable[..., T]) -> Callable[..., T]:
     @functools.wraps(fn)
     def wrapper(*args, **kwargs) -> T:
         global _active, _limiter
-        from threadpoolctl import threadpool_limits
-
         with _lock:
             if _active == 0:
-                _limiter = threadpool_limits(1, user_api="blas")
+                _limiter = _blas_controller().limit(limits=1, user_api="blas")
             _active += 1
         try:
             return fn(*args, **kwargs)

@@ -53,7 +53,7 @@ def risk_monitor_recompute(*, portfolio_id: int) -> dict:
     limits = [c.limit for c in engine.limits]
     desk_ctx = desk_context(engine=engine, portfolio_id=portfolio_id, loaded=loaded)  # desk-wide limits: the desk's figure
     util = {k: finite(v) for k, v in limit_utilisation(limits, snap, desk_ctx).items()}
-    names = {str(c.id): c for c in engine.limits}
+    names = {c.key: c for c in engine.limits}  # the id, or the name of a limit with none (the instrument restricted list)
     utilisation_set(portfolio_id, util, names)
     over = {}
     for key, u in util.items():
@@ -65,7 +65,7 @@ def risk_monitor_recompute(*, portfolio_id: int) -> dict:
             continue
         level = "over" if c.kind != K.RESTRICTED_INSTRUMENTS else "holding a restricted instrument"
         pct = f"{u * 100:.0f}% of" if u is not None else "unmeasurable against"
-        over[limit_alert_key(portfolio_id, c.id)] = {
+        over[limit_alert_key(portfolio_id, c.key)] = {
             "kind": "limit_breach",
             "severity": Alert.Severity.CRITICAL if c.action == K.BLOCK else Alert.Severity.WARNING,
             "message": f"{snap.name}: {level} limit '{c.name}' ({pct} the threshold)",

@@ -1,8 +1,10 @@
 """The pre-trade check every order passes through, and the record of each result.
 
 The engine (``risk_app.checks.PreTradeRiskEngine``) is built from the enabled
-limits and cached per process under the limits' version token
-(``RiskLimitsVersion``, bumped in the same transaction as any limit change):
+limits and the instruments an admin put on the restricted list (``Instrument.restricted``,
+one more restricted-instruments limit, ``instrument_restricted_limit``), and cached per
+process under the limits' version token (``RiskLimitsVersion``, bumped in the same
+transaction as any limit change or restricted flag change):
 each check reads the token (one primary-key query) and rebuilds when it
 differs, so a committed change applies on every worker at the next check.
 The kill switch is read per check as well (``snapshots.trading_states_for``),
@@ -25,6 +27,7 @@ from risk_app import checks as K
 from risk_app.checks import Limit, PreTradeRiskEngine
 from risk_app.desk_book import desk_context, desk_gate_open
 from risk_app.instrumentation import verdicts_count
+from market_app.models import Instrument
 from risk_app.models import RiskCheck, RiskLimit, RiskLimitsVersion
 from risk_app.snapshots import slice_snapshot_load, snapshot_load
 
@@ -42,6 +45,18 @@ def limit_of(row: RiskLimit) -> Limit:
     )
 
 
+INSTRUMENT_RESTRICTED_LIST = "Instrument restricted list"
+
+
+def instrument_restricted_limit() -> Limit | None:
+    """The instruments flagged restricted as a desk-wide blocking restricted-instruments limit (None when there are none)."""
+    symbols = sorted(Instrument.objects.filter(restricted=True).values_list("symbol", flat=True))
+    if not symbols:
+        return None
+    return Limit(id=None, name=INSTRUMENT_RESTRICTED_LIST, kind=K.RESTRICTED_INSTRUMENTS, threshold=0, scope=K.SCOPE_DESK,
+                 action=K.BLOCK, params={"symbols": symbols})
+
+
 def limits_token() -> str:
     return RiskLimitsVersion.objects.filter(pk=1).values_list("token", flat=True).first() or ""
 
@@ -56,7 +71,9 @@ def engine_get() -> PreTradeRiskEngine:
     with _lock:
         if _engine is not None and _engine[0] == token:
             return _engine[1]
-        engine = PreTradeRiskEngine([limit_of(r) for r in RiskLimit.objects.filter(enabled=True)])
+        limits = [limit_of(r) for r in RiskLimit.objects.filter(enabled=True)]
+        restricted = instrument_restricted_limit()
+        engine = PreTradeRiskEngine(limits + [restricted] if restricted else limits)
         engine.lookback_s = max(
             [DEFAULT_LOOKBACK_S]
             + [c.thr for c in engine.limits if c.kind == K.DUPLICATE_WINDOW_S]

@@ -8,7 +8,9 @@ from signals_app.services.agents import (
     agent_run,
     agent_run_due,
     agent_update,
+    agent_config_of,
     agent_validate,
+    agent_version_restore,
     demo_agents,
     schedule_due,
 )
@@ -22,6 +24,6 @@ from signals_app.services.signals import (
 
 __all__ = [
     "AgentForbidden", "AgentInvalid", "AgentRunResult", "SignalBatchForbidden", "SignalBatchInvalid", "SignalBatchResult",
-    "agent_create", "agent_run", "agent_run_due", "agent_update", "agent_validate", "demo_agents", "schedule_due",
+    "agent_create", "agent_run", "agent_run_due", "agent_update", "agent_validate", "agent_config_of", "agent_version_restore", "demo_agents", "schedule_due",
     "signal_batch_create", "signal_records_store",
 ]

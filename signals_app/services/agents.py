@@ -26,7 +26,8 @@ from desk import roles
 from signals_app.agents import get_agent_type, validate_config
 from signals_app.agents.base import NEW_YORK
 from desk.interfaces import ConfigError
-from signals_app.models import AGENT_SCHEDULES, Agent
+from desk.versions import config_diff
+from signals_app.models import AGENT_SCHEDULES, AGENT_VERSIONED, Agent, AgentVersion
 from signals_app.services.signals import _market_now, signal_records_store
 
 log = logging.getLogger(__name__)
@@ -113,16 +114,43 @@ def agent_create(*, actor, name: str, type: str, config: dict | None = None, wei
     clean = agent_validate(name=name, type=type, config=config, weight=weight, schedule=schedule, owner=owner)
     agent = Agent(**clean, enabled=bool(enabled))
     agent._history_user = actor
+    agent._change_reason = "created"
     agent.save()
+    _version_record(agent, actor=actor, reason="created")
     return agent
 
 
 UPDATABLE = ("name", "type", "config", "weight", "enabled", "owner", "schedule")
 
 
+def agent_config_of(agent: Agent) -> dict[str, Any]:
+    """The versioned part of an agent, as JSON (the weight as a string: exact)."""
+    return {f: (str(Decimal(getattr(agent, f)).quantize(Decimal("0.0001"))) if f == "weight" else getattr(agent, f))
+            for f in AGENT_VERSIONED}
+
+
+def _version_record(agent: Agent, *, actor, reason: str, before: dict | None = None,
+                    restored_from: int | None = None) -> AgentVersion | None:
+    """A new version if the versioned part changed (caller holds the agent's row lock). An agent
+    changed before versions existed gets its earlier configuration as version 1 first."""
+    last = AgentVersion.objects.filter(agent=agent).order_by("-number").first()
+    if last is None and before is not None:
+        last = AgentVersion.objects.create(agent=agent, number=1, config=before, reason="configuration before versioning")
+    config = agent_config_of(agent)
+    if last is not None and last.config == config:
+        return None
+    return AgentVersion.objects.create(
+        agent=agent, number=(last.number + 1) if last else 1, config=config,
+        diff=config_diff(last.config if last else None, config), reason=reason, actor=actor, restored_from=restored_from,
+    )
+
+
 @transaction.atomic
-def agent_update(*, actor, agent_id: int, **changes: Any) -> Agent:
-    """Change some of an agent's fields (locks its row); the next run reads them. Nothing is saved on error."""
+def agent_update(*, actor, agent_id: int, reason: str = "", _restored_from: int | None = None, **changes: Any) -> Agent:
+    """Change some of an agent's fields (locks its row); the next run reads them. Nothing is saved on error.
+
+    A change of the versioned part (``AGENT_VERSIONED``) records a new ``AgentVersion`` with ``reason``.
+    """
     _require_admin(actor)
     unknown = sorted(set(changes) - set(UPDATABLE))
     if unknown:
@@ -135,12 +163,34 @@ def agent_update(*, actor, agent_id: int, **changes: Any) -> Agent:
                            exclude_id=agent.id)
     clean["enabled"] = merged["enabled"]
     changed = [f for f in UPDATABLE if getattr(agent, f) != clean[f]]
+    before = agent_config_of(agent)
     for f in changed:
         setattr(agent, f, clean[f])
     if changed:
         agent._history_user = actor
+        agent._change_reason = (reason or "").strip()[:100] or None
         agent.save(update_fields=[*changed, "updated_at"])
+        _version_record(agent, actor=actor, reason=(reason or "").strip(), before=before, restored_from=_restored_from)
     return agent
+
+
+@transaction.atomic
+def agent_version_restore(*, actor, agent_id: int, number: Any, reason: str = "") -> Agent:
+    """Make version ``number``'s configuration the agent's current one: one action, itself a new version."""
+    _require_admin(actor)
+    try:
+        number = int(number)
+    except (TypeError, ValueError):
+        raise AgentInvalid({"number": f"must be a version number, got {number!r}"}) from None
+    Agent.objects.select_for_update().get(pk=agent_id)
+    version = AgentVersion.objects.filter(agent_id=agent_id, number=number).first()
+    if version is None:
+        raise AgentInvalid({"number": f"this agent has no version {number}"})
+    text = f"restored version {number}" + (f": {reason.strip()}" if (reason or "").strip() else "")
+    fields = dict(version.config)
+    if "weight" in fields:
+        fields["weight"] = Decimal(str(fields["weight"]))
+    return agent_update(actor=actor, agent_id=agent_id, reason=text, _restored_from=number, **fields)
 
 
 # ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
-// The Overview: NAV and exposures revalued on every (conflated) price.tick, fills prepended
-// to the ticker as fill.created arrives, and the server-drawn panels re-fetched (debounced)
-// when a fill, proposal, alert or trading state of this portfolio changes, or on "resync".
+// The Overview: NAV, exposures, P&L and today's NAV line revalued on every (conflated) price.tick,
+// fills prepended to the ticker as fill.created arrives, working orders' progress moved in place as
+// order.updated arrives, and the server-drawn panels re-fetched (debounced) when a fill, order,
+// proposal, alert or trading state of this portfolio changes, or on "resync".
 // No inline script or style (CSP): the chart is drawn here from the page's JSON data.
 (function () {
   "use strict";
@@ -10,6 +11,7 @@
   const SVG = "http://www.w3.org/2000/svg";
   const desk = window.desk || { fmtNum: function (v, p) { return Number(v).toFixed(p); }, fmtTime: function (s) { return s; } };
   const lastTick = {};  // symbol -> latest mark seen on this page
+  let lastTickTs = null;  // market time of the latest tick (ISO)
 
   function $(id) { return document.getElementById(id); }
   function num(v) { const n = Number(v); return Number.isFinite(n) ? n : null; }
@@ -36,7 +38,7 @@
     if (!kpis) return;
     const cash = num(kpis.dataset.cash) || 0;
     const prevNav = num(kpis.dataset.prevNav);
-    let net = 0, gross = 0;
+    let net = 0, gross = 0, upnlTotal = 0;
     const rows = document.querySelectorAll("#ov-position-table tbody tr[data-symbol]");
     rows.forEach(function (tr) {
       const q = num(tr.dataset.qty) || 0;
@@ -50,13 +52,21 @@
       setText(tr.querySelector('[data-cell="mark"]'), px(mark));
       setText(tr.querySelector('[data-cell="value"]'), money(value));
       const upnl = (mark - (num(tr.dataset.avg) || 0)) * q;
+      upnlTotal += upnl;
       setText(tr.querySelector('[data-cell="upnl"]'), signedMoney(upnl), signCls(Math.round(upnl * 100)));
     });
     const nav = cash + net;
     rows.forEach(function (tr) {
       const v = num(tr.dataset.value);
-      if (v !== null && nav) setText(tr.querySelector('[data-cell="weight"]'), pct(v / nav));
+      if (v === null || !nav) return;
+      setText(tr.querySelector('[data-cell="weight"]'), pct(v / nav));
+      const target = num(tr.dataset.target === "" ? null : tr.dataset.target);
+      if (target !== null) {
+        const gap = Math.round((target - v / nav) * 1000) / 10;  // percent, one place, as the server shows it
+        setText(tr.querySelector('[data-cell="gap"]'), (gap >= 0 ? "+" : "-") + Math.abs(gap).toFixed(1) + "%");
+      }
     });
+    if (rows.length) setText($("ov-upnl-total"), signedMoney(upnlTotal), signCls(Math.round(upnlTotal * 100)));
     setText($("kpi-nav"), money(nav));
     setText($("kpi-cash"), money(cash));
     if (nav) { setText($("kpi-gross"), pct(gross / nav)); setText($("kpi-net"), pct(net / nav)); }
@@ -67,6 +77,7 @@
       setText($("kpi-pnl-pct"), "(" + (pnl >= 0 ? "+" : "-") + Math.abs(pnl / prevNav * 100).toFixed(2) + "%)", cls);
     }
     updateChartNow(nav);
+    updateIntraday(nav);
   }
 
   // --- Equity vs benchmark (SVG, drawn from #ov-chart-data) ------------------------------
@@ -131,6 +142,91 @@
     if (chart.dot) chart.dot.setAttribute("cy", chart.scale.y(nav));
   }
 
+  // --- Today: NAV since the open (left axis) and P&L against the previous close (right) ----
+  let intraday = null;
+  function drawIntraday() {
+    const svg = $("ov-intraday-chart");
+    const dataEl = $("ov-intraday-data");
+    if (!svg || !dataEl) return;
+    intraday = JSON.parse(dataEl.textContent);
+    while (svg.firstChild) svg.removeChild(svg.firstChild);
+    const pts = intraday.points || [];
+    if (!pts.length || !intraday.open) return;
+    const W = 480, H = 230, L = 74, R = 62, T = 8, B = 22;
+    const t0 = Date.parse(intraday.open), t1 = Date.parse(intraday.close);
+    const prev = intraday.prev_nav;
+    const values = pts.map(function (p) { return p[1]; });
+    if (prev !== null && prev !== undefined) values.push(prev);
+    let lo = Math.min.apply(null, values), hi = Math.max.apply(null, values);
+    if (hi - lo < Math.abs(hi) * 0.0005) { lo -= Math.abs(hi) * 0.0005 + 1; hi += Math.abs(hi) * 0.0005 + 1; }
+    const pad = (hi - lo) * 0.1; lo -= pad; hi += pad;
+    const x = function (iso) { return L + Math.max(0, Math.min(1, (Date.parse(iso) - t0) / (t1 - t0))) * (W - L - R); };
+    const y = function (v) { return T + (1 - (v - lo) / (hi - lo)) * (H - T - B); };
+    intraday.scale = { x: x, y: y, lo: lo, hi: hi };
+    for (let i = 0; i <= 4; i += 1) {
+      const v = lo + (hi - lo) * i / 4;
+      svg.appendChild(el("line", { class: "gridline", x1: L, x2: W - R, y1: y(v), y2: y(v) }));
+      svg.appendChild(el("text", { class: "tick", x: L - 6, y: y(v), "text-anchor": "end", "dominant-baseline": "middle" }, desk.fmtNum(v, 0)));
+      if (prev !== null && prev !== undefined) {
+        const p = v - prev;
+        svg.appendChild(el("text", { class: "tick", x: W - R + 6, y: y(v), "text-anchor": "start", "dominant-baseline": "middle" }, (p > 0 ? "+" : (p < 0 ? "-" : "")) + desk.fmtNum(Math.abs(p), 0)));
+      }
+    }
+    if (prev !== null && prev !== undefined) svg.appendChild(el("line", { class: "zero", x1: L, x2: W - R, y1: y(prev), y2: y(prev) }));
+    [intraday.open, intraday.close].forEach(function (iso, k) {
+      svg.appendChild(el("text", { class: "tick", x: x(iso), y: H - 6, "text-anchor": k === 0 ? "start" : "end" }, desk.fmtTime(iso)));
+    });
+    const line = el("polyline", { class: "equity", points: pts.map(function (p) { return x(p[0]).toFixed(1) + "," + y(p[1]).toFixed(1); }).join(" ") });
+    svg.appendChild(line);
+    intraday.line = line;
+    const last = pts[pts.length - 1];
+    intraday.dot = el("circle", { class: "equity-dot", cx: x(last[0]), cy: y(last[1]), r: 3.5 });
+    svg.appendChild(intraday.dot);
+  }
+  function updateIntraday(nav) {
+    if (!intraday || !intraday.scale || !intraday.points || !intraday.points.length) return;
+    const pts = intraday.points;
+    const last = pts[pts.length - 1];
+    const ts = lastTickTs || last[0];
+    if (Date.parse(ts) > Date.parse(intraday.close)) return;
+    // A new point each market minute; within the minute the last point moves.
+    if (Date.parse(ts) - Date.parse(last[0]) >= 60000) pts.push([ts, nav]); else { last[1] = nav; }
+    if (nav < intraday.scale.lo || nav > intraday.scale.hi) {
+      const keep = { points: pts, open: intraday.open, close: intraday.close, prev_nav: intraday.prev_nav };
+      $("ov-intraday-data").textContent = JSON.stringify(keep);
+      drawIntraday();
+      return;
+    }
+    const s = intraday.scale;
+    intraday.line.setAttribute("points", pts.map(function (p) { return s.x(p[0]).toFixed(1) + "," + s.y(p[1]).toFixed(1); }).join(" "));
+    const end = pts[pts.length - 1];
+    intraday.dot.setAttribute("cx", s.x(end[0]));
+    intraday.dot.setAttribute("cy", s.y(end[1]));
+    intraday.dot.dataset.nav = String(end[1]);
+  }
+
+  // --- Working orders: progress in place ------------------------------------------------
+  function updateWorking(d) {
+    if (d.parent_id) return false;
+    const tr = document.querySelector('#working-rows tr[data-order-id="' + d.id + '"]');
+    if (!tr) return false;
+    const q = num(d.quantity) || num(tr.dataset.qty) || 0;
+    const f = num(d.filled_qty) || 0;
+    flashing = true;
+    setText(tr.querySelector('[data-cell="filled"]'), qty(f));
+    const bar = tr.querySelector('[data-cell="progress"]');
+    if (bar && q) bar.value = f / q;
+    setText(tr.querySelector('[data-cell="pct"]'), q ? Math.round(f / q * 100) + "%" : "—");
+    if (d.avg_px !== null && d.avg_px !== undefined) setText(tr.querySelector('[data-cell="avg"]'), px(num(d.avg_px)));
+    setText(tr.querySelector('[data-cell="status"]'), d.status);
+    flashing = false;
+    tr.dataset.status = d.status;
+    tr.dataset.filled = String(f);
+    const open = ["INITIALIZED", "SUBMITTED", "ACCEPTED", "PARTIALLY_FILLED", "PENDING_UPDATE", "PENDING_CANCEL"];
+    if (open.indexOf(d.status) < 0) tr.classList.add("done");
+    return true;
+  }
+
   // --- Fills ticker ----------------------------------------------------------------------
   function cell(text, cls) { const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; return td; }
   function prependFill(d) {
@@ -175,8 +271,12 @@
       const data = doc.getElementById("ov-chart-data");
       const mine = $("ov-chart-data");
       if (data && mine) mine.textContent = data.textContent;
+      const day = doc.getElementById("ov-intraday-data");
+      const myDay = $("ov-intraday-data");
+      if (day && myDay) myDay.textContent = day.textContent;
       wirePicker();
       drawChart();
+      drawIntraday();
       revalue();
     } catch (e) {
       console.error("overview: refresh failed", e);
@@ -195,6 +295,7 @@
     window.desk.on("price.tick", function (msg) {
       const ticks = msg.data.ticks || {};
       let touched = false;
+      if (msg.data.ts) lastTickTs = msg.data.ts;
       Object.keys(ticks).forEach(function (s) {
         const p = num(ticks[s] && ticks[s].px);
         if (p !== null) { lastTick[s] = p; touched = true; }
@@ -213,6 +314,13 @@
       flashing = true; revalue(); flashing = false;
       if (!row) refreshSoon(); else refreshSoon(1500);  // a new symbol needs the server's row
     });
+    window.desk.on("order.updated", function (msg) {
+      if (!mine(msg)) return;
+      const d = msg.data;
+      if (d.parent_id) return;  // a child slice: its parent's update follows
+      if (!updateWorking(d)) refreshSoon(1000);  // a new working order needs the server's row
+      else if (document.querySelector('#working-rows tr[data-order-id="' + d.id + '"].done')) refreshSoon(3000);
+    });
     ["proposal.updated", "alert.raised", "alert.updated", "alert.resolved"].forEach(function (t) {
       window.desk.on(t, function (msg) { if (!msg.data.portfolio_id || mine(msg)) refreshSoon(); });
     });
@@ -230,4 +338,5 @@
   }
   wirePicker();
   drawChart();
+  drawIntraday();
 })();

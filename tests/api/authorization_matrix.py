@@ -15,7 +15,11 @@ admin. Placeholders in paths and bodies name objects of the test desk:
 - ``{own_agent}`` / ``{other_agent}``: an agent the API client owns / one it does not;
 - ``{limit}``, ``{change}`` (a pending limit change by another officer), ``{rearm}`` (a
   re-arm request by another officer), ``{run}`` (research backtest), ``{rule}`` (alert rule),
-  ``{recon_break}`` (an open reconciliation break).
+  ``{recon_break}`` (an open reconciliation break), ``{other_trader}`` (the other portfolio's trader, a user
+  admins manage), ``{instrument}`` (the instrument ``{symbol}`` names); ``{own_eod}`` / ``{other_eod}`` /
+  ``{desk_eod}``: the end-of-day report of the trader's portfolio, of another trader's, of the desk;
+  ``{rollout}`` (a rollout in shadow over ``{other_pf}``), ``{promotion}`` (an admin's pending promotion of
+  another rollout), ``{v1}`` (version 1).
 
 Websocket rows: ``CONNECT`` expects 101 (accepted) or the close code; ``GROUP`` rows say
 whether the socket joins that group (1) or not (0).
@@ -37,6 +41,11 @@ ORDER = {"portfolio": "{own_pf}", "symbol": "{symbol}", "side": "BUY", "quantity
 LIMIT = {"name": "Matrix limit", "kind": "max_order_qty", "threshold": "1000", "reason": "matrix"}
 CHECK = {"portfolio": "{own_pf}", "symbol": "{symbol}", "side": "BUY", "quantity": "10"}
 BACKTEST = {"strategy": "equal_weight", "start": "2021-01-04", "end": "2021-03-31"}
+NEW_USER = {"username": "matrix-user", "roles": "Trader", "password": "Matrix-pass-phrase-42", "portfolios": "{own_pf}", "reason": "matrix"}
+PORTFOLIO = {"name": "Matrix Book", "account": "cash", "initial_margin": "0.5", "gross_limit": "1", "strategy": "max_sharpe",
+             "strategy_params": "{}", "constraints": "{}", "policy_kind": "calendar", "policy_frequency": "monthly", "reason": "matrix"}
+INSTRUMENT = {"name": "Matrix", "lot_size": "1", "tick_size": "0.01", "adv": "1000000", "tradable": "on", "restricted": "on",
+              "reason": "matrix"}
 
 A, P, W = "API", "page", "websocket"
 ANY_READY = (200, 503)  # readiness depends on the machine's Redis/broker, not on the caller
@@ -62,7 +71,19 @@ MATRIX: list[tuple] = [
     (A, "PATCH", "/api/v1/agents/{own_agent}/", {"weight": "0.5"}, (401, 403, 403, 403, 200), "only admins change agents"),
     (A, "POST", "/api/v1/agents/{own_agent}/run/", None, (401, 403, 403, 403, 202), "only admins run agents"),
     (A, "PATCH", "/api/v1/agents/{own_agent}/mode/", {"mode": "shadow", "reason": "matrix"}, (401, 403, 403, 403, 200), "rollout: admins"),
+    (A, "GET", "/api/v1/agents/{own_agent}/versions/", None, (401, 200, 200, 200, 200), "who, when, why, the diff"),
+    (A, "GET", "/api/v1/agents/{other_agent}/versions/", None, (401, 200, 200, 404, 200), "another client's agent is invisible"),
+    (A, "POST", "/api/v1/agents/{own_agent}/versions/{v1}/restore/", {"reason": "matrix"}, (401, 403, 403, 403, 200), "only admins change agents"),
     (A, "GET", "/api/v1/aggregates/", None, (401, 200, 200, 200, 200), "API clients: views of their own agents"),
+    # --- gradual rollout (versions of a strategy: shadow -> canary -> full) -------------------------
+    (A, "GET", "/api/v1/rollouts/", None, (401, 200, 200, 403, 200), "traders: rollouts touching their portfolios"),
+    (A, "POST", "/api/v1/rollouts/", {"name": "matrix-new", "portfolios": ["{own_pf}"], "candidate": {"strategy": "min_volatility"}, "reason": "matrix"}, (401, 403, 403, 403, 201), "admins start a rollout"),
+    (A, "GET", "/api/v1/rollouts/{rollout}/", None, (401, 404, 200, 403, 200), "…a trader sees one touching their portfolios"),
+    (A, "POST", "/api/v1/rollouts/{rollout}/promotions/", {"reason": "matrix", "canary": ["{other_pf}"]}, (401, 403, 403, 403, 201), "admins request a promotion"),
+    (A, "POST", "/api/v1/rollouts/promotions/{promotion}/approve/", {}, (401, 403, 200, 403, 403), "a risk officer signs off (never their own request)"),
+    (A, "POST", "/api/v1/rollouts/promotions/{promotion}/reject/", {"reason": "matrix"}, (401, 403, 200, 403, 403), ""),
+    (A, "POST", "/api/v1/rollouts/{rollout}/rollback/", {"reason": "matrix"}, (401, 403, 409, 403, 409), "admins, risk officers (this one is in shadow: 409)"),
+    (A, "POST", "/api/v1/rollouts/{rollout}/abandon/", {"reason": "matrix"}, (401, 403, 403, 403, 200), "admins, while in shadow"),
     # --- portfolios and proposals ----------------------------------------------------------------
     (A, "GET", "/api/v1/portfolios/", None, (401, 200, 200, 403, 200), "traders: their portfolios"),
     (A, "GET", "/api/v1/portfolios/{own_pf}/", None, (401, 200, 200, 403, 200), ""),
@@ -70,6 +91,10 @@ MATRIX: list[tuple] = [
     (A, "GET", "/api/v1/portfolios/{own_pf}/frontier/", None, (401, 200, 200, 403, 200), ""),
     (A, "GET", "/api/v1/portfolios/{other_pf}/frontier/", None, (401, 404, 200, 403, 200), ""),
     (A, "PATCH", "/api/v1/portfolios/{own_pf}/mode/", {"mode": "shadow", "reason": "matrix"}, (401, 403, 403, 403, 200), "rollout: admins"),
+    (A, "PATCH", "/api/v1/portfolios/{own_pf}/strategy/", {"strategy_params": {"lookback_days": 500}, "reason": "matrix"}, (401, 403, 403, 403, 200), "strategy versions: admins"),
+    (A, "GET", "/api/v1/portfolios/{own_pf}/strategy/versions/", None, (401, 200, 200, 403, 200), ""),
+    (A, "GET", "/api/v1/portfolios/{other_pf}/strategy/versions/", None, (401, 404, 200, 403, 200), "another trader's portfolio is invisible"),
+    (A, "POST", "/api/v1/portfolios/{own_pf}/strategy/versions/{v1}/restore/", {"reason": "matrix"}, (401, 403, 403, 403, 200), "restore: admins, itself a version"),
     (A, "POST", "/api/v1/portfolios/{own_pf}/proposals/", None, (401, 202, 403, 403, 403), "only an owning trader requests a rebalance"),
     (A, "POST", "/api/v1/portfolios/{other_pf}/proposals/", None, (401, 403, 403, 403, 403), ""),
     (A, "GET", "/api/v1/proposals/", None, (401, 200, 200, 403, 200), "traders: their portfolios' proposals"),
@@ -91,6 +116,18 @@ MATRIX: list[tuple] = [
     (A, "POST", "/api/v1/portfolios/{own_pf}/cancel-all/", {}, (401, 200, 200, 403, 403), "the portfolio's traders, or a risk officer"),
     (A, "POST", "/api/v1/portfolios/{other_pf}/cancel-all/", {}, (401, 403, 200, 403, 403), ""),
     (A, "GET", "/api/v1/venues/scorecard/", None, (401, 200, 200, 403, 200), ""),
+    # --- end-of-day reports --------------------------------------------------------------------------
+    (A, "GET", "/api/v1/eod-reports/", None, (401, 200, 200, 403, 200), "traders: their portfolios' reports"),
+    (A, "POST", "/api/v1/eod-reports/", {"portfolio": "{own_pf}"}, (401, 201, 201, 403, 201), "own portfolio's report: a new version, never a change"),
+    (A, "POST", "/api/v1/eod-reports/", {"portfolio": "{other_pf}"}, (401, 403, 201, 403, 201), "…another trader's portfolio's"),
+    (A, "POST", "/api/v1/eod-reports/", {}, (401, 403, 201, 403, 201), "the desk's report: risk officers and admins"),
+    (A, "GET", "/api/v1/eod-reports/{own_eod}/", None, (401, 200, 200, 403, 200), ""),
+    (A, "GET", "/api/v1/eod-reports/{other_eod}/", None, (401, 404, 200, 403, 200), "another trader's report is invisible"),
+    (A, "GET", "/api/v1/eod-reports/{desk_eod}/", None, (401, 404, 200, 403, 200), ""),
+    (A, "GET", "/api/v1/eod-reports/{own_eod}/csv/", None, (401, 200, 200, 403, 200), ""),
+    (A, "GET", "/api/v1/eod-reports/{other_eod}/csv/", None, (401, 404, 200, 403, 200), ""),
+    (A, "GET", "/api/v1/eod-reports/{own_eod}/pdf/", None, (401, 200, 200, 403, 200), ""),
+    (A, "GET", "/api/v1/eod-reports/{other_eod}/pdf/", None, (401, 404, 200, 403, 200), ""),
     # --- risk ------------------------------------------------------------------------------------
     (A, "GET", "/api/v1/risk/limits/", None, (401, 200, 200, 403, 200), "every desk user reads limits"),
     (A, "POST", "/api/v1/risk/limits/", LIMIT, (401, 403, 201, 403, 403), "only risk officers change limits (admins never)"),
@@ -163,19 +200,50 @@ MATRIX: list[tuple] = [
     (P, "GET", "/venues/reconciliation/", None, (302, 200, 200, 403, 200), "every desk user reads the runs and breaks"),
     (P, "POST", "/venues/{venue}/reconcile/", {}, (302, 403, 302, 403, 302), "Reconcile now: admins and risk officers"),
     (P, "POST", "/venues/reconciliation/breaks/{recon_break}/resolve/", {"note": "matrix"}, (302, 403, 302, 403, 302), "resolved with a note, audited who/when"),
+    (P, "GET", "/manage/", None, (302, 403, 403, 403, 302), "management pages: admins only (to Users and roles)"),
+    (P, "GET", "/manage/users/", None, (302, 403, 403, 403, 200), "users, roles, tokens: admins"),
+    (P, "POST", "/manage/users/new/", NEW_USER, (302, 403, 403, 403, 200), "the answer shows the new token once"),
+    (P, "GET", "/manage/users/{other_trader}/", None, (302, 403, 403, 403, 200), ""),
+    (P, "POST", "/manage/users/{other_trader}/", {"roles": "Trader", "portfolios": "{other_pf}", "reason": "matrix"}, (302, 403, 403, 403, 302), "roles and portfolios, audited"),
+    (P, "POST", "/manage/users/{other_trader}/deactivate/", {"reason": "matrix"}, (302, 403, 403, 403, 302), "ends their sessions and token"),
+    (P, "POST", "/manage/users/{other_trader}/activate/", {"reason": "matrix"}, (302, 403, 403, 403, 400), "(already active: a field error)"),
+    (P, "POST", "/manage/users/{other_trader}/token/", {"reason": "matrix"}, (302, 403, 403, 403, 200), "the old token fails at once"),
+    (P, "GET", "/manage/portfolios/", None, (302, 403, 403, 403, 200), "portfolios' traders, account, strategy, policy: admins"),
+    (P, "POST", "/manage/portfolios/new/", {**PORTFOLIO, "cash": "1000000"}, (302, 403, 403, 403, 302), ""),
+    (P, "GET", "/manage/portfolios/{own_pf}/", None, (302, 403, 403, 403, 200), ""),
+    (P, "POST", "/manage/portfolios/{own_pf}/", {**PORTFOLIO, "name": "Core Equity"}, (302, 403, 403, 403, 302), ""),
+    (P, "GET", "/manage/instruments/", None, (302, 403, 403, 403, 200), "lot size, ADV, restricted list: admins"),
+    (P, "GET", "/manage/instruments/{instrument}/", None, (302, 403, 403, 403, 200), ""),
+    (P, "POST", "/manage/instruments/{instrument}/", INSTRUMENT, (302, 403, 403, 403, 302), "the gate reads the restricted flag at its next check"),
+    (P, "GET", "/manage/audit/", None, (302, 403, 403, 403, 200), "who, when, before → after, why"),
     (P, "GET", "/agents/", None, (302, 200, 200, 403, 200), ""),
     (P, "POST", "/agents/{own_agent}/edit/", {"weight": "0.5", "enabled": "on"}, (302, 403, 403, 403, 302), "only admins change agents"),
+    (P, "POST", "/agents/{own_agent}/versions/{v1}/restore/", {"reason": "matrix"}, (302, 403, 403, 403, 302), "only admins change agents"),
     (P, "GET", "/backtests/", None, (302, 200, 200, 403, 200), ""),
     (P, "POST", "/backtests/", {**BACKTEST, "rebalance": "monthly", "capital": "1000000", "commission_bps": "5", "slippage_bps": "0", "fill": "close"}, (302, 302, 302, 403, 302), ""),
     (P, "GET", "/backtests/{run}/", None, (302, 200, 200, 403, 200), ""),
     (P, "GET", "/backtests/{other_paper}/", None, (302, 404, 200, 403, 200), ""),
     (P, "GET", "/backtests/{run}/tearsheet/", None, (302, 200, 200, 403, 200), ""),
     (P, "GET", "/backtests/compare/?ids={run},{own_paper}", None, (302, 200, 200, 403, 200), ""),
+    (P, "GET", "/reports/", None, (302, 200, 200, 403, 200), "end-of-day reports: traders see their portfolios'"),
+    (P, "POST", "/reports/generate/", {"portfolio": "{own_pf}"}, (302, 302, 302, 403, 302), "own portfolio's report: a new version beside the old"),
+    (P, "POST", "/reports/generate/", {"portfolio": "{other_pf}"}, (302, 403, 302, 403, 302), "…another trader's portfolio's"),
+    (P, "GET", "/reports/{own_eod}/", None, (302, 200, 200, 403, 200), ""),
+    (P, "GET", "/reports/{other_eod}/", None, (302, 404, 200, 403, 200), ""),
+    (P, "GET", "/reports/{desk_eod}/", None, (302, 404, 200, 403, 200), "the desk's: risk officers and admins"),
+    (P, "GET", "/reports/{own_eod}/csv/", None, (302, 200, 200, 403, 200), ""),
+    (P, "GET", "/reports/{other_eod}/csv/", None, (302, 404, 200, 403, 200), ""),
+    (P, "GET", "/reports/{own_eod}/pdf/", None, (302, 200, 200, 403, 200), ""),
+    (P, "GET", "/reports/{other_eod}/pdf/", None, (302, 404, 200, 403, 200), ""),
     (P, "GET", "/monitoring/", None, (302, 200, 200, 403, 200), ""),
     (P, "GET", "/monitoring/data/", None, (302, 200, 200, 403, 200), ""),
     (P, "POST", "/monitoring/rules/new/", {"name": "x"}, (302, 403, 403, 403, 302), "alert rules: admins"),
     (P, "POST", "/monitoring/rules/{rule}/", {"name": "x"}, (302, 403, 403, 403, 302), ""),
     (P, "POST", "/monitoring/mode/", {"target": "agent", "id": "{own_agent}", "mode": "shadow"}, (302, 403, 403, 403, 302), "rollout: admins"),
+    (P, "POST", "/monitoring/rollouts/{rollout}/promote/", {"reason": "matrix", "canary": "{other_pf}"}, (302, 403, 403, 403, 302), "rollout steps: the services decide who may"),
+    (P, "POST", "/monitoring/rollouts/{rollout}/rollback/", {"reason": "matrix"}, (302, 403, 302, 403, 302), "(in shadow: the page says it cannot)"),
+    (P, "POST", "/monitoring/rollouts/{rollout}/abandon/", {"reason": "matrix"}, (302, 403, 403, 403, 302), ""),
+    (P, "POST", "/monitoring/promotions/{promotion}/", {"decision": "approve"}, (302, 403, 302, 403, 403), "sign-off: risk officers"),
     # --- websocket (the browser's live channel; session cookie) ------------------------------------
     (W, "CONNECT", "/ws/desk/", None, (4401, 101, 101, 101, 101), "anonymous sockets are closed (4401)"),
     (W, "GROUP", "desk", None, (0, 1, 1, 0, 1), "desk-wide events: people only"),

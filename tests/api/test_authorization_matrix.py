@@ -80,13 +80,33 @@ def desk(demo_small, monkeypatch, settings):
     from fix_app.services import break_record
 
     recon_break = break_record(venue=venue, kind="position", detail={"why": "matrix", "symbol": symbol})
+    from ops_app.eod.services import eod_report_generate
+
+    from market_app.clock import get_clock
+
+    closed = get_clock().last_closed_session()
+    own_eod, other_eod, desk_eod = (eod_report_generate(session=closed, portfolio=p) for p in (own, other, None))
+    from ops_app.rollout import stages as rollout_stages
+    from portfolio_app.strategy_versions import strategy_update
+
+    candidate = {"strategy_params": {**(own.strategy_params or {}), "lookback_days": 504}}
+    rollout = rollout_stages.rollout_create(actor=admin, name="Matrix rollout", portfolio_ids=[other.pk],
+                                            candidate=candidate, reason="matrix", shadow_now=False)
+    promoted = rollout_stages.rollout_create(actor=admin, name="Matrix promoted", portfolio_ids=[halted.pk],
+                                             candidate=candidate, reason="matrix", shadow_now=False)
+    promotion = rollout_stages.rollout_promotion_request(actor=admin, rollout_id=promoted.pk, reason="matrix",
+                                                         canary_ids=[halted.pk])
+    strategy_update(actor=admin, portfolio_id=own.pk, reason="matrix", **candidate)
     ids = {
+        "rollout": rollout.pk, "promotion": promotion.pk, "v1": 1,
         "own_pf": own.pk, "other_pf": other.pk, "own_proposal": own_proposal.pk, "other_proposal": other_proposal.pk,
         "own_order": own_order.pk, "other_order": other_order.pk, "limit": limit.pk, "change": change.pk,
         "rearm": rearm.pk, "own_alert": own_alert.pk, "other_alert": other_alert.pk, "run": run.pk,
         "own_paper": own_paper.pk, "other_paper": other_paper.pk, "rule": rule.pk, "own_agent": own_agent.pk,
         "other_agent": other_agent.pk, "own_agent_name": own_agent.name, "other_agent_name": other_agent.name,
         "symbol": symbol, "venue": venue.pk, "venue_code": venue.code, "recon_break": recon_break.pk,
+        "other_trader": other_trader.pk, "instrument": Instrument.objects.get(symbol=symbol).pk,
+        "own_eod": own_eod.pk, "other_eod": other_eod.pk, "desk_eod": desk_eod.pk,
     }
     yield {"ids": ids, "users": {"trader": trader, "risk": risk1, "api": bot, "admin": admin}}
     set_clock(None)
@@ -101,6 +121,8 @@ def _fill(value, ids):
         return re.sub(r"\{(\w+)\}", lambda m: str(ids[m.group(1)]), value)
     if isinstance(value, dict):
         return {k: _fill(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, ids) for v in value]
     return value
 
 

@@ -93,3 +93,29 @@ def mark_page(page) -> None:
 
 def page_kept(page) -> bool:
     return page.get_attribute("html", "data-e2e-mark") == "kept"
+
+
+README_IMG = Path(__file__).resolve().parent.parent.parent / "docs" / "img"
+
+
+def demo_with_history(*, minutes_before_close: float):
+    """The demo as ``manage.py load_demo`` loads it -- Core Equity's history before the clock's start and the
+    opening proposal -- on 4 years of closes (the history's lookback), the replay anchored at the demo's start
+    date ``minutes_before_close`` market minutes before that session's close (600 wall s a session)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from market_app.clock import anchor_set, set_clock
+    from ops_app import demo
+
+    into = (390 - minutes_before_close) * 600 / 390
+    anchor_set(start_market_date="2022-01-03", seconds_per_session=600.0, wall_epoch=timezone.now() - timedelta(seconds=into))
+    set_clock(None)
+    frames = demo.price_frames()
+    original = demo.price_frames
+    demo.price_frames = lambda: (frames[0].loc["2019-01-01":], frames[1].loc["2019-01-01":])
+    try:
+        return demo.demo_load(history=True)
+    finally:
+        demo.price_frames = original

@@ -64,9 +64,17 @@ def test_fix_day_when_a_rebalance_is_approved_then_it_fills_partly_over_fix_and_
     assert Fill.objects.filter(order__proposal=p).exclude(order__venue=fix_a).exists(), "only partly over FIX"
     f = over_fix.first()
     assert f.trade_id.startswith("FIX-A:") and f.last_qty > 0 and f.commission >= 0
+    from orders_app.selectors import venue_scorecard
+
+    card = {v.code: v for v in venue_scorecard()}  # latency measured from the venue's real acknowledgements
+    assert card["FIX-A"].latency_samples > 0 and card["FIX-A"].ack_p50_ms > 0 and card["FIX-A"].first_fill_p50_ms > 0
     admin.goto(stack.url + "/orders/")
     admin.wait_for_selector("text=FIX-A")
     shot(admin, "fix-day-2-blotter-partly-over-fix")
+    admin.goto(stack.url + "/orders/?scorecard=1")
+    row = admin.locator("#scorecard tr", has_text="FIX-A")
+    assert "/" in row.text_content()  # the measured ack p50 / p95
+    shot(admin, "fix-day-2b-venue-scorecard-measured-latency")
 
     # A limit order resting at the FIX venue (the only one left enabled), then the kill switch.
     from decimal import Decimal

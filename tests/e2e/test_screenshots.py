@@ -75,7 +75,8 @@ def test_screenshots_when_each_role_visits_every_page_then_pages_render_clean(de
             if wide > 1440 and name not in OTHERS_WIP:
                 problems.append(f"{role} {name}: {wide}px wide at a 1440px viewport")
             if name == "overview":
-                for panel in ("#ov-kpis", "#ov-proposals", "#ov-fills", "#ov-alerts", "#ov-equity", "#ov-allocation"):
+                for panel in ("#ov-kpis", "#ov-next", "#ov-proposals", "#ov-working", "#ov-fills", "#ov-alerts", "#ov-equity",
+                              "#ov-intraday"):
                     box = page.locator(panel).bounding_box()
                     if box is None or box["y"] + box["height"] > 900:
                         problems.append(f"{role} overview: {panel} not above the fold ({box})")
@@ -96,3 +97,62 @@ def test_screenshots_when_each_role_visits_every_page_then_pages_render_clean(de
             problems.append(f"{role}: console errors {bad[:3]}")
         page.context.close()
     assert not problems, "\n".join(problems)
+
+
+def test_readme_pictures_when_demo_runs_then_one_per_user_is_written_to_docs(browser, transactional_db):  # noqa: F811
+    """The README's pictures, from the demo as ``make run`` starts it: the trader's overview with positions and
+    the pending proposal, the proposal being approved, the risk officer's limits with a loosening waiting for
+    a second officer, and the blotter working the approved rebalance. Written to docs/img/ at 1440x900."""
+    from django.contrib.auth import get_user_model
+
+    from execution_app.rebalance.approval import proposal_approve
+    from ops_app.demo import demo_password
+    from orders_app.models import Order
+    from risk_app.models import RiskLimit
+    from risk_app.services import limit_update
+    from tests.e2e.conftest import README_IMG, demo_with_history
+    from tests.live_stack import LiveStack
+
+    users = get_user_model().objects
+    loaded = demo_with_history(minutes_before_close=150)
+    password = demo_password()
+    README_IMG.mkdir(parents=True, exist_ok=True)
+
+    def picture(page, name):
+        page.wait_for_timeout(900)  # a tick or two, the charts drawn
+        path = README_IMG / f"{name}.png"
+        page.screenshot(path=str(path))
+        return path
+
+    with LiveStack(extra_env={"DESK_ORDER_POLL_SECONDS": "0.2"}) as stack:
+        trader = login(browser, stack, "trader", password)
+        errors = watch_console(trader)
+        trader.wait_for_selector("#live-indicator.on", timeout=20_000)
+        trader.wait_for_selector("#ov-position-table tbody tr[data-symbol]")
+        picture(trader, "overview")
+
+        trader.goto(stack.url + f"/proposals/{loaded.proposal_id}/")
+        trader.wait_for_selector("button[data-action=approve]", timeout=20_000)
+        picture(trader, "proposal")
+
+        # A loosening asked for by risk2 waits for the other officer.
+        limit = RiskLimit.objects.get(name__startswith="Max order notional")
+        limit_update(limit_id=limit.pk, actor=users.get(username="risk2"), reason="Quarter-end rebalance is larger",
+                     threshold="3000000")
+        risk = login(browser, stack, "risk", password)
+        risk_errors = watch_console(risk)
+        risk.goto(stack.url + "/risk/")
+        risk.wait_for_selector("#pending-panel button.approve", timeout=20_000)
+        risk.locator("#pending-panel").scroll_into_view_if_needed()
+        picture(risk, "risk-four-eyes")
+
+        proposal_approve(proposal_id=loaded.proposal_id, actor=users.get(username="trader"))
+        trader.goto(stack.url + "/orders/")
+        trader.wait_for_selector("#live-indicator.on", timeout=20_000)
+        wait_until(lambda: Order.objects.filter(proposal_id=loaded.proposal_id, parent__isnull=True, filled_qty__gt=0).count() >= 3,
+                   timeout=90, message="the approved rebalance partly filled")
+        picture(trader, "blotter")
+        bad = [e for e in errors + risk_errors if "Content Security Policy" in e or "Uncaught" in e]
+        assert not bad, bad
+    for name in ("overview", "proposal", "risk-four-eyes", "blotter"):
+        assert (README_IMG / f"{name}.png").stat().st_size > 20_000, name

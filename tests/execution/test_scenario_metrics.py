@@ -286,3 +286,39 @@ def test_metrics_table_when_given_raw_runs_then_computes_their_metrics():
     assert table.loc["beta", "levered"] == pytest.approx(2.0)
     assert table.loc["beta", "index"] == pytest.approx(1.0)
     assert table.loc["total_return", "index"] == pytest.approx(1.01 * 0.98 * 1.03 - 1)
+
+
+# --- The numpy statistics hold empyrical's definitions (empyrical stays the oracle; the desk no longer imports it) ----
+
+EMPYRICAL_CASES = {
+    "random walk": lambda rng: rng.normal(0.0004, 0.012, 600),
+    "first return a loss": lambda rng: np.concatenate([[-0.05], rng.normal(0.001, 0.01, 50)]),
+    "with missing returns": lambda rng: np.where(rng.random(300) < 0.05, np.nan, rng.normal(0.0, 0.02, 300)),
+    "never drew down": lambda rng: np.abs(rng.normal(0.001, 0.002, 40)),
+    "flat": lambda rng: np.zeros(30),
+    "constant gain": lambda rng: np.full(25, 0.001),
+    "two points": lambda rng: np.array([0.01, -0.02]),
+}
+
+
+@pytest.mark.parametrize("case", list(EMPYRICAL_CASES))
+@pytest.mark.parametrize("risk_free", [0.0, 0.0001])
+def test_statistics_when_computed_in_numpy_then_equal_to_empyrical(case, risk_free):
+    import empyrical
+
+    from execution_app.scenarios import metrics as m
+
+    rng = np.random.default_rng(7)
+    r = EMPYRICAL_CASES[case](rng)
+    b = rng.normal(0.0003, 0.01, len(r))
+    pairs = [
+        (m._ep_cagr(r, 252), empyrical.cagr(r, annualization=252)),
+        (m._ep_volatility(r, 252), empyrical.annual_volatility(r, annualization=252)),
+        (m._ep_sharpe(r, risk_free, 252), empyrical.sharpe_ratio(r, risk_free=risk_free, annualization=252)),
+        (m._ep_sortino(r, risk_free, 252), empyrical.sortino_ratio(r, required_return=risk_free, annualization=252)),
+        (m._ep_max_drawdown(r), empyrical.max_drawdown(r)),
+        (m._ep_calmar(r, 252), empyrical.calmar_ratio(r, annualization=252)),
+        *zip(m._ep_alpha_beta(r, b, risk_free, 252), empyrical.alpha_beta_aligned(r, b, risk_free=risk_free, annualization=252)),
+    ]
+    for ours, theirs in pairs:
+        assert ours == pytest.approx(float(theirs), rel=1e-9, abs=1e-12, nan_ok=True)

@@ -29,6 +29,11 @@ from fix_app import mapping
 
 log = logging.getLogger("tests.fix.stub")
 
+# Every stopped venue and its acceptor, kept for the life of the process: QuickFIX's C++ side may still hold
+# the Application (its sessions, a thread finishing a callback) after stop(); freeing the Python object under
+# it crashed the test process at a later stop.
+_RETIRED: list[object] = []
+
 
 @dataclass
 class StubOrder:
@@ -97,6 +102,7 @@ class StubVenue(fix.Application):
             t.cancel()
         if self.acceptor is not None:
             self.acceptor.stop(True)
+            _RETIRED.append((self, self.acceptor))
             self.acceptor = None
 
     def restarted(self) -> "StubVenue":

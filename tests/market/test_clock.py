@@ -413,3 +413,24 @@ def test_clock_from_settings_when_invalid_then_config_error_names_field(settings
         clock_from_settings(settings_dict)
 
     assert err.value.field == field
+
+
+def test_session_table_when_read_from_the_cache_file_then_equal_to_the_one_built_from_exchange_calendars(monkeypatch, tmp_path):
+    from desk.clock import sessions
+
+    monkeypatch.setenv("DESK_VAR_DIR", str(tmp_path))
+    sessions.session_table.cache_clear()
+    try:
+        built = sessions._session_table_built()
+        first = sessions.session_table()  # builds and writes the cache
+        [cache] = (tmp_path / "cache").glob("sessions-XNYS-*.txt")
+        sessions.session_table.cache_clear()
+        cached = sessions.session_table()  # reads it back
+        cache.write_text("not a table")
+        sessions.session_table.cache_clear()
+        rebuilt = sessions.session_table()  # a bad file is rebuilt, not an error
+    finally:
+        sessions.session_table.cache_clear()
+
+    assert first == cached == rebuilt == built
+    assert cached.opens[0].tzinfo is not None and cached.dates[0] == built.dates[0]

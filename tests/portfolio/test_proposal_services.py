@@ -155,3 +155,40 @@ def test_proposals_expire_when_draft_lost_then_failed_with_a_sentence(core):
     assert services.proposals_expire(now=later)["lost"] == 1
     p.refresh_from_db()
     assert (p.status, p.failure_code) == ("FAILED", "lost") and "Request a fresh one" in p.reason
+
+
+@pytest.fixture
+def tasks_sent(monkeypatch):
+    sent: list[tuple[str, dict]] = []
+    monkeypatch.setattr("desk.tasks.enqueue", lambda name, args=(), kwargs=None, **options: sent.append((name, kwargs)))
+    return sent
+
+
+def _move_beyond_band(p):
+    moved = {s: str(Decimal(px) * Decimal("1.05")) for s, px in p.reference_prices.items()}
+    RebalanceProposal.objects.filter(pk=p.pk).update(reference_prices=moved)
+
+
+def test_proposals_expire_when_a_desk_requested_proposal_goes_stale_then_the_desk_asks_for_a_fresh_one(
+        pending, core, tasks_sent, django_capture_on_commit_callbacks):
+    _move_beyond_band(pending)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        counts = services.proposals_expire()
+
+    assert counts["stale"] == 1 and RebalanceProposal.objects.get(pk=pending.pk).status == "STALE"
+    assert tasks_sent == [("execution_app.tasks.proposal_compute",
+                           {"portfolio_id": core.pk, "trigger": f"fresh after proposal #{pending.pk} went stale"})]
+    fresh = rebalance.proposal_create(portfolio_id=core.pk, trigger=tasks_sent[0][1]["trigger"])  # what the task runs
+    assert fresh.pk != pending.pk and fresh.status == "PENDING_APPROVAL" and fresh.created_by is None
+
+
+def test_proposals_expire_when_a_traders_own_request_goes_stale_then_left_for_the_trader_to_repeat(
+        pending, owner, tasks_sent, django_capture_on_commit_callbacks):
+    RebalanceProposal.objects.filter(pk=pending.pk).update(created_by=owner)
+    _move_beyond_band(pending)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        counts = services.proposals_expire()
+
+    assert counts["stale"] == 1 and tasks_sent == []
