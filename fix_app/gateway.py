@@ -57,6 +57,8 @@ from orders_app.models import Venue
 log = logging.getLogger("desk.fix.gateway")
 
 CLAIM = 200  # commands claimed per transaction
+QUIET_S = 0.003  # the queue quiet this long after sends: the venue's answers are in, the bookkeeping goes
+AFTER_SENDS_S = 0.05  # the bookkeeping after sends waits at most this long
 
 
 def _setting(name: str, default):
@@ -189,6 +191,8 @@ class Gateway:
         self.last_sent_seq = 0
         self.journals: dict[str, Journal] = {}  # SessionID string -> its journal
         self._sent: list[tuple[int, int]] = []  # (command id, MsgSeqNum) not yet recorded
+        self._after_due = 0.0  # when the bookkeeping after sends is due at the latest (0: none waiting)
+        self._claim_again = False
         self._applied: dict[int, tuple[int, int]] = {}  # journal offsets applied, not yet recorded
         self._offsets_due = 0.0
         self.memory = inbound.Memory()
@@ -232,8 +236,10 @@ class Gateway:
         self._listener.start()
         self.load()
         while not self.stopping.is_set():
+            # Right after sends the venue's answers are due: wait for them a moment before the bookkeeping.
+            timeout = min(self.tick_s, QUIET_S) if self._after_due else self.tick_s
             try:
-                first = self.events.get(timeout=self.tick_s)
+                first = self.events.get(timeout=timeout)
             except queue.Empty:
                 first = None
             batch = [first] if first is not None else []
@@ -259,6 +265,8 @@ class Gateway:
                 self._reports(reports)
             if wake:
                 self._guarded(self.drain)
+            if self._after_due and (first is None or time.monotonic() >= self._after_due):
+                self._guarded(self._after_sends)
             self._guarded(self.housekeeping)
         self.unload()
 
@@ -295,6 +303,7 @@ class Gateway:
                 sender, target = self._seqs(venue)
                 services.session_logged_out(venue=venue, sender=sender, target=target)
         elif kind == "refused":
+            self._flush_sent()  # the MsgSeqNum it names
             venue = self.sessions.get(item[1])
             if venue is not None and item[2]:
                 inbound.session_reject_receive(venue=venue, ref_seq_num=item[2], text=item[3])
@@ -464,6 +473,7 @@ class Gateway:
             self._guarded(lambda v=venue, a=sender, b=target: services.session_logged_out(venue=v, sender=a, target=b))
         del initiator
         gc.collect()  # the sessions die with the initiator; a new one may register the same ids
+        self._guarded(self._flush_sent)
         for journal in self.journals.values():
             journal.close()
         self.journals = {}
@@ -531,20 +541,37 @@ class Gateway:
             return False
 
     def drain(self) -> int:
-        """Send every pending command of the sessions logged on, cancels first."""
+        """Send every pending command of the sessions logged on, cancels first.
+
+        What is not on the way to the venue waits until the venue's answers have been applied
+        (``_after_sends``): the sequence numbers the commands went out with, and a second claim for a
+        command held back behind a new order this claim sent (a cancel right behind its order).
+        """
         n = 0
+        venues = {v.pk: v for v in self.sessions.values()}
         while self.logged_on:
-            cmds = services.commands_claim(venue_ids=self.logged_on, limit=CLAIM, hold_new=self.recon.held())
+            cmds = services.commands_claim(venue_ids=self.logged_on, limit=CLAIM, hold_new=self.recon.held(), venues=venues)
             for cmd in cmds:
                 self.memory.links[(cmd.venue_id, cmd.cl_ord_id)] = inbound.Link(
                     cmd.order_id, cmd.order.portfolio_id, cmd.order.parent_id, cmd.order.client_order_id, cmd.payload["symbol"],
                     cmd.payload["side"])
                 self.send(cmd)
             n += len(cmds)
-            self._flush_sent()
-            if len(cmds) < CLAIM and not services.commands_waiting(venue_ids=self.logged_on, after=cmds):
+            if len(cmds) < CLAIM:
+                if any(c.kind == FixCommand.Kind.NEW for c in cmds):
+                    self._claim_again = True
                 break
+        if (self._sent or self._claim_again) and not self._after_due:
+            self._after_due = time.monotonic() + AFTER_SENDS_S
         return n
+
+    def _after_sends(self) -> None:
+        """The bookkeeping ``drain`` left: once the queue is quiet, or ``AFTER_SENDS_S`` after the sends at the latest."""
+        self._after_due = 0.0
+        self._flush_sent()
+        if self._claim_again:
+            self._claim_again = False
+            self.drain()
 
     def _flush_sent(self) -> None:
         sent, self._sent = self._sent, []

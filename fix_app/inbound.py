@@ -3,10 +3,11 @@
 The gateway's one ORM thread applies the reports its journal holds, many to a transaction
 (``reports_receive``): each once per (venue, ExecID) - a repeat (PossDup, PossResend) finds its
 ``FixExecution`` and changes nothing; the order is found by any ClOrdID of its chain; the report
-is applied by ``orders_app.reports.report_apply`` whole or not at all. A report that breaks rolls
-its batch back; the batch is then applied one report to a transaction, and the one that breaks is
-a ``ReconciliationBreak`` with an alert. A report on no order of the desk is recorded, alerted and
-answered with a DontKnowTrade (the gateway sends it).
+is applied whole or not at all (``orders_app.report_batch``: the batch's rows read once, its
+writes made together; ``orders_app.reports.report_apply`` for the rarer kinds). A report that
+breaks is a ``ReconciliationBreak`` with an alert, recorded in the batch's transaction; the rest of
+the batch applies. A report on no order of the desk is recorded, alerted and answered with a
+DontKnowTrade (the gateway sends it).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from fix_app.models import FixCommand, FixExecution, ReconciliationBreak
 from market_app.clock import get_clock
 from orders_app.models import Order, Venue
 from desk.interfaces import FillReport, LiquiditySide, Side
+from orders_app.report_batch import Item as BatchItem
+from orders_app.report_batch import reports_apply_many
 from orders_app.reports import ReportBreak, VenueReport, report_apply
 
 log = logging.getLogger("desk.fix")
@@ -175,23 +178,113 @@ def report_receive(*, venue: Venue, report: mapping.Report, memory: Memory | Non
 
 def reports_receive(*, items: list[tuple[Venue, mapping.Report]], memory: Memory | None = None,
                     also: Callable[[], None] | None = None) -> list[Answer]:
-    """Apply many reports in one transaction (``also`` runs in it too: the journal's offset); on a break,
-    each in its own. In the order given."""
+    """Apply many reports in one transaction, in the order given (``also`` runs in it too: the journal's offset).
+
+    Each once per (venue, ExecID) - a repeat inside the batch as well as of an earlier one; the rows they
+    need are read once for the batch (``orders_app.report_batch``); a report that breaks is recorded as a
+    break in the same transaction, and the others apply.
+    """
     memory = memory or Memory()
     acked: set = set()
-    try:
-        with transaction.atomic():
-            answers = [_receive(v, r, memory, acked) for v, r in items]
-            if also is not None:
-                also()
-    except ReportBreak:
-        answers = [report_receive(venue=v, report=r, memory=memory) for v, r in items]
+    with transaction.atomic():
+        links = _links(items, memory)
+        rows = [_execution(v, r, order_id=link.order_id if link else None,
+                           outcome=FixExecution.Outcome.APPLIED if link else FixExecution.Outcome.UNKNOWN)
+                for (v, r), link in zip(items, links)]
+        claimed = _claim_many(rows)
+        answers: list[Answer | None] = [None] * len(items)
+        work: list[int] = []
+        for i, ((venue, r), link, new) in enumerate(zip(items, links, claimed)):
+            if not new:
+                answers[i] = Answer("duplicate")
+            elif link is None:
+                why = f"no order of the desk has ClOrdID {r.cl_ord_id or r.orig_cl_ord_id!r} at {venue.code}"
+                services.break_record(venue=venue, kind=ReconciliationBreak.Kind.UNKNOWN_ORDER, detail={"why": why, **r.as_detail()})
+                answers[i] = Answer("unknown", dont_know=why if r.msg_type == mapping.EXECUTION_REPORT else "")
+            else:
+                work.append(i)
+        results = reports_apply_many(items=[
+            BatchItem(links[i].order_id, _venue_report(items[i][0], items[i][1], links[i]), (links[i].portfolio_id, links[i].parent_id))
+            for i in work])
+        due: dict[int, tuple[Venue, set[str]]] = {}
+        for i, result in zip(work, results):
+            venue, r = items[i]
+            cl = r.cl_ord_id or r.orig_cl_ord_id
+            if r.kind == "STATUS":
+                services.commands_ack(venue=venue, cl_ord_id=cl, status=True)
+            elif (venue.pk, cl) not in memory.acked and (venue.pk, cl) not in acked:
+                due.setdefault(venue.pk, (venue, set()))[1].add(cl)
+            acked.add((venue.pk, cl))
+            if isinstance(result, ReportBreak):
+                answers[i] = _break_in_batch(venue, r, result)
+                continue
+            answers[i] = _applied(venue, r, result, links[i])
+        for venue, cls in due.values():
+            services.commands_ack_many(venue=venue, cl_ord_ids=cls)
         if also is not None:
-            with transaction.atomic():
-                also()
-        return answers
+            also()
     memory.acked |= acked
     return answers
+
+
+def _links(items: list[tuple[Venue, mapping.Report]], memory: Memory) -> list[Link | None]:
+    """Each report's order, from memory, else from the ClOrdID chains in one query (and their orders in another)."""
+    wanted = {(v.pk, key) for v, r in items for key in (r.cl_ord_id, r.orig_cl_ord_id)
+              if key and not any((v.pk, k) in memory.links for k in (r.cl_ord_id, r.orig_cl_ord_id) if k)}
+    if wanted:
+        found = services.links_find(keys=wanted)
+        orders = {o.pk: o for o in Order.objects.select_related("instrument").filter(pk__in={o for o in found.values()})}
+        for key, order_id in found.items():
+            memory.links[key] = Link.of(orders[order_id])
+    out = []
+    for v, r in items:
+        out.append(next((memory.links[(v.pk, k)] for k in (r.cl_ord_id, r.orig_cl_ord_id) if k and (v.pk, k) in memory.links), None))
+    return out
+
+
+def _claim_many(rows: list[FixExecution]) -> list[bool]:
+    """Insert each row unless its (venue, ExecID) is there already or comes earlier in ``rows``: one statement."""
+    first: dict[tuple[int, str], int] = {}
+    for i, row in enumerate(rows):
+        first.setdefault((row.venue_id, row.exec_id), i)
+    fresh = [rows[i] for i in sorted(first.values())]
+    if not fresh:
+        return [False] * len(rows)
+    fields = [f for f in FixExecution._meta.concrete_fields if not f.primary_key]
+    table = connection.ops.quote_name(FixExecution._meta.db_table)
+    cols = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    one = f"({', '.join(['%s'] * len(fields))})"
+    values = [f.get_db_prep_save(f.pre_save(row, add=True), connection) for row in fresh for f in fields]
+    with connection.cursor() as cur:
+        cur.execute(f"INSERT INTO {table} ({cols}) VALUES {', '.join([one] * len(fresh))} "
+                    f"ON CONFLICT (venue_id, exec_id) DO NOTHING RETURNING id, venue_id, exec_id", values)
+        got = {(venue_id, exec_id): pk for pk, venue_id, exec_id in cur.fetchall()}
+    for row in fresh:
+        row.pk = got.get((row.venue_id, row.exec_id))
+    return [first[(row.venue_id, row.exec_id)] == i and (row.venue_id, row.exec_id) in got for i, row in enumerate(rows)]
+
+
+def _applied(venue: Venue, r: mapping.Report, outcome, link: Link) -> Answer:
+    if r.kind == "REPLACED" and r.cl_ord_id:
+        services.link_live(venue=venue, cl_ord_id=r.cl_ord_id)
+    if r.kind in ("BUST", "CORRECT") and not outcome.noop:
+        verb = "busted" if r.kind == "BUST" else "corrected"
+        services.break_record(
+            venue=venue, kind=ReconciliationBreak.Kind.BUST if r.kind == "BUST" else ReconciliationBreak.Kind.CORRECT,
+            detail={"why": f"trade {r.exec_ref_id} {verb} by the venue", **r.as_detail()}, order=Order.objects.get(pk=link.order_id),
+            severity="critical", resolution=f"applied: fill {trade_id(venue, r.exec_ref_id)} {verb}, position rebooked",
+        )
+    return Answer("applied")
+
+
+def _break_in_batch(venue: Venue, r: mapping.Report, b: ReportBreak) -> Answer:
+    """A report of a batch that broke (nothing of it applied): its execution row says so, and the break is recorded."""
+    detail = {"why": b.why, "desk_status": b.status, **r.as_detail()}
+    FixExecution.objects.filter(venue=venue, exec_id=r.exec_id).update(outcome=FixExecution.Outcome.BREAK, detail=detail,
+                                                                       order_id=b.order_id)
+    services.break_record(venue=venue, kind=b.kind, detail=detail, order=Order.objects.filter(pk=b.order_id).first())
+    log.warning("fix.break", extra={"venue": venue.code, "exec_id": r.exec_id, "why": b.why})
+    return Answer("break")
 
 
 @transaction.atomic

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 
 from django.conf import settings
@@ -26,6 +26,7 @@ from desk.redis import get_redis
 from fix_app import mapping
 from fix_app.models import ClOrdLink, FixCommand, FixSequenceReset, FixSession, ReconciliationBreak
 from orders_app.models import Order, Venue
+from orders_app.report_batch import rows_update
 from risk_app.services.alerts import alert_raise, alert_resolve
 
 log = logging.getLogger("desk.fix")
@@ -83,19 +84,22 @@ def command_withdraw(cmd: FixCommand, *, why: str) -> None:
     cmd.save(update_fields=["state", "last_error", "updated_at"])
 
 
-def commands_claim(*, venue_ids: Iterable[int], limit: int = 200, hold_new: Iterable[int] = ()) -> list[FixCommand]:
+def commands_claim(*, venue_ids: Iterable[int], limit: int = 200, hold_new: Iterable[int] = (),
+                   venues: Mapping[int, Venue] | None = None) -> list[FixCommand]:
     """Pending commands of the given venues, marked sent (committed) before the caller sends them.
 
     Cancels first, then replaces, status requests and new orders (``mapping.PRIORITY``); a command
     about an order whose NewOrderSingle has not gone out yet waits for the next claim. New orders for
     the venues in ``hold_new`` (being reconciled) wait; their cancels, replaces and status requests go.
+    Each command comes with its venue (from ``venues`` when given) and its order's client order id,
+    portfolio and parent (the rest of the order is read if asked for).
     """
     venue_ids = list(venue_ids)
     hold_new = list(hold_new)
     if not venue_ids:
         return []
     if connection.vendor == "postgresql":
-        return _claim_pg(venue_ids, limit, hold_new)
+        return _claim_pg(venue_ids, limit, hold_new, venues)
     with transaction.atomic():
         qs = FixCommand.objects.filter(state=FixCommand.State.PENDING, venue_id__in=venue_ids)
         if hold_new:
@@ -116,32 +120,48 @@ def commands_claim(*, venue_ids: Iterable[int], limit: int = 200, hold_new: Iter
 
 
 _CLAIM_PG = """
-UPDATE {t} SET state = 'sent', sent_at = %s, attempts = attempts + 1, updated_at = %s
-WHERE id IN (
-    SELECT c.id FROM {t} c
-    WHERE c.state = 'pending' AND c.venue_id = ANY(%s) AND NOT (c.kind = 'new' AND c.venue_id = ANY(%s::bigint[]))
-      AND (c.kind = 'new' OR NOT EXISTS (
-          SELECT 1 FROM {t} n WHERE n.order_id = c.order_id AND n.kind = 'new' AND n.state = 'pending'))
-    ORDER BY c.priority, c.id LIMIT %s FOR UPDATE SKIP LOCKED)
-RETURNING id"""
+WITH c AS (
+    UPDATE {t} SET state = 'sent', sent_at = %s, attempts = attempts + 1, updated_at = %s
+    WHERE id IN (
+        SELECT c.id FROM {t} c
+        WHERE c.state = 'pending' AND c.venue_id = ANY(%s) AND NOT (c.kind = 'new' AND c.venue_id = ANY(%s::bigint[]))
+          AND (c.kind = 'new' OR NOT EXISTS (
+              SELECT 1 FROM {t} n WHERE n.order_id = c.order_id AND n.kind = 'new' AND n.state = 'pending'))
+        ORDER BY c.priority, c.id LIMIT %s FOR UPDATE SKIP LOCKED)
+    RETURNING {cols})
+SELECT c.*, {head} FROM c JOIN {o} o ON o.id = c.order_id ORDER BY c.priority, c.id"""
+
+# What the gateway needs of a command's order, in the model's field order (``Model.from_db`` reads them so).
+_ORDER_HEAD = [f.attname for f in Order._meta.concrete_fields if f.attname in ("id", "client_order_id", "portfolio_id", "parent_id")]
 
 
-def _claim_pg(venue_ids: list[int], limit: int, hold_new: list[int]) -> list[FixCommand]:
-    """``commands_claim`` in one statement (the claim is on the path of every order to its venue)."""
+def _claim_pg(venue_ids: list[int], limit: int, hold_new: list[int], venues: Mapping[int, Venue] | None) -> list[FixCommand]:
+    """``commands_claim`` in one statement (the claim is on the path of every order to its venue): the commands
+    claimed, with their orders' heads."""
     now = timezone.now()
+    fields = [f for f in FixCommand._meta.concrete_fields]
+    q = connection.ops.quote_name
+    sql = _CLAIM_PG.format(t=q(FixCommand._meta.db_table), o=q(Order._meta.db_table), cols=", ".join(q(f.column) for f in fields),
+                           head=", ".join(f"o.{q(Order._meta.get_field(a).column)}" for a in _ORDER_HEAD))
     with connection.cursor() as cur:
-        cur.execute(_CLAIM_PG.format(t=connection.ops.quote_name(FixCommand._meta.db_table)), [now, now, venue_ids, hold_new, limit])
-        ids = [r[0] for r in cur.fetchall()]
-    if not ids:
+        cur.execute(sql, [now, now, venue_ids, hold_new, limit])
+        rows = cur.fetchall()
+    if not rows:
         return []
-    return list(FixCommand.objects.select_related("venue", "order").filter(pk__in=ids).order_by("priority", "id"))
-
-
-def commands_waiting(*, venue_ids: Iterable[int], after: list[FixCommand]) -> bool:
-    """Whether a command held back by the last claim (its order's new order went out in that claim) waits."""
-    held = {c.order_id for c in after if c.kind == FixCommand.Kind.NEW}
-    return bool(held) and FixCommand.objects.filter(state=FixCommand.State.PENDING, venue_id__in=list(venue_ids),
-                                                    order_id__in=held).exists()
+    converters = [(i, f.from_db_value) for i, f in enumerate(fields) if hasattr(f, "from_db_value")]
+    out = []
+    missing = {r[[f.attname for f in fields].index("venue_id")] for r in rows} - set(venues or {})
+    known = dict(venues or {}) | (Venue.objects.in_bulk(missing) if missing else {})
+    n = len(fields)
+    for r in rows:
+        values = list(r[:n])
+        for i, conv in converters:
+            values[i] = conv(values[i], None, connection)
+        cmd = FixCommand.from_db(connection.alias, [f.attname for f in fields], values)
+        cmd.venue = known[cmd.venue_id]
+        cmd.order = Order.from_db(connection.alias, _ORDER_HEAD, list(r[n:]))
+        out.append(cmd)
+    return out
 
 
 def commands_unacked(*, venue_id: int) -> list[FixCommand]:
@@ -156,7 +176,7 @@ def command_resent(cmd: FixCommand) -> None:
 def commands_sent_as(sent: list[tuple[int, int]]) -> None:
     """The MsgSeqNum each command went out with (a session Reject names it): one statement for a batch."""
     if sent:
-        FixCommand.objects.bulk_update([FixCommand(pk=pk, seq_num=seq) for pk, seq in sent], ["seq_num"])
+        rows_update(FixCommand, [FixCommand(pk=pk, seq_num=seq) for pk, seq in sent], ["seq_num"])
 
 
 def commands_ack(*, venue: Venue, cl_ord_id: str, status: bool) -> None:
@@ -169,6 +189,12 @@ def commands_ack(*, venue: Venue, cl_ord_id: str, status: bool) -> None:
             FixCommand.objects.filter(pk=cmd.pk).update(state=FixCommand.State.ACKED, acked_at=now)
     FixCommand.objects.filter(venue=venue, cl_ord_id=cl_ord_id, state=FixCommand.State.SENT).exclude(kind=FixCommand.Kind.STATUS) \
         .update(state=FixCommand.State.ACKED, acked_at=now)
+
+
+def commands_ack_many(*, venue: Venue, cl_ord_ids: Iterable[str]) -> None:
+    """``commands_ack`` (not of status requests) for many ClOrdIDs at once: one statement."""
+    FixCommand.objects.filter(venue=venue, cl_ord_id__in=list(cl_ord_ids), state=FixCommand.State.SENT) \
+        .exclude(kind=FixCommand.Kind.STATUS).update(state=FixCommand.State.ACKED, acked_at=timezone.now())
 
 
 def command_by_seq(*, venue: Venue, seq_num: int) -> FixCommand | None:
@@ -195,6 +221,16 @@ def link_find(*, venue: Venue, cl_ord_id: str, orig_cl_ord_id: str = "") -> ClOr
             if link is not None:
                 return link
     return None
+
+
+def links_find(*, keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], int]:
+    """(venue id, ClOrdID) -> order id for those of ``keys`` in a chain: one query."""
+    keys = set(keys)
+    if not keys:
+        return {}
+    rows = ClOrdLink.objects.filter(venue_id__in={v for v, _ in keys}, cl_ord_id__in={c for _, c in keys}) \
+        .values_list("venue_id", "cl_ord_id", "order_id")
+    return {(v, c): o for v, c, o in rows if (v, c) in keys}
 
 
 # ---------------------------------------------------------------------------

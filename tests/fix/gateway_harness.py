@@ -38,10 +38,11 @@ def wait_for(predicate: Callable[[], object], timeout: float = 20.0, *, what: st
 class GatewayProcess:
     """``manage.py fix_gateway`` in its own process group (``kill9`` takes it as a crash would)."""
 
-    def __init__(self, directory: Path, **env):
+    def __init__(self, directory: Path, *, profile: Path | None = None, **env):
         from django.conf import settings
 
         self.directory = directory
+        self.profile = profile  # a pyinstrument profile of the gateway's ORM thread, written there when it stops
         self.log = directory / "gateway.log"
         self.env = {
             **os.environ, "DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL, "DESK_FIX_DIR": str(directory),
@@ -53,8 +54,10 @@ class GatewayProcess:
     def start(self) -> "GatewayProcess":
         self.directory.mkdir(parents=True, exist_ok=True)
         out = open(self.log, "a")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen([sys.executable, "manage.py", "fix_gateway"], env=self.env, cwd=BASE_DIR, stdout=out,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        argv = [sys.executable, "manage.py", "fix_gateway"]
+        if self.profile is not None:
+            argv[1:1] = ["-m", "pyinstrument", "-r", "pyisession", "-o", str(self.profile)]
+        self.proc = subprocess.Popen(argv, env=self.env, cwd=BASE_DIR, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         return self
 
     def alive(self) -> bool:
