@@ -62,7 +62,10 @@ class LiveStack:
         py = sys.executable
         self._spawn("web", [py, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(self.port), "--ws", "websockets", "--no-access-log"])
         if self.worker:
-            self._spawn("worker", [py, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(settings.DESK_QUEUES), "--concurrency", "2", "-l", "warning", "-n", f"live{self.port}@%h"])
+            # As the Procfile: the control queue has a worker of its own, never behind the order flow.
+            flow = [q for q in settings.DESK_QUEUES if q != settings.DESK_CONTROL_QUEUE]
+            self._spawn("worker", [py, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(flow), "--concurrency", "2", "-l", "warning", "-n", f"live{self.port}@%h"])
+            self._spawn("control", [py, "-m", "celery", "-A", "config", "worker", "-Q", settings.DESK_CONTROL_QUEUE, "--concurrency", "1", "-l", "warning", "-n", f"control{self.port}@%h"])
         if self.fix:  # the demo's FIX venue and the gateway's session to it, as make run starts them
             import tempfile
 
