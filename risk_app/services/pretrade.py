@@ -46,10 +46,11 @@ def limits_token() -> str:
     return RiskLimitsVersion.objects.filter(pk=1).values_list("token", flat=True).first() or ""
 
 
-def engine_get() -> PreTradeRiskEngine:
-    """The engine of the committed limits, rebuilt only when their version token changed."""
+def engine_get(token: str | None = None) -> PreTradeRiskEngine:
+    """The engine of the committed limits, rebuilt only when their version token changed (``token``: as the
+    caller read it, with the book; else read here)."""
     global _engine
-    token = limits_token()
+    token = limits_token() if token is None else token
     cached = _engine
     if cached is not None and cached[0] == token:
         return cached[1]
@@ -87,6 +88,8 @@ def pre_trade_check(
     record: bool = True,
     alerts: bool = True,
     order_ids: Sequence[int | None] | None = None,
+    new_orders: bool = False,
+    lock_portfolio: bool = False,
 ) -> list[RiskVerdict]:
     """One verdict per intent, in order. The caller must hold the portfolio row lock.
 
@@ -98,19 +101,35 @@ def pre_trade_check(
     ``wall_clock=False`` skips the rate and duplicate limits (simulated time).
     ``order_ids``: the stored order of each intent, when the caller knows them (saves the
     lookup by ``client_order_id`` when recording).
+    ``new_orders``: the intents are orders not stored yet, that the caller stores after a pass (and
+    records with ``pre_trade_record``): they are admitted into the desk books as new orders.
+    ``lock_portfolio``: the caller has not locked the portfolio row; the first read locks it.
+
+    The book, the kill switches and the limits' version are read in one query (``snapshot_load``);
+    the engine is this process's, rebuilt when that version differs.
     """
     intents = list(intents)
     if not intents:
         return []
-    engine = engine_get()
     now = timezone.now()
+    cached = _engine[1] if _engine is not None else None
+    lookback, returns = (cached.lookback_s, cached.needs_returns) if cached is not None else (DEFAULT_LOOKBACK_S, False)
+    market_now = _market_now()
     loaded = snapshot_load(
-        portfolio_id=portfolio_id, intents=intents, now=now, market_now=_market_now(), wall_clock=wall_clock,
-        lookback_s=engine.lookback_s, need_returns=engine.needs_returns,
+        portfolio_id=portfolio_id, intents=intents, now=now, market_now=market_now, wall_clock=wall_clock,
+        lookback_s=lookback, need_returns=returns, lock=lock_portfolio,
     )
+    engine = engine_get(loaded.limits_token)
+    if engine.lookback_s != loaded.lookback_s or engine.needs_returns != loaded.with_returns:
+        # The limits changed since this process last checked: read the book again as they need it.
+        loaded = snapshot_load(
+            portfolio_id=portfolio_id, intents=intents, now=now, market_now=market_now, wall_clock=wall_clock,
+            lookback_s=engine.lookback_s, need_returns=engine.needs_returns,
+        )
     # Desk-wide limits: their desk rows are locked here (after the portfolio row) when they concern it.
-    desk = desk_gate_open(engine=engine, portfolio_id=portfolio_id, loaded=loaded, intents=intents, record=record,
-                          wall_clock=wall_clock)
+    desk = desk_gate_open(engine=engine, portfolio_id=portfolio_id, loaded=loaded, intents=intents, record=record or new_orders,
+                          wall_clock=wall_clock,
+                          fresh=frozenset(i.client_order_id for i in intents if i.client_order_id) if new_orders else None)
     ctx = desk.context if desk is not None else loaded.context
     if len(intents) == 1:
         verdicts = [engine.check(intents[0], loaded.snapshot, context=ctx, now=now)]
@@ -124,6 +143,12 @@ def pre_trade_check(
     if alerts:
         _warn_alerts(portfolio_id, loaded.snapshot.name, verdicts)
     return verdicts
+
+
+def pre_trade_record(*, portfolio_id: int, intents: Sequence[OrderIntent], verdicts: Sequence[RiskVerdict],
+                     order_ids: Sequence[int]) -> None:
+    """Store the checks of ``pre_trade_check(new_orders=True)`` once the caller has stored their orders."""
+    _record_for_orders(portfolio_id, list(intents), list(verdicts), list(order_ids))
 
 
 def pre_trade_check_slice(
@@ -235,9 +260,13 @@ def _warn_alerts(portfolio_id: int, name: str, verdicts: list[RiskVerdict]) -> N
 class DeskPreTradeGate(PreTradeGate):
     """The ``desk.ports.PreTradeGate`` the orders app submits through (wired in settings.DESK_PORTS)."""
 
-    def check(self, *, portfolio_id, intents, order_ids=None, record=True, alerts=True, wall_clock=True):
+    def check(self, *, portfolio_id, intents, order_ids=None, record=True, alerts=True, wall_clock=True, new_orders=False,
+              lock_portfolio=False):
         return pre_trade_check(portfolio_id=portfolio_id, intents=intents, order_ids=order_ids, record=record,
-                               alerts=alerts, wall_clock=wall_clock)
+                               alerts=alerts, wall_clock=wall_clock, new_orders=new_orders, lock_portfolio=lock_portfolio)
+
+    def record(self, *, portfolio_id, intents, verdicts, order_ids):
+        pre_trade_record(portfolio_id=portfolio_id, intents=intents, verdicts=verdicts, order_ids=order_ids)
 
     def check_slice(self, *, portfolio_id, intent, parent_client_order_id="", order_id=None):
         return pre_trade_check_slice(portfolio_id=portfolio_id, intent=intent, parent_client_order_id=parent_client_order_id,

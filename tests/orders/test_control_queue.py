@@ -98,3 +98,27 @@ def test_kill_switch_when_the_routing_queue_holds_a_backlog_then_the_control_wor
                .values_list("status", flat=True)) == {"CANCELED"}
     # Served while every routing task still waits: the cancels did not queue behind them.
     assert routing_backlog() == BACKLOG
+
+
+def test_cancel_when_the_routing_queue_holds_a_backlog_then_the_trader_s_cancel_is_confirmed_by_the_venue_at_once(
+        book, enqueued, routing_backlog, control_worker, monkeypatch):
+    from rest_framework.test import APIClient
+
+    from market_app.models import PaperBookOrder
+    from orders_app.models import Order
+
+    order = _resting(book, enqueued, "KO", 300)
+    child = Order.objects.get(parent=order)
+    assert child.status == "ACCEPTED"
+    monkeypatch.undo()
+    api = APIClient()
+    api.force_authenticate(book[1])
+
+    r = api.post(f"/api/v1/orders/{order.pk}/cancel/", {"reason": "changed my mind"}, format="json")
+
+    # The cancel is carried out in the request itself: at the venue and confirmed, with no task to wait for.
+    assert r.status_code == 200 and r.json()["status"] == "CANCELED"
+    child.refresh_from_db()
+    assert child.status == "CANCELED" and child.events.get(event="CANCELED").venue_ts is not None
+    assert PaperBookOrder.objects.get(client_order_id=child.client_order_id).status == "CANCELED"
+    assert routing_backlog() == BACKLOG
