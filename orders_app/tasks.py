@@ -80,3 +80,12 @@ def _warm(**_) -> None:
         session_table()
     except Exception:  # noqa: BLE001 - a cold start is slower, not wrong
         pass
+
+
+@signals.worker_process_init.connect(weak=False)
+def _push_in_background(**_) -> None:
+    """A pool process applies order changes back to back: its pushes to the browsers go from a thread of their
+    own, in commit order, so a task's commit does not wait for Redis (``desk.events.push_in_background``)."""
+    from desk.events import push_in_background
+
+    push_in_background()

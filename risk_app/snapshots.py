@@ -91,7 +91,8 @@ class Loaded:
     instrument_ids: dict[str, int]
     limits_token: str | None = None  # the limits' version as read with the book (None: not read)
     lookback_s: float = 60.0  # how far back the recent orders were read
-    with_returns: bool = False
+    with_returns: bool = False  # the returns matrix loaded (the VaR limit)
+    with_times: bool = False  # a slice's load: the recent parents' times read (the rate limit)
 
 
 def snapshot_load(
@@ -273,7 +274,7 @@ def slice_snapshot_load(
     from orders_app.models import Order
     from orders_app.states import OPEN_STATUSES
     from portfolio_app.models import Portfolio, Position
-    from risk_app.models import TradingStateRecord
+    from risk_app.models import RiskLimitsVersion, TradingStateRecord
 
     zero = Value(Decimal(0), output_field=DecimalField(max_digits=20, decimal_places=4))
     state_of = TradingStateRecord.objects.values("state")
@@ -284,8 +285,9 @@ def slice_snapshot_load(
             own_state=Subquery(state_of.filter(scope=portfolio_scope(portfolio_id))[:1]),
             held=Coalesce(Subquery(Position.objects.filter(portfolio_id=OuterRef("pk"), instrument__symbol=symbol)
                                    .values("quantity")[:1]), zero),
+            limits_token=Subquery(RiskLimitsVersion.objects.filter(pk=1).values("token")[:1]),
         )
-        .values("cash", "name", "long_short", "desk_state", "own_state", "held")
+        .values("cash", "name", "long_short", "desk_state", "own_state", "held", "limits_token")
         .get()
     )
     p["buying"] = p["selling"] = Decimal(0)
@@ -320,4 +322,5 @@ def slice_snapshot_load(
     )
     context = RiskContext(marks={symbol: float(mark)} if mark is not None else {}, now=now, wall_clock=True,
                           desk_state=TradingState(p["desk_state"] or "ACTIVE"))
-    return Loaded(snapshot=snapshot, context=context, instrument_ids={})
+    return Loaded(snapshot=snapshot, context=context, instrument_ids={}, limits_token=p["limits_token"] or "",
+                  lookback_s=lookback_s, with_times=need_times)

@@ -159,16 +159,29 @@ def pre_trade_check_slice(
     ``slice_only``), against the book without its parent (so nothing counts twice); passed, the
     verdict carries the seal for exactly this quantity and price (``desk.riskstamp``).
 
-    It reads only what those checks need (``snapshots.slice_snapshot_load``: two queries at most).
+    It reads only what those checks need (``snapshots.slice_snapshot_load``: two queries at most, the limits'
+    version token among them).
     A denial is recorded (``RiskCheck``, with the child order); a pass is not - its record is the seal
     the venue client verified and the parent's recorded check. The caller holds the portfolio row lock."""
-    engine = engine_get()
     now = timezone.now()
-    loaded = slice_snapshot_load(
-        portfolio_id=portfolio_id, symbol=intent.symbol, parent_client_order_id=parent_client_order_id or intent.client_order_id,
-        now=now, market_now=_market_now(), lookback_s=engine.lookback_s,
-        need_times=any(c.kind == K.MAX_ORDER_RATE for c in engine.limits),
-    )
+    market_now = _market_now()
+
+    def load(lookback_s: float, need_times: bool):
+        return slice_snapshot_load(
+            portfolio_id=portfolio_id, symbol=intent.symbol,
+            parent_client_order_id=parent_client_order_id or intent.client_order_id,
+            now=now, market_now=market_now, lookback_s=lookback_s, need_times=need_times,
+        )
+
+    def needs(e: PreTradeRiskEngine) -> tuple[float, bool]:
+        return e.lookback_s, any(c.kind == K.MAX_ORDER_RATE for c in e.limits)
+
+    # The limits' version is read with the book; the engine of this process is used when it is current.
+    cached = _engine[1] if _engine is not None else None
+    loaded = load(*(needs(cached) if cached is not None else (DEFAULT_LOOKBACK_S, True)))
+    engine = engine_get(loaded.limits_token)
+    if needs(engine) != (loaded.lookback_s, loaded.with_times):
+        loaded = load(*needs(engine))
     verdict = engine.check(intent, loaded.snapshot, context=loaded.context, now=now, slice_only=True)
     verdicts_count([verdict])
     if verdict.passed:

@@ -205,7 +205,7 @@ def test_kill_switch_when_halted_then_every_working_order_is_cancelled_at_its_ve
     assert len(children) >= 2 and all(c.status == "ACCEPTED" for c in children)
     risk = get_user_model().objects.get(username="risk")
     trading_state_set(scope="desk", state="HALTED", actor=risk, reason="drill")
-    assert [e[0] for e in enqueued] == ["cancel"]  # one control-queue task for the one portfolio, after commit
+    assert [e for e in enqueued if e[0] == "cancel"] == [("cancel", book[0].pk, risk.pk, "Trading HALTED: drill")]  # one control task, after commit
     drain(enqueued)
     for c in children:
         c.refresh_from_db()
