@@ -76,6 +76,8 @@ def _working_orders(user, books, symbols) -> list[int]:
         if o.status == "SUBMITTED":
             order_route(parent_id=o.pk, work_due_inline=True)
             ids.append(o.pk)
+        if (i + 1) % 100 == 0:
+            print(f"    {i + 1} working orders placed", flush=True)
     return ids
 
 
