@@ -118,6 +118,8 @@ def run() -> list[dict]:
         children = list(Order.objects.filter(parent_id__in=parents).values_list("id", "client_order_id"))
         child_ids, child_cids = [c[0] for c in children], [c[1] for c in children]
         working = Order.objects.filter(pk__in=child_ids, status="ACCEPTED").count()
+        with app.connection_for_write() as conn:  # the set-up's own routing tasks: they would only find their orders routed
+            conn.default_channel.queue_purge("routing")
         routing.start()
         control.start()
         wait_worker_ready()
