@@ -12,7 +12,8 @@ long the routing backlog present at the HALT took to drain - what a cancel queue
 waited. CPU: the control worker's processes and this process (playing the web process that takes the
 HALT request), per cancelled order.
 
-Everything the run creates is deleted and the desk re-armed (by two risk officers) at the end.
+Everything the run creates is deleted and the desk re-armed (by two risk officers) at the end; the two
+officers are kept, inactive, as the kill switch's audit trail names them.
 ``BENCH_HALT_ORDERS``, ``BENCH_HALT_BOOKS``, ``BENCH_HALT_BURST`` change the sizes.
 """
 
@@ -27,7 +28,7 @@ import psutil
 
 N_ORDERS = int(os.environ.get("BENCH_HALT_ORDERS", "1000"))
 N_BOOKS = int(os.environ.get("BENCH_HALT_BOOKS", "10"))
-BURST = int(os.environ.get("BENCH_HALT_BURST", "300"))
+BURST = int(os.environ.get("BENCH_HALT_BURST", "100"))
 GOAL_S = 1.0
 SYMBOLS = ("AAPL", "MSFT", "KO", "PFE", "XOM", "JNJ", "BAC", "WMT")
 
@@ -159,7 +160,9 @@ def run() -> list[dict]:
             PaperBookOrder.objects.filter(client_order_id__in=Order.objects.filter(portfolio_id=b.pk)
                                           .values_list("client_order_id", flat=True)).delete()
             cleanup(b.pk)
-        get_user_model().objects.filter(pk__in=[trader.pk, officer.pk, second.pk]).delete()
+        get_user_model().objects.filter(pk=trader.pk).delete()
+        # The risk officers stay (inactive): the kill switch's audit trail names them.
+        get_user_model().objects.filter(pk__in=[officer.pk, second.pk]).update(is_active=False)
     if t_venue is None:
         return [{"name": "halt.all_cancels_at_venue", "value": 0, "unit": "failed", "note": f"not all cancelled in 300 s ({cancelled}/{len(child_ids)})"}]
     venue_s = t_venue - t_halt
