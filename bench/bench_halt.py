@@ -85,7 +85,7 @@ def _working_orders(user, books, symbols) -> list[int]:
 def run() -> list[dict]:
     from django.contrib.auth import get_user_model
 
-    from bench.bench_orders import cleanup, make_books, wait_worker_ready
+    from bench.bench_orders import cleanup, make_books
     from config.celery import app
     from desk import roles
     from market_app.models import Instrument, PaperBookOrder
@@ -121,14 +121,16 @@ def run() -> list[dict]:
         working = Order.objects.filter(pk__in=child_ids, status="ACCEPTED").count()
         with app.connection_for_write() as conn:  # the set-up's own routing tasks: they would only find their orders routed
             conn.default_channel.queue_purge("routing")
-        routing.start()
-        control.start()
-        wait_worker_ready()
-        time.sleep(2.0)  # the control worker's pool up too (it has no ping of its own to answer)
-        # Saturate the order flow: a burst of market orders whose routing tasks queue up.
+        # Saturate the order flow: a burst of market orders whose routing tasks queue up (the workers start after).
         for i in range(BURST):
             order_place(user=trader, portfolio_id=flow_book.pk, symbol=symbols[i % len(symbols)], side="BUY",
                         quantity=Decimal(1 + i))
+        routing.start()
+        control.start()
+        deadline = time.monotonic() + 120
+        while len(app.control.ping(timeout=1.0) or []) < 2 and time.monotonic() < deadline:
+            pass  # both workers up (a broadcast ping: it does not queue behind the routing backlog)
+        time.sleep(1.0)
         backlog = _queue_len("routing")
         cpu0 = _cpu_s([control.proc.pid, os.getpid()])
         t_halt = time.perf_counter()
