@@ -29,6 +29,7 @@ from orders_app.algos import ALGOS, get_algo
 from market_app.marks import market_state, session_at, session_market
 from orders_app.models import Order
 from orders_app.states import OPEN_STATUSES
+from orders_app.releases import releases_batched
 from orders_app.reservations import reservation_hold, reservation_requantify, reservation_set
 from orders_app.services import OrderError, order_apply_event, order_create, order_insert, order_transition_locked
 from orders_app.working import _lock, _lock_all, child_client_id, intent_of, parent_settle, venue_cancel, venue_replace, wall_for
@@ -349,12 +350,13 @@ def orders_cancel_all(*, portfolio_id: int, actor=None, reason: str = "cancel al
     _authorise_cancel(actor, portfolio_id)
     ids = list(Order.objects.filter(portfolio_id=portfolio_id, parent__isnull=True, status__in=OPEN_STATUSES).values_list("id", flat=True))
     done = 0
-    for oid in ids:
-        try:
-            order_cancel(order_id=oid, actor=actor, reason=reason)
-            done += 1
-        except (OrderError, states.IllegalTransition):
-            continue  # finished meanwhile
+    with releases_batched():  # the desk books re-value the portfolio once, after the last cancel
+        for oid in ids:
+            try:
+                order_cancel(order_id=oid, actor=actor, reason=reason)
+                done += 1
+            except (OrderError, states.IllegalTransition):
+                continue  # finished meanwhile
     return done
 
 
