@@ -15,6 +15,11 @@ demo's "Max order rate" limit (50/s, counted per portfolio), and sends distinct 
 the 2-second duplicate-order window never trips; no limit is disabled. Everything the run
 creates is deleted at the end.
 
+Before the steps, ``SUBMITS`` orders are placed one after another on a quiet book to measure a submit alone:
+its database queries (``CaptureQueriesContext``) and its latency, against a ``SELECT 1`` round trip measured in
+the same run. Each step also reports the CPU time per order summed over the desk's processes: the worker
+(its main process and pool children) and this process, which plays the web process that takes the orders.
+
 ``BENCH_ORDERS_RATES=50,100`` picks the steps, ``BENCH_ORDERS_SECONDS`` their length,
 ``BENCH_ORDERS_PROFILE=/dir`` makes the worker write a cProfile per process
 (``orders_app.profiling``).
@@ -38,6 +43,7 @@ SECONDS = float(os.environ.get("BENCH_ORDERS_SECONDS", "5"))
 P99_GOAL_MS = 100.0
 PER_BOOK_RATE = 40.0  # under the demo limit of 50 orders/s per portfolio
 N_NOOP = 200
+SUBMITS = int(os.environ.get("BENCH_ORDERS_SUBMITS", "100"))
 SYMBOLS = ("AAPL", "MSFT", "KO", "PFE", "XOM", "JNJ", "BAC", "WMT")
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -154,6 +160,53 @@ def submit_steady(*, user, books, symbols, rate: float, n: int, qty0: int, submi
         t.join()
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes and all their children (a prefork worker's pool)."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            p = psutil.Process(pid)
+            for q in [p, *p.children(recursive=True)]:
+                t = q.cpu_times()
+                total += t.user + t.system
+        except psutil.Error:
+            continue
+    return total
+
+
+def measure_submit(*, user, book, symbols, n: int) -> dict:
+    """``n`` submits one after another: queries and latency of each (the routing runs in the worker)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from orders_app.services import order_place
+
+    queries, txn, lat, ids = [], [], [], []
+    for i in range(n):
+        t0 = time.perf_counter()
+        with CaptureQueriesContext(connection) as ctx:
+            o = order_place(user=user, portfolio_id=book.pk, symbol=symbols[i % len(symbols)], side="BUY",
+                            quantity=Decimal(200 + i))
+        lat.append(time.perf_counter() - t0)
+        # Statements: the transaction's own BEGIN and COMMIT aside (their count is in the note).
+        queries.append(sum(q["sql"] not in ("BEGIN", "COMMIT") for q in ctx.captured_queries))
+        txn.append(len(ctx.captured_queries) - queries[-1])
+        ids.append(o.pk)
+        time.sleep(0.02)  # a trader's pace: the submits do not queue behind each other's routing
+    rt = []
+    with connection.cursor() as cur:
+        for _ in range(200):
+            t0 = time.perf_counter()
+            cur.execute("SELECT 1")
+            cur.fetchone()
+            rt.append(time.perf_counter() - t0)
+    return {"ids": ids, "queries_p50": float(np.percentile(queries, 50)), "queries_max": max(queries), "txn": max(txn),
+            "p50": float(np.percentile(lat, 50)) * 1e3, "p99": float(np.percentile(lat, 99)) * 1e3,
+            "select1": float(np.percentile(rt, 50)) * 1e3}
+
+
 def wait_all(ids, stamps: dict, timeout: float) -> tuple[int, int, int]:
     """(filled, denied, pending) once every order is terminal and every fill pushed, or at the time-out."""
     from orders_app import states
@@ -214,17 +267,23 @@ def run() -> list[dict]:
         warm: dict[int, float] = {}
         submit_steady(user=user, books=books, symbols=symbols, rate=20, n=40, qty0=10, submitted=warm, errors=[])
         wait_all(list(warm), stamps, 60)
+        sub = measure_submit(user=user, book=books[0], symbols=symbols, n=SUBMITS)
+        wait_all(sub["ids"], stamps, 60)
+        pids = [worker.proc.pid, os.getpid()]
         qty0 = 1000
         for rate in RATES:
             n = max(50, int(rate * SECONDS))
             submitted: dict[int, float] = {}
             errors: list[str] = []
+            cpu0, web0 = cpu_seconds(pids[:1]), time.process_time()
             t_start = time.perf_counter()
             submit_steady(user=user, books=books, symbols=symbols, rate=rate, n=n, qty0=qty0, submitted=submitted,
                           errors=errors)
             t_sub = time.perf_counter() - t_start
+            web_cpu = time.process_time() - web0  # the submits (the web side); not the waiting and polling below
             qty0 += n + 10
             filled, denied, pending = wait_all(list(submitted), stamps, timeout=60 + 2 * SECONDS)
+            cpu_ms = 1e3 * (cpu_seconds(pids[:1]) - cpu0 + web_cpu) / max(1, filled)
             lat = [stamps[pk] - t for pk, t in submitted.items() if pk in stamps]
             t_end = max([stamps[pk] for pk in submitted if pk in stamps] or [time.perf_counter()])
             why = Order.objects.filter(pk__in=submitted, status="DENIED").values_list("reason", flat=True).first() or ""
@@ -232,10 +291,11 @@ def run() -> list[dict]:
             steps.append({
                 "rate": rate, "n": n, "filled": filled, "denied": denied, "pending": pending, "errors": len(errors),
                 "throughput": filled / (t_end - t_start), "submit_rate": len(submitted) / t_sub, "p50": p50, "p99": p99,
-                "why": why[:80] or (errors[0][:80] if errors else ""),
+                "why": why[:80] or (errors[0][:80] if errors else ""), "cpu_ms": cpu_ms,
             })
             print(f"    offered {rate:g}/s: {steps[-1]['throughput']:.1f} orders/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
-                  f"{filled}/{n} FILLED, {denied} denied, {pending} pending, {len(errors)} errors", flush=True)
+                  f"{filled}/{n} FILLED, {denied} denied, {pending} pending, {len(errors)} errors, {cpu_ms:.1f} CPU-ms/order",
+                  flush=True)
             if pending or p99 > 10 * P99_GOAL_MS:
                 break  # past saturation: the next step only measures a queue
     finally:
@@ -264,6 +324,15 @@ def run() -> list[dict]:
         {"name": "orders.submit_to_fill_pushed_p99", "value": round(best["p99"], 1), "unit": "ms", "goal": "<= 100",
          "ref": "no-op Celery task round trip p50", "ratio": round(best["p99"] / noop_p50, 1),
          "note": f"at offered {best['rate']:g}/s"},
+        {"name": "orders.cpu_ms_per_order", "value": round(best["cpu_ms"], 1), "unit": "CPU-ms", "goal": "<= 20",
+         "note": f"at offered {best['rate']:g}/s; worker (main + pool) over the step + this process while submitting (the web side); "
+                 + "; ".join(f"{s['rate']:g}/s: {s['cpu_ms']:.1f}" for s in steps)},
+        {"name": "orders.submit_queries", "value": sub["queries_p50"], "unit": "queries", "goal": "<= 10",
+         "note": f"order_place, CaptureQueriesContext: SQL statements besides BEGIN/COMMIT (+{sub['txn']} of those); "
+                 f"max {sub['queries_max']} over {SUBMITS} submits"},
+        {"name": "orders.submit_p50", "value": round(sub["p50"], 2), "unit": "ms", "goal": "<= 10 (resolve <= 20)",
+         "ref": "SELECT 1 round trip p50", "ratio": round(sub["p50"] / sub["select1"], 1),
+         "note": f"{SUBMITS} submits one at a time, p99 {sub['p99']:.1f} ms; SELECT 1 {sub['select1']:.3f} ms"},
         {"name": "orders.noop_task_round_trip_p50", "value": round(noop_p50, 2), "unit": "ms",
          "note": f"apply_async().get() to the same worker subprocess; p99 {noop_p99:.2f} ms"},
     ]

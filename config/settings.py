@@ -191,9 +191,14 @@ if not max(CELERY_TASK_TIME_LIMIT, DESK_LONGEST_TASK_SECONDS, DESK_MAX_ETA_SECON
         f"({max(CELERY_TASK_TIME_LIMIT, DESK_LONGEST_TASK_SECONDS)}s) and DESK_MAX_ETA_SECONDS ({DESK_MAX_ETA_SECONDS}s), "
         "or Redis redelivers running and scheduled tasks."
     )
-DESK_QUEUES = ("routing", "optimisation", "agents", "backtests", "default")
+# "control" carries what must never wait behind order flow (the kill switch's cancels, a child's pending
+# cancel or replace): its own worker consumes it alone (Procfile "control"), so a backlog of routing work
+# cannot delay it. Listed first, so a worker that consumes every queue serves it first too.
+DESK_CONTROL_QUEUE = "control"
+DESK_QUEUES = (DESK_CONTROL_QUEUE, "routing", "optimisation", "agents", "backtests", "default")
 # Every task is routed to one of the desk's queues, by the app that owns it.
 CELERY_TASK_ROUTES = {
+    "orders_app.tasks.control_*": {"queue": DESK_CONTROL_QUEUE},
     "orders_app.tasks.*": {"queue": "routing"},
     "portfolio_app.tasks.*": {"queue": "optimisation"},
     "execution_app.tasks.proposal_compute": {"queue": "optimisation"},

@@ -25,13 +25,21 @@ from desk.interfaces import OrderIntent, RiskVerdict
 class PreTradeGate(abc.ABC):
     """Every order command that can add risk passes here: one verdict per intent, in order.
 
-    The caller holds the portfolio row lock.  ``order_ids`` ties each recorded check to its order.
+    The caller holds the portfolio row lock (or asks the check to take it: ``lock_portfolio``).  ``order_ids``
+    ties each recorded check to its order.  ``new_orders``: the intents are orders the caller stores only after
+    the verdicts (one insert at their final status); it then records the checks with ``record``.
     """
 
     @abc.abstractmethod
     def check(self, *, portfolio_id: int, intents: Sequence[OrderIntent], order_ids: Sequence[int | None] | None = None,
-              record: bool = True, alerts: bool = True, wall_clock: bool = True) -> list[RiskVerdict]:
+              record: bool = True, alerts: bool = True, wall_clock: bool = True, new_orders: bool = False,
+              lock_portfolio: bool = False) -> list[RiskVerdict]:
         ...
+
+    def record(self, *, portfolio_id: int, intents: Sequence[OrderIntent], verdicts: Sequence[RiskVerdict],
+               order_ids: Sequence[int]) -> None:
+        """Store the verdicts of a ``check(new_orders=True)`` with the orders stored since."""
+        raise NotImplementedError
 
     @abc.abstractmethod
     def check_slice(self, *, portfolio_id: int, intent: OrderIntent, parent_client_order_id: str = "",

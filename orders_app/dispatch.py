@@ -19,6 +19,15 @@ from desk.tasks import enqueue_on_commit
 RETRY_POLICY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0}
 
 
+def cancels_after_commit(portfolio_ids, *, actor_id: int | None, reason: str) -> None:
+    """Cancel every open order of each portfolio on the control queue (``settings.DESK_CONTROL_QUEUE``), once the
+    caller's transaction commits: its own worker serves it, never behind a backlog of routing work. One task per
+    portfolio, so a desk-wide halt is worked in parallel across portfolios and each locks only its own book."""
+    for pid in sorted(set(portfolio_ids)):
+        enqueue_on_commit("orders_app.tasks.control_orders_cancel", (pid, actor_id, reason), robust=True,
+                          retry_policy=RETRY_POLICY)
+
+
 def route_after_commit(parent_id: int) -> None:
     enqueue_on_commit("orders_app.tasks.order_route", (parent_id,), robust=True, retry_policy=RETRY_POLICY)
 

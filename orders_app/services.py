@@ -119,6 +119,27 @@ def order_create(
     return order, True
 
 
+def order_insert(order: Order, event: str, *, actor=None, reason: str = "") -> Order:
+    """Store a new order (unsaved ``order``, INITIALIZED) at the status its state machine gives ``event`` from
+    INITIALIZED, with both events (INITIALIZED, then ``event``) in one insert: what ``order_create`` followed by
+    ``order_apply_event`` would store, in two queries instead of five. Published after commit."""
+    start = order.status
+    new_status, new_previous = states.order_next(start, event, previous="", quantity=order.quantity)
+    order.status, order.previous_status = new_status, new_previous
+    if reason and event in (states.DENIED, states.REJECTED, states.CANCELED, states.EXPIRED):
+        order.reason = reason
+    with transition(Order.LIFECYCLE):
+        order.save(force_insert=True)
+    OrderEvent.objects.bulk_create([
+        OrderEvent(order=order, event="INITIALIZED", from_status="", to_status=start, actor=actor),
+        OrderEvent(order=order, event=event, from_status=start, to_status=new_status, actor=actor, reason=reason),
+    ])
+    transaction.on_commit(lambda: metrics.orders.labels(new_status).inc())
+    log.info("order.transition", client_order_id=order.client_order_id, order_event=event, from_status=start, to_status=new_status)
+    _publish_order(order)
+    return order
+
+
 def order_transition_locked(order: Order, event: str, *, actor=None, reason: str = "", extra_fields=(), venue_ts=None) -> Order:
     """``order_apply_event`` for a row the caller has already locked in this transaction."""
     return _transition(order, event, actor=actor, reason=reason, extra_fields=extra_fields, venue_ts=venue_ts)

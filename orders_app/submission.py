@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from desk import ports
 from desk.errors import Conflict, Forbidden, Invalid
@@ -29,8 +29,9 @@ from orders_app.algos import ALGOS, get_algo
 from market_app.marks import market_state, session_at, session_market
 from orders_app.models import Order
 from orders_app.states import OPEN_STATUSES
+from orders_app.releases import releases_batched
 from orders_app.reservations import reservation_hold, reservation_requantify, reservation_set
-from orders_app.services import OrderError, order_apply_event, order_create, order_transition_locked
+from orders_app.services import OrderError, order_apply_event, order_create, order_insert, order_transition_locked
 from orders_app.working import _lock, _lock_all, child_client_id, intent_of, parent_settle, venue_cancel, venue_replace, wall_for
 
 S = OrderStatus
@@ -93,6 +94,44 @@ def order_submit(*, order_id: int, actor=None) -> Order:
     return order
 
 
+def order_submit_new(*, actor=None, instrument, portfolio_id: int, client_order_id: str, **fields) -> Order:
+    """A new order, checked and stored at once: SUBMITTED (routing enqueued after commit) or DENIED. The caller
+    runs it in a transaction; ``IntegrityError`` when ``client_order_id`` is taken (nothing is written then).
+
+    The lean path of one order: the gate's first read locks the portfolio row (so checks of one portfolio
+    serialise, as in ``order_submit``) and reads the book with it; the order is inserted once, at the status
+    the state machine gives it after the verdict, with both events (INITIALIZED, then SUBMITTED or DENIED) in
+    one insert; the check is recorded with it. Ten queries with the validation's read.
+    """
+    now = get_clock().market_now()
+    fields.pop("instrument_id", None)
+    order = Order(client_order_id=client_order_id, portfolio_id=portfolio_id, instrument=instrument, created_by=actor,
+                  **fields)
+    order.algo_params = order.algo_params or {}
+    try:
+        market = session_market(session_at(now), [instrument.symbol])
+        arrival = market_state(market, instrument.symbol, now).mark.quantize(Decimal("0.000001"))
+    except LookupError as exc:
+        arrival, verdict, why = None, None, f"no market price: {exc}"
+    if arrival is not None:
+        intent = intent_of(order, reference_price=arrival, ts=now)
+        gate = ports.pretrade_gate()
+        verdict = gate.check(portfolio_id=portfolio_id, intents=[intent], record=False, new_orders=True, lock_portfolio=True)[0]
+        why = "; ".join(verdict.reasons) or "refused by the pre-trade checks"
+    if verdict is not None and verdict.passed:
+        order.arrival_px = arrival
+        reservation_hold(order, verdict.reservation)
+        event, why = states.SUBMITTED, "; ".join(verdict.warnings)
+    else:
+        event = states.DENIED
+    order_insert(order, event, actor=actor, reason=why)
+    if verdict is not None:
+        gate.record(portfolio_id=portfolio_id, intents=[intent], verdicts=[verdict], order_ids=[order.pk])
+    if event == states.SUBMITTED:
+        dispatch.route_after_commit(order.pk)
+    return order
+
+
 def _dec(errors: dict, name: str, value: Any, *, required: bool = True) -> Decimal | None:
     if value is None or value == "":
         if required:
@@ -119,19 +158,29 @@ def check_order_place(
     from market_app.models import Instrument
     from portfolio_app.models import Portfolio
 
+    from django.db.models import Exists
+
     errors: dict[str, list[str]] = {}
     if not roles.is_trader(user):
         raise OrderPermissionError("Only traders place orders.")
-    portfolio = None
     try:
-        portfolio = Portfolio.objects.filter(pk=int(portfolio_id)).first()
+        pid = int(portfolio_id)
     except (TypeError, ValueError):
+        pid = None
         errors["portfolio"] = ["A portfolio id is required."]
-    if portfolio is None and "portfolio" not in errors:
+    # One read for the instrument and the portfolio (whether it exists, whether the user trades it).
+    book = Portfolio.objects.filter(pk=pid)
+    instrument = (Instrument.objects.filter(symbol=str(symbol or "").upper())
+                  .annotate(book_exists=Exists(book), book_traded=Exists(book.filter(traders=user.pk))).first())
+    if instrument is not None:
+        exists, traded = instrument.book_exists, instrument.book_traded
+    else:
+        exists = pid is not None and book.exists()
+        traded = exists and book.filter(traders=user.pk).exists()
+    if pid is not None and not exists:
         errors["portfolio"] = ["No such portfolio."]
-    elif portfolio is not None and not portfolio.traders.filter(pk=user.pk).exists():
+    elif pid is not None and not traded:
         raise OrderPermissionError("You do not trade this portfolio.")
-    instrument = Instrument.objects.filter(symbol=str(symbol or "").upper()).first()
     if instrument is None:
         errors["symbol"] = [f"Unknown instrument {symbol!r}." if symbol else "This field is required."]
     elif not instrument.tradable or instrument.asset_class != Instrument.AssetClass.EQUITY:
@@ -168,9 +217,10 @@ def check_order_place(
     if errors:
         raise OrderValidationError(errors)
     return {
-        "portfolio_id": portfolio.pk, "instrument_id": instrument.pk, "side": side, "quantity": qty,
+        "portfolio_id": pid, "instrument_id": instrument.pk, "side": side, "quantity": qty,
         "order_type": order_type, "limit_price": limit, "time_in_force": tif, "algo": algo,
-        "algo_params": params, "client_order_id": cid or f"M{portfolio.pk}-{uuid.uuid4().hex[:12]}",
+        "algo_params": params, "client_order_id": cid or f"M{pid}-{uuid.uuid4().hex[:12]}",
+        "instrument": instrument,
     }
 
 
@@ -222,10 +272,15 @@ def order_place_once(*, user, **fields) -> tuple[Order, bool]:
     so a caller never takes a dropped order for a placed one.
     """
     clean = check_order_place(user=user, **fields)
-    with transaction.atomic():
-        order, created = order_create(created_by=user, **clean)
-        if created:
-            return order_submit(order_id=order.pk, actor=user), True
+    try:
+        with transaction.atomic():
+            return order_submit_new(actor=user, **clean), True
+    except IntegrityError:
+        # The client_order_id names an order already (a retried request, or a race lost): nothing was
+        # written, and that order is the answer.
+        order = Order.objects.filter(client_order_id=clean["client_order_id"]).first()
+        if order is None:
+            raise
     differ = [f for f in IDEMPOTENT_FIELDS if f != "algo_params" and getattr(order, f) != clean[f]]
     if (order.algo_params or {}) != (clean["algo_params"] or {}):
         differ.append("algo_params")
@@ -295,12 +350,13 @@ def orders_cancel_all(*, portfolio_id: int, actor=None, reason: str = "cancel al
     _authorise_cancel(actor, portfolio_id)
     ids = list(Order.objects.filter(portfolio_id=portfolio_id, parent__isnull=True, status__in=OPEN_STATUSES).values_list("id", flat=True))
     done = 0
-    for oid in ids:
-        try:
-            order_cancel(order_id=oid, actor=actor, reason=reason)
-            done += 1
-        except (OrderError, states.IllegalTransition):
-            continue  # finished meanwhile
+    with releases_batched():  # the desk books re-value the portfolio once, after the last cancel
+        for oid in ids:
+            try:
+                order_cancel(order_id=oid, actor=actor, reason=reason)
+                done += 1
+            except (OrderError, states.IllegalTransition):
+                continue  # finished meanwhile
     return done
 
 

@@ -1,4 +1,5 @@
-"""Routing tasks (queue ``routing`` by ``CELERY_TASK_ROUTES``): thin, take ids, call one service.
+"""Routing tasks (queue ``routing`` by ``CELERY_TASK_ROUTES``; ``control_*`` on the control queue): thin, take ids,
+call one service.
 
 All are ``acks_late`` and safe to run twice: ``order_route`` does nothing to a parent
 already routed; ``child_execute`` carries the child's ``work_seq`` and exits when it is
@@ -37,6 +38,18 @@ def child_execute(child_id: int, seq: int | None = None) -> str:
     return child_work(child_id=child_id, seq=seq)
 
 
+@shared_task(ignore_result=True, acks_late=True, time_limit=120, soft_time_limit=100, **RETRY)
+def control_orders_cancel(portfolio_id: int, actor_id: int | None = None, reason: str = "cancel all") -> int:
+    """Queue ``control`` (``CELERY_TASK_ROUTES``): cancel every open order of a portfolio at its venues (the kill
+    switch's cancels). Safe to run twice: a second run finds nothing open."""
+    from django.contrib.auth import get_user_model
+
+    from orders_app.submission import orders_cancel_all
+
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    return orders_cancel_all(portfolio_id=portfolio_id, actor=actor, reason=reason)
+
+
 @shared_task(ignore_result=True, acks_late=True, time_limit=60, soft_time_limit=50, expires=12)
 def order_sweep() -> dict:
     """Beat, every 15 s: re-enqueue overdue children and parents whose routing was lost."""
@@ -67,3 +80,12 @@ def _warm(**_) -> None:
         session_table()
     except Exception:  # noqa: BLE001 - a cold start is slower, not wrong
         pass
+
+
+@signals.worker_process_init.connect(weak=False)
+def _push_in_background(**_) -> None:
+    """A pool process applies order changes back to back: its pushes to the browsers go from a thread of their
+    own, in commit order, so a task's commit does not wait for Redis (``desk.events.push_in_background``)."""
+    from desk.events import push_in_background
+
+    push_in_background()

@@ -73,8 +73,17 @@ def _lock(portfolio_id: int, *order_ids: int):
 
 
 def _lock_all(portfolio_id: int, *order_ids: int):
-    """Lock the portfolio row, then the orders in the order given (parent before child): (portfolio, orders)."""
+    """Lock the portfolio row, then the orders in the order given (parent before child): (portfolio, orders).
+
+    A parent and its child are locked by one query: a child is always created after its parent, so
+    locking in id order is locking parent before child."""
     portfolio = Portfolio.objects.select_for_update().get(pk=portfolio_id)
+    if len(order_ids) == 2 and order_ids[0] < order_ids[1]:
+        rows = list(Order.objects.select_for_update(of=("self",)).select_related("instrument", "venue")
+                    .filter(pk__in=order_ids).order_by("id"))
+        if len(rows) != 2:
+            raise Order.DoesNotExist(f"orders {order_ids}")
+        return portfolio, rows
     return portfolio, [
         Order.objects.select_for_update(of=("self",)).select_related("instrument", "venue").get(pk=i) for i in order_ids
     ]

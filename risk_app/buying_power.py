@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.conf import settings
 
 from desk.interfaces import OrderIntent, OrderStatus, Side
-from portfolio_app.account import Account
+from portfolio_app.account import Account, FeeSchedule
 from risk_app.checks import AccountBook
 
 ZERO = Decimal(0)
@@ -37,10 +37,11 @@ class OpenOrderRow:
 
 def account_book_load(
     *, portfolio_id: int, long_short: bool, initial_margin: Decimal, open_rows: Iterable[OpenOrderRow],
-    proposal_of: Mapping[str, int],
+    proposal_of: Mapping[str, int], fees: Iterable[tuple[object, object]] | None = None,
 ) -> AccountBook:
     """The account of one portfolio: ``open_rows`` its open parent orders, the orders being checked
-    left out; ``proposal_of`` the proposal of each order being checked, by client order id."""
+    left out; ``proposal_of`` the proposal of each order being checked, by client order id; ``fees`` the venues'
+    taker fees as ``(bps, minimum)`` when the caller read them already (else read here)."""
     from orders_app.reservations import fee_schedule
 
     reserved = ZERO
@@ -64,7 +65,7 @@ def account_book_load(
         open_sells=open_sells,
         basket_sells={k: tuple(v) for k, v in basket.items()},
         proposal_of=dict(proposal_of),
-        fees=fee_schedule(),
+        fees=FeeSchedule.of(fees) if fees is not None else fee_schedule(),
         default_collar_pct=float(settings.DESK_RESERVE_COLLAR_PCT),
     )
 

@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Subquery, Sum
 from django.utils import timezone
 
 from desk import tasks as desk_tasks
@@ -158,12 +158,14 @@ class DeskGate:
 
 
 def desk_gate_open(*, engine, portfolio_id: int, loaded: Loaded, intents: Sequence[OrderIntent], record: bool = True,
-                   wall_clock: bool = True) -> DeskGate | None:
+                   wall_clock: bool = True, fresh: frozenset[str] | None = None) -> DeskGate | None:
     """The desk books of the desk-wide limits that concern this portfolio, or None when none does.
 
     Locks their rows (``select_for_update``, in key order; the caller holds the portfolio row) only
     when the check decides stored orders (``record`` and every intent names its order) and a limit of a
-    kind orders move concerns the portfolio.
+    kind orders move concerns the portfolio. ``fresh``: the client order ids of the intents that are new
+    orders, when the caller knows them (else read: those still INITIALIZED). The rows and this
+    portfolio's part are read in one query.
     """
     limits = engine.desk_wide_for(portfolio_id)
     if not limits:
@@ -174,17 +176,26 @@ def desk_gate_open(*, engine, portfolio_id: int, loaded: Loaded, intents: Sequen
     # Read before the desk lock (both are stable under the portfolio row lock the caller holds): the
     # portfolio's part, and which orders are new (they count in the rate; an amend's order is already
     # in the book, and stays there as it was when the amend is refused).
-    part = DeskExposurePart.objects.filter(portfolio_id=portfolio_id).first()
-    fresh: frozenset[str] = frozenset()
-    if locked:
+    if not locked:
+        fresh = frozenset()
+    elif fresh is None:
         from orders_app.models import Order
 
         fresh = frozenset(Order.objects.filter(client_order_id__in=[i.client_order_id for i in intents],
                                                status=OrderStatus.INITIALIZED.value).values_list("client_order_id", flat=True))
-    rows = DeskExposure.objects.filter(key__in=keys).order_by("key")
+    own = DeskExposurePart.objects.filter(portfolio_id=portfolio_id)
+    rows = DeskExposure.objects.filter(key__in=keys).order_by("key").annotate(
+        part_id=Subquery(own.values("pk")[:1]), **{f"part_{f}": Subquery(own.values(f)[:1]) for f in FIGURES})
     if locked:
-        rows = rows.select_for_update()  # the desk-wide critical section starts here, ends at commit
+        rows = rows.select_for_update(of=("self",))  # the desk-wide critical section starts here, ends at commit
     found = {r.key: r for r in rows}
+    part = None
+    if found:
+        first = next(iter(found.values()))
+        if first.part_id is not None:
+            part = DeskExposurePart(pk=first.part_id, portfolio_id=portfolio_id, **{f: getattr(first, f"part_{f}") for f in FIGURES})
+    else:
+        part = own.first()
     if len(found) < len(keys):
         # Its limits fail closed (no figures) until the books are built: ask for that now.
         desk_tasks.enqueue_on_commit("risk_app.tasks.desk_book_refresh", robust=True)

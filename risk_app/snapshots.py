@@ -89,6 +89,10 @@ class Loaded:
     snapshot: PortfolioSnapshot
     context: RiskContext
     instrument_ids: dict[str, int]
+    limits_token: str | None = None  # the limits' version as read with the book (None: not read)
+    lookback_s: float = 60.0  # how far back the recent orders were read
+    with_returns: bool = False  # the returns matrix loaded (the VaR limit)
+    with_times: bool = False  # a slice's load: the recent parents' times read (the rate limit)
 
 
 def snapshot_load(
@@ -100,8 +104,14 @@ def snapshot_load(
     wall_clock: bool = True,
     lookback_s: float = 60.0,
     need_returns: bool = False,
+    lock: bool = False,
 ) -> Loaded:
-    """The committed book of one portfolio as the checks read it.
+    """The committed book of one portfolio as the checks read it, in three queries: the portfolio row with
+    everything about it that is one figure (NAV history, both kill switches, the limits' version token, the
+    enabled venues' dearest fees), its positions, its open and recent orders.
+
+    ``lock``: the first query also locks the portfolio row (``select_for_update``), for a caller that
+    has not locked it yet and decides an order with the result.
 
     Orders named by the intents' ``client_order_id`` are left out of the book
     (an order being checked must not count against itself).  The caller holds
@@ -116,15 +126,20 @@ def snapshot_load(
 
     from django.db.models import DecimalField, OuterRef, Subquery, Value
 
-    from risk_app.models import TradingStateRecord
+    from django.db.models import Max
+
+    from orders_app.models import Venue
+    from risk_app.models import RiskLimitsVersion, TradingStateRecord
 
     market_date = market_now.astimezone(NEW_YORK).date()
     # One query for the portfolio row, its NAV history figures and both kill switches
     # (each read afresh: subqueries, nothing cached).
     navs_of = NavSnapshot.objects.filter(portfolio_id=OuterRef("pk"))
     state_of = TradingStateRecord.objects.values("state")
+    enabled = Venue.objects.filter(enabled=True).order_by().values("enabled")
+    rows = Portfolio.objects.select_for_update(of=("self",)) if lock else Portfolio.objects
     p = (
-        Portfolio.objects.filter(pk=portfolio_id)
+        rows.filter(pk=portfolio_id)
         .annotate(
             nav_peak=Subquery(navs_of.order_by("-nav").values("nav")[:1]),
             nav_prev=(
@@ -133,8 +148,13 @@ def snapshot_load(
             ),
             desk_state=Subquery(state_of.filter(scope=DESK_SCOPE)[:1]),
             own_state=Subquery(state_of.filter(scope=portfolio_scope(portfolio_id))[:1]),
+            limits_token=Subquery(RiskLimitsVersion.objects.filter(pk=1).values("token")[:1]),
+            # The dearest fee over venues, max(notional * bps, minimum), is max(notional * the top bps, the top minimum).
+            fee_bps=Subquery(enabled.annotate(m=Max("taker_fee_bps")).values("m")[:1]),
+            fee_min=Subquery(enabled.annotate(m=Max("min_fee")).values("m")[:1]),
         )
-        .values("cash", "peak_nav", "name", "long_short", "initial_margin", "nav_peak", "nav_prev", "desk_state", "own_state")
+        .values("cash", "peak_nav", "name", "long_short", "initial_margin", "nav_peak", "nav_prev", "desk_state", "own_state",
+                "limits_token", "fee_bps", "fee_min")
         .get()
     )
     desk_state, own_state = TradingState(p["desk_state"] or "ACTIVE"), TradingState(p["own_state"] or "ACTIVE")
@@ -169,13 +189,16 @@ def snapshot_load(
         ids[sym] = iid
         if sec:
             sectors[sym] = sec
-    missing = intent_symbols - ids.keys()
-    if missing:
+    missing = {i.symbol for i in intents if i.symbol not in ids and not i.sector}
+    if missing:  # an intent that does not say its sector: read it (and whether the instrument exists)
         for iid, sym, sec in Instrument.objects.filter(symbol__in=missing).values_list("id", "symbol", "sector"):
             ids[sym] = iid
             if sec:
                 sectors[sym] = sec
-    found, _ = marks_found(ids, market_now)
+    for i in intents:  # an intent's own instrument, by what it says of itself (no lookup)
+        if i.symbol not in sectors and i.sector:
+            sectors[i.symbol] = i.sector
+    found, _ = marks_found([*ids, *(s for s in intent_symbols if s not in ids and s not in missing)], market_now)
     value = book_value(cash=Decimal(p["cash"]), holdings=[Holding(sym, qty, avg) for _, sym, _, qty, avg in positions],
                        marks=found, market_time=market_now)
     marks = {sym: float(px) for sym, px in found.items()}
@@ -223,9 +246,11 @@ def snapshot_load(
         wall_clock=wall_clock,
         desk_state=desk_state,
         account=account_book_load(portfolio_id=portfolio_id, long_short=p["long_short"], initial_margin=p["initial_margin"],
-                                  open_rows=open_rows, proposal_of=proposal_of),
+                                  open_rows=open_rows, proposal_of=proposal_of,
+                                  fees=[(p["fee_bps"], p["fee_min"])] if p["fee_bps"] is not None else []),
     )
-    return Loaded(snapshot=snapshot, context=context, instrument_ids=ids)
+    return Loaded(snapshot=snapshot, context=context, instrument_ids=ids, limits_token=p["limits_token"] or "",
+                  lookback_s=lookback_s, with_returns=need_returns)
 
 
 def slice_snapshot_load(
@@ -249,7 +274,7 @@ def slice_snapshot_load(
     from orders_app.models import Order
     from orders_app.states import OPEN_STATUSES
     from portfolio_app.models import Portfolio, Position
-    from risk_app.models import TradingStateRecord
+    from risk_app.models import RiskLimitsVersion, TradingStateRecord
 
     zero = Value(Decimal(0), output_field=DecimalField(max_digits=20, decimal_places=4))
     state_of = TradingStateRecord.objects.values("state")
@@ -260,8 +285,9 @@ def slice_snapshot_load(
             own_state=Subquery(state_of.filter(scope=portfolio_scope(portfolio_id))[:1]),
             held=Coalesce(Subquery(Position.objects.filter(portfolio_id=OuterRef("pk"), instrument__symbol=symbol)
                                    .values("quantity")[:1]), zero),
+            limits_token=Subquery(RiskLimitsVersion.objects.filter(pk=1).values("token")[:1]),
         )
-        .values("cash", "name", "long_short", "desk_state", "own_state", "held")
+        .values("cash", "name", "long_short", "desk_state", "own_state", "held", "limits_token")
         .get()
     )
     p["buying"] = p["selling"] = Decimal(0)
@@ -296,4 +322,5 @@ def slice_snapshot_load(
     )
     context = RiskContext(marks={symbol: float(mark)} if mark is not None else {}, now=now, wall_clock=True,
                           desk_state=TradingState(p["desk_state"] or "ACTIVE"))
-    return Loaded(snapshot=snapshot, context=context, instrument_ids={})
+    return Loaded(snapshot=snapshot, context=context, instrument_ids={}, limits_token=p["limits_token"] or "",
+                  lookback_s=lookback_s, with_times=need_times)

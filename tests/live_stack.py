@@ -88,12 +88,18 @@ class LiveStack:
             args = [py, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
                     "--ws", "websockets", "--ws-per-message-deflate", "false", "--no-access-log"]
             self.web_procs.append(self._spawn("web" if i == 0 else f"web{i + 1}", args))
+        # As the Procfile: the order flow's workers, and the control queue with a worker of its own, never behind them.
+        flow = [q for q in settings.DESK_QUEUES if q != settings.DESK_CONTROL_QUEUE]
         for i in range(self.workers):
             name = f"live{self.port}-{i + 1}@%h" if i else f"live{self.port}@%h"
             self.worker_names.append(name)
-            args = [py, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(settings.DESK_QUEUES), "--concurrency", "2",
+            args = [py, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(flow), "--concurrency", "2",
                     "-l", "warning", "-n", name, *(["-E"] if self.task_events else [])]
             self.worker_procs.append(self._spawn("worker" if i == 0 else f"worker{i + 1}", args))
+        if self.workers:
+            self._spawn("control", [py, "-m", "celery", "-A", "config", "worker", "-Q", settings.DESK_CONTROL_QUEUE,
+                                    "--concurrency", "1", "-l", "warning", "-n", f"control{self.port}@%h",
+                                    *(["-E"] if self.task_events else [])])
         if self.fix:  # the demo's FIX venue and the gateway's session to it, as make run starts them
             import tempfile
 

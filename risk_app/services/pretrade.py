@@ -61,10 +61,11 @@ def limits_token() -> str:
     return RiskLimitsVersion.objects.filter(pk=1).values_list("token", flat=True).first() or ""
 
 
-def engine_get() -> PreTradeRiskEngine:
-    """The engine of the committed limits, rebuilt only when their version token changed."""
+def engine_get(token: str | None = None) -> PreTradeRiskEngine:
+    """The engine of the committed limits, rebuilt only when their version token changed (``token``: as the
+    caller read it, with the book; else read here)."""
     global _engine
-    token = limits_token()
+    token = limits_token() if token is None else token
     cached = _engine
     if cached is not None and cached[0] == token:
         return cached[1]
@@ -104,6 +105,8 @@ def pre_trade_check(
     record: bool = True,
     alerts: bool = True,
     order_ids: Sequence[int | None] | None = None,
+    new_orders: bool = False,
+    lock_portfolio: bool = False,
 ) -> list[RiskVerdict]:
     """One verdict per intent, in order. The caller must hold the portfolio row lock.
 
@@ -115,19 +118,35 @@ def pre_trade_check(
     ``wall_clock=False`` skips the rate and duplicate limits (simulated time).
     ``order_ids``: the stored order of each intent, when the caller knows them (saves the
     lookup by ``client_order_id`` when recording).
+    ``new_orders``: the intents are orders not stored yet, that the caller stores after a pass (and
+    records with ``pre_trade_record``): they are admitted into the desk books as new orders.
+    ``lock_portfolio``: the caller has not locked the portfolio row; the first read locks it.
+
+    The book, the kill switches and the limits' version are read in one query (``snapshot_load``);
+    the engine is this process's, rebuilt when that version differs.
     """
     intents = list(intents)
     if not intents:
         return []
-    engine = engine_get()
     now = timezone.now()
+    cached = _engine[1] if _engine is not None else None
+    lookback, returns = (cached.lookback_s, cached.needs_returns) if cached is not None else (DEFAULT_LOOKBACK_S, False)
+    market_now = _market_now()
     loaded = snapshot_load(
-        portfolio_id=portfolio_id, intents=intents, now=now, market_now=_market_now(), wall_clock=wall_clock,
-        lookback_s=engine.lookback_s, need_returns=engine.needs_returns,
+        portfolio_id=portfolio_id, intents=intents, now=now, market_now=market_now, wall_clock=wall_clock,
+        lookback_s=lookback, need_returns=returns, lock=lock_portfolio,
     )
+    engine = engine_get(loaded.limits_token)
+    if engine.lookback_s != loaded.lookback_s or engine.needs_returns != loaded.with_returns:
+        # The limits changed since this process last checked: read the book again as they need it.
+        loaded = snapshot_load(
+            portfolio_id=portfolio_id, intents=intents, now=now, market_now=market_now, wall_clock=wall_clock,
+            lookback_s=engine.lookback_s, need_returns=engine.needs_returns,
+        )
     # Desk-wide limits: their desk rows are locked here (after the portfolio row) when they concern it.
-    desk = desk_gate_open(engine=engine, portfolio_id=portfolio_id, loaded=loaded, intents=intents, record=record,
-                          wall_clock=wall_clock)
+    desk = desk_gate_open(engine=engine, portfolio_id=portfolio_id, loaded=loaded, intents=intents, record=record or new_orders,
+                          wall_clock=wall_clock,
+                          fresh=frozenset(i.client_order_id for i in intents if i.client_order_id) if new_orders else None)
     ctx = desk.context if desk is not None else loaded.context
     if len(intents) == 1:
         verdicts = [engine.check(intents[0], loaded.snapshot, context=ctx, now=now)]
@@ -143,6 +162,12 @@ def pre_trade_check(
     return verdicts
 
 
+def pre_trade_record(*, portfolio_id: int, intents: Sequence[OrderIntent], verdicts: Sequence[RiskVerdict],
+                     order_ids: Sequence[int]) -> None:
+    """Store the checks of ``pre_trade_check(new_orders=True)`` once the caller has stored their orders."""
+    _record_for_orders(portfolio_id, list(intents), list(verdicts), list(order_ids))
+
+
 def pre_trade_check_slice(
     *, portfolio_id: int, intent: OrderIntent, parent_client_order_id: str = "", order_id: int | None = None,
     record: bool = True,
@@ -151,16 +176,29 @@ def pre_trade_check_slice(
     ``slice_only``), against the book without its parent (so nothing counts twice); passed, the
     verdict carries the seal for exactly this quantity and price (``desk.riskstamp``).
 
-    It reads only what those checks need (``snapshots.slice_snapshot_load``: two queries at most).
+    It reads only what those checks need (``snapshots.slice_snapshot_load``: two queries at most, the limits'
+    version token among them).
     A denial is recorded (``RiskCheck``, with the child order); a pass is not - its record is the seal
     the venue client verified and the parent's recorded check. The caller holds the portfolio row lock."""
-    engine = engine_get()
     now = timezone.now()
-    loaded = slice_snapshot_load(
-        portfolio_id=portfolio_id, symbol=intent.symbol, parent_client_order_id=parent_client_order_id or intent.client_order_id,
-        now=now, market_now=_market_now(), lookback_s=engine.lookback_s,
-        need_times=any(c.kind == K.MAX_ORDER_RATE for c in engine.limits),
-    )
+    market_now = _market_now()
+
+    def load(lookback_s: float, need_times: bool):
+        return slice_snapshot_load(
+            portfolio_id=portfolio_id, symbol=intent.symbol,
+            parent_client_order_id=parent_client_order_id or intent.client_order_id,
+            now=now, market_now=market_now, lookback_s=lookback_s, need_times=need_times,
+        )
+
+    def needs(e: PreTradeRiskEngine) -> tuple[float, bool]:
+        return e.lookback_s, any(c.kind == K.MAX_ORDER_RATE for c in e.limits)
+
+    # The limits' version is read with the book; the engine of this process is used when it is current.
+    cached = _engine[1] if _engine is not None else None
+    loaded = load(*(needs(cached) if cached is not None else (DEFAULT_LOOKBACK_S, True)))
+    engine = engine_get(loaded.limits_token)
+    if needs(engine) != (loaded.lookback_s, loaded.with_times):
+        loaded = load(*needs(engine))
     verdict = engine.check(intent, loaded.snapshot, context=loaded.context, now=now, slice_only=True)
     verdicts_count([verdict])
     if verdict.passed:
@@ -252,9 +290,13 @@ def _warn_alerts(portfolio_id: int, name: str, verdicts: list[RiskVerdict]) -> N
 class DeskPreTradeGate(PreTradeGate):
     """The ``desk.ports.PreTradeGate`` the orders app submits through (wired in settings.DESK_PORTS)."""
 
-    def check(self, *, portfolio_id, intents, order_ids=None, record=True, alerts=True, wall_clock=True):
+    def check(self, *, portfolio_id, intents, order_ids=None, record=True, alerts=True, wall_clock=True, new_orders=False,
+              lock_portfolio=False):
         return pre_trade_check(portfolio_id=portfolio_id, intents=intents, order_ids=order_ids, record=record,
-                               alerts=alerts, wall_clock=wall_clock)
+                               alerts=alerts, wall_clock=wall_clock, new_orders=new_orders, lock_portfolio=lock_portfolio)
+
+    def record(self, *, portfolio_id, intents, verdicts, order_ids):
+        pre_trade_record(portfolio_id=portfolio_id, intents=intents, verdicts=verdicts, order_ids=order_ids)
 
     def check_slice(self, *, portfolio_id, intent, parent_client_order_id="", order_id=None):
         return pre_trade_check_slice(portfolio_id=portfolio_id, intent=intent, parent_client_order_id=parent_client_order_id,

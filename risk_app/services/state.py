@@ -3,7 +3,7 @@
 Going stricter (to REDUCING or HALTED) and REDUCING -> ACTIVE apply at once.
 HALTED is latched: leaving it needs a re-arm request by one risk officer and a
 confirmation by a *different* one.  Halting cancels the open orders of the
-scope in the same transaction (a failure to cancel is logged, never undoes the
+scope once it commits, on the control queue (a failure to cancel is logged, never undoes the
 halt).  Every change is audited (``TradingStateChange``) and pushed
 (``risk.state_changed``) to the desk and to the portfolio's group.  Checks
 read the state row afresh each time, so a change holds on every worker as
@@ -85,36 +85,18 @@ def _apply(rec: TradingStateRecord, event: str, *, actor, reason: str, confirmed
 
 
 def _cancel_open_orders(portfolio_id: int | None, *, actor, reason: str) -> None:
-    """Cancel every open order of the scope (the whole desk when ``portfolio_id`` is None)."""
-    from orders_app import services as orders
+    """Cancel every open order of the scope (the whole desk when ``portfolio_id`` is None) on the control queue,
+    once the halt commits: the gate refuses every new slice from that moment, and the cancels reach the venues
+    through a worker of their own, never behind the order flow (``orders_app.dispatch.cancels_after_commit``)."""
+    from orders_app import dispatch
     from orders_app.models import Order
     from orders_app.states import OPEN_STATUSES
 
     open_orders = Order.objects.filter(status__in=OPEN_STATUSES)
     if portfolio_id is not None:
         open_orders = open_orders.filter(portfolio_id=portfolio_id)
-    portfolio_ids = sorted(set(open_orders.values_list("portfolio_id", flat=True)))
-    cancel_all = getattr(orders, "orders_cancel_all", None)
-    for pid in portfolio_ids:
-        for cancel in ([cancel_all] if cancel_all is not None else []) + [_cancel_fallback]:
-            try:
-                with transaction.atomic():
-                    cancel(portfolio_id=pid, actor=actor, reason=reason)
-                break
-            except Exception:  # the halt itself must hold even if cancelling fails; try the plain way
-                log.exception("cancelling open orders on HALT failed", extra={"portfolio_id": pid, "via": cancel.__name__})
-
-
-def _cancel_fallback(*, portfolio_id: int, actor, reason: str) -> None:
-    """When orders_app's ``orders_cancel_all`` is missing or fails: every open order, children first, to CANCELED."""
-    from orders_app import services as orders, states
-    from orders_app.models import Order
-    from orders_app.states import OPEN_STATUSES
-
-    rows = Order.objects.filter(portfolio_id=portfolio_id, status__in=OPEN_STATUSES).order_by("parent_id", "id")
-    ids = sorted(rows.values_list("id", "parent_id"), key=lambda r: r[1] is None)
-    for order_id, _ in ids:
-        orders.order_apply_event(order_id=order_id, event=states.CANCELED, actor=actor, reason=reason)
+    portfolio_ids = set(open_orders.values_list("portfolio_id", flat=True).distinct())
+    dispatch.cancels_after_commit(portfolio_ids, actor_id=actor.pk if actor is not None else None, reason=reason)
 
 
 @transaction.atomic

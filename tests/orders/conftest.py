@@ -50,6 +50,10 @@ def enqueued(monkeypatch):
     monkeypatch.setattr(
         dispatch, "work_after_commit", lambda cid, seq, eta=None: transaction.on_commit(lambda: sent.append(("work", cid, seq)))
     )
+    monkeypatch.setattr(
+        dispatch, "cancels_after_commit",
+        lambda pids, actor_id, reason: transaction.on_commit(lambda: sent.extend(("cancel", p, actor_id, reason) for p in sorted(set(pids)))),
+    )
     return sent
 
 
@@ -57,6 +61,7 @@ def drain(sent: list[tuple], *, max_rounds: int = 50) -> list[str]:
     """Run captured tasks like a worker would, round by round (a round may enqueue the next),
     until a round only finds children waiting or working at the current market time."""
     from orders_app.models import Fill
+    from orders_app.tasks import control_orders_cancel
     from orders_app.working import child_work, order_route
 
     outcomes: list[str] = []
@@ -70,6 +75,9 @@ def drain(sent: list[tuple], *, max_rounds: int = 50) -> list[str]:
             if item[0] == "route":
                 order_route(parent_id=item[1])
                 results.append("routed")
+            elif item[0] == "cancel":  # the control queue's task, as its worker runs it
+                control_orders_cancel(*item[1:])
+                results.append("cancelled")
             else:
                 results.append(child_work(child_id=item[1], seq=item[2]))
         outcomes += results

@@ -205,6 +205,8 @@ def test_kill_switch_when_halted_then_every_working_order_is_cancelled_at_its_ve
     assert len(children) >= 2 and all(c.status == "ACCEPTED" for c in children)
     risk = get_user_model().objects.get(username="risk")
     trading_state_set(scope="desk", state="HALTED", actor=risk, reason="drill")
+    assert [e for e in enqueued if e[0] == "cancel"] == [("cancel", book[0].pk, risk.pk, "Trading HALTED: drill")]  # one control task, after commit
+    drain(enqueued)
     for c in children:
         c.refresh_from_db()
         assert c.status == "CANCELED"

@@ -12,11 +12,19 @@ from risk_app.selectors import desk_trading_state
 from .conftest import check, intent, open_order
 
 
-def test_trading_state_set_when_halted_then_open_orders_cancelled_and_new_denied(book, risk_officer):
+def test_trading_state_set_when_halted_then_open_orders_cancelled_and_new_denied(book, risk_officer, monkeypatch):
+    from orders_app import dispatch
+    from orders_app.tasks import control_orders_cancel
+
+    queued = []
+    monkeypatch.setattr(dispatch, "enqueue_on_commit", lambda name, args, **kw: queued.append((name, args)))
     pf = book["portfolio"]
     order = open_order(pf, book["AAPL"], 10)
     res = services.trading_state_set(scope=f"portfolio:{pf.pk}", state="HALTED", actor=risk_officer, reason="venue outage")
     assert res.applied
+    # The cancels go to the control queue, one task per portfolio; its worker runs them.
+    assert queued == [("orders_app.tasks.control_orders_cancel", (pf.pk, risk_officer.pk, "Trading HALTED: venue outage"))]
+    control_orders_cancel(*queued[0][1])
     assert Order.objects.get(pk=order.pk).status == "CANCELED"
     [v] = check(pf, intent(pf, "AAPL", 1))
     assert not v.passed and "HALTED" in v.reasons[0]
