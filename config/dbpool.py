@@ -45,11 +45,13 @@ def pool_options(env) -> dict | None:
 def desk_processes(environ: dict) -> dict[str, int]:
     """The processes ``make run`` starts that talk to the database, by kind, from the launcher's environment.
 
-    A Celery worker is its main process and ``DESK_WORKER_CONCURRENCY`` pool children, each with a pool of its own.
+    A Celery worker is its main process and its pool children (``DESK_WORKER_CONCURRENCY``, and
+    ``DESK_CONTROL_CONCURRENCY`` for the control queue's worker), each with a pool of its own.
     """
     web = int(environ.get("DESK_WEB_WORKERS") or max(2, os.cpu_count() or 1))
     children = int(environ.get("DESK_WORKER_CONCURRENCY") or 2)
-    return {"web": web, "worker": 1 + children, "beat": 1, "fixgateway": 1, "fixvenue": 1}
+    control = int(environ.get("DESK_CONTROL_CONCURRENCY") or 2)
+    return {"web": web, "worker": 1 + children, "control": 1 + control, "beat": 1, "fixgateway": 1, "fixvenue": 1}
 
 
 def budget_error(*, processes: dict[str, int], pool_max: int, max_connections: int, reserved: int,
@@ -66,7 +68,7 @@ def budget_error(*, processes: dict[str, int], pool_max: int, max_connections: i
         f"the database connection pools need up to {wanted} connections ({total} processes: {parts}; "
         f"DESK_DB_POOL_MAX_SIZE={pool_max} each) but PostgreSQL allows {room} "
         f"(max_connections {max_connections}, {reserved} reserved for superusers{busy}). "
-        f"Lower DESK_DB_POOL_MAX_SIZE, DESK_WEB_WORKERS or DESK_WORKER_CONCURRENCY, or raise the server's max_connections."
+        f"Lower DESK_DB_POOL_MAX_SIZE, DESK_WEB_WORKERS, DESK_WORKER_CONCURRENCY or DESK_CONTROL_CONCURRENCY, or raise the server's max_connections."
     )
 
 

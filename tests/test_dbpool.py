@@ -25,7 +25,7 @@ def test_settings_when_postgresql_then_a_pool_per_process_and_no_persistent_conn
 def test_budget_when_pools_fit_then_no_error():
     processes = desk_processes({"DESK_WEB_WORKERS": "2", "DESK_WORKER_CONCURRENCY": "2"})
 
-    assert processes == {"web": 2, "worker": 3, "beat": 1, "fixgateway": 1, "fixvenue": 1}
+    assert processes == {"web": 2, "worker": 3, "control": 3, "beat": 1, "fixgateway": 1, "fixvenue": 1}
     assert budget_error(processes=processes, pool_max=4, max_connections=100, reserved=3) is None
 
 
@@ -34,7 +34,7 @@ def test_budget_when_processes_times_pool_size_exceed_the_server_then_error_name
 
     error = budget_error(processes=processes, pool_max=10, max_connections=100, reserved=3, in_use=5)
 
-    assert "up to 200 connections" in error and "allows 92" in error
+    assert "up to 230 connections" in error and "allows 92" in error
     assert "max_connections 100" in error and "DESK_DB_POOL_MAX_SIZE" in error and "DESK_WEB_WORKERS" in error
 
 

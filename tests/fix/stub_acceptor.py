@@ -29,9 +29,10 @@ from fix_app import mapping
 
 log = logging.getLogger("tests.fix.stub")
 
-# Every stopped venue and its acceptor, kept for the life of the process: QuickFIX's C++ side may still hold
-# the Application (its sessions, a thread finishing a callback) after stop(); freeing the Python object under
-# it crashed the test process at a later stop.
+# Every stopped venue (the Application), kept for the life of the process: QuickFIX's C++ side may still hold
+# it (a thread finishing a callback) after stop(); freeing the Python object under it crashed the test
+# process at a later stop. Its acceptor is let go: destroying it unregisters its sessions, which the next
+# venue on the same SessionID needs.
 _RETIRED: list[object] = []
 
 
@@ -102,7 +103,7 @@ class StubVenue(fix.Application):
             t.cancel()
         if self.acceptor is not None:
             self.acceptor.stop(True)
-            _RETIRED.append((self, self.acceptor))
+            _RETIRED.append(self)
             self.acceptor = None
 
     def restarted(self) -> "StubVenue":

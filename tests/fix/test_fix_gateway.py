@@ -204,6 +204,8 @@ def test_kill_switch_when_halted_then_every_working_fix_order_is_cancelled_at_th
         fix_desk.wait_status(fix_desk.child(p), "ACCEPTED")
 
     trading_state_set(scope="desk", state="HALTED", actor=get_user_model().objects.get(username="risk"), reason="drill")
+    assert [e[0] for e in fix_desk.enqueued] == ["cancel"]  # the halt's cancels go to the control queue
+    work(fix_desk.enqueued)  # as the control worker runs them: each cancel to the gateway, first in its outbox
 
     for p in parents:
         fix_desk.wait_status(p, "CANCELED")
