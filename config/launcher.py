@@ -150,11 +150,20 @@ def credentials() -> tuple[str, str]:
         password = json.loads((VAR_DIR / "demo-logins.json").read_text())["password"]
     except (OSError, ValueError, KeyError):
         password = "(run manage.py load_demo)"
-    token = subprocess.run(
-        [sys.executable, "manage.py", "create_desk_user", "signals-bot", "--role", "api"],
-        capture_output=True, text=True, cwd=BASE_DIR, env=os.environ.copy(),
-    ).stdout.strip().rpartition("token: ")[2]
-    return password, token
+    # SQLite may be busy with the processes just started (one writer at a time): try again a few times,
+    # and say why rather than print an empty token.
+    why = ""
+    for attempt in range(5):
+        done = subprocess.run(
+            [sys.executable, "manage.py", "create_desk_user", "signals-bot", "--role", "api"],
+            capture_output=True, text=True, cwd=BASE_DIR, env=os.environ.copy(),
+        )
+        token = done.stdout.strip().rpartition("token: ")[2]
+        if done.returncode == 0 and token:
+            return password, token
+        why = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        time.sleep(1 + attempt)
+    return password, f"(not created: {why}; run `python manage.py create_desk_user signals-bot --role api`)"
 
 
 def db_budget_error(env: dict) -> str | None:
@@ -185,11 +194,63 @@ def prometheus_dir_fresh(env: dict) -> Path:
     return root
 
 
+def become_subreaper() -> None:
+    """Orphans of the processes started below (a worker's pool child whose parent exited first) are
+    re-parented to this process rather than to the machine's init, which may not reap them promptly:
+    ``reap_descendants`` then makes sure none outlives ``make run`` (Linux; elsewhere a no-op)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def _children() -> list[int]:
+    me, out = os.getpid(), []
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()  # noqa: SIM115
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == me:
+                out.append(int(entry))
+    return out
+
+
+def reap_descendants(timeout: float = 8.0) -> None:
+    """Wait for (and reap) every child left, orphans included; SIGTERM, then SIGKILL, the ones that linger."""
+    deadline, signalled = time.monotonic() + timeout, 0
+    while True:
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+        except ChildProcessError:
+            return
+        left = _children()
+        if not left:
+            return
+        now = time.monotonic()
+        stage = 2 if now > deadline else 1 if now > deadline - timeout / 2 else 0
+        if stage > signalled:
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL if stage == 2 else signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+            signalled = stage
+        if now > deadline + 2:
+            return
+        time.sleep(0.1)
+
+
 def cmd_run() -> int:
     if port_in_use(HTTP_PORT, HTTP_HOST):
         say(f"port {HTTP_PORT} on {HTTP_HOST} is already in use: stop whatever listens there "
             f"(another `make run`?) or set DESK_HTTP_PORT to a free port.")
         return 1
+    become_subreaper()
     env, redis = with_redis_env()
     env["DESK_HTTP_PORT"] = str(HTTP_PORT)
     # Several web processes (sync views run one at a time per process); websockets reach every
@@ -247,6 +308,7 @@ def cmd_run() -> int:
                 honcho.wait()
         if redis:
             redis.stop()
+        reap_descendants()
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
