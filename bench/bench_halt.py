@@ -24,7 +24,6 @@ import time
 import uuid
 from decimal import Decimal
 
-import psutil
 
 N_ORDERS = int(os.environ.get("BENCH_HALT_ORDERS", "1000"))
 N_BOOKS = int(os.environ.get("BENCH_HALT_BOOKS", "10"))
@@ -33,17 +32,7 @@ GOAL_S = 1.0
 SYMBOLS = ("AAPL", "MSFT", "KO", "PFE", "XOM", "JNJ", "BAC", "WMT")
 
 
-def _cpu_s(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        try:
-            p = psutil.Process(pid)
-            for q in [p, *p.children(recursive=True)]:
-                t = q.cpu_times()
-                total += t.user + t.system
-        except psutil.Error:
-            continue
-    return total
+from bench.cpu import cpu_seconds as _cpu_s  # noqa: E402
 
 
 def _queue_len(name: str) -> int:

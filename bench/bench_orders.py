@@ -160,20 +160,7 @@ def submit_steady(*, user, books, symbols, rate: float, n: int, qty0: int, submi
         t.join()
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of these processes and all their children (a prefork worker's pool)."""
-    import psutil
-
-    total = 0.0
-    for pid in pids:
-        try:
-            p = psutil.Process(pid)
-            for q in [p, *p.children(recursive=True)]:
-                t = q.cpu_times()
-                total += t.user + t.system
-        except psutil.Error:
-            continue
-    return total
+from bench.cpu import cpu_seconds  # noqa: E402
 
 
 def measure_submit(*, user, book, symbols, n: int) -> dict:

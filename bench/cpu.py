@@ -33,6 +33,11 @@ def _cpu(proc: psutil.Process) -> float:
         return 0.0
 
 
+def cpu_seconds(pids) -> float:
+    """User + system CPU of these processes and all their children (a prefork worker's pool), now."""
+    return sum(_cpu(p) for p in _tree(pids))
+
+
 class CpuMeter:
     def __init__(self, pids=(), *, this_process: bool = False, exclude_threads=()):
         self.pids = list(pids)
