@@ -62,21 +62,20 @@ class _Listener(threading.Thread):
     async def _main(self):
         from channels.layers import get_channel_layer
 
-        layer = get_channel_layer()
-        channel = await layer.new_channel()
-        for g in self.groups:
-            await layer.group_add(g, channel)
+        from tests.layer_inbox import Inbox  # a timed-out receive would unsubscribe the channel (pub/sub layer)
+
+        inbox = await Inbox.listen(*self.groups)
         self.ready.set()
         while not self.stop:
-            try:
-                msg = await asyncio.wait_for(layer.receive(channel), 0.5)
-            except asyncio.TimeoutError:
+            msg = await inbox.get(0.5)
+            if msg is None:
                 continue
             if msg.get("type") == "fill.created":
                 pid = msg["data"].get("parent_id") or msg["data"]["order_id"]
                 self.stamps.setdefault(pid, time.perf_counter())
+        await inbox.close()
         for g in self.groups:
-            await layer.group_discard(g, channel)
+            await inbox.layer.group_discard(g, inbox.channel)
 
 
 from tests.live_stack import Worker  # noqa: E402

@@ -16,7 +16,6 @@ half years of closes behind it, 20 instruments, max Sharpe, Ledoit-Wolf):
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 import time
 from datetime import datetime, timezone
@@ -50,9 +49,7 @@ def _in_process(portfolio_id: int) -> list[float]:
 
 
 def _with_worker(demo) -> list[float]:
-    from asgiref.sync import async_to_sync
     from celery.contrib.testing.worker import start_worker
-    from channels.layers import get_channel_layer
 
     from config.celery import app
     from desk import groups
@@ -65,15 +62,9 @@ def _with_worker(demo) -> list[float]:
         name=SCRATCH, cash=demo.cash, strategy=demo.strategy, strategy_params=demo.strategy_params,
         constraints=demo.constraints, rebalance_policy={"kind": "on_demand"},
     )
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(groups.portfolio(scratch.pk), channel)
+    from tests.layer_inbox import SyncInbox
 
-    async def receive(timeout: float):
-        try:
-            return await asyncio.wait_for(layer.receive(channel), timeout)
-        except asyncio.TimeoutError:
-            return None
+    inbox = SyncInbox(groups.portfolio(scratch.pk))
 
     times = []
     app.conf.task_always_eager = False
@@ -86,7 +77,7 @@ def _with_worker(demo) -> list[float]:
                 t0 = time.perf_counter()  # committed: the task is on the queue
                 deadline = t0 + 60
                 while time.perf_counter() < deadline:
-                    msg = async_to_sync(receive)(5)
+                    msg = inbox.get(5)
                     if msg and msg["data"]["id"] == p.pk and msg["data"]["status"] != "DRAFT":
                         times.append(time.perf_counter() - t0)
                         if msg["data"]["status"] != "PENDING_APPROVAL":
@@ -96,7 +87,7 @@ def _with_worker(demo) -> list[float]:
                     raise RuntimeError("no PENDING_APPROVAL push within 60 s")
                 services.proposal_transition(proposal_id=p.pk, to="REJECTED", reason="benchmark run")
     finally:
-        async_to_sync(layer.group_discard)(groups.portfolio(scratch.pk), channel)
+        inbox.close()
         Portfolio.objects.filter(pk=scratch.pk).delete()
     return times[1:]
 

@@ -4,7 +4,6 @@ import asyncio
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.db import transaction
 
@@ -16,17 +15,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def _listen(group):
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    await layer.group_add(group, channel)
-    return layer, channel
+    from tests.layer_inbox import Inbox
+
+    inbox = await Inbox.listen(group)
+    return inbox, inbox.channel
 
 
-async def _receive_or_none(layer, channel, timeout=0.5):
-    try:
-        return await asyncio.wait_for(layer.receive(channel), timeout)
-    except asyncio.TimeoutError:
-        return None
+async def _receive_or_none(inbox, channel, timeout=0.5):
+    return await inbox.get(timeout)  # a timed-out layer.receive would unsubscribe the channel (pub/sub layer)
 
 
 @pytest.mark.asyncio

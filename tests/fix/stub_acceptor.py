@@ -7,14 +7,24 @@ reconciliation the gateway runs on each logon). ``hold`` leaves new orders resti
 rejects new orders of those symbols; ``duplicate`` sends every report twice (the same ExecID,
 PossResend=Y). Tests send busts, corrections, reports on unknown orders and garbage by hand.
 
-Runs in the test's process (its own C++ threads); every callback catches everything, since an
-exception escaping into QuickFIX ends the process.
+The venue runs in a process of its own (``python -m tests.fix.stub_acceptor``), as a venue does, and the
+tests drive it through ``StubVenue``, a handle that calls it over a local connection. Stopping a QuickFIX
+acceptor inside the test process (its C++ threads racing the socket the killed gateway left) crashed
+pytest now and then; a venue process that stops, or is killed, takes that with it. Every callback
+catches everything, since an exception escaping into QuickFIX ends the process.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import itertools
 import logging
+import os
+import pickle
+import secrets
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -29,11 +39,6 @@ from fix_app import mapping
 
 log = logging.getLogger("tests.fix.stub")
 
-# Every stopped venue (the Application), kept for the life of the process: QuickFIX's C++ side may still hold
-# it (a thread finishing a callback) after stop(); freeing the Python object under it crashed the test
-# process at a later stop. Its acceptor is let go: destroying it unregisters its sessions, which the next
-# venue on the same SessionID needs.
-_RETIRED: list[object] = []
 
 
 @dataclass
@@ -60,7 +65,9 @@ def _dictionary() -> str:
     return str(Path(sys.prefix) / "share" / "quickfix" / "FIX44.xml")
 
 
-class StubVenue(fix.Application):
+class _Venue(fix.Application):
+    """The venue itself, in the venue process (``StubVenue`` is the tests' handle on it)."""
+
     def __init__(self, port: int, *, sender: str = "VENUE", target: str = "DESK", px: Decimal = Decimal("100"),
                  fills: tuple[Decimal, ...] = (Decimal(1),), fill_delay_s: float = 0.0, hold: bool = False,
                  commission: Decimal = Decimal("0.50"), clock=None, directory: Path | None = None):
@@ -102,15 +109,7 @@ class StubVenue(fix.Application):
         for t in self._timers:
             t.cancel()
         if self.acceptor is not None:
-            self.acceptor.stop(True)
-            _RETIRED.append(self)
-            self.acceptor = None
-
-    def restarted(self) -> "StubVenue":
-        """This venue stopped and started again as a new process would: same port and store (sequence numbers)."""
-        self.stop()
-        again = StubVenue(self.port, sender=self.sender, target=self.target, px=self.px, clock=self.clock, directory=self.dir)
-        return again.start()
+            self.acceptor.stop(True)  # the process ends right after: nothing is destroyed under QuickFIX's threads
 
     def logged_on(self) -> bool:
         s = fix.Session.lookupSession(self.sid)
@@ -356,6 +355,244 @@ class StubVenue(fix.Application):
             return [e["exec_id"] for o in seen for e in o.execs]
 
 
+    # -- what the handle calls (by ClOrdID: the test process holds copies of the orders, never the orders)
+
+    SETTABLE = frozenset({"px", "fills", "fill_delay_s", "hold", "commission", "reject", "refuse_cancels", "duplicate"})
+
+    def configure(self, **kw) -> None:
+        with self.lock:
+            for k, v in kw.items():
+                if k not in self.SETTABLE:
+                    raise AttributeError(f"the stub venue has no setting {k!r}")
+                setattr(self, k, v)
+
+    def setting(self, name: str):
+        with self.lock:
+            return getattr(self, name)
+
+    def book(self) -> dict[str, StubOrder]:
+        """A copy of every ClOrdID -> order (one copy per order: its chain's ClOrdIDs share it)."""
+        with self.lock:
+            return copy.deepcopy(self.orders)
+
+    def load_book(self, orders: dict[str, StubOrder]) -> None:
+        with self.lock:
+            self.orders = orders
+
+    def fill_of(self, cl_ord_id: str, qty: Decimal, px: Decimal | None = None) -> str:
+        with self.lock:
+            return self.fill(self.orders[cl_ord_id], qty, px)
+
+    def bust_of(self, cl_ord_id: str, exec_id: str) -> str:
+        return self.bust(self.orders[cl_ord_id], exec_id)
+
+    def correct_of(self, cl_ord_id: str, exec_id: str, qty: Decimal, px: Decimal) -> str:
+        return self.correct(self.orders[cl_ord_id], exec_id, qty, px)
+
+    def expire_of(self, cl_ord_id: str) -> str:
+        return self.expire(self.orders[cl_ord_id])
+
+    def exec_id(self) -> str:
+        with self.lock:
+            return self._exec_id()
+
+    def logon_state(self) -> tuple[int, bool]:
+        return self.logons, self.logged_on()
+
+    def disconnect(self) -> None:
+        """The venue drops the connection (the session stays, to log on again)."""
+        s = fix.Session.lookupSession(self.sid)
+        if s is not None:
+            s.disconnect()
+
+
+class StubVenue:
+    """The tests' handle on a scripted venue in its own process: the same calls as the venue, by value.
+
+    ``stub.hold = True`` and the other settings are sent to the venue; ``stub.orders`` is a copy of its book;
+    ``stub.fill(o, qty)`` fills the venue's order of ``o``'s ClOrdID. ``stop()`` stops the venue's process,
+    ``restarted()`` starts a new one on the same port and store (sequence numbers), as a venue's restart would.
+    """
+
+    _REMOTE = frozenset({"send", "messages", "fill_ids", "total_filled", "logged_on", "disconnect"})
+
+    def __init__(self, port: int, *, sender: str = "VENUE", target: str = "DESK", px: Decimal = Decimal("100"),
+                 fills: tuple[Decimal, ...] = (Decimal(1),), fill_delay_s: float = 0.0, hold: bool = False,
+                 commission: Decimal = Decimal("0.50"), clock=None, directory: Path | None = None):
+        d = directory or Path(tempfile.mkdtemp(prefix="fix-stub-"))
+        object.__setattr__(self, "_spec", {"port": port, "sender": sender, "target": target, "px": px, "fills": fills,
+                                           "fill_delay_s": fill_delay_s, "hold": hold, "commission": commission,
+                                           "clock": clock, "directory": d})
+        object.__setattr__(self, "port", port)
+        object.__setattr__(self, "dir", d)
+        object.__setattr__(self, "_proc", None)
+        object.__setattr__(self, "_conn", None)
+        object.__setattr__(self, "_book", None)
+
+    # -- life
+
+    def start(self) -> "StubVenue":
+        from multiprocessing.connection import Client
+
+        key = secrets.token_bytes(16)
+        log = open(self.dir / "venue-process.log", "ab")  # noqa: SIM115 - the process's, closed with it
+        proc = subprocess.Popen([sys.executable, "-m", "tests.fix.stub_acceptor"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=log, cwd=Path(__file__).resolve().parents[2],
+                                env={**os.environ, "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings")})
+        log.close()
+        proc.stdin.write(pickle.dumps((key, self._spec)))
+        proc.stdin.close()
+        line = proc.stdout.readline().decode().strip()
+        if not line.isdigit():
+            proc.kill()
+            proc.wait(10)
+            raise RuntimeError(f"the stub venue process did not start: {self._log_tail()}")
+        object.__setattr__(self, "_proc", proc)
+        object.__setattr__(self, "_conn", Client(("127.0.0.1", int(line)), authkey=key))
+        return self
+
+    def stop(self) -> None:
+        """The venue goes down: its acceptor stops (logging out whoever is on), then its process ends."""
+        proc, conn = self._proc, self._conn
+        if proc is None:
+            return
+        try:
+            object.__setattr__(self, "_book", self._call("book"))  # what a restarted venue reads back from its disk
+        except RuntimeError:
+            pass
+        object.__setattr__(self, "_proc", None)
+        object.__setattr__(self, "_conn", None)
+        try:
+            conn.send(("stop", (), {}))
+            if conn.poll(15):
+                conn.recv()
+        except (EOFError, OSError):
+            pass
+        conn.close()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        proc.stdout.close()
+
+    def restarted(self) -> "StubVenue":
+        """This venue stopped and started again as a new process: same port and store (sequence numbers)."""
+        self.stop()
+        s = self._spec
+        return StubVenue(s["port"], sender=s["sender"], target=s["target"], px=s["px"], clock=s["clock"],
+                         directory=s["directory"]).start()
+
+    def wait_logon(self, timeout: float = 15.0, *, count: int = 1) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            logons, on = self._call("logon_state")
+            if logons >= count and on:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"the gateway did not log on ({self._call('logon_state')[0]} logons)")
+
+    # -- the venue's book and settings, by value
+
+    @property
+    def orders(self) -> dict[str, StubOrder]:
+        """A copy of the venue's book (once stopped: its book as it stopped)."""
+        if self._conn is None and self._book is not None:
+            return self._book
+        return self._call("book")
+
+    @orders.setter
+    def orders(self, orders: dict[str, StubOrder]) -> None:
+        self._call("load_book", orders)
+
+    @property
+    def lock(self):
+        """Each call is atomic at the venue; kept so a test can say which calls belong together."""
+        return contextlib.nullcontext()
+
+    def order(self, cl_ord_id: str) -> StubOrder:
+        return self.orders[cl_ord_id]
+
+    def fill(self, o: StubOrder, qty: Decimal, px: Decimal | None = None) -> str:
+        return self._call("fill_of", o.cl_ord_id, qty, px)
+
+    def bust(self, o: StubOrder, exec_id: str) -> str:
+        return self._call("bust_of", o.cl_ord_id, exec_id)
+
+    def correct(self, o: StubOrder, exec_id: str, qty: Decimal, px: Decimal) -> str:
+        return self._call("correct_of", o.cl_ord_id, exec_id, qty, px)
+
+    def expire(self, o: StubOrder) -> str:
+        return self._call("expire_of", o.cl_ord_id)
+
+    def _exec_id(self) -> str:
+        return self._call("exec_id")
+
+    def __getattr__(self, name: str):
+        if name in _Venue.SETTABLE:
+            return self._call("setting", name)
+        if name in self._REMOTE:
+            return lambda *a, **kw: self._call(name, *a, **kw)
+        raise AttributeError(name)
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in _Venue.SETTABLE:
+            self._call("configure", **{name: value})
+            self._spec[name] = value
+        elif name == "orders":
+            type(self).orders.fset(self, value)
+        else:
+            raise AttributeError(f"the stub venue has no setting {name!r}")
+
+    def _call(self, name: str, *args, **kwargs):
+        if self._conn is None:
+            raise RuntimeError("the stub venue is not running")
+        try:
+            self._conn.send((name, args, kwargs))
+            ok, value = self._conn.recv()
+        except (EOFError, OSError) as e:
+            raise RuntimeError(f"the stub venue process died ({e!r}): {self._log_tail()}") from e
+        if not ok:
+            raise RuntimeError(f"the stub venue's {name} failed:\n{value}")
+        return value
+
+    def _log_tail(self) -> str:
+        p = self.dir / "venue-process.log"
+        return p.read_text(errors="replace")[-3000:] if p.exists() else "(no log)"
+
+
+def _serve() -> None:
+    """The venue process: start the venue, answer the handle's calls until it says stop or goes away."""
+    import traceback
+    from multiprocessing.connection import Listener
+
+    import django
+
+    django.setup()  # the venue's reports use the desk's FIX mapping (no database)
+    logging.basicConfig(level=logging.WARNING)
+    key, spec = pickle.loads(sys.stdin.buffer.read())
+    listener = Listener(("127.0.0.1", 0), authkey=key)
+    print(listener.address[1], flush=True)
+    conn = listener.accept()
+    venue = _Venue(**spec).start()
+    while True:
+        try:
+            name, args, kwargs = conn.recv()
+        except (EOFError, OSError):
+            break
+        if name == "stop":
+            venue.stop()
+            with contextlib.suppress(OSError):
+                conn.send((True, None))
+            break
+        try:
+            conn.send((True, getattr(venue, name)(*args, **kwargs)))
+        except Exception:
+            conn.send((False, traceback.format_exc()))
+    sys.stdout.flush()
+    os._exit(0)  # nothing destroyed under QuickFIX's threads: the process ends with them
+
+
 def _q(d) -> str:
     d = Decimal(str(d))
     return format(d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize(), "f")
@@ -365,3 +602,9 @@ def _now():
     from datetime import UTC, datetime
 
     return datetime.now(UTC)
+
+
+if __name__ == "__main__":
+    from tests.fix.stub_acceptor import _serve as serve  # the module's classes, not __main__'s: the orders it sends unpickle
+
+    serve()

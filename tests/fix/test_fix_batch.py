@@ -226,29 +226,19 @@ def test_reports_batch_when_it_grows_then_its_statements_do_not(fix_book):
 @pytest.mark.asyncio
 async def test_reports_when_a_batch_commits_then_every_fill_and_order_change_is_pushed_once_in_order(fix_book):
     from asgiref.sync import sync_to_async
-    from channels.layers import get_channel_layer
 
     from desk import groups
+    from tests.layer_inbox import Inbox
 
     venue, portfolio = fix_book
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    await layer.group_add(groups.portfolio(portfolio.pk), channel)
+    inbox = await Inbox.listen(groups.portfolio(portfolio.pk))
     children = await sync_to_async(_sent_orders)(venue, portfolio, 3)
-    while True:  # what setting them up pushed: read and dropped
-        try:
-            await asyncio.wait_for(layer.receive(channel), 0.3)
-        except asyncio.TimeoutError:
-            break
+    await inbox.drain(0.3)  # what setting them up pushed: read and dropped
 
     await sync_to_async(_receive)(venue, [_ack(c) for c in children] + [_fill(c, 10, 10) for c in children])
 
-    got = []
-    while True:
-        try:
-            got.append(await asyncio.wait_for(layer.receive(channel), 1.0))
-        except asyncio.TimeoutError:
-            break
+    got = await inbox.drain(1.0)
+    await inbox.close()
     fills = [m["data"]["trade_id"] for m in got if m["type"] == "fill.created"]
     assert len(fills) == 3 and len(set(fills)) == 3
     seqs = [m["seq"] for m in got]

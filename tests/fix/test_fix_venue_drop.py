@@ -6,7 +6,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-import quickfix as fix
 
 from tests.fix.gateway_harness import fix_desk, gateway_env, place, replay_clock, wait_for, work  # noqa: F401
 from tests.orders.conftest import enqueued  # noqa: F401
@@ -43,7 +42,7 @@ def test_venue_when_it_drops_then_restarts_with_fills_sent_while_the_desk_was_aw
     open_orders = lambda s: list({id(o): o for o in s.orders.values()}.values())  # noqa: E731
 
     # 1. The venue drops the connection, and fills half of each order before the desk is back.
-    fix.Session.lookupSession(stub.sid).disconnect()
+    stub.disconnect()
     wait_for(lambda: not stub.logged_on(), 10, what="the venue's session down")
     with stub.lock:
         for o in open_orders(stub):

@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 
 from desk import groups
 from portfolio_app.models import RebalanceProposal
 
 
 def listen(group: str):
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(group, channel)
+    from tests.layer_inbox import SyncInbox
 
-    async def receive(timeout: float):
-        try:
-            return await asyncio.wait_for(layer.receive(channel), timeout)
-        except asyncio.TimeoutError:
-            return None
-
-    return lambda timeout: async_to_sync(receive)(timeout)
+    return SyncInbox(group).get
 
 
 @pytest.mark.live
