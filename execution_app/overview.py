@@ -162,7 +162,7 @@ def _intraday(book: Book, *, market_now: datetime, prev_nav: Decimal | None) -> 
     # is redrawn after every fill and on every refresh).
     import hashlib
 
-    digest = hashlib.sha1(repr((str(book.cash), [(s, str(q)) for s, q in held])).encode()).hexdigest()[:16]
+    digest = hashlib.sha1(repr((str(book.cash), [(s, str(q)) for s, q in held])).encode(), usedforsecurity=False).hexdigest()[:16]
     key = f"ov:intraday:{book.portfolio.pk}:{session.day}:{digest}"
     known = cache.get(key) or {}
     t = session.open

@@ -325,7 +325,8 @@ def rows_update(model, objs: Sequence, fields: Sequence[str]) -> None:
     q = connection.ops.quote_name
     one = "(" + ", ".join(f"%s::{c.db_type(connection)}" for c in cols) + ")"
     sets = ", ".join(f"{q(c.column)} = v.{q(c.column)}" for c in cols[1:])
-    sql = (f"UPDATE {q(meta.db_table)} AS t SET {sets} FROM (VALUES {', '.join([one] * len(objs))}) "
+    # Identifiers only from the model's own metadata, quoted; every value is a bound parameter.
+    sql = (f"UPDATE {q(meta.db_table)} AS t SET {sets} FROM (VALUES {', '.join([one] * len(objs))}) "  # nosec B608
            f"AS v({', '.join(q(c.column) for c in cols)}) WHERE t.{q(meta.pk.column)} = v.{q(meta.pk.column)}")
     params = [c.get_db_prep_save(getattr(o, c.attname), connection) for o in objs for c in cols]
     if getattr(model, "LIFECYCLE", "") and set(fields) & set(model.guarded_fields):

@@ -52,6 +52,16 @@ def _seed_book(core, trader):
                message="the proposal computed by the worker")
 
 
+def _box(page, selector: str):
+    """The panel's box; the overview redraws its panels after each fill, so one caught mid-swap is asked again."""
+    for _ in range(10):
+        box = page.locator(selector).bounding_box()
+        if box is not None:
+            return box
+        page.wait_for_timeout(200)
+    return None
+
+
 def test_screenshots_when_each_role_visits_every_page_then_pages_render_clean(demo_small, browser, stack, shot):  # noqa: F811
     from django.contrib.auth import get_user_model
 
@@ -77,7 +87,7 @@ def test_screenshots_when_each_role_visits_every_page_then_pages_render_clean(de
             if name == "overview":
                 for panel in ("#ov-kpis", "#ov-next", "#ov-proposals", "#ov-working", "#ov-fills", "#ov-alerts", "#ov-equity",
                               "#ov-intraday"):
-                    box = page.locator(panel).bounding_box()
+                    box = _box(page, panel)
                     if box is None or box["y"] + box["height"] > 900:
                         problems.append(f"{role} overview: {panel} not above the fold ({box})")
                 svg_lines = page.locator("#ov-chart polyline").count()
