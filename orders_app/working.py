@@ -6,7 +6,11 @@ Locking order, as everywhere in orders_app: portfolio row -> parent -> child -> 
   across venues by the router), persisted with their due time, venue and a client
   order id derived from the parent's, together with the routing decisions, *before*
   anything is sent; the parent goes ACCEPTED; each child's first task is enqueued
-  after commit for its due time.
+  after commit for its due time (the routing task works the children due now itself).
+
+A step's order writes are batched (``services.order_writes_batched``): each changed order
+is written once and its events inserted together, at the end of the step or before any
+read of order rows.
 - ``child_work``: one step of one child: send it when due, replay the environment
   up to market now, apply the fills it reports (``fill_apply`` ignores a
   ``trade_id`` it has seen), settle it when terminal, else schedule the next step.
@@ -175,10 +179,13 @@ def order_route(*, parent_id: int, work_due_inline: bool = False) -> list[int]:
     redelivered task creates nothing. Locks the portfolio and the parent.
 
     ``work_due_inline`` (the routing task): children due now are not enqueued but worked
-    right here, each in its own transaction *after* the routing transaction committed them
-    (persisted before sent, as always); an IMMEDIATE order then costs one task, not three.
-    Should this process die in between, their ``wake_at`` is already due and the sweeper
-    re-enqueues them.
+    right here; an IMMEDIATE order then costs one task, not three. A child for the desk's paper
+    venue is worked in the routing transaction (its book is in this database: the order rows and
+    the venue's row commit together, or neither does, should the step fail: the parent then stays
+    SUBMITTED and the task's retry or the sweeper routes it again). A child for any other venue is
+    worked in its own transaction *after* the routing transaction committed it (persisted before
+    sent); should this process die in between, its ``wake_at`` is already due and the sweeper
+    re-enqueues it.
     """
     with venues_read_once():  # one read of the venues for routing and for working the slices due now
         return _route(parent_id=parent_id, work_due_inline=work_due_inline)
@@ -241,8 +248,16 @@ def _route(*, parent_id: int, work_due_inline: bool) -> list[int]:
                 dispatch.work_after_commit(c.pk, c.work_seq, eta=c.wake_at)
         if not children:
             parent_settle(parent_id=parent.pk)
+        # A slice for the desk's paper venue, whose book is this database, is worked in this transaction: sending it
+        # is a row written with the order's, so both commit or neither does. Any other venue gets it after commit.
+        venues = {v.pk: v for v in venue_rows()}
+        here = [c for c in inline if c.venue_id in venues and venues[c.venue_id].kind == Venue.Kind.PAPER]
+        for c in here:
+            c.instrument, c.venue = parent.instrument, venues[c.venue_id]  # what the step reads of them, in hand
+            _step(c, parent=parent, portfolio=portfolio, seq=c.work_seq, clock=clock)
     for c in inline:
-        child_work(child_id=c.pk, seq=c.work_seq, head={"portfolio_id": parent.portfolio_id, "parent_id": parent.pk})
+        if c not in here:
+            child_work(child_id=c.pk, seq=c.work_seq, head={"portfolio_id": parent.portfolio_id, "parent_id": parent.pk})
     return [c.pk for c in children]
 
 
@@ -337,73 +352,77 @@ def child_work(*, child_id: int, seq: int | None = None, head: dict | None = Non
             if portfolio is None:
                 return "missing"
             locked = _lock_child_and_parent(child_id)
-        child, parent = locked[-1], (locked[0] if len(locked) > 1 else None)
-        if states.is_terminal(child.status):
-            return "terminal"
-        if seq is not None and child.work_seq != seq:
-            return "superseded"
-        now = clock.market_now()
-        if child.status == S.PENDING_CANCEL.value:
-            venue_cancel(child, portfolio=portfolio, parent=parent, reason="cancelled on request")
+        return _step(locked[-1], parent=locked[0] if len(locked) > 1 else None, portfolio=portfolio, seq=seq, clock=clock)
+
+
+def _step(child: Order, *, parent: Order | None, portfolio: Portfolio, seq: int | None, clock) -> str:
+    """``child_work``'s step on the rows it locked (portfolio, parent, child), inside its transaction."""
+    if states.is_terminal(child.status):
+        return "terminal"
+    if seq is not None and child.work_seq != seq:
+        return "superseded"
+    now = clock.market_now()
+    if child.status == S.PENDING_CANCEL.value:
+        venue_cancel(child, portfolio=portfolio, parent=parent, reason="cancelled on request")
+        _settle_parent_of(child)
+        return "cancelled"
+    stamp = None
+    if child.status == S.INITIALIZED.value:
+        if child.due_at and now < child.due_at:
+            _schedule(child, child.due_at, clock)
+            return "waiting"
+        if child.due_at and session_at(child.due_at).close <= now:
+            _end_child(child, S.EXPIRED.value, "the session closed before the slice was sent")
             _settle_parent_of(child)
-            return "cancelled"
-        stamp = None
-        if child.status == S.INITIALIZED.value:
-            if child.due_at and now < child.due_at:
-                _schedule(child, child.due_at, clock)
-                return "waiting"
-            if child.due_at and session_at(child.due_at).close <= now:
-                _end_child(child, S.EXPIRED.value, "the session closed before the slice was sent")
-                _settle_parent_of(child)
-                return "expired"
-            verdict = slice_check(child, parent, now)
-            if not verdict.passed:
-                why = "; ".join(verdict.reasons) or "refused by the pre-trade checks"
-                order_transition_locked(child, states.DENIED, reason=f"slice denied before it went out: {why}"[:2000])
-                _rest(child)
-                _settle_parent_of(child)
-                return "denied"
-            stamp = verdict.stamp
-            child.sent_at = now
-            order_transition_locked(child, states.SUBMITTED, extra_fields=["sent_at"])
-            # Market time moved while sending (a replayed venue's few ms of latency may be over).
-            now = _arrival_now(clock, child, max(now, clock.market_now()))
-        if stamp is None and _reports_by_push(child):
-            # Already sent to a venue that reports by push (a redelivered task): its gateway applies what comes back.
+            return "expired"
+        verdict = slice_check(child, parent, now)
+        if not verdict.passed:
+            why = "; ".join(verdict.reasons) or "refused by the pre-trade checks"
+            order_transition_locked(child, states.DENIED, reason=f"slice denied before it went out: {why}"[:2000])
             _rest(child)
-            return "sent"
-        result, reports, market = _replay(child, now, stamp=stamp)
-        if result.status is S.SUBMITTED and not result.fills and stamp is not None:
-            # A venue that reports by push (a FIX session): the gateway applies what comes back.
-            _rest(child)
-            return "sent"
-        if result.status is S.REJECTED:
-            why = result.reason or "rejected by the venue"
-            _end_child(child, S.REJECTED.value, why)
-            if parent is not None and _reroute(child, parent, why, clock, now):
-                return "rerouted"
             _settle_parent_of(child)
-            return "rejected"
-        if child.status == S.SUBMITTED.value:
-            order_transition_locked(child, states.ACCEPTED)
-        # A child sent in this step has no fill booked yet: no need to read which trade ids it has.
-        _apply_reports(child, reports, portfolio=portfolio, parent=parent, known=set() if stamp is not None else None)
-        if states.is_terminal(child.status):
-            _rest(child)
-            if parent is None or not states.is_terminal(parent.status) or parent.proposal_id:
-                _settle_parent_of(child)
-            return "filled"
-        if result.status in (S.EXPIRED, S.CANCELED, S.FILLED):
-            _end_child(child, result.status.value if result.status is not S.FILLED else S.EXPIRED.value,
-                       result.reason or "the venue stopped working it")
+            return "denied"
+        stamp = verdict.stamp
+        child.sent_at = now
+        order_transition_locked(child, states.SUBMITTED, extra_fields=["sent_at"])
+        # Market time moved while sending (a replayed venue's few ms of latency may be over).
+        now = _arrival_now(clock, child, max(now, clock.market_now()))
+    if stamp is None and _reports_by_push(child):
+        # Already sent to a venue that reports by push (a redelivered task): its gateway applies what comes back.
+        _rest(child)
+        return "sent"
+    result, reports, market = _replay(child, now, stamp=stamp)
+    if result.status is S.SUBMITTED and not result.fills and stamp is not None:
+        # A venue that reports by push (a FIX session): the gateway applies what comes back.
+        _rest(child)
+        return "sent"
+    if result.status is S.REJECTED:
+        why = result.reason or "rejected by the venue"
+        _end_child(child, S.REJECTED.value, why)
+        if parent is not None and _reroute(child, parent, why, clock, now):
+            return "rerouted"
+        _settle_parent_of(child)
+        return "rejected"
+    if child.status == S.SUBMITTED.value:
+        order_transition_locked(child, states.ACCEPTED)
+    # A child sent in this step has no fill booked yet: no need to read which trade ids it has.
+    _apply_reports(child, reports, portfolio=portfolio, parent=parent, known=set() if stamp is not None else None)
+    if states.is_terminal(child.status):
+        _rest(child)
+        if parent is None or not states.is_terminal(parent.status) or parent.proposal_id:
             _settle_parent_of(child)
-            return "ended"
-        # Next: the venue's arrival if the order is still on its way, else the next tick.
-        latency = timedelta(milliseconds=float(child.venue.latency_ms)) if child.venue_id else timedelta(0)
-        arrival = child.sent_at + latency
-        nxt = arrival if now < arrival else market.next_tick(now)
-        _schedule(child, nxt or now, clock)
-        return "working"
+        return "filled"
+    if result.status in (S.EXPIRED, S.CANCELED, S.FILLED):
+        _end_child(child, result.status.value if result.status is not S.FILLED else S.EXPIRED.value,
+                   result.reason or "the venue stopped working it")
+        _settle_parent_of(child)
+        return "ended"
+    # Next: the venue's arrival if the order is still on its way, else the next tick.
+    latency = timedelta(milliseconds=float(child.venue.latency_ms)) if child.venue_id else timedelta(0)
+    arrival = child.sent_at + latency
+    nxt = arrival if now < arrival else market.next_tick(now)
+    _schedule(child, nxt or now, clock)
+    return "working"
 
 
 def _reports_by_push(child: Order) -> bool:
