@@ -7,7 +7,7 @@ portfolio row -> order rows (parent before child) -> position row.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,7 +62,33 @@ def order_payload(order: Order) -> dict[str, Any]:
 
 
 def _publish_order(order: Order) -> None:
+    writes = _writes.get()
+    if writes is not None:
+        latest = writes.pushes.get(order.pk)
+        if latest is not None:  # already pushed at this commit: the push carries what the order is when it commits
+            latest.payload = order_payload(order)
+            return
+        latest = writes.pushes[order.pk] = _Latest(order_payload(order))
+        event_publish(event_type="order.updated", payload=latest, groups=[groups.portfolio(order.portfolio_id)])
+        return
     event_publish(event_type="order.updated", payload=order_payload(order), groups=[groups.portfolio(order.portfolio_id)])
+
+
+class _Latest(Mapping):
+    """An ``order.updated`` payload that a later move in the same transaction replaces: browsers get each order once
+    per commit, as committed (the moves in between were never visible to anyone), in the place of its first push."""
+
+    def __init__(self, payload: dict[str, Any]) -> None:
+        self.payload = payload
+
+    def __getitem__(self, key):
+        return self.payload[key]
+
+    def __iter__(self):
+        return iter(self.payload)
+
+    def __len__(self) -> int:
+        return len(self.payload)
 
 
 def order_create(
@@ -149,6 +175,7 @@ class OrderWrites:
     def __init__(self) -> None:
         self.orders: dict[int, tuple[Order, set[str]]] = {}
         self.events: list[OrderEvent] = []
+        self.pushes: dict[int, _Latest] = {}  # kept over flushes: one transaction's pushes
 
     def changed(self, order: Order, fields) -> None:
         held = self.orders.get(order.pk)
@@ -178,11 +205,14 @@ def order_writes_batched() -> Iterator[None]:
     """Inside (and inside the caller's transaction, holding the orders' locks), the moves of locked orders change the
     rows in hand and record their events; each changed order is written once and the events inserted together on the
     way out, or at ``order_writes_flush``, which every reader of order rows from the database calls first
-    (``order_apply_event``, ``working.parent_settle``). The state machine, pushes, metrics and logs are those of each
-    move, as without it. An exception leaves nothing to write (its transaction rolls back). Nested: the outer writes."""
+    (``order_apply_event``, ``working.parent_settle``). The state machine, metrics and logs are those of each move, as
+    without it; an order's ``order.updated`` push is sent once after commit, with what the order is then. An exception
+    leaves nothing to write (its transaction rolls back). Nested: the outer writes."""
     if _writes.get() is not None:
         yield
         return
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("order_writes_batched: inside a transaction only (its writes and pushes are the transaction's)")
     writes = OrderWrites()
     token = _writes.set(writes)
     try:

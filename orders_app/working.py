@@ -22,7 +22,10 @@ read of order rows.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -72,6 +75,36 @@ def wall_for(clock, market_time: datetime) -> datetime:
         wall = now if market_time <= clock.market_now() else now + timedelta(seconds=_poll_seconds())
     cap = now + timedelta(seconds=float(getattr(settings, "DESK_ORDER_MAX_WAIT_SECONDS", 300.0)))
     return min(max(wall, now), cap)
+
+
+_markets: contextvars.ContextVar[dict | None] = contextvars.ContextVar("desk_task_markets", default=None)
+
+
+@contextlib.contextmanager
+def _task_reads() -> Iterator[None]:
+    """One task's reads of what does not change while it runs, made once: the venues (``venues_read_once``) and each
+    session's replayed market of a symbol (the path the algo plans on, the gate marks the slice at and the paper venue
+    fills on)."""
+    if _markets.get() is not None:
+        yield
+        return
+    token = _markets.set({})
+    try:
+        with venues_read_once():
+            yield
+    finally:
+        _markets.reset(token)
+
+
+def _session_market(session, symbol: str):
+    memo = _markets.get()
+    if memo is None:
+        return session_market(session, [symbol])
+    key = (session.day, symbol)
+    market = memo.get(key)
+    if market is None:
+        market = memo[key] = session_market(session, [symbol])
+    return market
 
 
 def _lock(portfolio_id: int, *order_ids: int):
@@ -150,7 +183,7 @@ def _plan(parent: Order, now: datetime):
     """(slices, [RouteDecision per slice]) for ``parent`` at market time ``now`` (pure reads)."""
     sym = parent.instrument.symbol
     session = session_at(now)
-    market = session_market(session, [sym])
+    market = _session_market(session, sym)
     state = market_state(market, sym, now)
     slices = get_algo(parent.algo).schedule(intent_of(parent), state, _algo_params(parent))
     lot = parent.instrument.lot_size
@@ -187,7 +220,7 @@ def order_route(*, parent_id: int, work_due_inline: bool = False) -> list[int]:
     sent); should this process die in between, its ``wake_at`` is already due and the sweeper
     re-enqueues it.
     """
-    with venues_read_once():  # one read of the venues for routing and for working the slices due now
+    with _task_reads():  # one read of the venues and the market for routing and for working the slices due now
         return _route(parent_id=parent_id, work_due_inline=work_due_inline)
 
 
@@ -344,7 +377,7 @@ def child_work(*, child_id: int, seq: int | None = None, head: dict | None = Non
     clock = get_clock()
     # The step's order writes are batched (each changed order written once, its events inserted together); the
     # venues are read once for the step.
-    with venues_read_once(), transaction.atomic(), order_writes_batched():
+    with _task_reads(), transaction.atomic(), order_writes_batched():
         if head is not None:
             portfolio, locked = _lock_all(head["portfolio_id"], *[i for i in (head["parent_id"], child_id) if i])
         else:
@@ -432,7 +465,7 @@ def _reports_by_push(child: Order) -> bool:
 def venue_client(child: Order, now: datetime):
     """(the client of ``child``'s venue, by the venue's kind, at market ``now``; the session's market)."""
     sym = child.instrument.symbol
-    market = session_market(session_at(child.sent_at or now), [sym])
+    market = _session_market(session_at(child.sent_at or now), sym)
     client = load_environment(market=market, clock=lambda: now, lot_size=child.instrument.lot_size,
                               venue=child.venue if child.venue_id else None)
     return client, market
@@ -452,7 +485,7 @@ def slice_check(child: Order, parent: Order | None, now: datetime, *, quantity: 
     goes to its venue; a passed verdict carries the seal the venue client asks for. Caller holds the locks."""
     sym = child.instrument.symbol
     try:
-        mark = market_state(session_market(session_at(now), [sym]), sym, now).mark
+        mark = market_state(_session_market(session_at(now), sym), sym, now).mark
         ref = Decimal(str(mark)).quantize(Decimal("0.000001"))
     except LookupError:
         ref = None

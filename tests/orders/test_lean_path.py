@@ -61,3 +61,22 @@ def test_order_route_when_an_immediate_market_order_then_routed_worked_and_fille
     assert enqueued == []  # worked inline: no second task
     statements = _worker_statements(ctx)
     assert len(statements) <= WORKER_QUERIES, "\n".join(q[:160] for q in statements)
+
+
+def test_order_route_when_an_immediate_market_order_fills_then_each_order_is_pushed_once_as_committed(book, enqueued, monkeypatch):
+    from desk import events
+    from orders_app.models import Order, Venue
+    from orders_app.working import order_route
+
+    Venue.objects.update(latency_ms=0)  # filled in the step that sends it (see above)
+    order = _place(book, "AAPL", 500)
+    pushed = []
+    monkeypatch.setattr(events, "send_now", lambda event_type, payload, groups: pushed.append((event_type, events.jsonable(payload))))
+
+    order_route(parent_id=order.pk, work_due_inline=True)
+
+    (child,) = Order.objects.filter(parent=order)
+    # One transaction from SUBMITTED to FILLED: the browsers get each order once, as it stands at the commit, then the fill.
+    assert [(t, p.get("id"), p.get("status")) for t, p in pushed] == [
+        ("order.updated", order.pk, "FILLED"), ("order.updated", child.pk, "FILLED"), ("fill.created", None, None)]
+    assert pushed[0][1]["filled_qty"] == "500.0000" and pushed[2][1]["order_id"] == child.pk
