@@ -31,7 +31,7 @@ def test_order_place_when_a_manual_order_passes_then_submitted_in_at_most_ten_qu
     assert len(statements) <= SUBMIT_QUERIES, "\n".join(q[:160] for q in statements)
 
 
-WORKER_QUERIES = 20  # route (lock, plan, persist) + one step (lock, slice check, venue, fill, settle); 32 before issue 19
+WORKER_QUERIES = 16  # route (lock, plan, persist) and the slice sent, filled and settled in one transaction; 32 before issue 19
 
 
 def _worker_statements(ctx) -> list[str]:
