@@ -20,6 +20,10 @@ its database queries (``CaptureQueriesContext``) and its latency, against a ``SE
 the same run. Each step also reports the CPU time per order summed over the desk's processes: the worker
 (its main process and pool children) and this process, which plays the web process that takes the orders.
 
+Then ``WORKS`` orders are routed in this process (their routing task kept from the worker), one after another: the
+statements and CPU of the routing task of one IMMEDIATE market order (route, the slice sent to the paper venue,
+filled, settled), as ``tests/orders/test_lean_path.py`` bounds them.
+
 ``BENCH_ORDERS_RATES=50,100`` picks the steps, ``BENCH_ORDERS_SECONDS`` their length,
 ``BENCH_ORDERS_PROFILE=/dir`` makes the worker write a cProfile per process
 (``orders_app.profiling``).
@@ -44,6 +48,7 @@ P99_GOAL_MS = 100.0
 PER_BOOK_RATE = 40.0  # under the demo limit of 50 orders/s per portfolio
 N_NOOP = 200
 SUBMITS = int(os.environ.get("BENCH_ORDERS_SUBMITS", "100"))
+WORKS = int(os.environ.get("BENCH_ORDERS_WORKS", "30"))
 SYMBOLS = ("AAPL", "MSFT", "KO", "PFE", "XOM", "JNJ", "BAC", "WMT")
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -149,6 +154,10 @@ def submit_steady(*, user, books, symbols, rate: float, n: int, qty0: int, submi
                     submitted[o.pk] = t0
                 except Exception as exc:  # noqa: BLE001 - counted, reported
                     errors.append(repr(exc))
+                finally:
+                    # As a request ends: its connection goes back to the process's pool (more submitter threads than
+                    # pooled connections would otherwise wait for one and time out).
+                    connection.close()
         finally:
             connection.close()
 
@@ -191,6 +200,38 @@ def measure_submit(*, user, book, symbols, n: int) -> dict:
     return {"ids": ids, "queries_p50": float(np.percentile(queries, 50)), "queries_max": max(queries), "txn": max(txn),
             "p50": float(np.percentile(lat, 50)) * 1e3, "p99": float(np.percentile(lat, 99)) * 1e3,
             "select1": float(np.percentile(rt, 50)) * 1e3}
+
+
+def measure_worker(*, user, book, symbols, n: int) -> dict:
+    """The routing task's work for ``n`` IMMEDIATE market orders run in this process, one after another (route, the
+    slice sent, filled, settled): its database statements (``CaptureQueriesContext``, BEGIN/COMMIT aside) and CPU.
+    The orders are placed with their routing task kept from the worker (it would race this process for them)."""
+    from unittest import mock
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from orders_app import dispatch
+    from orders_app.services import order_place
+    from orders_app.working import order_route
+
+    from orders_app.models import Order
+
+    with mock.patch.object(dispatch, "route_after_commit", lambda parent_id: None):
+        ids = [order_place(user=user, portfolio_id=book.pk, symbol=symbols[i % len(symbols)], side="BUY",
+                           quantity=Decimal(700 + i)).pk for i in range(n)]
+    queries, cpu = [], []
+    for pk in ids:
+        c0 = time.process_time()
+        with CaptureQueriesContext(connection) as ctx:
+            order_route(parent_id=pk, work_due_inline=True)
+        cpu.append(time.process_time() - c0)
+        queries.append(sum(q["sql"] not in ("BEGIN", "COMMIT") for q in ctx.captured_queries))
+        time.sleep(0.02)
+    children = Order.objects.filter(parent_id__in=ids).count()
+    return {"ids": ids, "queries_p50": float(np.percentile(queries, 50)), "queries_max": max(queries),
+            "cpu_p50": float(np.percentile(cpu, 50)) * 1e3, "children": children / max(1, n),
+            "filled": Order.objects.filter(pk__in=ids, status="FILLED").count()}
 
 
 def wait_all(ids, stamps: dict, timeout: float) -> tuple[int, int, int]:
@@ -255,6 +296,8 @@ def run() -> list[dict]:
         wait_all(list(warm), stamps, 60)
         sub = measure_submit(user=user, book=books[0], symbols=symbols, n=SUBMITS)
         wait_all(sub["ids"], stamps, 60)
+        work = measure_worker(user=user, book=books[1], symbols=symbols, n=WORKS)
+        wait_all(work["ids"], stamps, 60)
         pids = [worker.proc.pid, os.getpid()]
         qty0 = 1000
         for rate in RATES:
@@ -280,8 +323,8 @@ def run() -> list[dict]:
                 "why": why[:80] or (errors[0][:80] if errors else ""), "cpu_ms": cpu_ms,
             })
             print(f"    offered {rate:g}/s: {steps[-1]['throughput']:.1f} orders/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
-                  f"{filled}/{n} FILLED, {denied} denied, {pending} pending, {len(errors)} errors, {cpu_ms:.1f} CPU-ms/order",
-                  flush=True)
+                  f"{filled}/{n} FILLED, {denied} denied, {pending} pending, {len(errors)} errors, {cpu_ms:.1f} CPU-ms/order"
+                  + (f" ({steps[-1]['why']})" if steps[-1]["why"] else ""), flush=True)
             if pending or p99 > 10 * P99_GOAL_MS:
                 break  # past saturation: the next step only measures a queue
     finally:
@@ -316,6 +359,11 @@ def run() -> list[dict]:
         {"name": "orders.submit_queries", "value": sub["queries_p50"], "unit": "queries", "goal": "<= 10",
          "note": f"order_place, CaptureQueriesContext: SQL statements besides BEGIN/COMMIT (+{sub['txn']} of those); "
                  f"max {sub['queries_max']} over {SUBMITS} submits"},
+        {"name": "orders.worker_queries", "value": work["queries_p50"], "unit": "queries", "goal": "<= 16",
+         "note": f"the routing task of one IMMEDIATE market order (route, slice sent to the paper venue, filled, settled) run "
+                 f"in this process, CaptureQueriesContext: statements besides BEGIN/COMMIT; max {work['queries_max']} over "
+                 f"{WORKS} orders ({work['children']:.1f} child orders each, {work['filled']} FILLED by the task); "
+                 f"its CPU p50 {work['cpu_p50']:.1f} ms"},
         {"name": "orders.submit_p50", "value": round(sub["p50"], 2), "unit": "ms", "goal": "<= 10 (resolve <= 20)",
          "ref": "SELECT 1 round trip p50", "ratio": round(sub["p50"] / sub["select1"], 1),
          "note": f"{SUBMITS} submits one at a time, p99 {sub['p99']:.1f} ms; SELECT 1 {sub['select1']:.3f} ms"},

@@ -6,6 +6,9 @@ portfolio row -> order rows (parent before child) -> position row.
 
 from __future__ import annotations
 
+import contextvars
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -59,7 +62,33 @@ def order_payload(order: Order) -> dict[str, Any]:
 
 
 def _publish_order(order: Order) -> None:
+    writes = _writes.get()
+    if writes is not None:
+        latest = writes.pushes.get(order.pk)
+        if latest is not None:  # already pushed at this commit: the push carries what the order is when it commits
+            latest.payload = order_payload(order)
+            return
+        latest = writes.pushes[order.pk] = _Latest(order_payload(order))
+        event_publish(event_type="order.updated", payload=latest, groups=[groups.portfolio(order.portfolio_id)])
+        return
     event_publish(event_type="order.updated", payload=order_payload(order), groups=[groups.portfolio(order.portfolio_id)])
+
+
+class _Latest(Mapping):
+    """An ``order.updated`` payload that a later move in the same transaction replaces: browsers get each order once
+    per commit, as committed (the moves in between were never visible to anyone), in the place of its first push."""
+
+    def __init__(self, payload: dict[str, Any]) -> None:
+        self.payload = payload
+
+    def __getitem__(self, key):
+        return self.payload[key]
+
+    def __iter__(self):
+        return iter(self.payload)
+
+    def __len__(self) -> int:
+        return len(self.payload)
 
 
 def order_create(
@@ -140,6 +169,85 @@ def order_insert(order: Order, event: str, *, actor=None, reason: str = "") -> O
     return order
 
 
+class OrderWrites:
+    """The order rows and events that a run of moves on locked orders changed, written once (``order_writes_batched``)."""
+
+    def __init__(self) -> None:
+        self.orders: dict[int, tuple[Order, set[str]]] = {}
+        self.events: list[OrderEvent] = []
+        self.pushes: dict[int, _Latest] = {}  # kept over flushes: one transaction's pushes
+
+    def changed(self, order: Order, fields) -> None:
+        held = self.orders.get(order.pk)
+        if held is not None and held[0] is not order:  # another instance of the row (read afresh): write the first one's first
+            self.flush()
+            held = None
+        if held is None:
+            held = self.orders[order.pk] = (order, set())
+        held[1].update(fields)
+
+    def flush(self) -> None:
+        """One UPDATE per changed order (of the fields its moves changed), one INSERT for all the events."""
+        orders, events = list(self.orders.values()), self.events
+        self.orders, self.events = {}, []
+        for order, fields in orders:
+            with transition(Order.LIFECYCLE):  # every status move was the state machine's (``_transition``)
+                order.save(update_fields=sorted(fields | {"updated_at"}))
+        if events:
+            OrderEvent.objects.bulk_create(events)
+
+
+_writes: contextvars.ContextVar[OrderWrites | None] = contextvars.ContextVar("desk_order_writes", default=None)
+
+
+@contextmanager
+def order_writes_batched() -> Iterator[None]:
+    """Inside (and inside the caller's transaction, holding the orders' locks), the moves of locked orders change the
+    rows in hand and record their events; each changed order is written once and the events inserted together on the
+    way out, or at ``order_writes_flush``, which every reader of order rows from the database calls first
+    (``order_apply_event``, ``working.parent_settle``). The state machine, metrics and logs are those of each move, as
+    without it; an order's ``order.updated`` push is sent once after commit, with what the order is then. An exception
+    leaves nothing to write (its transaction rolls back). Nested: the outer writes."""
+    if _writes.get() is not None:
+        yield
+        return
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("order_writes_batched: inside a transaction only (its writes and pushes are the transaction's)")
+    writes = OrderWrites()
+    token = _writes.set(writes)
+    try:
+        yield
+        writes.flush()
+    finally:
+        _writes.reset(token)
+
+
+def order_writes_flush() -> None:
+    """Write what ``order_writes_batched`` holds now (before reading order rows or events from the database)."""
+    writes = _writes.get()
+    if writes is not None:
+        writes.flush()
+
+
+def order_events_add(events: list[OrderEvent]) -> None:
+    """Record ``events`` (of orders created in hand, such as their INITIALIZED): with the batch's events, else now."""
+    writes = _writes.get()
+    if writes is not None:
+        writes.events.extend(events)
+    elif events:
+        OrderEvent.objects.bulk_create(events)
+
+
+def order_fields_save(order: Order, fields) -> None:
+    """Save ``fields`` of a locked order that are not its status (``wake_at``, ``work_seq``, ``sent_at``): with the
+    order's other changes when they are batched, else now."""
+    writes = _writes.get()
+    if writes is not None:
+        writes.changed(order, fields)
+    else:
+        order.save(update_fields=list(fields))
+
+
 def order_transition_locked(order: Order, event: str, *, actor=None, reason: str = "", extra_fields=(), venue_ts=None) -> Order:
     """``order_apply_event`` for a row the caller has already locked in this transaction."""
     return _transition(order, event, actor=actor, reason=reason, extra_fields=extra_fields, venue_ts=venue_ts)
@@ -156,10 +264,16 @@ def _transition(order: Order, event: str, *, actor=None, reason: str = "", extra
     order.status, order.previous_status = new_status, new_previous
     if reason and event in (states.DENIED, states.REJECTED, states.CANCELED, states.EXPIRED, states.MODIFY_REJECTED, states.CANCEL_REJECTED):
         order.reason = reason
-    with transition(Order.LIFECYCLE):
-        order.save(update_fields=["status", "previous_status", "reason", "updated_at", *extra_fields])
-    OrderEvent.objects.create(order=order, event=event, from_status=from_status, to_status=new_status, actor=actor,
-                              reason=reason, changes=changes or {}, venue_ts=venue_ts)
+    writes = _writes.get()
+    if writes is not None:
+        writes.changed(order, ["status", "previous_status", "reason", "updated_at", *extra_fields])
+        writes.events.append(OrderEvent(order=order, event=event, from_status=from_status, to_status=new_status, actor=actor,
+                                        reason=reason, changes=changes or {}, venue_ts=venue_ts))
+    else:
+        with transition(Order.LIFECYCLE):
+            order.save(update_fields=["status", "previous_status", "reason", "updated_at", *extra_fields])
+        OrderEvent.objects.create(order=order, event=event, from_status=from_status, to_status=new_status, actor=actor,
+                                  reason=reason, changes=changes or {}, venue_ts=venue_ts)
     if new_status != from_status:
         transaction.on_commit(lambda: metrics.orders.labels(new_status).inc())
     exposure_release_on_commit(order, event)
@@ -177,6 +291,7 @@ def order_apply_event(*, order_id: int, event: str, actor=None, reason: str = ""
     confirmed it (a cancel or replace), kept on the event.
     Raises ``states.IllegalTransition`` (nothing changes) when the event is not allowed.
     """
+    order_writes_flush()  # the row is read afresh: what a batch holds is written first
     order = Order.objects.select_for_update().get(pk=order_id)
     allowed = {"quantity", "limit_price", "sent_at", "venue_id", "arrival_px", "due_at"}
     unknown = set(changes) - allowed

@@ -18,8 +18,10 @@ refuses a new order or a replace without the risk gate's seal.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from decimal import Decimal
 
@@ -33,11 +35,38 @@ from desk.interfaces import ConfigError, ExecutionEnvironment, OrderStatus
 DEFAULT = "orders_app.venues.paper_environment"
 
 
+_rows: contextvars.ContextVar[list | None] = contextvars.ContextVar("desk_venue_rows", default=None)
+
+
+@contextlib.contextmanager
+def venues_read_once() -> Iterator[None]:
+    """Inside, the ``Venue`` rows are read from the database once (``venue_rows``): one task's view of the venues,
+    as if it had read them all when it started (routing, sending and booking the fill then agree on them)."""
+    if _rows.get() is not None:
+        yield
+        return
+    token = _rows.set([])
+    try:
+        yield
+    finally:
+        _rows.reset(token)
+
+
+def venue_rows() -> list:
+    """Every ``Venue`` row: read now, or once inside ``venues_read_once``."""
+    from orders_app.models import Venue
+
+    held = _rows.get()
+    if held is None:
+        return list(Venue.objects.all())
+    if not held:
+        held.extend(Venue.objects.all())
+    return held
+
+
 def paper_venues() -> list[PaperVenue]:
     """Every venue by its market parameters, as the router prices it and the paper venue matches;
     a venue being reconciled counts as down (the router does not use it)."""
-    from orders_app.models import Venue
-
     return [
         PaperVenue(
             code=v.code,
@@ -50,7 +79,7 @@ def paper_venues() -> list[PaperVenue]:
             displayed_share=float(v.displayed_share),
             enabled=v.enabled and v.reconciled,
         )
-        for v in Venue.objects.all()
+        for v in venue_rows()
     ]
 
 

@@ -6,7 +6,11 @@ Locking order, as everywhere in orders_app: portfolio row -> parent -> child -> 
   across venues by the router), persisted with their due time, venue and a client
   order id derived from the parent's, together with the routing decisions, *before*
   anything is sent; the parent goes ACCEPTED; each child's first task is enqueued
-  after commit for its due time.
+  after commit for its due time (the routing task works the children due now itself).
+
+A step's order writes are batched (``services.order_writes_batched``): each changed order
+is written once and its events inserted together, at the end of the step or before any
+read of order rows.
 - ``child_work``: one step of one child: send it when due, replay the environment
   up to market now, apply the fills it reports (``fill_apply`` ignores a
   ``trade_id`` it has seen), settle it when terminal, else schedule the next step.
@@ -18,13 +22,17 @@ Locking order, as everywhere in orders_app: portfolio row -> parent -> child -> 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q, Subquery
 from django.utils import timezone
 
 from market_app.clock import get_clock
@@ -33,12 +41,13 @@ from desk.interfaces import (ConfigError, ExecutionOrder, LimitBreach, OrderInte
                              RiskVerdict, RouteAllocation, RouteDecision, Side, TimeInForce)
 from orders_app import dispatch, states
 from orders_app.algos import get_algo
-from orders_app.venues import load_environment
+from orders_app.venues import load_environment, venue_rows, venues_read_once
 from market_app.marks import market_state, session_at, session_market
 from orders_app.models import Fill, Order, OrderEvent, RoutingDecision, Venue
 from orders_app.states import OPEN_STATUSES
 from orders_app.routing import NoVenueAvailable, SmartOrderRouter
-from orders_app.services import fill_apply_locked, order_apply_event, order_transition_locked
+from orders_app.services import (fill_apply_locked, order_apply_event, order_events_add, order_fields_save,
+                                 order_transition_locked, order_writes_batched, order_writes_flush)
 from portfolio_app.models import Portfolio, RebalanceProposal
 from portfolio_app.services import proposal_transition
 from portfolio_app.states import PROPOSAL_TABLE, IllegalTransition
@@ -68,16 +77,56 @@ def wall_for(clock, market_time: datetime) -> datetime:
     return min(max(wall, now), cap)
 
 
+_markets: contextvars.ContextVar[dict | None] = contextvars.ContextVar("desk_task_markets", default=None)
+
+
+@contextlib.contextmanager
+def _task_reads() -> Iterator[None]:
+    """One task's reads of what does not change while it runs, made once: the venues (``venues_read_once``) and each
+    session's replayed market of a symbol (the path the algo plans on, the gate marks the slice at and the paper venue
+    fills on)."""
+    if _markets.get() is not None:
+        yield
+        return
+    token = _markets.set({})
+    try:
+        with venues_read_once():
+            yield
+    finally:
+        _markets.reset(token)
+
+
+def _session_market(session, symbol: str):
+    memo = _markets.get()
+    if memo is None:
+        return session_market(session, [symbol])
+    key = (session.day, symbol)
+    market = memo.get(key)
+    if market is None:
+        market = memo[key] = session_market(session, [symbol])
+    return market
+
+
 def _lock(portfolio_id: int, *order_ids: int):
     return _lock_all(portfolio_id, *order_ids)[1]
 
 
-def _lock_all(portfolio_id: int, *order_ids: int):
-    """Lock the portfolio row, then the orders in the order given (parent before child): (portfolio, orders).
+def _lock_portfolio_of(orders) -> Portfolio | None:
+    """Lock the portfolio of the order that ``orders`` (a queryset) finds, its id read in the same statement; None when
+    there is no such order. An order never changes portfolio, so the lock is the one its portfolio id would take."""
+    return Portfolio.objects.select_for_update().filter(pk=Subquery(orders.values("portfolio_id")[:1])).first()
+
+
+def _lock_all(portfolio_id: int | Portfolio, *order_ids: int):
+    """Lock the portfolio row (or take ``portfolio``, locked already), then the orders in the order given (parent
+    before child): (portfolio, orders).
 
     A parent and its child are locked by one query: a child is always created after its parent, so
     locking in id order is locking parent before child."""
-    portfolio = Portfolio.objects.select_for_update().get(pk=portfolio_id)
+    if isinstance(portfolio_id, Portfolio):
+        portfolio = portfolio_id
+    else:
+        portfolio = Portfolio.objects.select_for_update().get(pk=portfolio_id)
     if len(order_ids) == 2 and order_ids[0] < order_ids[1]:
         rows = list(Order.objects.select_for_update(of=("self",)).select_related("instrument", "venue")
                     .filter(pk__in=order_ids).order_by("id"))
@@ -87,6 +136,17 @@ def _lock_all(portfolio_id: int, *order_ids: int):
     return portfolio, [
         Order.objects.select_for_update(of=("self",)).select_related("instrument", "venue").get(pk=i) for i in order_ids
     ]
+
+
+def _lock_child_and_parent(child_id: int) -> list[Order]:
+    """Lock child ``child_id`` and its parent (when it has one) in one query, parent first (id order), the
+    parent's id read in the same statement. Caller holds the portfolio lock."""
+    parent_of = Order.objects.filter(pk=child_id).values("parent_id")[:1]
+    rows = list(Order.objects.select_for_update(of=("self",)).select_related("instrument", "venue")
+                .filter(Q(pk=child_id) | Q(pk=Subquery(parent_of))).order_by("id"))
+    if not rows or rows[-1].pk != child_id:
+        raise Order.DoesNotExist(f"order {child_id}")
+    return rows
 
 
 def intent_of(order: Order, *, reference_price: Decimal | None = None, ts: datetime | None = None) -> OrderIntent:
@@ -123,7 +183,7 @@ def _plan(parent: Order, now: datetime):
     """(slices, [RouteDecision per slice]) for ``parent`` at market time ``now`` (pure reads)."""
     sym = parent.instrument.symbol
     session = session_at(now)
-    market = session_market(session, [sym])
+    market = _session_market(session, sym)
     state = market_state(market, sym, now)
     slices = get_algo(parent.algo).schedule(intent_of(parent), state, _algo_params(parent))
     lot = parent.instrument.lot_size
@@ -152,17 +212,25 @@ def order_route(*, parent_id: int, work_due_inline: bool = False) -> list[int]:
     redelivered task creates nothing. Locks the portfolio and the parent.
 
     ``work_due_inline`` (the routing task): children due now are not enqueued but worked
-    right here, each in its own transaction *after* the routing transaction committed them
-    (persisted before sent, as always); an IMMEDIATE order then costs one task, not three.
-    Should this process die in between, their ``wake_at`` is already due and the sweeper
-    re-enqueues them.
+    right here; an IMMEDIATE order then costs one task, not three. A child for the desk's paper
+    venue is worked in the routing transaction (its book is in this database: the order rows and
+    the venue's row commit together, or neither does, should the step fail: the parent then stays
+    SUBMITTED and the task's retry or the sweeper routes it again). A child for any other venue is
+    worked in its own transaction *after* the routing transaction committed it (persisted before
+    sent); should this process die in between, its ``wake_at`` is already due and the sweeper
+    re-enqueues it.
     """
+    with _task_reads():  # one read of the venues and the market for routing and for working the slices due now
+        return _route(parent_id=parent_id, work_due_inline=work_due_inline)
+
+
+def _route(*, parent_id: int, work_due_inline: bool) -> list[int]:
     clock = get_clock()
-    head = Order.objects.filter(pk=parent_id, parent__isnull=True).values("portfolio_id").first()
-    if head is None:
-        return []
-    with transaction.atomic():
-        (parent,) = _lock(head["portfolio_id"], parent_id)
+    with transaction.atomic(), order_writes_batched():
+        portfolio = _lock_portfolio_of(Order.objects.filter(pk=parent_id, parent__isnull=True))
+        if portfolio is None:
+            return []
+        (parent,) = _lock_all(portfolio, parent_id)[1]
         if parent.status != S.SUBMITTED.value:
             return []
         now = clock.market_now()
@@ -172,7 +240,7 @@ def order_route(*, parent_id: int, work_due_inline: bool = False) -> list[int]:
             order_apply_event(order_id=parent.pk, event=states.REJECTED, reason=f"cannot work the order: {exc}")
             parent_settle(parent_id=parent.pk)
             return []
-        venue_ids = dict(Venue.objects.values_list("code", "id"))
+        venue_ids = {v.code: v.pk for v in venue_rows()}
         rows, children, inline = [], [], []
         for s, d in zip(slices, decisions):
             rows.append(
@@ -195,7 +263,7 @@ def order_route(*, parent_id: int, work_due_inline: bool = False) -> list[int]:
                         proposal_id=parent.proposal_id, venue_id=venue_ids.get(a.venue), side=parent.side,
                         quantity=a.quantity, order_type=OrderType.LIMIT.value if s.limit_price is not None else OrderType.MARKET.value,
                         limit_price=s.limit_price, time_in_force=parent.time_in_force, algo=parent.algo,
-                        due_at=s.due, arrival_px=parent.arrival_px, created_by=parent.created_by,
+                        due_at=s.due, arrival_px=parent.arrival_px, created_by_id=parent.created_by_id,
                         wake_at=wake, work_seq=1,
                     )
                 )
@@ -203,9 +271,8 @@ def order_route(*, parent_id: int, work_due_inline: bool = False) -> list[int]:
         children = Order.objects.bulk_create(children)
         if children and children[0].pk is None:  # a backend that does not return ids
             children = list(Order.objects.filter(parent=parent).order_by("id"))
-        OrderEvent.objects.bulk_create(
-            [OrderEvent(order=c, event="INITIALIZED", from_status="", to_status=c.status, reason="slice of the parent") for c in children]
-        )
+        order_events_add([OrderEvent(order=c, event="INITIALIZED", from_status="", to_status=c.status, reason="slice of the parent")
+                          for c in children])
         order_transition_locked(parent, states.ACCEPTED, reason=f"{len(slices)} slices, {len(children)} child orders")
         wall_now = timezone.now()
         inline = [c for c in children if work_due_inline and c.wake_at <= wall_now]
@@ -214,16 +281,30 @@ def order_route(*, parent_id: int, work_due_inline: bool = False) -> list[int]:
                 dispatch.work_after_commit(c.pk, c.work_seq, eta=c.wake_at)
         if not children:
             parent_settle(parent_id=parent.pk)
+        # A slice for the desk's paper venue, whose book is this database, is worked in this transaction: sending it
+        # is a row written with the order's, so both commit or neither does. Any other venue gets it after commit.
+        venues = {v.pk: v for v in venue_rows()}
+        here = [c for c in inline if c.venue_id in venues and venues[c.venue_id].kind == Venue.Kind.PAPER]
+        for c in here:
+            c.instrument, c.venue = parent.instrument, venues[c.venue_id]  # what the step reads of them, in hand
+            _step(c, parent=parent, portfolio=portfolio, seq=c.work_seq, clock=clock)
     for c in inline:
-        child_work(child_id=c.pk, seq=c.work_seq, head={"portfolio_id": parent.portfolio_id, "parent_id": parent.pk})
+        if c not in here:
+            child_work(child_id=c.pk, seq=c.work_seq, head={"portfolio_id": parent.portfolio_id, "parent_id": parent.pk})
     return [c.pk for c in children]
 
 
 def _schedule(child: Order, market_time: datetime, clock) -> None:
     child.work_seq += 1
     child.wake_at = wall_for(clock, market_time)
-    child.save(update_fields=["work_seq", "wake_at"])
+    order_fields_save(child, ["work_seq", "wake_at"])
     dispatch.work_after_commit(child.pk, child.work_seq, eta=child.wake_at)
+
+
+def _rest(child: Order) -> None:
+    """No task waits for ``child`` any more (it is terminal, or a venue that reports by push has it)."""
+    child.wake_at = None
+    order_fields_save(child, ["wake_at"])
 
 
 def _end_child(child: Order, status: str, reason: str) -> None:
@@ -231,7 +312,7 @@ def _end_child(child: Order, status: str, reason: str) -> None:
     if status == S.REJECTED.value and child.status == S.SUBMITTED.value:
         event = states.REJECTED
     order_apply_event(order_id=child.pk, event=event, reason=reason)
-    Order.objects.filter(pk=child.pk).update(wake_at=None)
+    _rest(child)
 
 
 def _reroute(child: Order, parent: Order, why: str, clock, now: datetime) -> bool:
@@ -294,78 +375,87 @@ _INLINE_WAIT_S = 0.02
 def child_work(*, child_id: int, seq: int | None = None, head: dict | None = None) -> str:
     """One step of working a child order (see the module docstring); returns what it did."""
     clock = get_clock()
-    head = head or Order.objects.filter(pk=child_id).values("portfolio_id", "parent_id").first()
-    if head is None:
-        return "missing"
-    with transaction.atomic():
-        ids = [i for i in (head["parent_id"], child_id) if i]
-        portfolio, locked = _lock_all(head["portfolio_id"], *ids)
-        child, parent = locked[-1], (locked[0] if len(locked) > 1 else None)
-        if states.is_terminal(child.status):
-            return "terminal"
-        if seq is not None and child.work_seq != seq:
-            return "superseded"
-        now = clock.market_now()
-        if child.status == S.PENDING_CANCEL.value:
-            venue_cancel(child, portfolio=portfolio, parent=parent, reason="cancelled on request")
+    # The step's order writes are batched (each changed order written once, its events inserted together); the
+    # venues are read once for the step.
+    with _task_reads(), transaction.atomic(), order_writes_batched():
+        if head is not None:
+            portfolio, locked = _lock_all(head["portfolio_id"], *[i for i in (head["parent_id"], child_id) if i])
+        else:
+            portfolio = _lock_portfolio_of(Order.objects.filter(pk=child_id))
+            if portfolio is None:
+                return "missing"
+            locked = _lock_child_and_parent(child_id)
+        return _step(locked[-1], parent=locked[0] if len(locked) > 1 else None, portfolio=portfolio, seq=seq, clock=clock)
+
+
+def _step(child: Order, *, parent: Order | None, portfolio: Portfolio, seq: int | None, clock) -> str:
+    """``child_work``'s step on the rows it locked (portfolio, parent, child), inside its transaction."""
+    if states.is_terminal(child.status):
+        return "terminal"
+    if seq is not None and child.work_seq != seq:
+        return "superseded"
+    now = clock.market_now()
+    if child.status == S.PENDING_CANCEL.value:
+        venue_cancel(child, portfolio=portfolio, parent=parent, reason="cancelled on request")
+        _settle_parent_of(child)
+        return "cancelled"
+    stamp = None
+    if child.status == S.INITIALIZED.value:
+        if child.due_at and now < child.due_at:
+            _schedule(child, child.due_at, clock)
+            return "waiting"
+        if child.due_at and session_at(child.due_at).close <= now:
+            _end_child(child, S.EXPIRED.value, "the session closed before the slice was sent")
             _settle_parent_of(child)
-            return "cancelled"
-        stamp = None
-        if child.status == S.INITIALIZED.value:
-            if child.due_at and now < child.due_at:
-                _schedule(child, child.due_at, clock)
-                return "waiting"
-            if child.due_at and session_at(child.due_at).close <= now:
-                _end_child(child, S.EXPIRED.value, "the session closed before the slice was sent")
-                _settle_parent_of(child)
-                return "expired"
-            verdict = slice_check(child, parent, now)
-            if not verdict.passed:
-                why = "; ".join(verdict.reasons) or "refused by the pre-trade checks"
-                order_transition_locked(child, states.DENIED, reason=f"slice denied before it went out: {why}"[:2000])
-                Order.objects.filter(pk=child.pk).update(wake_at=None)
-                _settle_parent_of(child)
-                return "denied"
-            stamp = verdict.stamp
-            child.sent_at = now
-            order_transition_locked(child, states.SUBMITTED, extra_fields=["sent_at"])
-            # Market time moved while sending (a replayed venue's few ms of latency may be over).
-            now = _arrival_now(clock, child, max(now, clock.market_now()))
-        if stamp is None and _reports_by_push(child):
-            # Already sent to a venue that reports by push (a redelivered task): its gateway applies what comes back.
-            Order.objects.filter(pk=child.pk).update(wake_at=None)
-            return "sent"
-        result, reports, market = _replay(child, now, stamp=stamp)
-        if result.status is S.SUBMITTED and not result.fills and stamp is not None:
-            # A venue that reports by push (a FIX session): the gateway applies what comes back.
-            Order.objects.filter(pk=child.pk).update(wake_at=None)
-            return "sent"
-        if result.status is S.REJECTED:
-            why = result.reason or "rejected by the venue"
-            _end_child(child, S.REJECTED.value, why)
-            if parent is not None and _reroute(child, parent, why, clock, now):
-                return "rerouted"
+            return "expired"
+        verdict = slice_check(child, parent, now)
+        if not verdict.passed:
+            why = "; ".join(verdict.reasons) or "refused by the pre-trade checks"
+            order_transition_locked(child, states.DENIED, reason=f"slice denied before it went out: {why}"[:2000])
+            _rest(child)
             _settle_parent_of(child)
-            return "rejected"
-        if child.status == S.SUBMITTED.value:
-            order_transition_locked(child, states.ACCEPTED)
-        _apply_reports(child, reports, portfolio=portfolio, parent=parent)
-        if states.is_terminal(child.status):
-            Order.objects.filter(pk=child.pk).update(wake_at=None)
-            if parent is None or not states.is_terminal(parent.status) or parent.proposal_id:
-                _settle_parent_of(child)
-            return "filled"
-        if result.status in (S.EXPIRED, S.CANCELED, S.FILLED):
-            _end_child(child, result.status.value if result.status is not S.FILLED else S.EXPIRED.value,
-                       result.reason or "the venue stopped working it")
+            return "denied"
+        stamp = verdict.stamp
+        child.sent_at = now
+        order_transition_locked(child, states.SUBMITTED, extra_fields=["sent_at"])
+        # Market time moved while sending (a replayed venue's few ms of latency may be over).
+        now = _arrival_now(clock, child, max(now, clock.market_now()))
+    if stamp is None and _reports_by_push(child):
+        # Already sent to a venue that reports by push (a redelivered task): its gateway applies what comes back.
+        _rest(child)
+        return "sent"
+    result, reports, market = _replay(child, now, stamp=stamp)
+    if result.status is S.SUBMITTED and not result.fills and stamp is not None:
+        # A venue that reports by push (a FIX session): the gateway applies what comes back.
+        _rest(child)
+        return "sent"
+    if result.status is S.REJECTED:
+        why = result.reason or "rejected by the venue"
+        _end_child(child, S.REJECTED.value, why)
+        if parent is not None and _reroute(child, parent, why, clock, now):
+            return "rerouted"
+        _settle_parent_of(child)
+        return "rejected"
+    if child.status == S.SUBMITTED.value:
+        order_transition_locked(child, states.ACCEPTED)
+    # A child sent in this step has no fill booked yet: no need to read which trade ids it has.
+    _apply_reports(child, reports, portfolio=portfolio, parent=parent, known=set() if stamp is not None else None)
+    if states.is_terminal(child.status):
+        _rest(child)
+        if parent is None or not states.is_terminal(parent.status) or parent.proposal_id:
             _settle_parent_of(child)
-            return "ended"
-        # Next: the venue's arrival if the order is still on its way, else the next tick.
-        latency = timedelta(milliseconds=float(child.venue.latency_ms)) if child.venue_id else timedelta(0)
-        arrival = child.sent_at + latency
-        nxt = arrival if now < arrival else market.next_tick(now)
-        _schedule(child, nxt or now, clock)
-        return "working"
+        return "filled"
+    if result.status in (S.EXPIRED, S.CANCELED, S.FILLED):
+        _end_child(child, result.status.value if result.status is not S.FILLED else S.EXPIRED.value,
+                   result.reason or "the venue stopped working it")
+        _settle_parent_of(child)
+        return "ended"
+    # Next: the venue's arrival if the order is still on its way, else the next tick.
+    latency = timedelta(milliseconds=float(child.venue.latency_ms)) if child.venue_id else timedelta(0)
+    arrival = child.sent_at + latency
+    nxt = arrival if now < arrival else market.next_tick(now)
+    _schedule(child, nxt or now, clock)
+    return "working"
 
 
 def _reports_by_push(child: Order) -> bool:
@@ -375,7 +465,7 @@ def _reports_by_push(child: Order) -> bool:
 def venue_client(child: Order, now: datetime):
     """(the client of ``child``'s venue, by the venue's kind, at market ``now``; the session's market)."""
     sym = child.instrument.symbol
-    market = session_market(session_at(child.sent_at or now), [sym])
+    market = _session_market(session_at(child.sent_at or now), sym)
     client = load_environment(market=market, clock=lambda: now, lot_size=child.instrument.lot_size,
                               venue=child.venue if child.venue_id else None)
     return client, market
@@ -395,7 +485,7 @@ def slice_check(child: Order, parent: Order | None, now: datetime, *, quantity: 
     goes to its venue; a passed verdict carries the seal the venue client asks for. Caller holds the locks."""
     sym = child.instrument.symbol
     try:
-        mark = market_state(session_market(session_at(now), [sym]), sym, now).mark
+        mark = market_state(_session_market(session_at(now), sym), sym, now).mark
         ref = Decimal(str(mark)).quantize(Decimal("0.000001"))
     except LookupError:
         ref = None
@@ -431,7 +521,7 @@ def venue_cancel(child: Order, *, portfolio: Portfolio, parent: Order | None, ac
     holds the portfolio, parent and child locks."""
     if child.status == S.INITIALIZED.value:  # never sent: nothing at a venue
         order_transition_locked(child, states.CANCELED, actor=actor, reason=reason)
-        Order.objects.filter(pk=child.pk).update(wake_at=None)
+        _rest(child)
         return
     if child.status != S.PENDING_CANCEL.value:
         order_transition_locked(child, states.PENDING_CANCEL, actor=actor, reason=reason)
@@ -440,7 +530,7 @@ def venue_cancel(child: Order, *, portfolio: Portfolio, parent: Order | None, ac
     result = client.cancel(child.client_order_id)
     _apply_reports(child, [f for f in result.fills if f.ts_event <= now], portfolio=portfolio, parent=parent)
     if states.is_terminal(child.status):  # the last fills finished it: the cancel came too late
-        Order.objects.filter(pk=child.pk).update(wake_at=None)
+        _rest(child)
         return
     venue = child.venue.code if child.venue_id else "the venue"
     if result.refused == "unknown order":
@@ -458,7 +548,7 @@ def venue_cancel(child: Order, *, portfolio: Portfolio, parent: Order | None, ac
                                 venue_ts=result.ts)
     else:
         return  # the venue confirms later
-    Order.objects.filter(pk=child.pk).update(wake_at=None)
+    _rest(child)
 
 
 def venue_replace(child: Order, *, portfolio: Portfolio, parent: Order | None, actor=None,
@@ -494,11 +584,12 @@ def venue_replace(child: Order, *, portfolio: Portfolio, parent: Order | None, a
     fresh = order_apply_event(order_id=child.pk, event=states.UPDATED, actor=actor, venue_ts=result.ts, **changes)
     child.status, child.quantity, child.limit_price = fresh.status, fresh.quantity, fresh.limit_price
     if result.status is S.FILLED and fresh.filled_qty == fresh.quantity:
-        Order.objects.filter(pk=child.pk).update(wake_at=None)
+        _rest(child)
     return ""
 
 
-def _apply_reports(child: Order, reports, *, portfolio: Portfolio | None = None, parent: Order | None = None) -> int:
+def _apply_reports(child: Order, reports, *, portfolio: Portfolio | None = None, parent: Order | None = None,
+                   known: set[str] | None = None) -> int:
     """Apply fills not yet recorded, never past the child's quantity (an amended child replays
     with its new size, and the fills already booked stand). The caller holds the locks of
     ``portfolio``, ``parent`` and ``child`` (so no other writer can record these trade ids);
@@ -510,7 +601,8 @@ def _apply_reports(child: Order, reports, *, portfolio: Portfolio | None = None,
             ids = [i for i in (child.parent_id, child.pk) if i]
             portfolio, locked = _lock_all(child.portfolio_id, *ids)
             return _apply_reports(locked[-1], reports, portfolio=portfolio, parent=locked[0] if len(locked) > 1 else None)
-    known = set(Fill.objects.filter(order=child).values_list("trade_id", flat=True))
+    if known is None:
+        known = set(Fill.objects.filter(order=child).values_list("trade_id", flat=True))
     leaves = child.quantity - child.filled_qty
     applied = 0
     for r in reports:
@@ -536,6 +628,7 @@ def parent_settle(*, parent_id: int) -> Order:
     CANCELED if it was being cancelled or nothing but cancellations ended it, else EXPIRED),
     and complete its proposal when that was the proposal's last open order. Caller holds the
     portfolio lock."""
+    order_writes_flush()  # the parent and its children are read as written
     parent = Order.objects.select_for_update().get(pk=parent_id)
     if not states.is_terminal(parent.status) and parent.status not in (S.INITIALIZED.value, S.SUBMITTED.value):
         children = list(parent.children.values_list("status", "reason"))
@@ -563,6 +656,7 @@ def proposal_settle(*, proposal_id: int):
     arrival price (its quantity where it has none), 1 for a proposal with nothing to
     trade. Safe to call any number of times; returns the proposal.
     """
+    order_writes_flush()  # its orders are read as written
     p = RebalanceProposal.objects.get(pk=proposal_id)
     if p.status not in PROPOSAL_TABLE.sources(ProposalStatus.COMPLETED.value):
         return p

@@ -29,3 +29,54 @@ def test_order_place_when_a_manual_order_passes_then_submitted_in_at_most_ten_qu
     statements = [q["sql"] for q in ctx.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]  # one transaction
     assert sum(q == "BEGIN" for q in (c["sql"] for c in ctx.captured_queries)) == 1
     assert len(statements) <= SUBMIT_QUERIES, "\n".join(q[:160] for q in statements)
+
+
+WORKER_QUERIES = 16  # route (lock, plan, persist) and the slice sent, filled and settled in one transaction; 32 before issue 19
+
+
+def _worker_statements(ctx) -> list[str]:
+    return [q["sql"] for q in ctx.captured_queries
+            if q["sql"] not in ("BEGIN", "COMMIT") and not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+
+
+def test_order_route_when_an_immediate_market_order_then_routed_worked_and_filled_in_a_bounded_number_of_queries(book, enqueued):
+    from orders_app.models import Order, Venue
+    from orders_app.working import order_route
+
+    # The stepped clock does not move while the order travels: venues without latency fill it in the step that sends it,
+    # as the replayed clock's few wall microseconds of latency do on a running desk.
+    Venue.objects.update(latency_ms=0)
+    warm = _place(book, "AAPL", 10)  # the worker's per-process caches warm on a first order, as on a running desk
+    order_route(parent_id=warm.pk, work_due_inline=True)
+    order = _place(book, "AAPL", 500)
+    enqueued.clear()
+    with CaptureQueriesContext(connection) as ctx:
+        order_route(parent_id=order.pk, work_due_inline=True)
+    order.refresh_from_db()
+    assert order.status == "FILLED" and order.filled_qty == Decimal(500)
+    (child,) = Order.objects.filter(parent=order)
+    assert child.status == "FILLED" and child.wake_at is None
+    assert [e.event for e in child.events.order_by("id")] == ["INITIALIZED", "SUBMITTED", "ACCEPTED", "FILLED"]
+    assert [e.event for e in order.events.order_by("id")] == ["INITIALIZED", "SUBMITTED", "ACCEPTED", "FILLED"]
+    assert enqueued == []  # worked inline: no second task
+    statements = _worker_statements(ctx)
+    assert len(statements) <= WORKER_QUERIES, "\n".join(q[:160] for q in statements)
+
+
+def test_order_route_when_an_immediate_market_order_fills_then_each_order_is_pushed_once_as_committed(book, enqueued, monkeypatch):
+    from desk import events
+    from orders_app.models import Order, Venue
+    from orders_app.working import order_route
+
+    Venue.objects.update(latency_ms=0)  # filled in the step that sends it (see above)
+    order = _place(book, "AAPL", 500)
+    pushed = []
+    monkeypatch.setattr(events, "send_now", lambda event_type, payload, groups: pushed.append((event_type, events.jsonable(payload))))
+
+    order_route(parent_id=order.pk, work_due_inline=True)
+
+    (child,) = Order.objects.filter(parent=order)
+    # One transaction from SUBMITTED to FILLED: the browsers get each order once, as it stands at the commit, then the fill.
+    assert [(t, p.get("id"), p.get("status")) for t, p in pushed] == [
+        ("order.updated", order.pk, "FILLED"), ("order.updated", child.pk, "FILLED"), ("fill.created", None, None)]
+    assert pushed[0][1]["filled_qty"] == "500.0000" and pushed[2][1]["order_id"] == child.pk
