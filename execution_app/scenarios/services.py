@@ -46,35 +46,24 @@ PROGRESS_EVERY_S = 0.5
 def load_closes(*, start: date, end: date, lookback_days: int = 756, symbols=()) -> tuple[pd.DataFrame, pd.Series | None]:
     """Closes (dates x symbols) of the tradable instruments and the benchmark index, from ``PriceBar``.
 
-    History starts early enough for the strategy's lookback. A database without
-    bars (a fresh install before ``load_demo``) falls back to the bundled demo frames.
+    History starts early enough for the strategy's lookback. The matrix comes from the cache file of these very
+    bars when there is one (``execution_app.scenarios.closes``). A database without bars (a fresh install before
+    ``load_demo``) falls back to the bundled demo frames.
     """
-    from market_app.models import Instrument, PriceBar
+    from execution_app.scenarios.closes import closes_matrix
 
     since = start - timedelta(days=int(lookback_days * 1.5) + 60)
-    from django.db.models import FloatField
-    from django.db.models.functions import Cast
-
-    # The closes as floats from the database (both sides round the same decimal to the nearest double): a hundred
-    # thousand Decimals are not built only to be turned into floats.
-    rows = list(
-        PriceBar.objects.filter(date__gte=since, date__lte=end)
-        .annotate(close_float=Cast("close", FloatField()))
-        .values_list("instrument__symbol", "instrument__asset_class", "date", "close_float")
-    )
-    if not rows:
+    matrix = closes_matrix(since=since, end=end)
+    if matrix is None:
         from skfolio.datasets import load_sp500_dataset, load_sp500_index
 
         closes, index = load_sp500_dataset(), load_sp500_index().iloc[:, 0]
         closes = closes.loc[pd.Timestamp(since) : pd.Timestamp(end)]
         return (closes[list(symbols)] if symbols else closes), index.loc[pd.Timestamp(since) : pd.Timestamp(end)]
-    frame = pd.DataFrame(rows, columns=["symbol", "asset_class", "date", "close"])
-    frame["date"] = pd.to_datetime(frame["date"])
-    frame["close"] = frame["close"].astype("float64")  # already floats (SQLite, PostgreSQL): a no-op but for the dtype
-    wide = frame.pivot(index="date", columns="symbol", values="close").sort_index()
-    indexes = set(frame.loc[frame["asset_class"] == Instrument.AssetClass.INDEX, "symbol"])
-    bench = wide[INDEX_SYMBOL] if INDEX_SYMBOL in wide.columns else None
-    tradable = [c for c in wide.columns if c not in indexes]
+    wide = pd.DataFrame(matrix.values, index=pd.DatetimeIndex(matrix.dates.astype("datetime64[s]"), name="date"),
+                        columns=pd.Index(list(matrix.symbols), name="symbol"))
+    bench = wide[INDEX_SYMBOL] if INDEX_SYMBOL in matrix.symbols else None
+    tradable = [s for s in matrix.symbols if s not in matrix.indexes]
     if symbols:
         tradable = [s for s in symbols if s in wide.columns]
     return wide[tradable], bench
