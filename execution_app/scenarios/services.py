@@ -16,9 +16,10 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -185,9 +186,11 @@ def _session_inputs(config: ScenarioConfig, symbols: list[str]) -> dict[str, Any
 def rows_insert(model, fields: tuple[str, ...], rows: Iterable[tuple]) -> None:
     """Insert plain rows (values in ``fields``' order; a foreign key by its id) in bulk.
 
-    PostgreSQL: one ``COPY`` (a 23-year run's ten thousand rows in a fraction of ``bulk_create``'s time, which builds
-    a model instance and binds every parameter); values pass through each field's ``get_db_prep_save`` (decimals
-    quantised to the column) as ``bulk_create`` would. Elsewhere: ``bulk_create``.
+    PostgreSQL: one ``COPY`` of the whole table's text (a 23-year run's eleven thousand rows in a fraction of
+    ``bulk_create``'s time, which builds a model instance and binds every parameter). A None, str, int, Decimal,
+    date or finite float is written as its text, which the column reads as ``bulk_create``'s value (a decimal
+    rounded to the column's places by the database); anything else passes through the field's
+    ``get_db_prep_save`` first. Elsewhere: ``bulk_create``.
     """
     from django.db import connection
 
@@ -198,27 +201,47 @@ def rows_insert(model, fields: tuple[str, ...], rows: Iterable[tuple]) -> None:
         return
     columns = ", ".join(connection.ops.quote_name(f.column) for f in concrete)
     table = connection.ops.quote_name(model._meta.db_table)
-    preps = [_copy_prep(f, connection) for f in concrete]
+    texts = [_copy_text(f, connection) for f in concrete]
+    data = "".join("\t".join([text(v) for text, v in zip(texts, row)]) + "\n" for row in rows)
     with connection.cursor() as cur, cur.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:  # noqa: S608 - names from the model
-        for row in rows:
-            copy.write_row([prep(v) for prep, v in zip(preps, row)])
+        copy.write(data)
 
 
-def _copy_prep(field, connection) -> Callable[[Any], Any]:
-    """``field.get_db_prep_save``, skipped for what PostgreSQL's adapter would pass through unchanged (a Decimal, an
-    id, None): that call per value was most of the store's time."""
+# COPY's text format: backslash, tab, newline and carriage return escaped; None is \N.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_value(value: Any) -> str:
     from decimal import Decimal
 
-    from django.db import models
+    kind = type(value)
+    if value is None:
+        return "\\N"
+    if kind is int or kind is Decimal:
+        return str(value)
+    if kind is date or kind is datetime:
+        return value.isoformat()
+    if kind is float:
+        return repr(value) if math.isfinite(value) else ("NaN" if value != value else f"{'-' if value < 0 else ''}Infinity")
+    if kind is bool:
+        return "t" if value else "f"
+    # a str enum (Side.BUY) as its value, as the adapter sends it; anything else as its text (a UUID, ...)
+    return str.translate(value if isinstance(value, str) else str(value), _COPY_ESCAPES)
 
-    def prep(value):
-        return field.get_db_prep_save(value, connection)
 
-    if isinstance(field, models.DecimalField):
-        return lambda v: v if v is None or type(v) is Decimal else prep(v)
-    if isinstance(field, models.ForeignKey):
-        return lambda v: v if v is None or type(v) is int else prep(v)
-    return prep
+def _copy_text(field, connection) -> Callable[[Any], str]:
+    """A value's COPY text; ``field.get_db_prep_save`` first for what is not already a plain value (that call per
+    value was most of the store's time)."""
+    from decimal import Decimal
+
+    plain = (type(None), str, int, Decimal, date, datetime, float, bool)
+
+    def text(value):
+        if type(value) not in plain:
+            value = field.get_db_prep_save(value, connection)
+        return _copy_value(value)
+
+    return text
 
 
 def result_store(run: ScenarioRun, result: ScenarioResult, *, publish: bool = True) -> ScenarioRun:

@@ -84,9 +84,8 @@ class Command(BaseCommand):
                     flag = f"--{key.replace('_', '-')}"
                     break
             raise CommandError(f"{flag}: {e.reason}" + (f" ({e.field})" if "." in e.field else "")) from None
-        body = {"run_id": run.pk, **result.to_json()}
-        if output is not None:
-            output.write_text(json.dumps(body, indent=1))
+        if output is not None:  # the JSON of every equity point and trade is built only to be written
+            output.write_text(json.dumps({"run_id": run.pk, **result.to_json()}, indent=1))
         m = result.metrics
         self.stdout.write(
             f"run #{run.pk} {result.config.strategy} {result.config.rebalance} "
