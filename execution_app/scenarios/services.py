@@ -20,6 +20,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -207,24 +208,24 @@ def rows_insert(model, fields: tuple[str, ...], rows: Iterable[tuple]) -> None:
         copy.write(data)
 
 
-# COPY's text format: backslash, tab, newline and carriage return escaped; None is \N.
+# COPY's text format: backslash, tab, newline and carriage return escaped; None is \\N.
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _copy_value(value: Any) -> str:
-    from decimal import Decimal
+def _float_text(value: float) -> str:
+    return repr(value) if math.isfinite(value) else ("NaN" if value != value else f"{'-' if value < 0 else ''}Infinity")
 
-    kind = type(value)
-    if value is None:
-        return "\\N"
-    if kind is int or kind is Decimal:
-        return str(value)
-    if kind is date or kind is datetime:
-        return value.isoformat()
-    if kind is float:
-        return repr(value) if math.isfinite(value) else ("NaN" if value != value else f"{'-' if value < 0 else ''}Infinity")
-    if kind is bool:
-        return "t" if value else "f"
+
+_COPY_TEXT: dict[type, Callable[[Any], str]] = {
+    type(None): lambda v: "\\N", int: str, Decimal: str, date: date.isoformat, datetime: datetime.isoformat,
+    float: _float_text, bool: lambda v: "t" if v else "f", str: lambda v: v.translate(_COPY_ESCAPES),
+}
+
+
+def _copy_value(value: Any) -> str:
+    text = _COPY_TEXT.get(type(value))
+    if text is not None:
+        return text(value)
     # a str enum (Side.BUY) as its value, as the adapter sends it; anything else as its text (a UUID, ...)
     return str.translate(value if isinstance(value, str) else str(value), _COPY_ESCAPES)
 
@@ -232,14 +233,12 @@ def _copy_value(value: Any) -> str:
 def _copy_text(field, connection) -> Callable[[Any], str]:
     """A value's COPY text; ``field.get_db_prep_save`` first for what is not already a plain value (that call per
     value was most of the store's time)."""
-    from decimal import Decimal
-
-    plain = (type(None), str, int, Decimal, date, datetime, float, bool)
 
     def text(value):
-        if type(value) not in plain:
-            value = field.get_db_prep_save(value, connection)
-        return _copy_value(value)
+        plain = _COPY_TEXT.get(type(value))
+        if plain is not None:
+            return plain(value)
+        return _copy_value(field.get_db_prep_save(value, connection))
 
     return text
 
