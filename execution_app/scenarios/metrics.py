@@ -281,7 +281,7 @@ _COST_NAMES = (("commission", "fees", "fee"), ("slippage_cost", "slippage"))
 
 
 def _get(trade: Any, name: str) -> Any:
-    if isinstance(trade, Mapping):
+    if type(trade) is dict or isinstance(trade, Mapping):  # a dict without the ABC's check per call
         return trade.get(name)
     return getattr(trade, name, None)
 
