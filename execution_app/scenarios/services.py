@@ -19,7 +19,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -216,9 +216,11 @@ def _float_text(value: float) -> str:
     return repr(value) if math.isfinite(value) else ("NaN" if value != value else f"{'-' if value < 0 else ''}Infinity")
 
 
+# Values whose text every column of their kind reads as the field would have prepared them. Not a datetime: a
+# DateField takes its date in the desk's time zone, which the field's preparation does.
 _COPY_TEXT: dict[type, Callable[[Any], str]] = {
-    type(None): lambda v: "\\N", int: str, Decimal: str, date: date.isoformat, datetime: datetime.isoformat,
-    float: _float_text, bool: lambda v: "t" if v else "f", str: lambda v: v.translate(_COPY_ESCAPES),
+    type(None): lambda v: "\\N", int: str, Decimal: str, date: date.isoformat, float: _float_text,
+    bool: lambda v: "t" if v else "f", str: lambda v: v.translate(_COPY_ESCAPES),
 }
 
 

@@ -19,7 +19,7 @@ def test_rows_insert_when_values_are_awkward_then_each_is_stored_as_given():
     run = ScenarioRun.objects.create(kind=ScenarioRun.Kind.BACKTEST, name="store", strategy="equal_weight")
     rows_insert(ScenarioEquity, ("run", "date", "equity", "benchmark"), [
         (run.pk, date(2022, 1, 3), Decimal("1000000.00"), None),
-        (run.pk, datetime(2022, 1, 4, 21, tzinfo=timezone.utc).date(), Decimal("-12.3"), Decimal("7")),
+        (run.pk, datetime(2022, 1, 4, 21, tzinfo=timezone.utc), Decimal("-12.3"), Decimal("7")),  # to its date, as the field does
         (run.pk, "2022-01-05", 5, 2.5),  # an ISO date, an int, a float: prepared as the field would
     ])
     rows_insert(ScenarioTrade, ("run", "date", "symbol", "side", "qty", "price", "commission", "slippage",
