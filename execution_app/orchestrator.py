@@ -78,6 +78,8 @@ class TradeExecutionOrchestrator:
     # -- signals -> views -> targets -> sizing -> trades -> checks ---------------------------
     def views(self, as_of: datetime) -> dict[str, View]:
         signals = self.ports.signal_source.signals(as_of)
+        if not signals:  # no signal, no view (every aggregator's answer; a strategy without agents asks every cycle)
+            return {}
         return self.ports.aggregator.aggregate(signals, as_of)
 
     def propose(

@@ -81,6 +81,7 @@ class BarMarket:
         self._dec_rows: dict[int, dict[str, Decimal | None]] = {}
         self._row_quotes: dict[str, Sequence[VenueQuote]] = {}
         self._row_states: dict[str, MarketState] = {}
+        self._row_close: datetime | None = None  # the entered row's close
 
     def _row_at(self, ts: datetime) -> int | None:
         try:
@@ -115,7 +116,8 @@ class BarMarket:
         values = self.px[row]
         self._marks = {s: decimal_of(values[j]) for j, s in enumerate(self.symbols) if not math.isnan(values[j])}
         self._row_quotes, self._row_states = {}, {}
-        return session_close(self.dates[row]), self._marks
+        self._row_close = session_close(self.dates[row])
+        return self._row_close, self._marks
 
     def quotes(self, symbol: str) -> Sequence[VenueQuote]:
         q = self._row_quotes.get(symbol)
@@ -126,7 +128,7 @@ class BarMarket:
     def market_state(self, symbol: str) -> MarketState:
         state = self._row_states.get(symbol)
         if state is None:
-            t = session_close(self.dates[self.row])
+            t = self._row_close
             state = self._row_states[symbol] = MarketState(
                 now=t, session_open=t, session_close=t, mark=self._marks[symbol]
             )

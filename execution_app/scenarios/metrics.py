@@ -281,7 +281,7 @@ _COST_NAMES = (("commission", "fees", "fee"), ("slippage_cost", "slippage"))
 
 
 def _get(trade: Any, name: str) -> Any:
-    if isinstance(trade, Mapping):
+    if type(trade) is dict or isinstance(trade, Mapping):  # a dict without the ABC's check per call
         return trade.get(name)
     return getattr(trade, name, None)
 
@@ -352,6 +352,7 @@ def compute_metrics(
 ) -> dict[str, Any]:
     """Every metric of ``METRIC_NAMES`` for one run; benchmark-relative ones NaN without a benchmark."""
     trades = list(trades)
+    turned = turnover(trades, equity)  # once: the annual figure is the same sum over the run's years
     out: dict[str, Any] = {
         "total_return": total_return(equity),
         "cagr": cagr(equity, periods_per_year=periods_per_year),
@@ -364,8 +365,8 @@ def compute_metrics(
         "alpha": math.nan,
         "tracking_error": math.nan,
         "information_ratio": math.nan,
-        "turnover": turnover(trades, equity),
-        "annual_turnover": annual_turnover(trades, equity, periods_per_year=periods_per_year),
+        "turnover": turned,
+        "annual_turnover": turned / _years(len(equity) - 1, periods_per_year) if len(equity) > 1 else math.nan,
         "total_costs": total_costs(trades),
     }
     if benchmark is not None:

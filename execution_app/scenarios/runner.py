@@ -237,9 +237,10 @@ def run_scenario(
 ) -> ScenarioResult:
     t0 = _time.perf_counter()
     frame = prepare_closes(closes, config)
-    dates = [ts.date() for ts in pd.DatetimeIndex(frame.index)]
+    days = pd.DatetimeIndex(frame.index)
+    dates = days.values.astype("datetime64[D]").tolist() if days.tz is None else [ts.date() for ts in days]
     symbols = [str(c) for c in frame.columns]
-    first = int(pd.DatetimeIndex(frame.index).searchsorted(pd.Timestamp(config.start)))
+    first = int(days.searchsorted(pd.Timestamp(config.start)))
     if first >= len(dates):
         raise ConfigError("start", f"there are no prices on or after {config.start.isoformat()}")
     last = len(dates) - 1
@@ -251,7 +252,6 @@ def run_scenario(
     if config.params.get("sizing"):
         lookback = max(lookback, int(config.params["sizing"].get("lookback", 252)))
     index = frame.index
-    raw = frame.to_numpy()
     algo, algo_params = config.algo, config.algo_params
     constraints = dict(config.params.get("constraints") or {})
     rows = rebalance_rows(dates, first, last, config.rebalance)
@@ -264,7 +264,7 @@ def run_scenario(
     for k, row in enumerate(rows):
         as_of, marks = market.enter(row)
         lo = max(0, row - lookback)
-        window = pd.DataFrame(raw[lo : row + 1], index=index[lo : row + 1], columns=frame.columns)
+        window = frame.iloc[lo : row + 1]  # a view (copy-on-write): the rows the decision may look at
         peak = max(peak, gateway.nav(marks))
         snap = gateway.snapshot(marks, as_of=as_of, peak_nav=peak, portfolio_id=portfolio_id, sectors=sectors)
         try:

@@ -252,3 +252,22 @@ def test_backtests_page_when_algo_chosen_then_run_queued_with_it_and_bad_params_
     assert bad.status_code == 400 and b'data-field="params.algo_params.rate"' in bad.content
     plain = client.post("/backtests/", {**form, "algo": "IMMEDIATE", "algo_params": ""})
     assert plain.status_code == 302 and ScenarioRun.objects.order_by("-id").first().params["params"] == {}
+
+
+def test_backtest_command_when_started_with_the_collector_off_then_start_up_frozen_and_collector_back_on(desk):
+    """``manage.py backtest`` turns the garbage collector off for Django's start-up; the command turns it back on,
+    with what the start-up made frozen out of its walks. Called in-process (the collector on), it leaves both alone."""
+    import gc
+
+    args = ("backtest", "--strategy", "equal_weight", "--start", "2022-01-03", "--end", "2022-03-31", "--params",
+            '{"lookback_days": 252}')
+    call_command(*args)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+
+    gc.disable()
+    try:
+        call_command(*args)
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.enable()

@@ -11,6 +11,7 @@ equity, trades, positions, costs.
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -47,6 +48,11 @@ class Command(BaseCommand):
         parser.add_argument("--output", default="", help="write the result as JSON here")
 
     def handle(self, *args, **opts):
+        if not gc.isenabled():
+            # manage.py turned the collector off for Django's start-up, whose objects live as long as the process:
+            # frozen, the run's collections no longer walk them. Together, about a sixth of the process's CPU time.
+            gc.freeze()
+            gc.enable()
         from execution_app.scenarios import services as svc
 
         try:
@@ -84,9 +90,8 @@ class Command(BaseCommand):
                     flag = f"--{key.replace('_', '-')}"
                     break
             raise CommandError(f"{flag}: {e.reason}" + (f" ({e.field})" if "." in e.field else "")) from None
-        body = {"run_id": run.pk, **result.to_json()}
-        if output is not None:
-            output.write_text(json.dumps(body, indent=1))
+        if output is not None:  # the JSON of every equity point and trade is built only to be written
+            output.write_text(json.dumps({"run_id": run.pk, **result.to_json()}, indent=1))
         m = result.metrics
         self.stdout.write(
             f"run #{run.pk} {result.config.strategy} {result.config.rebalance} "
