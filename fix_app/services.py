@@ -78,6 +78,61 @@ def command_create(*, venue: Venue, order: Order, kind: str, payload: dict, cl_o
     return cmd
 
 
+def command_new_create(*, venue: Venue, client_order_id: str, payload: dict) -> tuple[int | None, int | None]:
+    """A new order's command (ClOrdID = its client order id) and the head of its chain, unless one was written
+    before; woken after commit as ``command_create`` is. (The order id or None when the venue has no order
+    by that id, the command's id or None when there was one already.)
+
+    On PostgreSQL one statement (it is on every order's way to its venue): the order found, the command and
+    its link inserted only when no new order's command has that ClOrdID yet.
+    """
+    if connection.vendor != "postgresql":
+        order = Order.objects.filter(client_order_id=client_order_id, venue=venue).only("id", "client_order_id").first()
+        if order is None:
+            return None, None
+        if FixCommand.objects.filter(venue=venue, cl_ord_id=client_order_id, kind=FixCommand.Kind.NEW).exists():
+            return order.pk, None
+        cmd = command_create(venue=venue, order=order, kind=FixCommand.Kind.NEW, cl_ord_id=client_order_id, payload=payload)
+        return order.pk, cmd.pk
+    kind = FixCommand.Kind.NEW
+    cmd = FixCommand(venue=venue, kind=kind, cl_ord_id=client_order_id, payload=payload, priority=mapping.PRIORITY[kind])
+    link = ClOrdLink(venue=venue, cl_ord_id=client_order_id, kind=kind, live=True)
+    q = connection.ops.quote_name
+    params: list = [client_order_id, venue.pk]
+
+    def select(obj, source: str) -> tuple[str, str]:
+        """The insert's columns, and its select list: ``source``.order_id for the order, the row's values for the rest."""
+        cols, sel = [], []
+        for f in type(obj)._meta.concrete_fields:
+            if f.primary_key:
+                continue
+            cols.append(q(f.column))
+            if f.attname == "order_id":
+                sel.append(f"{source}.{'id' if source == 'o' else 'order_id'}")
+            else:
+                sel.append(f"%s::{f.db_type(connection)}")
+                params.append(f.get_db_prep_save(f.pre_save(obj, add=True), connection))
+        return ", ".join(cols), ", ".join(sel)
+
+    cmd_cols, cmd_sel = select(cmd, "o")
+    params += [venue.pk, client_order_id, kind]
+    link_cols, link_sel = select(link, "c")
+    sql = (f"WITH o AS (SELECT id FROM {q(Order._meta.db_table)} WHERE client_order_id = %s AND venue_id = %s ORDER BY id LIMIT 1), "
+           f"c AS (INSERT INTO {q(FixCommand._meta.db_table)} ({cmd_cols}) SELECT {cmd_sel} FROM o WHERE NOT EXISTS ("
+           f"SELECT 1 FROM {q(FixCommand._meta.db_table)} x WHERE x.venue_id = %s AND x.cl_ord_id = %s AND x.kind = %s) "
+           f"RETURNING id, order_id), "
+           f"l AS (INSERT INTO {q(ClOrdLink._meta.db_table)} ({link_cols}) SELECT {link_sel} FROM c RETURNING id) "
+           f"SELECT o.id, (SELECT id FROM c) FROM o")
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        row = cur.fetchone()
+    if row is None:
+        return None, None
+    if row[1] is not None:
+        gateway_wake_on_commit({"kind": "outbox", "venue": venue.code})
+    return row[0], row[1]
+
+
 def command_withdraw(cmd: FixCommand, *, why: str) -> None:
     """A command that never left (a new order cancelled before it was sent). Caller holds its row lock."""
     cmd.state, cmd.last_error = FixCommand.State.FAILED, why
