@@ -576,8 +576,9 @@ class Gateway:
         """Send every pending command of the sessions logged on, cancels first.
 
         What is not on the way to the venue waits until the venue's answers have been applied
-        (``_after_sends``): the sequence numbers the commands went out with, and a second claim for a
-        command held back behind a new order this claim sent (a cancel right behind its order).
+        (``_after_sends``): the sequence numbers the commands went out with, and - only when the claim
+        says one waits - a second claim for a command held back behind a new order this claim sent (a
+        cancel right behind its order).
         """
         n = 0
         venues = {v.pk: v for v in self.sessions.values()}
@@ -595,8 +596,8 @@ class Gateway:
                     self.trace.mark(cmd.cl_ord_id, "sent")
             n += len(cmds)
             if len(cmds) < CLAIM:
-                if any(c.kind == FixCommand.Kind.NEW for c in cmds):
-                    self._claim_again = True
+                if getattr(cmds, "held_back", True) and any(c.kind == FixCommand.Kind.NEW for c in cmds):
+                    self._claim_again = True  # a command waits behind a new order this claim sent
                 break
         if (self._sent or self._claim_again) and not self._after_due:
             self._after_due = time.monotonic() + AFTER_SENDS_S

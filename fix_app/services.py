@@ -139,8 +139,21 @@ def command_withdraw(cmd: FixCommand, *, why: str) -> None:
     cmd.save(update_fields=["state", "last_error", "updated_at"])
 
 
+class Claimed(list):
+    """The commands a claim took; ``held_back``: one of those venues' pending commands waits behind its order's
+    new order that was not sent yet (this claim may have sent it: a claim after the sends takes the waiting one)."""
+
+    held_back = False
+
+
+def _claimed(cmds, held_back: bool) -> Claimed:
+    out = Claimed(cmds)
+    out.held_back = held_back
+    return out
+
+
 def commands_claim(*, venue_ids: Iterable[int], limit: int = 200, hold_new: Iterable[int] = (),
-                   venues: Mapping[int, Venue] | None = None) -> list[FixCommand]:
+                   venues: Mapping[int, Venue] | None = None) -> Claimed:
     """Pending commands of the given venues, marked sent (committed) before the caller sends them.
 
     Cancels first, then replaces, status requests and new orders (``mapping.PRIORITY``); a command
@@ -152,7 +165,7 @@ def commands_claim(*, venue_ids: Iterable[int], limit: int = 200, hold_new: Iter
     venue_ids = list(venue_ids)
     hold_new = list(hold_new)
     if not venue_ids:
-        return []
+        return Claimed()
     if connection.vendor == "postgresql":
         return _claim_pg(venue_ids, limit, hold_new, venues)
     with transaction.atomic():
@@ -161,7 +174,7 @@ def commands_claim(*, venue_ids: Iterable[int], limit: int = 200, hold_new: Iter
             qs = qs.exclude(kind=FixCommand.Kind.NEW, venue_id__in=hold_new)
         rows = list(qs.select_for_update(skip_locked=True, of=("self",)).select_related("venue", "order").order_by("priority", "id")[:limit])
         if not rows:
-            return []
+            return Claimed()
         others = [c.order_id for c in rows if c.kind != FixCommand.Kind.NEW]
         unsent = set(FixCommand.objects.filter(state=FixCommand.State.PENDING, kind=FixCommand.Kind.NEW, order_id__in=others)
                      .values_list("order_id", flat=True)) if others else set()
@@ -171,7 +184,7 @@ def commands_claim(*, venue_ids: Iterable[int], limit: int = 200, hold_new: Iter
                                                                       attempts=F("attempts") + 1)
         for c in take:
             c.state, c.sent_at, c.attempts = FixCommand.State.SENT, now, c.attempts + 1
-    return take
+    return _claimed(take, len(take) < len(rows))
 
 
 _CLAIM_PG = """
@@ -184,13 +197,16 @@ WITH c AS (
               SELECT 1 FROM {t} n WHERE n.order_id = c.order_id AND n.kind = 'new' AND n.state = 'pending'))
         ORDER BY c.priority, c.id LIMIT %s FOR UPDATE SKIP LOCKED)
     RETURNING {cols})
-SELECT c.*, {head} FROM c JOIN {o} o ON o.id = c.order_id ORDER BY c.priority, c.id"""
+SELECT c.*, {head}, EXISTS (
+    SELECT 1 FROM {t} w WHERE w.state = 'pending' AND w.kind <> 'new' AND w.venue_id = ANY(%s) AND EXISTS (
+        SELECT 1 FROM {t} n WHERE n.order_id = w.order_id AND n.kind = 'new' AND n.state = 'pending'))
+FROM c JOIN {o} o ON o.id = c.order_id ORDER BY c.priority, c.id"""
 
 # What the gateway needs of a command's order, in the model's field order (``Model.from_db`` reads them so).
 _ORDER_HEAD = [f.attname for f in Order._meta.concrete_fields if f.attname in ("id", "client_order_id", "portfolio_id", "parent_id")]
 
 
-def _claim_pg(venue_ids: list[int], limit: int, hold_new: list[int], venues: Mapping[int, Venue] | None) -> list[FixCommand]:
+def _claim_pg(venue_ids: list[int], limit: int, hold_new: list[int], venues: Mapping[int, Venue] | None) -> Claimed:
     """``commands_claim`` in one statement (the claim is on the path of every order to its venue): the commands
     claimed, with their orders' heads."""
     now = timezone.now()
@@ -199,10 +215,10 @@ def _claim_pg(venue_ids: list[int], limit: int, hold_new: list[int], venues: Map
     sql = _CLAIM_PG.format(t=q(FixCommand._meta.db_table), o=q(Order._meta.db_table), cols=", ".join(q(f.column) for f in fields),
                            head=", ".join(f"o.{q(Order._meta.get_field(a).column)}" for a in _ORDER_HEAD))
     with connection.cursor() as cur:
-        cur.execute(sql, [now, now, venue_ids, hold_new, limit])
+        cur.execute(sql, [now, now, venue_ids, hold_new, limit, venue_ids])
         rows = cur.fetchall()
     if not rows:
-        return []
+        return Claimed()
     converters = [(i, f.from_db_value) for i, f in enumerate(fields) if hasattr(f, "from_db_value")]
     out = []
     missing = {r[[f.attname for f in fields].index("venue_id")] for r in rows} - set(venues or {})
@@ -214,9 +230,10 @@ def _claim_pg(venue_ids: list[int], limit: int, hold_new: list[int], venues: Map
             values[i] = conv(values[i], None, connection)
         cmd = FixCommand.from_db(connection.alias, [f.attname for f in fields], values)
         cmd.venue = known[cmd.venue_id]
-        cmd.order = Order.from_db(connection.alias, _ORDER_HEAD, list(r[n:]))
+        cmd.order = Order.from_db(connection.alias, _ORDER_HEAD, list(r[n:n + len(_ORDER_HEAD)]))
         out.append(cmd)
-    return out
+    # Seen as the statement began (its own writes unseen): the commands it held back behind a new order not sent yet.
+    return _claimed(out, bool(rows[0][-1]))
 
 
 def commands_unacked(*, venue_id: int) -> list[FixCommand]:
