@@ -699,10 +699,33 @@ def _message(msg_type: str, header: list[tuple[int, str]], body: list[tuple[int,
     return msg
 
 
+def prepare_statements() -> bool:
+    """On PostgreSQL, the gateway's connection binds parameters on the server and prepares a statement the second
+    time it runs it (psycopg's ``prepare_threshold``): the gateway runs the same few statements all day - the
+    claim, the ExecID's insert, the orders' lock, the writes - and the server then plans each once, not per order.
+    ``DESK_FIX_DB_PREPARE=false`` (a pooler in transaction mode in between, which prepared statements do not
+    survive) turns it off. Before the process's first connection; True when on."""
+    if connection.vendor != "postgresql" or not _flag("DESK_FIX_DB_PREPARE", True):
+        return False
+    connection.settings_dict["OPTIONS"].update(server_side_binding=True, prepare_threshold=2)
+    connection.close()
+    if connection.alias in getattr(connection, "_connection_pools", {}):  # a pool made before has the old options
+        connection.close_pool()
+    return True
+
+
+def _flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return bool(_setting(name, default))
+    return value.strip().lower() not in ("0", "false", "no", "off", "")
+
+
 def run_gateway() -> None:
     """The process: until SIGTERM / SIGINT, then log out and stop."""
     # QuickFIX's threads need the GIL for a moment per message: do not make them wait the default 5 ms for it.
     sys.setswitchinterval(0.0005)
+    prepare_statements()
     push_in_background()  # the ORM thread applies reports back to back; browsers hear of them from another thread
     gw = Gateway()
     signal.signal(signal.SIGTERM, gw.stop)
@@ -711,4 +734,4 @@ def run_gateway() -> None:
     gw.run()
 
 
-__all__ = ["Gateway", "run_gateway", "session_config"]
+__all__ = ["Gateway", "prepare_statements", "run_gateway", "session_config"]
