@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
-from django.utils import timezone
 
 from fix_app import mapping, services
 from fix_app.models import FixCommand, FixExecution, ReconciliationBreak
@@ -192,11 +191,7 @@ def reports_receive(*, items: list[tuple[Venue, mapping.Report]], memory: Memory
         rows = [_execution(v, r, order_id=link.order_id if link else None,
                            outcome=FixExecution.Outcome.APPLIED if link else FixExecution.Outcome.UNKNOWN)
                 for (v, r), link in zip(items, links)]
-        # The command each report acknowledges (not a status request's: its answer acknowledges one, below),
-        # acknowledged in the statement that claims the report's ExecID.
-        ack = {i: r.cl_ord_id or r.orig_cl_ord_id for i, ((v, r), link) in enumerate(zip(items, links))
-               if link is not None and r.kind != "STATUS" and (v.pk, r.cl_ord_id or r.orig_cl_ord_id) not in memory.acked}
-        claimed = _claim_many(rows, ack=ack)
+        claimed = _claim_many(rows)
         answers: list[Answer | None] = [None] * len(items)
         work: list[int] = []
         for i, ((venue, r), link, new) in enumerate(zip(items, links, claimed)):
@@ -211,16 +206,21 @@ def reports_receive(*, items: list[tuple[Venue, mapping.Report]], memory: Memory
         results = reports_apply_many(items=[
             BatchItem(links[i].order_id, _venue_report(items[i][0], items[i][1], links[i]), (links[i].portfolio_id, links[i].parent_id))
             for i in work])
+        due: dict[int, tuple[Venue, set[str]]] = {}
         for i, result in zip(work, results):
             venue, r = items[i]
             cl = r.cl_ord_id or r.orig_cl_ord_id
             if r.kind == "STATUS":
                 services.commands_ack(venue=venue, cl_ord_id=cl, status=True)
+            elif (venue.pk, cl) not in memory.acked and (venue.pk, cl) not in acked:
+                due.setdefault(venue.pk, (venue, set()))[1].add(cl)
             acked.add((venue.pk, cl))
             if isinstance(result, ReportBreak):
                 answers[i] = _break_in_batch(venue, r, result)
                 continue
             answers[i] = _applied(venue, r, result, links[i])
+        for venue, cls in due.values():
+            services.commands_ack_many(venue=venue, cl_ord_ids=cls)
         if also is not None:
             also()
     memory.acked |= acked
@@ -242,12 +242,8 @@ def _links(items: list[tuple[Venue, mapping.Report]], memory: Memory) -> list[Li
     return out
 
 
-def _claim_many(rows: list[FixExecution], *, ack: dict[int, str] | None = None) -> list[bool]:
-    """Insert each row unless its (venue, ExecID) is there already or comes earlier in ``rows``: one statement.
-
-    ``ack``: row index -> the ClOrdID whose sent command (not a status request) that report acknowledges, when
-    the row is inserted; in the same statement (the report's way to the desk is a few round trips long).
-    """
+def _claim_many(rows: list[FixExecution]) -> list[bool]:
+    """Insert each row unless its (venue, ExecID) is there already or comes earlier in ``rows``: one statement."""
     first: dict[tuple[int, str], int] = {}
     for i, row in enumerate(rows):
         first.setdefault((row.venue_id, row.exec_id), i)
@@ -259,24 +255,10 @@ def _claim_many(rows: list[FixExecution], *, ack: dict[int, str] | None = None) 
     cols = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     one = f"({', '.join(['%s'] * len(fields))})"
     values = [f.get_db_prep_save(f.pre_save(row, add=True), connection) for row in fresh for f in fields]
-    sql = (f"INSERT INTO {table} ({cols}) VALUES {', '.join([one] * len(fresh))} "
-           f"ON CONFLICT (venue_id, exec_id) DO NOTHING RETURNING id, venue_id, exec_id")
-    keys = [(rows[i].venue_id, rows[i].exec_id, cl) for i, cl in (ack or {}).items() if cl]
-    pg = connection.vendor == "postgresql"  # SQLite has no INSERT or UPDATE in a WITH: the ack is a statement of its own
-    if keys and pg:
-        q = connection.ops.quote_name
-        sql = (f"WITH ins AS ({sql}), ack AS (UPDATE {q(FixCommand._meta.db_table)} SET state = %s, acked_at = %s "
-               f"WHERE state = %s AND kind <> %s AND (venue_id, cl_ord_id) IN (SELECT k.v, k.c FROM unnest(%s::bigint[], "
-               f"%s::text[], %s::text[]) AS k(v, e, c) JOIN ins ON ins.venue_id = k.v AND ins.exec_id = k.e) RETURNING 1) "
-               f"SELECT id, venue_id, exec_id FROM ins")
-        values += [FixCommand.State.ACKED, timezone.now(), FixCommand.State.SENT, FixCommand.Kind.STATUS,
-                   [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]]
     with connection.cursor() as cur:
-        cur.execute(sql, values)
+        cur.execute(f"INSERT INTO {table} ({cols}) VALUES {', '.join([one] * len(fresh))} "
+                    f"ON CONFLICT (venue_id, exec_id) DO NOTHING RETURNING id, venue_id, exec_id", values)
         got = {(venue_id, exec_id): pk for pk, venue_id, exec_id in cur.fetchall()}
-    if keys and not pg:
-        for venue_id in {k[0] for k in keys}:
-            services.commands_ack_many(venue=Venue(pk=venue_id), cl_ord_ids={c for v, e, c in keys if v == venue_id and (v, e) in got})
     for row in fresh:
         row.pk = got.get((row.venue_id, row.exec_id))
     return [first[(row.venue_id, row.exec_id)] == i and (row.venue_id, row.exec_id) in got for i, row in enumerate(rows)]
