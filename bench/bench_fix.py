@@ -14,6 +14,11 @@ own share is shown. The burst's transaction is timed apart: it is this process's
 
 Goal: p50 <= 5 ms, >= 200 fills/s.
 
+Stage by stage: the gateway runs with ``DESK_FIX_TRACE`` (``fix_app.trace``) and writes, per ClOrdID, when the
+order passed each of its stages; the bench sets its own times beside them (start, commit, published, seen; one
+clock, CLOCK_MONOTONIC, for every process) and prints the p50 and p99 of each stage (``STAGES``), also as the
+``fix.ack_stage_*`` figures.
+
     BENCH_FIX_PROFILE=/tmp/gw.pyisession make bench ONLY=fix    # the gateway under pyinstrument
     .venv/bin/pyinstrument --load=/tmp/gw.pyisession             # its profile
 """
