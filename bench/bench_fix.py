@@ -14,6 +14,11 @@ own share is shown. The burst's transaction is timed apart: it is this process's
 
 Goal: p50 <= 5 ms, >= 200 fills/s.
 
+Stage by stage: the gateway runs with ``DESK_FIX_TRACE`` (``fix_app.trace``) and writes, per ClOrdID, when the
+order passed each of its stages; the bench sets its own times beside them (start, commit, published, seen; one
+clock, CLOCK_MONOTONIC, for every process) and prints the p50 and p99 of each stage (``STAGES``), also as the
+``fix.ack_stage_*`` figures.
+
     BENCH_FIX_PROFILE=/tmp/gw.pyisession make bench ONLY=fix    # the gateway under pyinstrument
     .venv/bin/pyinstrument --load=/tmp/gw.pyisession             # its profile
 """
@@ -31,6 +36,8 @@ from pathlib import Path
 
 import quickfix as fix
 from django.db import connection, transaction
+
+from fix_app.trace import Trace
 
 from tests.fix.stub_acceptor import StubVenue  # noqa: E402
 from tests.live_stack import free_port  # noqa: E402
@@ -160,9 +167,13 @@ def _sealed(child):
     return execution_order(child, stamp=stamp)
 
 
-def _submit(client, order) -> None:
+def _submit(client, order) -> float:
+    """Submit in a transaction of its own; the moment it committed (before the wake-up is published after it)."""
+    committed = []
     with transaction.atomic():
+        transaction.on_commit(lambda: committed.append(time.monotonic()))  # the first of the commit's callbacks
         client.submit(order)
+    return committed[0]
 
 
 def _wait_status(cur, table: str, order_id: int, status: str) -> None:
@@ -191,8 +202,9 @@ def _desk(directory: Path) -> dict:
                                  fix_target_comp_id="VENUE", fix_host="127.0.0.1", fix_port=port, fix_heartbeat_s=30)
     portfolio = Portfolio.objects.create(name=f"bench-fix-{time.time_ns()}", cash=Decimal("1000000000.00"))
     profile = os.environ.get("BENCH_FIX_PROFILE")  # a .pyisession file: the gateway profiled (pyinstrument --load=it)
+    traced = directory / "gateway" / "trace.json"  # the gateway's stage times per ClOrdID, written when it stops
     gateway = GatewayProcess(directory / "gateway", profile=Path(profile) if profile else None, DESK_LOG_LEVEL="ERROR",
-                             DJANGO_LOG_LEVEL="ERROR").start()
+                             DJANGO_LOG_LEVEL="ERROR", DESK_FIX_TRACE=str(traced)).start()
     try:
         stub.wait_logon(60)
         wait_reconciled(venue, 60)  # the logon's reconciliation holds new orders until it finishes
@@ -201,15 +213,17 @@ def _desk(directory: Path) -> dict:
         children = _orders(portfolio, inst, venue, N_RTT + N_BURST, f"bfx{time.time_ns()}")
         sealed = [_sealed(c) for c in children]
         table = connection.ops.quote_name(Order._meta.db_table)
-        acks, submits = [], []
+        acks, submits, mine = [], [], {}
         with connection.cursor() as cur:
             for child, order in zip(children[:N_RTT], sealed[:N_RTT]):
-                t0 = time.perf_counter()
-                _submit(client, order)
-                t1 = time.perf_counter()
+                t0 = time.monotonic()
+                committed = _submit(client, order)
+                t1 = time.monotonic()
                 _wait_status(cur, table, child.pk, "ACCEPTED")
-                acks.append((time.perf_counter() - t0) * 1000)
+                t2 = time.monotonic()
+                acks.append((t2 - t0) * 1000)
                 submits.append((t1 - t0) * 1000)
+                mine[order.client_order_id] = {"start": t0, "commit": committed, "published": t1, "seen": t2}
         stub.hold = False
         burst = children[N_RTT:]
         t0 = time.perf_counter()
@@ -221,12 +235,45 @@ def _desk(directory: Path) -> dict:
         wait_for(lambda: Order.objects.filter(pk__in=ids, status="FILLED").count() == len(ids), 300, every=0.01,
                  what="the burst filled")
         fills = len(ids) / (time.perf_counter() - t1)
-        return {"p50": _pct(acks, 50), "p99": _pct(acks, 99), "fills_s": fills, "submit_s": t1 - t0,
-                "submit_p50": _pct(submits, 50)}
+        out = {"p50": _pct(acks, 50), "p99": _pct(acks, 99), "fills_s": fills, "submit_s": t1 - t0,
+               "submit_p50": _pct(submits, 50)}
     finally:
         gateway.stop()
         stub.stop()
         _cleanup(venue, portfolio)
+    out["stages"] = _stages(mine, Trace.load(traced))
+    return out
+
+
+# The way of one order to its ack, stage by stage: (name, from, to), each time the bench's (start, commit,
+# published, seen) or the gateway's (``fix_app.trace.STAGES``), all on CLOCK_MONOTONIC.
+STAGES = [
+    ("submit: the venue client's transaction, to its commit", "start", "commit"),
+    ("wake-up: publish after commit -> the gateway's listener", "commit", "wake_heard"),
+    ("  (of which the publish to Redis, in the submitting process)", "commit", "published"),
+    ("hand-off: listener -> the main thread's claim begins", "wake_heard", "drained"),
+    ("claim: commands_claim (one statement, committed)", "drained", "claimed"),
+    ("send: QuickFIX sendToTarget", "claimed", "sent"),
+    ("venue: D out -> 8/0 in fromApp (loopback, the venue)", "sent", "answered"),
+    ("hand-off: fromApp (journal, queue) -> the main thread", "answered", "taken"),
+    ("apply: the 8/0 applied (reports_receive), before commit", "taken", "applied"),
+    ("commit: the apply's transaction commits", "applied", "committed"),
+    ("seen: the bench's poll sees ACCEPTED", "committed", "seen"),
+]
+
+
+def _stages(mine: dict, theirs: dict) -> list[tuple[str, float, float, int]]:
+    """(stage, p50 ms, p99 ms, samples) for each stage both ends of which are known."""
+    out = []
+    for name, a, b in STAGES:
+        xs = []
+        for cl, t in mine.items():
+            both = {**theirs.get(cl, {}), **t}
+            if a in both and b in both:
+                xs.append((both[b] - both[a]) * 1000)
+        if xs:
+            out.append((name, _pct(xs, 50), _pct(xs, 99), len(xs)))
+    return out
 
 
 def _cleanup(venue, portfolio) -> None:
@@ -261,7 +308,12 @@ def run() -> list[dict]:
     finally:
         sys.setswitchinterval(interval)
         shutil.rmtree(directory, ignore_errors=True)
+    print("\n  order -> ack, stage by stage (p50 / p99 ms, samples):")
+    for name, p50, p99, n in desk["stages"]:
+        print(f"    {name:<58} {p50:8.3f} {p99:8.3f}  {n}")
     ref = f"raw QuickFIX D->8 round trip, FileStore+FileLog (p50 {raw['p50']:.2f} ms, p99 {raw['p99']:.2f} ms)"
+    stages = [{"name": f"fix.ack_stage_{i}_p50", "value": round(p50, 3), "unit": "ms", "note": name}
+              for i, (name, p50, _p99, _n) in enumerate(desk["stages"])]
     return [
         {"name": "fix.order_to_ack_p50", "value": round(desk["p50"], 2), "unit": "ms", "goal": "<= 5",
          "ratio": round(desk["p50"] / raw["p50"], 1), "ref": ref,
@@ -274,4 +326,5 @@ def run() -> list[dict]:
          "ref": f"raw QuickFIX burst of {RAW_BURST} D->8 ({raw['per_s']:,.0f}/s)",
          "note": f"{N_BURST} orders submitted in one transaction (it took {desk['submit_s']:.2f} s; the clock starts at its "
                  f"commit), each acked and filled whole (8/0 + 8/F), until FILLED at the desk"},
+        *stages,
     ]

@@ -16,7 +16,6 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Exists
 
 from desk.interfaces import ExecutionOrder, FillReport, LiquiditySide, OrderStatus, OrderType, Side, TimeInForce, TradeResult
 from desk.riskstamp import NO_RISK_CHECK, unchecked, unchecked_replace
@@ -65,15 +64,12 @@ class FixVenueClient(BrokerAdapter):
         refused = unchecked(order)
         if refused is not None:
             return refused
-        sent = FixCommand.objects.filter(venue=self.venue, cl_ord_id=order.client_order_id, kind=FixCommand.Kind.NEW)
-        desk_order = (Order.objects.filter(client_order_id=order.client_order_id, venue=self.venue)
-                      .annotate(sent=Exists(sent)).only("id", "client_order_id").first())
-        if desk_order is None:
+        order_id, created = services.command_new_create(venue=self.venue, client_order_id=order.client_order_id,
+                                                        payload=_payload(order, self.venue))
+        if order_id is None:
             return TradeResult(order.client_order_id, S.REJECTED, reason=f"no order {order.client_order_id} for {self.venue.code}")
-        if desk_order.sent:  # a redelivered submit sends nothing
+        if created is None:  # a redelivered submit sends nothing
             return self.status(order.client_order_id)
-        services.command_create(venue=self.venue, order=desk_order, kind=FixCommand.Kind.NEW, cl_ord_id=order.client_order_id,
-                                payload=_payload(order, self.venue))
         return TradeResult(order.client_order_id, S.SUBMITTED, ts=self.clock())
 
     @transaction.atomic(savepoint=False)

@@ -78,14 +78,82 @@ def command_create(*, venue: Venue, order: Order, kind: str, payload: dict, cl_o
     return cmd
 
 
+def command_new_create(*, venue: Venue, client_order_id: str, payload: dict) -> tuple[int | None, int | None]:
+    """A new order's command (ClOrdID = its client order id) and the head of its chain, unless one was written
+    before; woken after commit as ``command_create`` is. (The order id or None when the venue has no order
+    by that id, the command's id or None when there was one already.)
+
+    On PostgreSQL one statement (it is on every order's way to its venue): the order found, the command and
+    its link inserted only when no new order's command has that ClOrdID yet.
+    """
+    if connection.vendor != "postgresql":
+        order = Order.objects.filter(client_order_id=client_order_id, venue=venue).only("id", "client_order_id").first()
+        if order is None:
+            return None, None
+        if FixCommand.objects.filter(venue=venue, cl_ord_id=client_order_id, kind=FixCommand.Kind.NEW).exists():
+            return order.pk, None
+        cmd = command_create(venue=venue, order=order, kind=FixCommand.Kind.NEW, cl_ord_id=client_order_id, payload=payload)
+        return order.pk, cmd.pk
+    kind = FixCommand.Kind.NEW
+    cmd = FixCommand(venue=venue, kind=kind, cl_ord_id=client_order_id, payload=payload, priority=mapping.PRIORITY[kind])
+    link = ClOrdLink(venue=venue, cl_ord_id=client_order_id, kind=kind, live=True)
+    q = connection.ops.quote_name
+    params: list = [client_order_id, venue.pk]
+
+    def select(obj, source: str) -> tuple[str, str]:
+        """The insert's columns, and its select list: ``source``.order_id for the order, the row's values for the rest."""
+        cols, sel = [], []
+        for f in type(obj)._meta.concrete_fields:
+            if f.primary_key:
+                continue
+            cols.append(q(f.column))
+            if f.attname == "order_id":
+                sel.append(f"{source}.{'id' if source == 'o' else 'order_id'}")
+            else:
+                sel.append(f"%s::{f.db_type(connection)}")
+                params.append(f.get_db_prep_save(f.pre_save(obj, add=True), connection))
+        return ", ".join(cols), ", ".join(sel)
+
+    cmd_cols, cmd_sel = select(cmd, "o")
+    params += [venue.pk, client_order_id, kind]
+    link_cols, link_sel = select(link, "c")
+    sql = (f"WITH o AS (SELECT id FROM {q(Order._meta.db_table)} WHERE client_order_id = %s AND venue_id = %s ORDER BY id LIMIT 1), "
+           f"c AS (INSERT INTO {q(FixCommand._meta.db_table)} ({cmd_cols}) SELECT {cmd_sel} FROM o WHERE NOT EXISTS ("
+           f"SELECT 1 FROM {q(FixCommand._meta.db_table)} x WHERE x.venue_id = %s AND x.cl_ord_id = %s AND x.kind = %s) "
+           f"RETURNING id, order_id), "
+           f"l AS (INSERT INTO {q(ClOrdLink._meta.db_table)} ({link_cols}) SELECT {link_sel} FROM c RETURNING id) "
+           f"SELECT o.id, (SELECT id FROM c) FROM o")
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        row = cur.fetchone()
+    if row is None:
+        return None, None
+    if row[1] is not None:
+        gateway_wake_on_commit({"kind": "outbox", "venue": venue.code})
+    return row[0], row[1]
+
+
 def command_withdraw(cmd: FixCommand, *, why: str) -> None:
     """A command that never left (a new order cancelled before it was sent). Caller holds its row lock."""
     cmd.state, cmd.last_error = FixCommand.State.FAILED, why
     cmd.save(update_fields=["state", "last_error", "updated_at"])
 
 
+class Claimed(list):
+    """The commands a claim took; ``held_back``: one of those venues' pending commands waits behind its order's
+    new order that was not sent yet (this claim may have sent it: a claim after the sends takes the waiting one)."""
+
+    held_back = False
+
+
+def _claimed(cmds, held_back: bool) -> Claimed:
+    out = Claimed(cmds)
+    out.held_back = held_back
+    return out
+
+
 def commands_claim(*, venue_ids: Iterable[int], limit: int = 200, hold_new: Iterable[int] = (),
-                   venues: Mapping[int, Venue] | None = None) -> list[FixCommand]:
+                   venues: Mapping[int, Venue] | None = None) -> Claimed:
     """Pending commands of the given venues, marked sent (committed) before the caller sends them.
 
     Cancels first, then replaces, status requests and new orders (``mapping.PRIORITY``); a command
@@ -97,7 +165,7 @@ def commands_claim(*, venue_ids: Iterable[int], limit: int = 200, hold_new: Iter
     venue_ids = list(venue_ids)
     hold_new = list(hold_new)
     if not venue_ids:
-        return []
+        return Claimed()
     if connection.vendor == "postgresql":
         return _claim_pg(venue_ids, limit, hold_new, venues)
     with transaction.atomic():
@@ -106,7 +174,7 @@ def commands_claim(*, venue_ids: Iterable[int], limit: int = 200, hold_new: Iter
             qs = qs.exclude(kind=FixCommand.Kind.NEW, venue_id__in=hold_new)
         rows = list(qs.select_for_update(skip_locked=True, of=("self",)).select_related("venue", "order").order_by("priority", "id")[:limit])
         if not rows:
-            return []
+            return Claimed()
         others = [c.order_id for c in rows if c.kind != FixCommand.Kind.NEW]
         unsent = set(FixCommand.objects.filter(state=FixCommand.State.PENDING, kind=FixCommand.Kind.NEW, order_id__in=others)
                      .values_list("order_id", flat=True)) if others else set()
@@ -116,7 +184,7 @@ def commands_claim(*, venue_ids: Iterable[int], limit: int = 200, hold_new: Iter
                                                                       attempts=F("attempts") + 1)
         for c in take:
             c.state, c.sent_at, c.attempts = FixCommand.State.SENT, now, c.attempts + 1
-    return take
+    return _claimed(take, len(take) < len(rows))
 
 
 _CLAIM_PG = """
@@ -129,13 +197,16 @@ WITH c AS (
               SELECT 1 FROM {t} n WHERE n.order_id = c.order_id AND n.kind = 'new' AND n.state = 'pending'))
         ORDER BY c.priority, c.id LIMIT %s FOR UPDATE SKIP LOCKED)
     RETURNING {cols})
-SELECT c.*, {head} FROM c JOIN {o} o ON o.id = c.order_id ORDER BY c.priority, c.id"""
+SELECT c.*, {head}, EXISTS (
+    SELECT 1 FROM {t} w WHERE w.state = 'pending' AND w.kind <> 'new' AND w.venue_id = ANY(%s) AND EXISTS (
+        SELECT 1 FROM {t} n WHERE n.order_id = w.order_id AND n.kind = 'new' AND n.state = 'pending'))
+FROM c JOIN {o} o ON o.id = c.order_id ORDER BY c.priority, c.id"""
 
 # What the gateway needs of a command's order, in the model's field order (``Model.from_db`` reads them so).
 _ORDER_HEAD = [f.attname for f in Order._meta.concrete_fields if f.attname in ("id", "client_order_id", "portfolio_id", "parent_id")]
 
 
-def _claim_pg(venue_ids: list[int], limit: int, hold_new: list[int], venues: Mapping[int, Venue] | None) -> list[FixCommand]:
+def _claim_pg(venue_ids: list[int], limit: int, hold_new: list[int], venues: Mapping[int, Venue] | None) -> Claimed:
     """``commands_claim`` in one statement (the claim is on the path of every order to its venue): the commands
     claimed, with their orders' heads."""
     now = timezone.now()
@@ -144,10 +215,10 @@ def _claim_pg(venue_ids: list[int], limit: int, hold_new: list[int], venues: Map
     sql = _CLAIM_PG.format(t=q(FixCommand._meta.db_table), o=q(Order._meta.db_table), cols=", ".join(q(f.column) for f in fields),
                            head=", ".join(f"o.{q(Order._meta.get_field(a).column)}" for a in _ORDER_HEAD))
     with connection.cursor() as cur:
-        cur.execute(sql, [now, now, venue_ids, hold_new, limit])
+        cur.execute(sql, [now, now, venue_ids, hold_new, limit, venue_ids])
         rows = cur.fetchall()
     if not rows:
-        return []
+        return Claimed()
     converters = [(i, f.from_db_value) for i, f in enumerate(fields) if hasattr(f, "from_db_value")]
     out = []
     missing = {r[[f.attname for f in fields].index("venue_id")] for r in rows} - set(venues or {})
@@ -159,9 +230,10 @@ def _claim_pg(venue_ids: list[int], limit: int, hold_new: list[int], venues: Map
             values[i] = conv(values[i], None, connection)
         cmd = FixCommand.from_db(connection.alias, [f.attname for f in fields], values)
         cmd.venue = known[cmd.venue_id]
-        cmd.order = Order.from_db(connection.alias, _ORDER_HEAD, list(r[n:]))
+        cmd.order = Order.from_db(connection.alias, _ORDER_HEAD, list(r[n:n + len(_ORDER_HEAD)]))
         out.append(cmd)
-    return out
+    # Seen as the statement began (its own writes unseen): the commands it held back behind a new order not sent yet.
+    return _claimed(out, bool(rows[0][-1]))
 
 
 def commands_unacked(*, venue_id: int) -> list[FixCommand]:

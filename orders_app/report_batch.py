@@ -46,6 +46,7 @@ log = structlog.get_logger("desk.orders")
 
 # The kinds applied in bulk; their moves (ACCEPTED, FILLED) release no exposure and set no reason.
 FAST = frozenset({"ACCEPTED", "PENDING_NEW", "FILL"})
+ACKS = frozenset({"ACCEPTED", "PENDING_NEW"})  # of FAST, the kinds that change the order row alone
 assert not {states.ACCEPTED, states.FILLED} & RELEASING
 
 _ORDER_FIELDS = ("status", "previous_status", "filled_qty", "avg_px", "reserved_cash", "wake_at")
@@ -69,7 +70,9 @@ def reports_apply_many(*, items: Sequence[Item]) -> list[ReportOutcome | ReportB
     for it in items:
         if it.report.kind not in KINDS:
             raise ValueError(f"unknown report kind {it.report.kind!r}")
-    book = _Book()
+    # A batch of acknowledgements only changes no portfolio: it locks none (a fill, or a report applied alone, does,
+    # before any order row: a batch that holds one locks them all first, as everywhere).
+    book = _Book(lock_portfolios=any(it.report.kind not in ACKS for it in items))
     out: list[ReportOutcome | ReportBreak] = []
     with transaction.atomic(savepoint=False):
         i = 0
@@ -101,7 +104,8 @@ def _alone(it: Item) -> ReportOutcome | ReportBreak:
 class _Book:
     """The rows a run of reports works on, locked and in hand, and what they changed, written by ``flush``."""
 
-    def __init__(self):
+    def __init__(self, *, lock_portfolios: bool = True):
+        self.lock_portfolios = lock_portfolios
         self.portfolios: dict[int, Portfolio] = {}
         self.orders: dict[int, Order] = {}
         self.positions: dict[tuple[int, int], Position] = {}
@@ -136,7 +140,7 @@ class _Book:
             if it.head is not None:
                 self.heads[it.order_id] = it.head
         heads = [self.heads[it.order_id] for it in run if it.order_id in self.heads]
-        portfolio_ids = sorted({p for p, _ in heads} - set(self.portfolios))
+        portfolio_ids = sorted({p for p, _ in heads} - set(self.portfolios)) if self.lock_portfolios else []
         if portfolio_ids:
             self.portfolios.update((p.pk, p) for p in Portfolio.objects.select_for_update().filter(pk__in=portfolio_ids).order_by("pk"))
         order_ids = sorted(({it.order_id for it in run} | {parent for _, parent in heads if parent}) - set(self.orders))
@@ -175,12 +179,12 @@ class _Book:
         order = self.orders.get(it.order_id)
         if order is None:
             return ReportBreak(OUT_OF_ORDER, f"no order {it.order_id}", order_id=it.order_id)
-        if order.portfolio_id not in self.portfolios:  # a head the caller had wrong: lock it now
+        if self.lock_portfolios and order.portfolio_id not in self.portfolios:  # a head the caller had wrong: lock it now
             self.portfolios[order.portfolio_id] = Portfolio.objects.select_for_update().get(pk=order.portfolio_id)
         if order.parent_id and order.parent_id not in self.orders:
             self.orders[order.parent_id] = Order.objects.select_for_update(of=("self",)).get(pk=order.parent_id)
         parent = self.orders.get(order.parent_id) if order.parent_id else None
-        portfolio = self.portfolios[order.portfolio_id]
+        portfolio = self.portfolios.get(order.portfolio_id)  # None in a batch of acknowledgements only
         status, report = order.status, it.report
         undo = _Undo(self, order, parent, portfolio)
         try:
@@ -357,7 +361,8 @@ class _Undo:
         self.keep(order, (*_ORDER_FIELDS, "reason"))
         if parent is not None:
             self.keep(parent, (*_ORDER_FIELDS, "reason"))
-        self.keep(portfolio, ("cash",))
+        if portfolio is not None:
+            self.keep(portfolio, ("cash",))
 
     def keep(self, obj, fields) -> None:
         self.saved.append((obj, {f: getattr(obj, f) for f in fields}))

@@ -274,3 +274,125 @@ def test_outbox_claim_when_the_gateway_claims_then_each_command_comes_with_its_v
         assert (cmd.order.client_order_id, cmd.order.portfolio_id, cmd.order.parent_id) == (
             order.client_order_id, order.portfolio_id, order.parent_id)
     assert commands_claim(venue_ids=[venue.pk]) == []
+
+
+def test_reports_when_a_batch_holds_only_acks_then_no_portfolio_is_locked(fix_book):
+    from django.db import connection
+
+    from fix_app import inbound
+    from fix_app.models import FixCommand
+    from orders_app.models import Order
+
+    venue, portfolio = fix_book
+    children = _sent_orders(venue, portfolio, 2, tag="k")
+    memory = inbound.Memory()
+    _receive(venue, [_ack(children[0])], memory)  # the ClOrdIDs known, as the gateway knows them once it sent them
+    memory.links.update({(venue.pk, c.client_order_id): inbound.Link.of(c) for c in children})
+
+    with CaptureQueriesContext(connection) as ctx:
+        answers = _receive(venue, [_ack(children[1])], memory)
+
+    assert [a.outcome for a in answers] == ["applied"]
+    assert Order.objects.get(pk=children[1].pk).status == "ACCEPTED"
+    assert FixCommand.objects.get(venue=venue, cl_ord_id=children[1].client_order_id).state == "acked"
+    sql = [q["sql"] for q in ctx.captured_queries]
+    assert not any("portfolio_app_portfolio" in s for s in sql), "an ack changes no portfolio: it locks none"
+    # The ExecID, the orders locked, the event, the order, then the command acknowledged (after the orders' locks:
+    # a cancel locks its order, then its new order's command).
+    sql = [s for s in sql if s.split(None, 1)[0] not in ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")]
+    assert len(sql) == 5, sql
+    assert "fix_app_fixcommand" in sql[-1] and "orders_app_order" in sql[1]
+
+
+def test_reports_when_a_batch_mixes_an_ack_and_a_fill_then_the_portfolio_is_locked_before_the_orders(fix_book):
+    from django.db import connection
+
+    venue, portfolio = fix_book
+    a, b = _sent_orders(venue, portfolio, 2, tag="m")
+
+    with CaptureQueriesContext(connection) as ctx:
+        answers = _receive(venue, [_ack(a), _ack(b), _fill(b, 10, 10)])
+
+    assert {x.outcome for x in answers} == {"applied"}
+    sql = [q["sql"] for q in ctx.captured_queries]
+    locks = [i for i, s in enumerate(sql) if "FOR UPDATE" in s]
+    assert "portfolio_app_portfolio" in sql[locks[0]], "portfolio rows first, as everywhere"
+    assert _position(portfolio) == 10
+
+
+def test_submit_when_a_new_order_then_its_command_and_link_are_written_in_one_statement_and_a_second_submit_sends_nothing(fix_book):
+    from django.db import connection
+
+    from desk import riskstamp
+    from fix_app.client import FixVenueClient
+    from fix_app.models import ClOrdLink, FixCommand
+    from market_app.clock import get_clock
+    from market_app.models import Instrument
+    from orders_app import services, states
+    from orders_app.models import Order
+    from orders_app.working import execution_order
+
+    venue, portfolio = fix_book
+    inst = Instrument.objects.get(symbol="KO")
+    child, _ = services.order_create(client_order_id="one-c", portfolio_id=portfolio.pk, instrument_id=inst.pk, side="BUY",
+                                     quantity=Decimal(10), venue_id=venue.pk)
+    services.order_apply_event(order_id=child.pk, event=states.SUBMITTED)
+    child = Order.objects.select_related("instrument", "venue").get(pk=child.pk)
+    eo = execution_order(child)
+    sealed = execution_order(child, stamp=riskstamp.sign(client_order_id=eo.client_order_id, side=eo.side, symbol=eo.symbol,
+                                                         quantity=eo.quantity, limit_price=eo.limit_price))
+    client = FixVenueClient(venue=venue, clock=get_clock().market_now)
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as ctx:
+        first = client.submit(sealed)
+    second = client.submit(sealed)
+
+    assert first.status.value == "SUBMITTED" and second.status.value == "SUBMITTED"
+    assert len(ctx.captured_queries) == 1, [q["sql"] for q in ctx.captured_queries]
+    cmd = FixCommand.objects.get(venue=venue, cl_ord_id="one-c", kind="new")  # (the second submit asked its status)
+    assert (cmd.kind, cmd.state, cmd.order_id, cmd.payload["symbol"], Decimal(cmd.payload["quantity"])) == ("new", "pending", child.pk, "KO", 10)
+    link = ClOrdLink.objects.get(venue=venue, cl_ord_id="one-c")
+    assert (link.order_id, link.kind, link.live) == (child.pk, "new", True)
+    assert FixCommand.objects.filter(venue=venue, kind="new").count() == 1
+
+
+def test_submit_when_no_order_of_the_venue_has_the_id_then_rejected_and_nothing_written(fix_book):
+    import dataclasses
+
+    from desk import riskstamp
+    from desk.interfaces import ExecutionOrder, Side
+    from fix_app.client import FixVenueClient
+    from fix_app.models import FixCommand
+    from market_app.clock import get_clock
+
+    venue, _ = fix_book
+    client = FixVenueClient(venue=venue, clock=get_clock().market_now)
+    eo = ExecutionOrder(client_order_id="nobody", symbol="KO", side=Side.BUY, quantity=Decimal(5), venue=venue.code)
+    sealed = dataclasses.replace(eo, risk_stamp=riskstamp.sign(client_order_id="nobody", side=eo.side, symbol="KO",
+                                                               quantity=eo.quantity, limit_price=None))
+
+    result = client.submit(sealed)
+
+    assert result.status.value == "REJECTED"
+    assert not FixCommand.objects.filter(venue=venue).exists()
+
+
+def test_outbox_claim_when_a_cancel_waits_behind_its_unsent_order_then_the_claim_says_so(fix_book):
+    from fix_app.models import FixCommand
+    from fix_app.services import command_create, commands_claim
+    from orders_app.models import Order
+
+    venue, portfolio = fix_book
+    a, b = _sent_orders(venue, portfolio, 2, tag="q")
+    FixCommand.objects.filter(venue=venue).update(state=FixCommand.State.PENDING)  # as if never sent
+    with transaction.atomic():
+        command_create(venue=venue, order=Order.objects.get(pk=a.pk), kind=FixCommand.Kind.CANCEL, payload={"symbol": "KO", "side": "BUY"})
+
+    first = commands_claim(venue_ids=[venue.pk], venues={venue.pk: venue})
+    second = commands_claim(venue_ids=[venue.pk], venues={venue.pk: venue})
+
+    assert sorted(c.kind for c in first) == ["new", "new"] and first.held_back
+    assert [c.kind for c in second] == ["cancel"] and not second.held_back
+    FixCommand.objects.filter(venue=venue, kind="new").update(state=FixCommand.State.PENDING)
+    FixCommand.objects.filter(venue=venue, kind="cancel").update(state=FixCommand.State.SENT)
+    assert not commands_claim(venue_ids=[venue.pk]).held_back
