@@ -177,8 +177,8 @@ def _submit(client, order) -> float:
 
 
 def _wait_status(cur, table: str, order_id: int, status: str) -> None:
-    """Until the order has ``status``: one small statement per look, the GIL free while it waits (the scripted
-    venue answers from this process's QuickFIX threads)."""
+    """Until the order has ``status``: one small statement per look (the scripted venue runs in a process of
+    its own, so this loop competes with it and with the gateway only for the cores)."""
     while True:
         cur.execute(f"SELECT 1 FROM {table} WHERE id = %s AND status = %s", [order_id, status])
         if cur.fetchone():
