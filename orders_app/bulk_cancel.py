@@ -38,7 +38,7 @@ from market_app.clock import get_clock
 from market_app.marks import session_at, session_market
 from orders_app import states
 from orders_app.models import Fill, Order, OrderEvent
-from orders_app.releases import RELEASING, exposure_release_on_commit
+from orders_app.releases import RELEASING, exposure_release_on_commit, releases_batched
 from orders_app.report_batch import rows_update
 from orders_app.reservations import reservation_on_transition
 from orders_app.services import order_payload
@@ -73,12 +73,13 @@ def _one_by_one(portfolio_id: int, actor, reason: str) -> int:
 
     ids = Order.objects.filter(portfolio_id=portfolio_id, parent__isnull=True, status__in=OPEN_STATUSES).order_by("id")
     done = 0
-    for oid in ids.values_list("id", flat=True):
-        try:
-            order_cancel(order_id=oid, actor=actor, reason=reason)
-            done += 1
-        except (OrderError, states.IllegalTransition):
-            continue  # finished meanwhile
+    with releases_batched():  # the portfolio re-valued once, after the last cancel
+        for oid in ids.values_list("id", flat=True):
+            try:
+                order_cancel(order_id=oid, actor=actor, reason=reason)
+                done += 1
+            except (OrderError, states.IllegalTransition):
+                continue  # finished meanwhile
     return done
 
 

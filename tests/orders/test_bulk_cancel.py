@@ -108,8 +108,15 @@ def test_orders_cancel_all_when_a_book_has_working_orders_then_the_outcome_is_or
     from orders_app.models import Order
     from orders_app.submission import order_cancel, orders_cancel_all
 
+    from market_app.models import PaperBookOrder
+    from orders_app.working import venue_client
+
     pf = _book_of(book, "bulk same")
     parents = [p.pk for p in _working_book(book, enqueued, pf, 12)]
+    # Two the venue refuses: one it already cancelled (the desk has not heard), one it never had.
+    gone, unknown = Order.objects.filter(parent__in=parents[:2], status="ACCEPTED").order_by("id")
+    venue_client(gone, book[2].market_now())[0].cancel(gone.client_order_id)
+    PaperBookOrder.objects.filter(client_order_id=unknown.client_order_id).delete()
     book[2].step(30)
     sent = _pushes(monkeypatch)
 
@@ -132,7 +139,10 @@ def test_orders_cancel_all_when_a_book_has_working_orders_then_the_outcome_is_or
     assert bulk == one_by_one
     orders, venue = bulk
     assert {o[0] for o in orders.values()} == {"CANCELED"}
-    assert set(venue.values()) == {"CANCELED"} and len(venue) == Order.objects.filter(parent__in=parents).exclude(sent_at=None).count()
+    assert set(venue.values()) == {"CANCELED"}
+    assert len(venue) == Order.objects.filter(parent__in=parents).exclude(sent_at=None).count() - 1
+    assert "refused the cancel: too late to cancel" in orders[gone.client_order_id][-1][-2][3]
+    assert orders[unknown.client_order_id][2] == "cancel all (not at LIT-A)".replace("LIT-A", unknown.venue.code)
     assert reserved == 0 and all(o[3] == 0 for o in orders.values())
     # Pushed after commit, one batch: each changed order once, as it ended up, as the last push of one by one says.
     assert bulk_pushes and all(t == "order.updated" for t, _ in bulk_pushes)
