@@ -24,6 +24,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from desk.bulk import rows_update
 from desk.interfaces import ExecutionOrder, FillReport, OrderStatus, TradeResult
 from desk.riskstamp import NO_RISK_CHECK, unchecked, unchecked_replace
 from desk.venue import TERMINAL, BrokerAdapter, FillCallback
@@ -131,7 +132,7 @@ class PaperVenueClient(BrokerAdapter):
             stamp = timezone.now()
             for row in changed:
                 row.updated_at = stamp
-            PaperBookOrder.objects.bulk_update(changed, ["state", "status", "updated_at"])
+            rows_update(PaperBookOrder, changed, ["state", "status", "updated_at"])
         return out
 
     @transaction.atomic(savepoint=False)

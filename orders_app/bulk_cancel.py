@@ -39,7 +39,7 @@ from market_app.marks import session_at, session_market
 from orders_app import states
 from orders_app.models import Fill, Order, OrderEvent
 from orders_app.releases import RELEASING, exposure_release_on_commit, releases_batched
-from orders_app.report_batch import rows_update
+from desk.bulk import rows_update
 from orders_app.reservations import reservation_on_transition
 from orders_app.services import order_payload
 from orders_app.states import OPEN_STATUSES
