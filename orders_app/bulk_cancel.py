@@ -19,7 +19,7 @@ What a venue answers is handled as ``venue_cancel`` handles it: fills it made fi
 ``fill_apply_locked``, after the moves in hand are written, so the rows it reads and writes are current), a
 refusal puts the order back where it was with the venue's reason, a venue that confirms later (a FIX session)
 leaves it PENDING_CANCEL. Should a move turn out illegal (a row changed in a way this path does not expect),
-nothing of the batch is kept and the orders are cancelled one by one instead.
+nothing of the batch is kept (``submission.orders_cancel_all`` then cancels the orders one by one).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from market_app.clock import get_clock
 from market_app.marks import session_at, session_market
 from orders_app import states
 from orders_app.models import Fill, Order, OrderEvent
-from orders_app.releases import RELEASING, exposure_release_on_commit, releases_batched
+from orders_app.releases import RELEASING, exposure_release_on_commit
 from desk.bulk import rows_update
 from orders_app.reservations import reservation_on_transition
 from orders_app.services import order_payload
@@ -58,29 +58,10 @@ _KEEPS_REASON = (states.DENIED, states.REJECTED, states.CANCELED, states.EXPIRED
 def orders_cancel_bulk(*, portfolio_id: int, actor=None, reason: str = "cancel all") -> int:
     """Cancel every open parent order of a portfolio, and their open children, in one transaction; returns
     how many parents it cancelled. The caller has authorised ``actor``. Locks the portfolio, the parents and
-    their children (see the module docstring)."""
-    try:
-        with transaction.atomic():
-            return _Batch(portfolio_id, actor, reason).run()
-    except states.IllegalTransition:
-        log.warning("orders.bulk_cancel_fallback", portfolio_id=portfolio_id)
-        return _one_by_one(portfolio_id, actor, reason)
-
-
-def _one_by_one(portfolio_id: int, actor, reason: str) -> int:
-    from orders_app.services import OrderError
-    from orders_app.submission import order_cancel
-
-    ids = Order.objects.filter(portfolio_id=portfolio_id, parent__isnull=True, status__in=OPEN_STATUSES).order_by("id")
-    done = 0
-    with releases_batched():  # the portfolio re-valued once, after the last cancel
-        for oid in ids.values_list("id", flat=True):
-            try:
-                order_cancel(order_id=oid, actor=actor, reason=reason)
-                done += 1
-            except (OrderError, states.IllegalTransition):
-                continue  # finished meanwhile
-    return done
+    their children (see the module docstring). ``states.IllegalTransition`` when a row was not as this path
+    expects: nothing of the batch is kept, and the caller cancels the orders one by one instead."""
+    with transaction.atomic():
+        return _Batch(portfolio_id, actor, reason).run()
 
 
 def _latest_due_first(c: Order) -> tuple:

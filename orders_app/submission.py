@@ -30,6 +30,7 @@ from orders_app.bulk_cancel import orders_cancel_bulk
 from market_app.marks import market_state, session_at, session_market
 from orders_app.models import Order
 from orders_app.states import OPEN_STATUSES
+from orders_app.releases import releases_batched
 from orders_app.reservations import reservation_hold, reservation_requantify, reservation_set
 from orders_app.services import OrderError, order_apply_event, order_create, order_insert, order_transition_locked
 from orders_app.working import _lock, _lock_all, child_client_id, intent_of, parent_settle, venue_cancel, venue_replace, wall_for
@@ -350,8 +351,20 @@ def orders_cancel_all(*, portfolio_id: int, actor=None, reason: str = "cancel al
     """Cancel every open parent order of a portfolio (and manual/child orders with them); who may: as ``order_cancel``.
     The same outcome as ``order_cancel`` of each, in one transaction (``orders_app.bulk_cancel``)."""
     _authorise_cancel(actor, portfolio_id)
-    # One transaction for the whole book, the venues asked in bulk: a HALT of a thousand orders in about a second.
-    return orders_cancel_bulk(portfolio_id=portfolio_id, actor=actor, reason=reason)
+    try:  # one transaction for the whole book, the venues asked in bulk: a HALT of a thousand orders in about a second
+        return orders_cancel_bulk(portfolio_id=portfolio_id, actor=actor, reason=reason)
+    except states.IllegalTransition:
+        pass  # a row not as the bulk path expects (it kept nothing): one by one, each on its own
+    ids = list(Order.objects.filter(portfolio_id=portfolio_id, parent__isnull=True, status__in=OPEN_STATUSES).values_list("id", flat=True))
+    done = 0
+    with releases_batched():  # the desk books re-value the portfolio once, after the last cancel
+        for oid in ids:
+            try:
+                order_cancel(order_id=oid, actor=actor, reason=reason)
+                done += 1
+            except (OrderError, states.IllegalTransition):
+                continue  # finished meanwhile
+    return done
 
 
 @dataclass(frozen=True)

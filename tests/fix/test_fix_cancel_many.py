@@ -63,9 +63,9 @@ def test_cancel_many_when_it_cancels_more_orders_then_it_takes_no_more_statement
 
     venue, portfolio = fix_book
     client = FixVenueClient(venue=venue, clock=get_clock().market_now)
+    batches = [_sent_orders(venue, portfolio, n, tag=tag) for n, tag in ((3, "few"), (30, "many"))]
     counts = []
-    for n, tag in ((3, "few"), (30, "many")):
-        children = _sent_orders(venue, portfolio, n, tag=tag)
+    for children in batches:
         with CaptureQueriesContext(connection) as queries, transaction.atomic():
             client.cancel_many([c.client_order_id for c in children])
         counts.append(len(queries))
