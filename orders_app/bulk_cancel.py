@@ -31,6 +31,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from desk import groups, metrics
+from desk.bulk import rows_update
 from desk.events import event_publish_many
 from desk.interfaces import OrderStatus
 from desk.lifecycle import transition
@@ -39,7 +40,6 @@ from market_app.marks import session_at, session_market
 from orders_app import states
 from orders_app.models import Fill, Order, OrderEvent
 from orders_app.releases import RELEASING, exposure_release_on_commit
-from desk.bulk import rows_update
 from orders_app.reservations import reservation_on_transition
 from orders_app.services import order_payload
 from orders_app.states import OPEN_STATUSES
