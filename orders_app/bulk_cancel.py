@@ -31,7 +31,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from desk import groups, metrics
-from desk.bulk import rows_update
+from desk.bulk import rows_insert, rows_update
 from desk.events import event_publish_many
 from desk.interfaces import OrderStatus
 from desk.lifecycle import transition
@@ -118,8 +118,7 @@ class _Batch:
             with transition(Order.LIFECYCLE):  # every status written here is the state machine's (``move``)
                 rows_update(Order, rows, _FIELDS)
         events = [e for block in self.events.values() for e in block]
-        if events:
-            OrderEvent.objects.bulk_create(events)
+        rows_insert(OrderEvent, events)
         self.dirty, self.events = {}, defaultdict(list)
 
     # -- the run
