@@ -95,7 +95,8 @@ class FixVenueClient(BrokerAdapter):
         """``cancel`` of many orders: the orders and their NewOrderSingles read at once (the commands locked, by
         id), the new orders still in the outbox withdrawn in one statement, the cancels queued in one insert."""
         ids = list(client_order_ids)
-        orders = {o.client_order_id: o for o in Order.objects.select_related("instrument").filter(client_order_id__in=ids, venue=self.venue)}
+        orders = {o.client_order_id: o for o in Order.objects.select_related("instrument")
+                  .filter(client_order_id__in=ids, venue=self.venue)}
         news = {c.cl_ord_id: c for c in FixCommand.objects.select_for_update().filter(
             venue=self.venue, cl_ord_id__in=ids, kind=FixCommand.Kind.NEW).order_by("id")}
         out: dict[str, TradeResult] = {}
