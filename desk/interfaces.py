@@ -221,6 +221,11 @@ class ExecutionEnvironment(abc.ABC):
     def cancel(self, client_order_id: str) -> TradeResult:
         return TradeResult(client_order_id=client_order_id, status=OrderStatus.CANCELED)
 
+    def cancel_many(self, client_order_ids: Sequence[str]) -> dict[str, TradeResult]:
+        """``cancel`` of each order, by client order id (a kill switch's cancels); a venue that can stop many
+        orders in one go (one read and one write of its book) overrides it. Same answers as ``cancel``."""
+        return {cid: self.cancel(cid) for cid in client_order_ids}
+
 
 # ---------------------------------------------------------------------------
 # Data passed between stages

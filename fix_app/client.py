@@ -87,6 +87,33 @@ class FixVenueClient(BrokerAdapter):
         return TradeResult(client_order_id, S.PENDING_CANCEL, ts=self.clock())
 
     @transaction.atomic(savepoint=False)
+    def cancel_many(self, client_order_ids: Sequence[str]) -> dict[str, TradeResult]:
+        """``cancel`` of many orders: the orders and their NewOrderSingles read at once (the commands locked, by
+        id), the new orders still in the outbox withdrawn in one statement, the cancels queued in one insert."""
+        ids = list(client_order_ids)
+        orders = {o.client_order_id: o for o in Order.objects.select_related("instrument")
+                  .filter(client_order_id__in=ids, venue=self.venue)}
+        news = {c.cl_ord_id: c for c in FixCommand.objects.select_for_update().filter(
+            venue=self.venue, cl_ord_id__in=ids, kind=FixCommand.Kind.NEW).order_by("id")}
+        out: dict[str, TradeResult] = {}
+        withdraw, cancel = [], []
+        now = self.clock()
+        for cid in ids:
+            order, new = orders.get(cid), news.get(cid)
+            if order is None or new is None:
+                out[cid] = TradeResult(cid, S.REJECTED, reason=UNKNOWN, refused=UNKNOWN)
+            elif new.state == FixCommand.State.PENDING:  # it never left: nothing at the venue to cancel
+                withdraw.append(new)
+                out[cid] = TradeResult(cid, S.CANCELED, ts=now)
+            else:
+                cancel.append(order)
+                out[cid] = TradeResult(cid, S.PENDING_CANCEL, ts=now)
+        services.commands_withdraw(withdraw, why="cancelled before it was sent")
+        services.cancels_create(venue=self.venue, orders=cancel,
+                                payloads=[_payload(o, self.venue, quantity=o.quantity) for o in cancel])
+        return out
+
+    @transaction.atomic(savepoint=False)
     def amend(self, client_order_id: str, *, quantity: Decimal | None = None, limit_price: Decimal | None = None,
               risk_stamp: str = "") -> TradeResult:
         """Queue an OrderCancelReplaceRequest on a new ClOrdID, sealed for what the order becomes."""

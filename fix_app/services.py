@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.utils import timezone
 
 from desk import roles
@@ -131,6 +131,38 @@ def command_new_create(*, venue: Venue, client_order_id: str, payload: dict) -> 
     if row[1] is not None:
         gateway_wake_on_commit({"kind": "outbox", "venue": venue.code})
     return row[0], row[1]
+
+
+def cancels_create(*, venue: Venue, orders: list[Order], payloads: list[dict]) -> list[FixCommand]:
+    """``command_create`` of an OrderCancelRequest for each of ``orders`` (a kill switch's cancels): the same
+    ClOrdIDs and chain, the live links and chain lengths read in one query each, the commands and their links
+    inserted in one statement each, the gateway woken once after commit."""
+    if not orders:
+        return []
+    ids = [o.pk for o in orders]
+    links = ClOrdLink.objects.filter(venue=venue, order_id__in=ids)
+    live = dict(links.filter(live=True).order_by("id").values_list("order_id", "cl_ord_id"))
+    counts = dict(links.order_by().values("order_id").annotate(n=Count("id")).values_list("order_id", "n"))
+    kind = FixCommand.Kind.CANCEL
+    cmds, chain = [], []
+    for order, payload in zip(orders, payloads):
+        base = order.client_order_id
+        orig = live.get(order.pk) or base
+        cl = f"{base}~C{counts.get(order.pk, 0)}"
+        cmds.append(FixCommand(venue=venue, order=order, kind=kind, cl_ord_id=cl, orig_cl_ord_id=orig,
+                               payload={**payload, "orig_cl_ord_id": orig}, priority=mapping.PRIORITY[kind]))
+        chain.append(ClOrdLink(venue=venue, cl_ord_id=cl, order=order, orig_cl_ord_id=orig, kind=kind, live=False))
+    cmds = FixCommand.objects.bulk_create(cmds)
+    ClOrdLink.objects.bulk_create(chain)
+    gateway_wake_on_commit({"kind": "outbox", "venue": venue.code})
+    return cmds
+
+
+def commands_withdraw(cmds: list[FixCommand], *, why: str) -> None:
+    """``command_withdraw`` of many, in one statement. Caller holds their row locks."""
+    if cmds:
+        FixCommand.objects.filter(pk__in=[c.pk for c in cmds]).update(state=FixCommand.State.FAILED, last_error=why,
+                                                                     updated_at=timezone.now())
 
 
 def command_withdraw(cmd: FixCommand, *, why: str) -> None:

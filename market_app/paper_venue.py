@@ -22,7 +22,9 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
+from django.utils import timezone
 
+from desk.bulk import rows_update
 from desk.interfaces import ExecutionOrder, FillReport, OrderStatus, TradeResult
 from desk.riskstamp import NO_RISK_CHECK, unchecked, unchecked_replace
 from desk.venue import TERMINAL, BrokerAdapter, FillCallback
@@ -101,6 +103,37 @@ class PaperVenueClient(BrokerAdapter):
         result = ex.cancel(client_order_id)
         self._store(ex, row)
         return result
+
+    @transaction.atomic(savepoint=False)
+    def cancel_many(self, client_order_ids: Sequence[str]) -> dict[str, TradeResult]:
+        """``cancel`` of many orders in two statements: their book rows locked and read at once (by id, so
+        two callers lock in the same order), written back at once. Each order is worked up to market now
+        on an exchange of its own, exactly as ``cancel`` works it (one order's fills never take liquidity
+        from another's), so every answer is the one ``cancel`` gives."""
+        rows = {r.client_order_id: r for r in PaperBookOrder.objects.select_for_update()
+                .filter(client_order_id__in=list(client_order_ids)).order_by("id")}
+        now = self.clock()
+        out: dict[str, TradeResult] = {}
+        changed = []
+        for cid in client_order_ids:
+            row = rows.get(cid)
+            if row is None:
+                out[cid] = TradeResult(cid, OrderStatus.REJECTED, reason="unknown order", refused="unknown order")
+                continue
+            ex = self._make()
+            ex.restore_order(row.state)
+            ex.advance(now)
+            out[cid] = ex.cancel(cid)
+            state = ex.export_order(cid)
+            if state != row.state:
+                row.state, row.status = state, state["status"]
+                changed.append(row)
+        if changed:
+            stamp = timezone.now()
+            for row in changed:
+                row.updated_at = stamp
+            rows_update(PaperBookOrder, changed, ["state", "status", "updated_at"])
+        return out
 
     @transaction.atomic(savepoint=False)
     def amend(self, client_order_id: str, *, quantity: Decimal | None = None, limit_price: Decimal | None = None,

@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import structlog
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from desk import groups, metrics
+from desk.bulk import rows_update
 from desk.events import event_publish
 from desk.interfaces import OrderStatus
 from desk.lifecycle import transition
@@ -311,32 +312,6 @@ class _Book:
         """A parent ``parent_settle`` would leave as it is: finished, with no proposal to complete."""
         parent = self.orders.get(parent_id)
         return parent is not None and states.is_terminal(parent.status) and not parent.proposal_id
-
-
-def rows_update(model, objs: Sequence, fields: Sequence[str]) -> None:
-    """Write ``fields`` of ``objs`` (rows of ``model``) in one statement.
-
-    On PostgreSQL an ``UPDATE ... FROM (VALUES ...)``: Django's ``bulk_update`` writes a CASE per
-    field that the database evaluates row by row against every row (quadratic in a batch).
-    """
-    if not objs:
-        return
-    if connection.vendor != "postgresql":
-        model.objects.bulk_update(objs, fields)
-        return
-    meta = model._meta
-    cols = [meta.pk, *(meta.get_field(f) for f in fields)]
-    q = connection.ops.quote_name
-    one = "(" + ", ".join(f"%s::{c.db_type(connection)}" for c in cols) + ")"
-    sets = ", ".join(f"{q(c.column)} = v.{q(c.column)}" for c in cols[1:])
-    # Identifiers only from the model's own metadata, quoted; every value is a bound parameter.
-    sql = (f"UPDATE {q(meta.db_table)} AS t SET {sets} FROM (VALUES {', '.join([one] * len(objs))}) "  # nosec B608
-           f"AS v({', '.join(q(c.column) for c in cols)}) WHERE t.{q(meta.pk.column)} = v.{q(meta.pk.column)}")
-    params = [c.get_db_prep_save(getattr(o, c.attname), connection) for o in objs for c in cols]
-    if getattr(model, "LIFECYCLE", "") and set(fields) & set(model.guarded_fields):
-        model.objects.none().bulk_update([], fields)  # the state machine's guard: refused outside its transition
-    with connection.cursor() as cur:
-        cur.execute(sql, params)
 
 
 def _count(counts: list[tuple]) -> None:

@@ -174,11 +174,16 @@ class PaperExchange(BrokerAdapter):
         until = until or self.clock()
         start = len(self._fills)
         q = self._queue
+        alone = len(self._orders) == 1
         while q and q[0][0] <= until:
             at, _, cid = heapq.heappop(q)
             w = self._orders[cid]
             if w.status in TERMINAL or w.next_at != at:
                 continue  # cancelled, or a stale queue entry
+            if alone and self._skip_quiet(w, until):
+                if w.status not in TERMINAL and w.next_at is not None:
+                    self._push(w)
+                continue
             self._work(w)
             if w.status not in TERMINAL and w.next_at is not None:
                 self._push(w)
@@ -348,6 +353,34 @@ class PaperExchange(BrokerAdapter):
             w.next_at = self.market.next_tick(t)
             if w.next_at is None:
                 self._close(w, OrderStatus.EXPIRED, f"session closed with {w.remaining} unfilled")
+
+    def _skip_quiet(self, w: _Working, until: datetime) -> bool:
+        """Move a resting limit order past the ticks up to ``until`` at which nothing can happen to it: its mark has
+        not reached its limit, so neither a maker nor a taker fill is possible (the touch is the mark or worse), and
+        ``_work`` would only move it to the next tick. It goes to the first tick whose mark reaches the limit (worked
+        as usual), else past ``until`` (EXPIRED if that was the close, as ``_work`` would end it). True when it moved.
+
+        Ticks are minute marks, read off the market's ``path`` in one go (``intraday.SessionMarket``); a market
+        without one, a venue down, an order not resting yet, and an exchange working several orders (whose order
+        among each other at a tick must not change) go tick by tick."""
+        m, order, t = self.market, w.order, w.next_at
+        path = getattr(m, "path", None)
+        if (path is None or not w.rested or order.limit_price is None or order.time_in_force is TimeInForce.IOC
+                or not w.venue.enabled or w.venue.half_spread_bps < 0 or t is None or not m.is_open(t)):
+            return False
+        k0, k1 = m.minute_index(t), m.minute_index(until)
+        marks = path(order.symbol)[k0:k1 + 1]
+        limit = float(order.limit_price)
+        reached = (marks <= limit) if order.side is Side.BUY else (marks >= limit)
+        hits = reached.nonzero()[0]
+        if len(hits) and hits[0] == 0:
+            return False  # this tick may fill: worked as usual
+        k = k0 + int(hits[0]) if len(hits) else k1 + 1
+        if k > m.n_minutes:  # the close was its last tick: ``_work`` would have ended it there
+            self._close(w, OrderStatus.EXPIRED, f"session closed with {w.remaining} unfilled")
+            return True
+        w.next_at = min(m.session_open + timedelta(minutes=k), m.session_close)
+        return True
 
     def _fill(self, w: _Working, qty: Decimal, px: Decimal, liquidity: LiquiditySide, t: datetime) -> None:
         venue, order = w.venue, w.order

@@ -168,3 +168,36 @@ async def test_event_publish_when_signals_burst_then_every_signal_arrives_in_bat
     while (m := await _receive_or_none(layer, channel, 0.5)) is not None:
         items.extend(m["data"]["items"])
     assert [x["i"] for x in items] == list(range(30))
+
+
+@pytest.mark.asyncio
+async def test_event_publish_many_when_committed_then_each_pushed_in_order_with_its_own_sequence_and_none_on_rollback():
+    from desk.events import event_publish_many
+
+    layer, channel = await _listen("test.many")
+
+    @sync_to_async
+    def publish():
+        with pytest.raises(RuntimeError), transaction.atomic():
+            event_publish_many(event_type="order.updated", payloads=[{"i": -1}], group="test.many")
+            raise RuntimeError("rolled back")
+        with transaction.atomic():
+            event_publish(event_type="order.updated", payload={"i": 0}, groups=["test.many"])
+            event_publish_many(event_type="order.updated", payloads=[{"i": i} for i in range(1, 6)], group="test.many")
+
+    await publish()
+    msgs = [await _receive_or_none(layer, channel, 2) for _ in range(6)]
+    assert [m["data"]["i"] for m in msgs] == [0, 1, 2, 3, 4, 5]
+    seqs = [m["seq"] for m in msgs]
+    assert seqs == list(range(seqs[0], seqs[0] + 6))  # no gap, no repeat: the group's one sequence
+    assert await _receive_or_none(layer, channel) is None
+    from django.db import connections
+
+    await sync_to_async(connections.close_all)()  # the test database is dropped after: no session of ours left on it
+
+
+def test_event_publish_many_when_a_conflated_type_then_refused():
+    from desk.events import event_publish_many
+
+    with pytest.raises(ValueError):
+        event_publish_many(event_type="price.tick", payloads=[{}], group="test.many")

@@ -262,3 +262,35 @@ def test_backtest_from_closes_when_next_close_then_fills_at_the_following_bar():
     assert same.execute_trade(order).fills[0].last_px == Decimal("10.000000")
     assert nxt.execute_trade(order).fills[0].last_px == Decimal("11.000000")
     assert "look-ahead" in same.fill_timing
+
+
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+def test_advance_when_one_resting_limit_order_skips_the_quiet_ticks_then_every_fill_and_its_end_are_as_tick_by_tick(
+        side, monkeypatch):
+    """A resting limit order alone in the exchange jumps over the ticks whose mark has not reached its limit
+    (``PaperExchange._skip_quiet``): the fills, their times, what is left and how it ends are those of working it
+    minute by minute, for limits the path reaches early, late, often, or never, advanced in steps or at once."""
+    market = SessionMarket(OPEN, CLOSE, {"AAA": InstrumentDay(100.0, 101.0, 390_000.0, 0.02)})
+    path = market.path("AAA")
+    lows, highs = sorted(path), sorted(path, reverse=True)
+    limits = [lows[0] - 1, lows[3], lows[50], lows[200], 101.0, highs[3], highs[0] + 1]
+
+    def run(limit, steps, skip):
+        if not skip:
+            monkeypatch.setattr(PaperExchange, "_skip_quiet", lambda self, w, until: False)
+        clock = {"t": OPEN + timedelta(minutes=5, seconds=7)}
+        ex = PaperExchange([VENUE], market=market, clock=lambda: clock["t"])
+        order = ExecutionOrder(client_order_id="q", symbol="AAA", side=side, quantity=Decimal(3000), venue="XA",
+                               order_type=OrderType.LIMIT, limit_price=Decimal(str(round(limit, 2))), ts=clock["t"])
+        ex.submit(order, lambda f: None)
+        states = []
+        for minutes in steps:
+            clock["t"] = min(clock["t"] + timedelta(minutes=minutes), CLOSE + timedelta(minutes=1))
+            ex.advance()
+            states.append(ex.export_order("q"))
+        monkeypatch.undo()
+        return states
+
+    for limit in limits:
+        for steps in ([400], [7] * 60, [1, 2, 90, 30, 300]):
+            assert run(limit, steps, skip=True) == run(limit, steps, skip=False), (limit, steps)
