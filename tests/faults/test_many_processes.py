@@ -160,6 +160,10 @@ def test_desk_when_two_web_processes_and_two_workers_then_orders_routed_once_sch
             heartbeats = wait_for(lambda: [m for s in sockets for m in s.of_type("heartbeat")]
                                   if len({m["data"]["worker"] for s in sockets for m in s.of_type("heartbeat")}) >= 2 else None,
                                   timeout=60, message="heartbeats from two worker processes")
+            scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+            wait_for(lambda: len([t for t, e in list(events.received.items()) if e.get("name") in scheduled
+                                  and events.started[t]]) >= 10, timeout=60, message="ten of beat's messages started")
+            time.sleep(1.0)  # a message started twice would say so within a second
         finally:
             for s in sockets:
                 s.close()
@@ -175,7 +179,6 @@ def test_desk_when_two_web_processes_and_two_workers_then_orders_routed_once_sch
     assert len(routed) == len(ids)
     assert all(len(tasks) == 1 for tasks in routed.values()), {a: t for a, t in routed.items() if len(t) > 1}
     # Schedules: every message beat sent started once, on one of the two workers; both workers took some.
-    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     beat_tasks = [t for t, e in events.received.items() if e.get("name") in scheduled and events.started[t]]
     assert len(beat_tasks) >= 10
     assert {t: events.started[t] for t in beat_tasks if events.started[t] != 1} == {}

@@ -184,6 +184,7 @@ def fix_desk(demo_small, replay_clock, enqueued, tmp_path, gateway_env):  # noqa
     from ops_app import demo
     from portfolio_app.models import Portfolio
 
+    before = other_sessions()
     port = free_port()
     venue = fix_venue_create(port=port)
     stub = StubVenue(port, clock=replay_clock.market_now).start()
@@ -201,7 +202,7 @@ def fix_desk(demo_small, replay_clock, enqueued, tmp_path, gateway_env):  # noqa
     yield desk
     gateway.kill9()  # the graceful stop is the sessions test's
     desk.stub.stop()
-    _wait_other_sessions_gone()
+    _wait_other_sessions_gone(before=before)
 
 
 def wait_reconciled(venue, timeout: float = 30.0, *, after: int = 0):
@@ -216,16 +217,27 @@ def wait_reconciled(venue, timeout: float = 30.0, *, after: int = 0):
     return wait_for(done, timeout, what=f"{venue.code} reconciled")
 
 
-def _wait_other_sessions_gone(timeout: float = 10.0) -> None:
-    """A killed gateway's database session ends a moment after it: the test database is dropped only once it has."""
+def other_sessions() -> set[int]:
+    """The backend pids of the other sessions on the test database (this process's pool included)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return set()
+    with connection.cursor() as cur:
+        cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        return {r[0] for r in cur.fetchall()}
+
+
+def _wait_other_sessions_gone(timeout: float = 10.0, *, before: set[int] | None = None) -> None:
+    """A killed gateway's database session ends a moment after it: the test database is dropped only once it has.
+    ``before``: the sessions there were before the test started its processes (this process's own pooled
+    connections among them), which are not waited for."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with connection.cursor() as cur:
-            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
-            if cur.fetchone()[0] == 0:
-                return
+        if not other_sessions() - (before or set()):
+            return
         time.sleep(0.05)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.fix.fixharness import FixClient, VenueProcess
-from tests.fix.gateway_harness import GatewayProcess, _wait_other_sessions_gone, wait_for, wait_reconciled, work
+from tests.fix.gateway_harness import GatewayProcess, _wait_other_sessions_gone, other_sessions, wait_for, wait_reconciled, work
 from tests.orders.conftest import enqueued  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -119,6 +119,7 @@ def recon_desk(demo_small, enqueued, tmp_path, venue_args, gateway_env):  # noqa
     )
     env = {"DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL, "DJANGO_LOG_LEVEL": "WARNING",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    before = other_sessions()
     venue_proc = _venue(port, tmp_path / "venue", env, venue_args).start()
     gateway = GatewayProcess(tmp_path / "gateway", **{"DESK_FIX_RECONCILE_TIMEOUT_S": 5, **gateway_env})
     book = Portfolio.objects.create(name="fix-recon", cash=Decimal("100000000.00"))
@@ -129,7 +130,7 @@ def recon_desk(demo_small, enqueued, tmp_path, venue_args, gateway_env):  # noqa
     gateway.kill9()
     desk.venue_proc.stop()
     set_clock(None)
-    _wait_other_sessions_gone()
+    _wait_other_sessions_gone(before=before)
 
 
 def displayed(symbol: str = SYMBOL) -> int:
