@@ -139,16 +139,7 @@ def _receive(venue: Venue, r: mapping.Report, memory: Memory, acked: set) -> Ans
     if r.kind == "STATUS" or ((venue.pk, cl) not in memory.acked and (venue.pk, cl) not in acked):
         services.commands_ack(venue=venue, cl_ord_id=cl, status=r.kind == "STATUS")
         acked.add((venue.pk, cl))
-    if r.kind == "REPLACED" and r.cl_ord_id:
-        services.link_live(venue=venue, cl_ord_id=r.cl_ord_id)
-    if r.kind in ("BUST", "CORRECT") and not outcome.noop:
-        verb = "busted" if r.kind == "BUST" else "corrected"
-        services.break_record(
-            venue=venue, kind=ReconciliationBreak.Kind.BUST if r.kind == "BUST" else ReconciliationBreak.Kind.CORRECT,
-            detail={"why": f"trade {r.exec_ref_id} {verb} by the venue", **r.as_detail()}, order=Order.objects.get(pk=link.order_id),
-            severity="critical", resolution=f"applied: fill {trade_id(venue, r.exec_ref_id)} {verb}, position rebooked",
-        )
-    return Answer("applied")
+    return _applied(venue, r, outcome, link)
 
 
 def _break(venue: Venue, r: mapping.Report, b: ReportBreak, memory: Memory) -> Answer:
