@@ -258,7 +258,8 @@ class Gateway:
                     break
             if self.trace is not None:
                 self._trace_taken(batch)
-            wake = False
+            wake = False  # a wake-up that names no command: the whole outbox is drained
+            news: list[int] = []  # the new orders wake-ups named
             reports: list[tuple] = []
             for item in batch:
                 if item[0] == "report":
@@ -268,15 +269,20 @@ class Gateway:
                     self._reports(reports)
                     reports = []
                 if item[0] == "wake":
-                    if not wake and self.trace is not None and len(item) > 1:
+                    if not (wake or news) and self.trace is not None and len(item) > 1:
                         self._wake_heard = item[1]
-                    wake = True
+                    if len(item) > 2 and item[2]:
+                        news.extend(item[2])
+                    else:
+                        wake = True
                 else:
                     self._guarded(self.handle, item)
             if reports:
                 self._reports(reports)
             if wake:
                 self._guarded(self.drain)
+            elif news:
+                self._guarded(self.drain_new, news)
             if self._after_due and (first is None or time.monotonic() >= self._after_due):
                 self._guarded(self._after_sends)
             self._guarded(self.housekeeping)
@@ -591,13 +597,7 @@ class Gateway:
             cmds = services.commands_claim(venue_ids=self.logged_on, limit=CLAIM, hold_new=self.recon.held(), venues=venues)
             if self.trace is not None:
                 self._trace_claimed(cmds, t0)
-            for cmd in cmds:
-                self.memory.links[(cmd.venue_id, cmd.cl_ord_id)] = inbound.Link(
-                    cmd.order_id, cmd.order.portfolio_id, cmd.order.parent_id, cmd.order.client_order_id, cmd.payload["symbol"],
-                    cmd.payload["side"])
-                self.send(cmd)
-                if self.trace is not None:
-                    self.trace.mark(cmd.cl_ord_id, "sent")
+            self._send_claimed(cmds)
             n += len(cmds)
             if len(cmds) < CLAIM:
                 if getattr(cmds, "held_back", True) and any(c.kind == FixCommand.Kind.NEW for c in cmds):
@@ -606,6 +606,30 @@ class Gateway:
         if (self._sent or self._claim_again) and not self._after_due:
             self._after_due = time.monotonic() + AFTER_SENDS_S
         return n
+
+    def drain_new(self, ids: list[int]) -> int:
+        """Send the new orders ``ids`` that wake-ups named (each claimed first, as ``drain`` claims): a new order waits
+        behind no other command, so only they are read. Those of a venue not logged on, or being reconciled, stay
+        in the outbox for ``drain``."""
+        held = set(self.recon.held())
+        venue_ids = [v for v in self.logged_on if v not in held]
+        t0 = time.monotonic() if self.trace is not None else 0.0
+        cmds = services.commands_claim_new(ids=ids, venue_ids=venue_ids, venues={v.pk: v for v in self.sessions.values()})
+        if self.trace is not None:
+            self._trace_claimed(cmds, t0)
+        self._send_claimed(cmds)
+        if self._sent and not self._after_due:
+            self._after_due = time.monotonic() + AFTER_SENDS_S
+        return len(cmds)
+
+    def _send_claimed(self, cmds: list[FixCommand]) -> None:
+        for cmd in cmds:
+            self.memory.links[(cmd.venue_id, cmd.cl_ord_id)] = inbound.Link(
+                cmd.order_id, cmd.order.portfolio_id, cmd.order.parent_id, cmd.order.client_order_id, cmd.payload["symbol"],
+                cmd.payload["side"])
+            self.send(cmd)
+            if self.trace is not None:
+                self.trace.mark(cmd.cl_ord_id, "sent")
 
     def _trace_claimed(self, cmds: list[FixCommand], t0: float) -> None:
         now = time.monotonic()
@@ -686,7 +710,7 @@ class Gateway:
                     except (TypeError, ValueError):
                         continue
                     kind = data.get("kind")
-                    self.put(("wake", time.monotonic()) if kind == "outbox" else (kind, data))
+                    self.put(("wake", time.monotonic(), data.get("new")) if kind == "outbox" else (kind, data))
             except Exception:
                 log.warning("wake-up channel lost; resubscribing", exc_info=True)
                 time.sleep(1.0)

@@ -23,6 +23,8 @@ from fix_app.models import FixCommand, FixExecution, ReconciliationBreak
 from market_app.clock import get_clock
 from orders_app.models import Order, Venue
 from desk.interfaces import FillReport, LiquiditySide, Side
+from desk.bulk import Writes
+from orders_app.report_batch import ACKS
 from orders_app.report_batch import Item as BatchItem
 from orders_app.report_batch import reports_apply_many
 from orders_app.reports import ReportBreak, VenueReport, report_apply
@@ -176,6 +178,11 @@ def reports_receive(*, items: list[tuple[Venue, mapping.Report]], memory: Memory
     break in the same transaction, and the others apply.
     """
     memory = memory or Memory()
+    if _acks_only(items, memory):
+        try:
+            return _acks_receive(items, memory, also)
+        except _Unlocked:
+            pass  # rolled back: the general way below
     acked: set = set()
     with transaction.atomic():
         links = _links(items, memory)
@@ -216,6 +223,117 @@ def reports_receive(*, items: list[tuple[Venue, mapping.Report]], memory: Memory
             also()
     memory.acked |= acked
     return answers
+
+
+class _Unlocked(Exception):
+    """An order of an acknowledgement batch was not there to lock."""
+
+
+def _acks_only(items: list[tuple[Venue, mapping.Report]], memory: Memory) -> bool:
+    """A batch of acknowledgements (8/0, 8/A) of orders the gateway sent: the commonest, applied in two statements."""
+    return connection.vendor == "postgresql" and all(
+        r.kind in ACKS and any(k and (v.pk, k) in memory.links for k in (r.cl_ord_id, r.orig_cl_ord_id)) for v, r in items)
+
+
+def _acks_receive(items: list[tuple[Venue, mapping.Report]], memory: Memory, also: Callable[[], None] | None) -> list[Answer]:
+    """``reports_receive`` of acknowledgements (``_acks_only``) on PostgreSQL: what it reads and claims in one statement
+    (the executions inserted unless seen, the orders and their parents locked and read), the rules applied in hand
+    (``orders_app.report_batch``), what they changed and the commands acknowledged written in a second."""
+    acked: set = set()
+    with transaction.atomic():
+        links = _links(items, memory)
+        rows = [_execution(v, r, order_id=link.order_id, outcome=FixExecution.Outcome.APPLIED) for (v, r), link in zip(items, links)]
+        order_ids = sorted({link.order_id for link in links} | {link.parent_id for link in links if link.parent_id})
+        claimed, orders = _claim_and_lock(rows, order_ids)
+        if len(orders) < len(order_ids):
+            raise _Unlocked(sorted(set(order_ids) - set(orders)))
+        answers: list[Answer | None] = [None] * len(items)
+        work = [i for i, new in enumerate(claimed) if new]
+        for i, new in enumerate(claimed):
+            if not new:
+                answers[i] = Answer("duplicate")
+        writes = Writes()
+        due: dict[int, tuple[Venue, set[str]]] = {}
+        for i in work:
+            venue, r = items[i]
+            cl = r.cl_ord_id or r.orig_cl_ord_id
+            if (venue.pk, cl) not in memory.acked and (venue.pk, cl) not in acked:
+                due.setdefault(venue.pk, (venue, set()))[1].add(cl)
+            acked.add((venue.pk, cl))
+        for venue, cls in due.values():
+            services.commands_ack_many(venue=venue, cl_ord_ids=cls, writes=writes)
+        results = reports_apply_many(items=[
+            BatchItem(links[i].order_id, _venue_report(items[i][0], items[i][1], links[i]), (links[i].portfolio_id, links[i].parent_id))
+            for i in work], writes=writes, orders=orders)
+        writes.run()  # when no report was applied (each a break)
+        for i, result in zip(work, results):
+            venue, r = items[i]
+            answers[i] = _break_in_batch(venue, r, result) if isinstance(result, ReportBreak) else _applied(venue, r, result, links[i])
+        if also is not None:
+            also()
+    memory.acked |= acked
+    return answers
+
+
+_LOCK_SQL: str | None = None
+
+
+def _lock_sql() -> tuple[str, list[tuple]]:
+    """The orders (with instrument and venue) locked by id: the statement, and each model's fields in its columns."""
+    global _LOCK_SQL
+    from market_app.models import Instrument
+
+    q = connection.ops.quote_name
+    parts = [(Order, "o"), (Instrument, "i"), (Venue, "v")]
+    shapes = [(model, [f for f in model._meta.concrete_fields]) for model, _ in parts]
+    if _LOCK_SQL is None:
+        cols = ", ".join(f"{alias}.{q(f.column)}" for (model, alias), (_, fields) in zip(parts, shapes) for f in fields)
+        o = Order._meta
+        _LOCK_SQL = (f"SELECT {cols}, ARRAY(SELECT x.venue_id::text || ':' || x.exec_id FROM x) "  # nosec B608 - identifiers from model metadata, quoted; values bound
+                     f"FROM {q(o.db_table)} o JOIN {q(Instrument._meta.db_table)} i ON i.id = o.{q(o.get_field('instrument').column)} "
+                     f"LEFT JOIN {q(Venue._meta.db_table)} v ON v.id = o.{q(o.get_field('venue').column)} "
+                     f"WHERE o.id = ANY(%s) ORDER BY o.id FOR UPDATE OF o")
+    return _LOCK_SQL, shapes
+
+
+def _claim_and_lock(rows: list[FixExecution], order_ids: list[int]) -> tuple[list[bool], dict[int, Order]]:
+    """``_claim_many`` and the orders ``order_ids`` locked and read (with instrument and venue), in one statement."""
+    first: dict[tuple[int, str], int] = {}
+    for i, row in enumerate(rows):
+        first.setdefault((row.venue_id, row.exec_id), i)
+    fresh = [rows[i] for i in sorted(first.values())]
+    fields = [f for f in FixExecution._meta.concrete_fields if not f.primary_key]
+    q = connection.ops.quote_name
+    one = f"({', '.join(['%s'] * len(fields))})"
+    values = [f.get_db_prep_save(f.pre_save(row, add=True), connection) for row in fresh for f in fields]
+    lock, shapes = _lock_sql()
+    sql = (f"WITH x AS (INSERT INTO {q(FixExecution._meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "  # nosec B608 - identifiers from model metadata, quoted; values bound
+           f"VALUES {', '.join([one] * len(fresh))} ON CONFLICT (venue_id, exec_id) DO NOTHING RETURNING venue_id, exec_id) {lock}")
+    with connection.cursor() as cur:
+        cur.execute(sql, [*values, order_ids])
+        got = cur.fetchall()
+    orders: dict[int, Order] = {}
+    inserted: set[str] = set(got[0][-1]) if got else set()
+    for r in got:
+        objs, at = [], 0
+        for model, fields_ in shapes:
+            vals = list(r[at:at + len(fields_)])
+            at += len(fields_)
+            if vals[0] is None:  # no venue
+                objs.append(None)
+                continue
+            for k, f in enumerate(fields_):
+                if hasattr(f, "from_db_value"):
+                    vals[k] = f.from_db_value(vals[k], None, connection)
+            objs.append(model.from_db(connection.alias, [f.attname for f in fields_], vals))
+        order, instrument, venue = objs
+        order._state.fields_cache["instrument"] = instrument
+        order._state.fields_cache["venue"] = venue
+        orders[order.pk] = order
+    if not got:  # nothing locked: the caller falls back (the insert is rolled back with its transaction)
+        return [False] * len(rows), orders
+    claimed = {(row.venue_id, row.exec_id) for row in fresh if f"{row.venue_id}:{row.exec_id}" in inserted}
+    return [first[(row.venue_id, row.exec_id)] == i and (row.venue_id, row.exec_id) in claimed for i, row in enumerate(rows)], orders
 
 
 def _links(items: list[tuple[Venue, mapping.Report]], memory: Memory) -> list[Link | None]:

@@ -26,7 +26,7 @@ from desk.redis import get_redis
 from fix_app import mapping
 from fix_app.models import ClOrdLink, FixCommand, FixSequenceReset, FixSession, ReconciliationBreak
 from orders_app.models import Order, Venue
-from orders_app.report_batch import rows_update
+from desk.bulk import Writes, rows_update
 from risk_app.services.alerts import alert_raise, alert_resolve
 
 log = logging.getLogger("desk.fix")
@@ -128,8 +128,8 @@ def command_new_create(*, venue: Venue, client_order_id: str, payload: dict) -> 
         row = cur.fetchone()
     if row is None:
         return None, None
-    if row[1] is not None:
-        gateway_wake_on_commit({"kind": "outbox", "venue": venue.code})
+    if row[1] is not None:  # the gateway claims it by id (``commands_claim_new``)
+        gateway_wake_on_commit({"kind": "outbox", "venue": venue.code, "venue_id": venue.pk, "new": [row[1]]})
     return row[0], row[1]
 
 
@@ -251,6 +251,40 @@ def _claim_pg(venue_ids: list[int], limit: int, hold_new: list[int], venues: Map
         rows = cur.fetchall()
     if not rows:
         return Claimed()
+    out = _commands_of(rows, fields, venues)
+    # Seen as the statement began (its own writes unseen): the commands it held back behind a new order not sent yet.
+    return _claimed(out, bool(rows[0][-1]))
+
+
+_CLAIM_NEW_PG = """
+UPDATE {t} AS c SET state = 'sent', sent_at = %s, attempts = c.attempts + 1, updated_at = %s
+FROM {o} AS o WHERE c.id = ANY(%s) AND c.state = 'pending' AND c.kind = 'new' AND c.venue_id = ANY(%s) AND o.id = c.order_id
+RETURNING {cols}, {head}"""
+
+
+def commands_claim_new(*, ids: Iterable[int], venue_ids: Iterable[int], venues: Mapping[int, Venue]) -> Claimed:
+    """The new orders ``ids`` (a wake-up names them) claimed as ``commands_claim`` claims them: marked sent, committed,
+    before the caller sends them; of the given venues only. A new order waits behind nothing, so no other command
+    need be read: on PostgreSQL one statement in autocommit, the commands' orders' heads with them."""
+    ids, venue_ids = list(ids), list(venue_ids)
+    if not ids or not venue_ids:
+        return Claimed()
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return commands_claim(venue_ids=venue_ids, venues=venues)
+    now = timezone.now()
+    fields = [f for f in FixCommand._meta.concrete_fields]
+    q = connection.ops.quote_name
+    sql = _CLAIM_NEW_PG.format(t=q(FixCommand._meta.db_table), o=q(Order._meta.db_table),  # nosec B608 - identifiers from model metadata
+                               cols=", ".join(f"c.{q(f.column)}" for f in fields),
+                               head=", ".join(f"o.{q(Order._meta.get_field(a).column)}" for a in _ORDER_HEAD))
+    with connection.cursor() as cur:
+        cur.execute(sql, [now, now, ids, venue_ids])
+        rows = sorted(cur.fetchall(), key=lambda r: r[0])
+    return _claimed(_commands_of(rows, fields, venues), False)
+
+
+def _commands_of(rows, fields, venues: Mapping[int, Venue] | None) -> list[FixCommand]:
+    """Commands (with their venue, and their order's head as ``order``) from rows of their columns then the head's."""
     converters = [(i, f.from_db_value) for i, f in enumerate(fields) if hasattr(f, "from_db_value")]
     out = []
     missing = {r[[f.attname for f in fields].index("venue_id")] for r in rows} - set(venues or {})
@@ -264,8 +298,7 @@ def _claim_pg(venue_ids: list[int], limit: int, hold_new: list[int], venues: Map
         cmd.venue = known[cmd.venue_id]
         cmd.order = Order.from_db(connection.alias, _ORDER_HEAD, list(r[n:n + len(_ORDER_HEAD)]))
         out.append(cmd)
-    # Seen as the statement began (its own writes unseen): the commands it held back behind a new order not sent yet.
-    return _claimed(out, bool(rows[0][-1]))
+    return out
 
 
 def commands_unacked(*, venue_id: int) -> list[FixCommand]:
@@ -295,10 +328,24 @@ def commands_ack(*, venue: Venue, cl_ord_id: str, status: bool) -> None:
         .update(state=FixCommand.State.ACKED, acked_at=now)
 
 
-def commands_ack_many(*, venue: Venue, cl_ord_ids: Iterable[str]) -> None:
-    """``commands_ack`` (not of status requests) for many ClOrdIDs at once: one statement."""
-    FixCommand.objects.filter(venue=venue, cl_ord_id__in=list(cl_ord_ids), state=FixCommand.State.SENT) \
-        .exclude(kind=FixCommand.Kind.STATUS).update(state=FixCommand.State.ACKED, acked_at=timezone.now())
+def commands_ack_many(*, venue: Venue, cl_ord_ids: Iterable[str], writes: Writes | None = None) -> None:
+    """``commands_ack`` (not of status requests) for many ClOrdIDs at once: one statement (made with ``writes``
+    when given)."""
+    cl_ord_ids, now = list(cl_ord_ids), timezone.now()
+
+    def update() -> None:
+        FixCommand.objects.filter(venue=venue, cl_ord_id__in=cl_ord_ids, state=FixCommand.State.SENT) \
+            .exclude(kind=FixCommand.Kind.STATUS).update(state=FixCommand.State.ACKED, acked_at=now)
+
+    if writes is None:
+        update()
+        return
+    q = connection.ops.quote_name
+    col = {f.attname: q(f.column) for f in FixCommand._meta.concrete_fields}
+    sql = (f"UPDATE {q(FixCommand._meta.db_table)} SET {col['state']} = %s, {col['acked_at']} = %s "  # nosec B608 - identifiers from model metadata, quoted; values bound
+           f"WHERE {col['venue_id']} = %s AND {col['cl_ord_id']} = ANY(%s) AND {col['state']} = %s AND {col['kind']} <> %s")
+    writes.statement(sql, [FixCommand.State.ACKED.value, now, venue.pk, cl_ord_ids, FixCommand.State.SENT.value,
+                           FixCommand.Kind.STATUS.value], otherwise=update)
 
 
 def command_by_seq(*, venue: Venue, seq_num: int) -> FixCommand | None:

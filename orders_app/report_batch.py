@@ -28,7 +28,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from desk import groups, metrics
-from desk.bulk import rows_update
+from desk.bulk import Writes, rows_update
 from desk.events import event_publish
 from desk.interfaces import OrderStatus
 from desk.lifecycle import transition
@@ -63,10 +63,13 @@ class Item:
     head: tuple[int, int | None] | None = None
 
 
-def reports_apply_many(*, items: Sequence[Item]) -> list[ReportOutcome | ReportBreak]:
+def reports_apply_many(*, items: Sequence[Item], writes: Writes | None = None,
+                       orders: dict[int, Order] | None = None) -> list[ReportOutcome | ReportBreak]:
     """Apply ``items`` in order inside the caller's transaction; per item its outcome, or the break that left it unapplied.
 
-    Locks the portfolios, orders and positions the reports touch until the caller commits.
+    Locks the portfolios, orders and positions the reports touch until the caller commits. ``writes`` (the
+    caller's own, about other rows) are made with the first run's writes, in the same statement; ``orders``
+    are rows the caller has locked already (``select_for_update``, with their instrument and venue).
     """
     for it in items:
         if it.report.kind not in KINDS:
@@ -74,6 +77,8 @@ def reports_apply_many(*, items: Sequence[Item]) -> list[ReportOutcome | ReportB
     # A batch of acknowledgements only changes no portfolio: it locks none (a fill, or a report applied alone, does,
     # before any order row: a batch that holds one locks them all first, as everywhere).
     book = _Book(lock_portfolios=any(it.report.kind not in ACKS for it in items))
+    if orders:
+        book.orders.update(orders)
     out: list[ReportOutcome | ReportBreak] = []
     with transaction.atomic(savepoint=False):
         i = 0
@@ -85,7 +90,7 @@ def reports_apply_many(*, items: Sequence[Item]) -> list[ReportOutcome | ReportB
                 run = items[i:j]
                 book.load(run)
                 out.extend(book.apply(it) for it in run)
-                book.flush()
+                book.flush(writes)
                 i = j
                 continue
             out.append(_alone(items[i]))
@@ -278,24 +283,25 @@ class _Book:
 
     # -- writing
 
-    def flush(self) -> None:
-        """Write what the run changed (a statement per table), push after commit, then settle the parents it finished."""
+    def flush(self, writes: Writes | None = None) -> None:
+        """Write what the run changed (one statement on PostgreSQL, with ``writes``), push after commit, then settle
+        the parents it finished."""
         now = timezone.now()
-        if self.fills:
-            Fill.objects.bulk_create(self.fills)
-        if self.events:
-            OrderEvent.objects.bulk_create(self.events)
+        w = writes if writes is not None else Writes()
+        w.insert(Fill, self.fills)
+        w.insert(OrderEvent, self.events)
         if self.dirty_orders:
             for o in self.dirty_orders.values():
                 o.updated_at = now
             with transition(Order.LIFECYCLE):  # the moves were the state machine's (``_move``)
-                rows_update(Order, list(self.dirty_orders.values()), [*_ORDER_FIELDS, "updated_at"])
+                w.update(Order, list(self.dirty_orders.values()), [*_ORDER_FIELDS, "updated_at"])
         if self.dirty_positions:
             for p in self.dirty_positions.values():
                 p.updated_at = now
-            rows_update(Position, list(self.dirty_positions.values()), [*_POSITION_FIELDS, "updated_at"])
+            w.update(Position, list(self.dirty_positions.values()), [*_POSITION_FIELDS, "updated_at"])
         if self.dirty_portfolios:
-            rows_update(Portfolio, list(self.dirty_portfolios.values()), ["cash"])
+            w.update(Portfolio, list(self.dirty_portfolios.values()), ["cash"])
+        w.run()
         counts = self.counts
         if counts:
             transaction.on_commit(lambda: _count(counts))

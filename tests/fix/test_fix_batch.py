@@ -297,11 +297,13 @@ def test_reports_when_a_batch_holds_only_acks_then_no_portfolio_is_locked(fix_bo
     assert FixCommand.objects.get(venue=venue, cl_ord_id=children[1].client_order_id).state == "acked"
     sql = [q["sql"] for q in ctx.captured_queries]
     assert not any("portfolio_app_portfolio" in s for s in sql), "an ack changes no portfolio: it locks none"
-    # The ExecID, the orders locked, the event, the order, then the command acknowledged (after the orders' locks:
-    # a cancel locks its order, then its new order's command).
+    # Two statements: the ExecID claimed with the orders locked and read; then the event, the order and the command
+    # acknowledged, written together (the command's row after the orders' locks: a cancel locks its order, then its
+    # new order's command).
     sql = [s for s in sql if s.split(None, 1)[0] not in ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")]
-    assert len(sql) == 5, sql
-    assert "fix_app_fixcommand" in sql[-1] and "orders_app_order" in sql[1]
+    assert len(sql) == 2, sql
+    assert "fix_app_fixexecution" in sql[0] and "FOR UPDATE" in sql[0] and "orders_app_order" in sql[0]
+    assert all(t in sql[1] for t in ("fix_app_fixcommand", "orders_app_orderevent", "orders_app_order\"")), sql[1]
 
 
 def test_reports_when_a_batch_mixes_an_ack_and_a_fill_then_the_portfolio_is_locked_before_the_orders(fix_book):
