@@ -26,6 +26,7 @@ clock, CLOCK_MONOTONIC, for every process) and prints the p50 and p99 of each st
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import statistics
 import tempfile
@@ -36,6 +37,7 @@ from pathlib import Path
 
 import quickfix as fix
 from django.db import connection, transaction
+from django.test.utils import override_settings
 
 from fix_app.trace import Trace
 
@@ -203,8 +205,10 @@ def _desk(directory: Path) -> dict:
     portfolio = Portfolio.objects.create(name=f"bench-fix-{time.time_ns()}", cash=Decimal("1000000000.00"))
     profile = os.environ.get("BENCH_FIX_PROFILE")  # a .pyisession file: the gateway profiled (pyinstrument --load=it)
     traced = directory / "gateway" / "trace.json"  # the gateway's stage times per ClOrdID, written when it stops
+    # As deployed: DEBUG off (with it on, Django times and keeps every statement of the gateway's and the submitter's).
     gateway = GatewayProcess(directory / "gateway", profile=Path(profile) if profile else None, DESK_LOG_LEVEL="ERROR",
-                             DJANGO_LOG_LEVEL="ERROR", DESK_FIX_TRACE=str(traced)).start()
+                             DJANGO_LOG_LEVEL="ERROR", DESK_FIX_TRACE=str(traced), DJANGO_DEBUG="false",
+                             DJANGO_SECRET_KEY=os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50)).start()
     try:
         stub.wait_logon(60)
         wait_reconciled(venue, 60)  # the logon's reconciliation holds new orders until it finishes
@@ -304,7 +308,8 @@ def run() -> list[dict]:
     sys.setswitchinterval(0.0005)  # the venue's QuickFIX thread answers without waiting 5 ms for the GIL (as the gateway does)
     try:
         raw = _raw_reference(directory)
-        desk = _desk(directory)
+        with override_settings(DEBUG=False):  # the submitting side as deployed too (see ``_desk``)
+            desk = _desk(directory)
     finally:
         sys.setswitchinterval(interval)
         shutil.rmtree(directory, ignore_errors=True)

@@ -6,9 +6,29 @@ whatever the number of rows, so neither the driver nor the server parses thousan
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from django.db import connection, models
+
+
+@contextmanager
+def bound_cursor() -> Iterator:
+    """A cursor whose values travel apart from the statement (PostgreSQL's extended protocol); elsewhere the usual one.
+
+    Django's psycopg cursor binds on the client: it quotes every value into the statement's text, and for a statement
+    of a few arrays (the ones below) that quoting costs more than the database's work. Values here must be typed by
+    their place or a cast (``%s::numeric[]``), as the database sees them as parameters, not literals.
+    """
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cur:
+            yield cur
+        return
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors, connection._prepare_cursor(ServerBindingCursor(connection.connection)) as cur:
+        yield cur
 
 
 def _arrays(cols, objs, *, adding: bool) -> tuple[str, list]:
@@ -52,7 +72,7 @@ def rows_update(model, objs: Sequence, fields: Sequence[str]) -> None:
         model.objects.bulk_update(objs, fields)
         return
     sql, params = _update_sql(model, objs, fields)
-    with connection.cursor() as cur:
+    with bound_cursor() as cur:
         cur.execute(sql, params)
 
 
@@ -65,7 +85,7 @@ def rows_insert(model, objs: Sequence) -> None:
         model.objects.bulk_create(objs)
         return
     sql, params = _insert_sql(model, objs)
-    with connection.cursor() as cur:
+    with bound_cursor() as cur:
         cur.execute(sql, params)
 
 
@@ -125,5 +145,5 @@ class Writes:
         *first, (last_sql, last_params) = parts
         sql = (("WITH " + ", ".join(f"w{i} AS ({s})" for i, (s, _) in enumerate(first)) + " ") if first else "") + last_sql
         params = [p for _, ps in first for p in ps] + last_params
-        with connection.cursor() as cur:
+        with bound_cursor() as cur:
             cur.execute(sql, params)

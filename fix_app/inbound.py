@@ -23,7 +23,7 @@ from fix_app.models import FixCommand, FixExecution, ReconciliationBreak
 from market_app.clock import get_clock
 from orders_app.models import Order, Venue
 from desk.interfaces import FillReport, LiquiditySide, Side
-from desk.bulk import Writes
+from desk.bulk import Writes, bound_cursor
 from orders_app.report_batch import ACKS
 from orders_app.report_batch import Item as BatchItem
 from orders_app.report_batch import reports_apply_many
@@ -309,7 +309,7 @@ def _claim_and_lock(rows: list[FixExecution], order_ids: list[int]) -> tuple[lis
     lock, shapes = _lock_sql()
     sql = (f"WITH x AS (INSERT INTO {q(FixExecution._meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "  # nosec B608 - identifiers from model metadata, quoted; values bound
            f"VALUES {', '.join([one] * len(fresh))} ON CONFLICT (venue_id, exec_id) DO NOTHING RETURNING venue_id, exec_id) {lock}")
-    with connection.cursor() as cur:
+    with bound_cursor() as cur:
         cur.execute(sql, [*values, order_ids])
         got = cur.fetchall()
     orders: dict[int, Order] = {}

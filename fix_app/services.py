@@ -26,7 +26,7 @@ from desk.redis import get_redis
 from fix_app import mapping
 from fix_app.models import ClOrdLink, FixCommand, FixSequenceReset, FixSession, ReconciliationBreak
 from orders_app.models import Order, Venue
-from desk.bulk import Writes, rows_update
+from desk.bulk import Writes, bound_cursor, rows_update
 from risk_app.services.alerts import alert_raise, alert_resolve
 
 log = logging.getLogger("desk.fix")
@@ -123,7 +123,7 @@ def command_new_create(*, venue: Venue, client_order_id: str, payload: dict) -> 
            f"RETURNING id, order_id), "
            f"l AS (INSERT INTO {q(ClOrdLink._meta.db_table)} ({link_cols}) SELECT {link_sel} FROM c RETURNING id) "
            f"SELECT o.id, (SELECT id FROM c) FROM o")
-    with connection.cursor() as cur:
+    with bound_cursor() as cur:
         cur.execute(sql, params)
         row = cur.fetchone()
     if row is None:
@@ -246,7 +246,7 @@ def _claim_pg(venue_ids: list[int], limit: int, hold_new: list[int], venues: Map
     q = connection.ops.quote_name
     sql = _CLAIM_PG.format(t=q(FixCommand._meta.db_table), o=q(Order._meta.db_table), cols=", ".join(q(f.column) for f in fields),
                            head=", ".join(f"o.{q(Order._meta.get_field(a).column)}" for a in _ORDER_HEAD))
-    with connection.cursor() as cur:
+    with bound_cursor() as cur:
         cur.execute(sql, [now, now, venue_ids, hold_new, limit, venue_ids])
         rows = cur.fetchall()
     if not rows:
@@ -277,7 +277,7 @@ def commands_claim_new(*, ids: Iterable[int], venue_ids: Iterable[int], venues: 
     sql = _CLAIM_NEW_PG.format(t=q(FixCommand._meta.db_table), o=q(Order._meta.db_table),  # nosec B608 - identifiers from model metadata
                                cols=", ".join(f"c.{q(f.column)}" for f in fields),
                                head=", ".join(f"o.{q(Order._meta.get_field(a).column)}" for a in _ORDER_HEAD))
-    with connection.cursor() as cur:
+    with bound_cursor() as cur:
         cur.execute(sql, [now, now, ids, venue_ids])
         rows = sorted(cur.fetchall(), key=lambda r: r[0])
     return _claimed(_commands_of(rows, fields, venues), False)

@@ -398,3 +398,69 @@ def test_outbox_claim_when_a_cancel_waits_behind_its_unsent_order_then_the_claim
     FixCommand.objects.filter(venue=venue, kind="new").update(state=FixCommand.State.PENDING)
     FixCommand.objects.filter(venue=venue, kind="cancel").update(state=FixCommand.State.SENT)
     assert not commands_claim(venue_ids=[venue.pk]).held_back
+
+
+def _known(venue, children):
+    """A gateway's memory that knows ``children``'s ClOrdIDs, as it does once it sent them (acks take the short way)."""
+    from fix_app import inbound
+
+    memory = inbound.Memory()
+    memory.links.update({(venue.pk, c.client_order_id): inbound.Link.of(c) for c in children})
+    return memory
+
+
+def test_reports_when_acks_repeat_inside_a_batch_and_after_it_then_each_order_is_accepted_once(fix_book):
+    from fix_app.models import FixCommand, FixExecution
+    from orders_app.models import Order, OrderEvent
+
+    venue, portfolio = fix_book
+    a, b = _sent_orders(venue, portfolio, 2, tag="ra")
+    memory = _known(venue, [a, b])
+    ack_a = _ack(a, exec_id="EACK-A")
+
+    answers = _receive(venue, [ack_a, _ack(b), ack_a], memory)
+    again = _receive(venue, [ack_a, _ack(a)], memory)  # the same ExecID, then another 8/0 on an order already ACCEPTED
+
+    assert [x.outcome for x in answers] == ["applied", "applied", "duplicate"]
+    assert [x.outcome for x in again] == ["duplicate", "applied"]
+    for child in (a, b):
+        assert Order.objects.get(pk=child.pk).status == "ACCEPTED"
+        assert OrderEvent.objects.filter(order_id=child.pk, to_status="ACCEPTED").count() == 1
+    assert FixExecution.objects.filter(venue=venue, exec_id="EACK-A").count() == 1
+    assert set(FixCommand.objects.filter(venue=venue).values_list("state", flat=True)) == {"acked"}
+
+
+def test_outbox_claim_new_when_a_wake_up_names_new_orders_then_only_those_still_pending_at_venues_that_may_trade_are_claimed(fix_book):
+    from desk import riskstamp
+    from fix_app.client import FixVenueClient
+    from fix_app.models import FixCommand
+    from fix_app.services import command_withdraw, commands_claim_new
+    from market_app.clock import get_clock
+    from market_app.models import Instrument
+    from orders_app import services, states
+    from orders_app.models import Order
+    from orders_app.working import execution_order
+
+    venue, portfolio = fix_book
+    inst = Instrument.objects.get(symbol="KO")
+    client = FixVenueClient(venue=venue, clock=get_clock().market_now)
+    for i in range(3):
+        child, _ = services.order_create(client_order_id=f"cn-{i}", portfolio_id=portfolio.pk, instrument_id=inst.pk,
+                                         side="BUY", quantity=Decimal(10), venue_id=venue.pk)
+        services.order_apply_event(order_id=child.pk, event=states.SUBMITTED)
+        eo = execution_order(Order.objects.select_related("instrument", "venue").get(pk=child.pk))
+        stamp = riskstamp.sign(client_order_id=eo.client_order_id, side=eo.side, symbol=eo.symbol, quantity=eo.quantity,
+                               limit_price=eo.limit_price)
+        with transaction.atomic():
+            client.submit(execution_order(Order.objects.select_related("instrument", "venue").get(pk=child.pk), stamp=stamp))
+    ids = list(FixCommand.objects.filter(venue=venue).order_by("id").values_list("id", flat=True))
+    with transaction.atomic():  # cancelled before it was sent: a wake-up that still names it must not send it
+        command_withdraw(FixCommand.objects.select_for_update().get(pk=ids[0]), why="cancelled before it was sent")
+
+    assert commands_claim_new(ids=ids, venue_ids=[], venues={venue.pk: venue}) == []  # the venue not logged on
+    claimed = commands_claim_new(ids=[*ids, 10**9], venue_ids=[venue.pk], venues={venue.pk: venue})
+
+    assert [c.pk for c in claimed] == ids[1:]
+    assert all(c.state == "sent" and c.venue is venue and c.order.client_order_id == c.cl_ord_id for c in claimed)
+    assert dict(FixCommand.objects.filter(pk__in=ids).values_list("id", "state")) == {ids[0]: "failed", ids[1]: "sent", ids[2]: "sent"}
+    assert commands_claim_new(ids=ids, venue_ids=[venue.pk], venues={venue.pk: venue}) == []  # claimed once
