@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -40,10 +41,15 @@ def main() -> int:
         "DJANGO_LOG_LEVEL": "WARNING",
         "DESK_API_RATE": "100000/min",
         "DESK_LOGIN_THROTTLE": "false",
+        # As deployed (docs/deployment.md): DEBUG off, static files collected; plain HTTP on loopback.
+        "DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost", "DJANGO_SECURE_SSL_REDIRECT": "false", "DJANGO_SECURE_COOKIES": "false",
+        "DJANGO_HSTS_SECONDS": "0",
     })
     port = int(os.environ.get("LOAD_PORT", "8765"))
     seconds, users_n = int(os.environ.get("LOAD_SECONDS", "120")), int(os.environ.get("LOAD_USERS", "40"))
     py = sys.executable
+    subprocess.run([py, "manage.py", "collectstatic", "--noinput", "-v", "0"], env=env, cwd=BASE, check=True)
     procs = [
         subprocess.Popen([py, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
                           "--workers", "2", "--no-access-log"], env=env, cwd=BASE, start_new_session=True),

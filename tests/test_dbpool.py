@@ -93,3 +93,35 @@ def test_fork_when_the_parent_has_pooled_connections_then_the_child_opens_its_ow
     assert inherited == 0
     assert child_pid != parent_before
     assert _backend_pid() != child_pid  # the parent's database still answers, on a session of its own
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_pool_when_every_connection_is_busy_then_a_wait_that_times_out_is_not_taken_for_an_unreachable_server():
+    """Under load every pooled connection may be in use: a request that waits too long fails, but the server is up -
+    the ones after it must wait for a connection too, not fail at once for FAIL_FAST_SECONDS as when it is down."""
+    import time
+
+    from psycopg_pool import PoolTimeout
+
+    from config.db.postgresql import base as desk_base
+
+    connection.ensure_connection()
+    pool = connection.pool
+    held = []
+    try:
+        while True:
+            try:
+                held.append(pool.getconn(timeout=0.3))
+            except PoolTimeout:
+                break
+        timeout, pool.timeout = pool.timeout, 0.3
+        try:
+            with pytest.raises(Exception):
+                connection.get_new_connection(connection.get_connection_params())
+        finally:
+            pool.timeout = timeout
+        assert desk_base._unreachable_until < time.monotonic(), "a busy pool was taken for a server that is down"
+    finally:
+        for c in held:
+            pool.putconn(c)
