@@ -205,3 +205,15 @@ def test_post_order_when_client_order_id_repeated_then_same_body_200_and_a_diffe
     assert err["code"] == "conflict" and err["order_id"] == first.json()["id"]
     assert {e["field"] for e in err["errors"]} == {"quantity", "side"}
     assert Order.objects.filter(client_order_id="dup-001").count() == 1
+
+
+def test_children_summary_when_made_directly_then_it_is_what_its_serializer_makes():
+    """The list's per-order summary is built without a serializer per order: the same JSON as ``ChildSummaryOutput``."""
+    from datetime import UTC, datetime
+
+    from orders_app.selectors import ChildSummary
+    from orders_app.serializers import ChildSummaryOutput, child_summary_data
+
+    for summary in (ChildSummary(3, 1, [("PAPER", 0.75), ("FIX-A", 0.25)], datetime(2022, 1, 3, 15, 30, 0, 123456, tzinfo=UTC)),
+                    ChildSummary(0, 0, [], None)):
+        assert child_summary_data(summary) == ChildSummaryOutput(summary).data
