@@ -80,3 +80,24 @@ def test_order_route_when_an_immediate_market_order_fills_then_each_order_is_pus
     assert [(t, p.get("id"), p.get("status")) for t, p in pushed] == [
         ("order.updated", order.pk, "FILLED"), ("order.updated", child.pk, "FILLED"), ("fill.created", None, None)]
     assert pushed[0][1]["filled_qty"] == "500.0000" and pushed[2][1]["order_id"] == child.pk
+
+
+@pytest.mark.parametrize("send", ["route", "work", "cancels"])
+def test_dispatch_when_a_routing_task_is_sent_then_fire_and_forget_without_a_result_subscription(send, monkeypatch,
+                                                                                                  django_capture_on_commit_callbacks):
+    """The routing tasks store no result: the sender must not subscribe to one (the Redis result backend's SUBSCRIBE and,
+    when the result is dropped, UNSUBSCRIBE: two round trips per order on the web side, for a result never written)."""
+    from celery import current_app
+
+    from orders_app import dispatch
+
+    app = current_app._get_current_object()
+    subscribed, messages = [], []
+    monkeypatch.setattr(type(app.backend), "on_task_call", lambda self, producer, task_id: subscribed.append(task_id))
+    monkeypatch.setattr(app.amqp, "send_task_message", lambda producer, name, message, **kw: messages.append((name, message)))
+    with django_capture_on_commit_callbacks(execute=True):
+        {"route": lambda: dispatch.route_after_commit(10**9), "work": lambda: dispatch.work_after_commit(10**9, 1),
+         "cancels": lambda: dispatch.cancels_after_commit([10**9], actor_id=None, reason="test")}[send]()
+    assert subscribed == []
+    ((name, message),) = messages
+    assert name.startswith("orders_app.tasks.") and message.headers["ignore_result"] is True
