@@ -285,9 +285,11 @@ def _route(*, parent_id: int, work_due_inline: bool) -> list[int]:
         # is a row written with the order's, so both commit or neither does. Any other venue gets it after commit.
         venues = {v.pk: v for v in venue_rows()}
         here = [c for c in inline if c.venue_id in venues and venues[c.venue_id].kind == Venue.Kind.PAPER]
-        for c in here:
+        for i, c in enumerate(here, 1):
             c.instrument, c.venue = parent.instrument, venues[c.venue_id]  # what the step reads of them, in hand
-            _step(c, parent=parent, portfolio=portfolio, seq=c.work_seq, clock=clock)
+            # The parent cannot be settled while a sibling worked next in this transaction is still open: only the
+            # last one's step settles it (once, rather than a flush and two reads per slice).
+            _step(c, parent=parent, portfolio=portfolio, seq=c.work_seq, clock=clock, settle=i == len(here))
     for c in inline:
         if c not in here:
             child_work(child_id=c.pk, seq=c.work_seq, head={"portfolio_id": parent.portfolio_id, "parent_id": parent.pk})
@@ -388,8 +390,10 @@ def child_work(*, child_id: int, seq: int | None = None, head: dict | None = Non
         return _step(locked[-1], parent=locked[0] if len(locked) > 1 else None, portfolio=portfolio, seq=seq, clock=clock)
 
 
-def _step(child: Order, *, parent: Order | None, portfolio: Portfolio, seq: int | None, clock) -> str:
-    """``child_work``'s step on the rows it locked (portfolio, parent, child), inside its transaction."""
+def _step(child: Order, *, parent: Order | None, portfolio: Portfolio, seq: int | None, clock, settle: bool = True) -> str:
+    """``child_work``'s step on the rows it locked (portfolio, parent, child), inside its transaction. ``settle=False``:
+    a sibling is worked next in this transaction (still open, so the parent cannot finish yet): leave the parent's
+    settling to its step."""
     if states.is_terminal(child.status):
         return "terminal"
     if seq is not None and child.work_seq != seq:
@@ -397,7 +401,8 @@ def _step(child: Order, *, parent: Order | None, portfolio: Portfolio, seq: int 
     now = clock.market_now()
     if child.status == S.PENDING_CANCEL.value:
         venue_cancel(child, portfolio=portfolio, parent=parent, reason="cancelled on request")
-        _settle_parent_of(child)
+        if settle:
+            _settle_parent_of(child)
         return "cancelled"
     stamp = None
     if child.status == S.INITIALIZED.value:
@@ -406,14 +411,16 @@ def _step(child: Order, *, parent: Order | None, portfolio: Portfolio, seq: int 
             return "waiting"
         if child.due_at and session_at(child.due_at).close <= now:
             _end_child(child, S.EXPIRED.value, "the session closed before the slice was sent")
-            _settle_parent_of(child)
+            if settle:
+                _settle_parent_of(child)
             return "expired"
         verdict = slice_check(child, parent, now)
         if not verdict.passed:
             why = "; ".join(verdict.reasons) or "refused by the pre-trade checks"
             order_transition_locked(child, states.DENIED, reason=f"slice denied before it went out: {why}"[:2000])
             _rest(child)
-            _settle_parent_of(child)
+            if settle:
+                _settle_parent_of(child)
             return "denied"
         stamp = verdict.stamp
         child.sent_at = now
@@ -434,7 +441,8 @@ def _step(child: Order, *, parent: Order | None, portfolio: Portfolio, seq: int 
         _end_child(child, S.REJECTED.value, why)
         if parent is not None and _reroute(child, parent, why, clock, now):
             return "rerouted"
-        _settle_parent_of(child)
+        if settle:
+            _settle_parent_of(child)
         return "rejected"
     if child.status == S.SUBMITTED.value:
         order_transition_locked(child, states.ACCEPTED)
@@ -442,13 +450,14 @@ def _step(child: Order, *, parent: Order | None, portfolio: Portfolio, seq: int 
     _apply_reports(child, reports, portfolio=portfolio, parent=parent, known=set() if stamp is not None else None)
     if states.is_terminal(child.status):
         _rest(child)
-        if parent is None or not states.is_terminal(parent.status) or parent.proposal_id:
+        if settle and (parent is None or not states.is_terminal(parent.status) or parent.proposal_id):
             _settle_parent_of(child)
         return "filled"
     if result.status in (S.EXPIRED, S.CANCELED, S.FILLED):
         _end_child(child, result.status.value if result.status is not S.FILLED else S.EXPIRED.value,
                    result.reason or "the venue stopped working it")
-        _settle_parent_of(child)
+        if settle:
+            _settle_parent_of(child)
         return "ended"
     # Next: the venue's arrival if the order is still on its way, else the next tick.
     latency = timedelta(milliseconds=float(child.venue.latency_ms)) if child.venue_id else timedelta(0)

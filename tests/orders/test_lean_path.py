@@ -101,3 +101,30 @@ def test_dispatch_when_a_routing_task_is_sent_then_fire_and_forget_without_a_res
     assert subscribed == []
     ((name, message),) = messages
     assert name.startswith("orders_app.tasks.") and message.headers["ignore_result"] is True
+
+
+SPLIT_QUERIES = 25  # two slices worked in the routing transaction, the parent settled once, by the last; 29 before
+
+
+def test_order_route_when_an_immediate_order_splits_over_two_venues_then_both_worked_and_the_parent_settled_once(book, enqueued):
+    from orders_app.models import Order, Venue
+    from orders_app.working import order_route
+
+    Venue.objects.update(latency_ms=0)  # filled in the step that sends it (see above)
+    warm = _place(book, "KO", 10)
+    order_route(parent_id=warm.pk, work_due_inline=True)
+    order = _place(book, "KO", 3000)  # more than the dark pool is expected to take: split with a lit venue
+    enqueued.clear()
+    with CaptureQueriesContext(connection) as ctx:
+        order_route(parent_id=order.pk, work_due_inline=True)
+    order.refresh_from_db()
+    children = list(Order.objects.filter(parent=order).order_by("id"))
+    assert len(children) == 2 and {c.status for c in children} == {"FILLED"} and all(c.wake_at is None for c in children)
+    assert order.status == "FILLED" and order.filled_qty == Decimal(3000) == sum(c.filled_qty for c in children)
+    assert [e.event for e in order.events.order_by("id")] == ["INITIALIZED", "SUBMITTED", "ACCEPTED", "FILLED", "FILLED"]
+    for c in children:
+        assert [e.event for e in c.events.order_by("id")] == ["INITIALIZED", "SUBMITTED", "ACCEPTED", "FILLED"]
+    assert enqueued == []
+    statements = _worker_statements(ctx)
+    assert sum(s.startswith('UPDATE "orders_app_order"') for s in statements) == 3, "\n".join(q[:160] for q in statements)
+    assert len(statements) <= SPLIT_QUERIES, "\n".join(q[:160] for q in statements)
