@@ -128,3 +128,36 @@ def test_order_route_when_an_immediate_order_splits_over_two_venues_then_both_wo
     statements = _worker_statements(ctx)
     assert sum(s.startswith('UPDATE "orders_app_order"') for s in statements) == 3, "\n".join(q[:160] for q in statements)
     assert len(statements) <= SPLIT_QUERIES, "\n".join(q[:160] for q in statements)
+
+
+def test_lock_all_when_a_parent_and_its_child_then_locked_in_one_statement_each_with_instrument_and_venue_in_hand(book, enqueued):
+    from django.db import transaction
+
+    from orders_app.models import Order, Venue
+    from orders_app.working import _lock_all, _lock_child_and_parent, _lock_portfolio_of, order_route
+
+    portfolio = book[0]
+    order = _place(book, "KO", 3000)
+    Venue.objects.update(latency_ms=0)
+    order_route(parent_id=order.pk, work_due_inline=True)
+    child = Order.objects.filter(parent=order).order_by("id").first()
+    for _ in range(2):  # the first call compiles the statements, the second reuses them
+        with transaction.atomic(), CaptureQueriesContext(connection) as ctx:
+            assert _lock_portfolio_of(order.pk, parent_only=True) == portfolio
+            assert _lock_portfolio_of(child.pk, parent_only=True) is None  # not a parent
+            locked_portfolio, (parent, locked) = _lock_all(portfolio.pk, order.pk, child.pk)
+            (alone,) = _lock_all(locked_portfolio, child.pk)[1]
+            pair = _lock_child_and_parent(child.pk)
+        assert locked_portfolio == portfolio and locked_portfolio.cash == type(portfolio).objects.get(pk=portfolio.pk).cash
+        assert [parent, locked] == pair == [order, child] and alone == child
+        for o in (parent, locked, alone, *pair):
+            assert o.instrument.symbol == "KO" and o.quantity == Order.objects.get(pk=o.pk).quantity
+        assert locked.venue.code == child.venue.code and parent.venue is None and locked.algo_params == child.algo_params
+        statements = [q["sql"] for q in ctx.captured_queries if not q["sql"].startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))]
+        assert len(statements) == 6 and all("FOR UPDATE" in s for s in statements), statements
+    with transaction.atomic():
+        with pytest.raises(Order.DoesNotExist):
+            _lock_all(portfolio, 10**9)
+        with pytest.raises(Order.DoesNotExist):
+            _lock_child_and_parent(10**9)
+        assert _lock_portfolio_of(10**9) is None
