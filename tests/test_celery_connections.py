@@ -10,7 +10,7 @@ from django.db import connection
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _backend_pid() -> int:
+def _backend_pid() -> int:  # a query: takes a connection
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         return cursor.fetchone()[0]
@@ -32,9 +32,14 @@ def test_prefork_worker_when_a_task_ends_then_its_connection_goes_back_to_the_po
     worker_fixup = fixup.worker_fixup
     worker_fixup.worker = SimpleNamespace(pool_cls="prefork")  # as in the desk's workers (what the fix-up checks)
     task = SimpleNamespace(request=SimpleNamespace(is_eager=False))
-    first = _backend_pid()
+    _backend_pid()
+    pool = connection.pool
+    opened = pool.get_stats().get("connections_num", 0)
     for _ in range(3):
         worker_fixup.on_task_postrun(sender=task)  # a task ends
         assert connection.connection is None  # handed back: a task never keeps one past its end
         worker_fixup.on_task_prerun(sender=task)  # the next starts
-        assert _backend_pid() == first  # the same server session, from the pool
+        _backend_pid()
+    assert connection.pool is pool and not pool.closed  # the same pool, open
+    assert pool.get_stats().get("connections_num", 0) == opened  # and no new server session: one it had
+    connection.close()
