@@ -19,6 +19,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from desk import ports
+from desk.compiled import CompiledQuery, fields_of
 from desk.errors import Conflict, Forbidden, Invalid
 from desk import roles
 from market_app.clock import get_clock
@@ -171,8 +172,12 @@ def check_order_place(
         errors["portfolio"] = ["A portfolio id is required."]
     # One read for the instrument and the portfolio (whether it exists, whether the user trades it).
     book = Portfolio.objects.filter(pk=pid)
-    instrument = (Instrument.objects.filter(symbol=str(symbol or "").upper())
-                  .annotate(book_exists=Exists(book), book_traded=Exists(book.filter(traders=user.pk))).first())
+    if pid is not None and user.pk is not None:
+        instrument = next(iter(_INSTRUMENT_AND_BOOK.instances(symbol=str(symbol or "").upper(), portfolio_id=pid,
+                                                              user_id=user.pk)), None)
+    else:
+        instrument = (Instrument.objects.filter(symbol=str(symbol or "").upper())
+                      .annotate(book_exists=Exists(book), book_traded=Exists(book.filter(traders=user.pk))).first())
     if instrument is not None:
         exists, traded = instrument.book_exists, instrument.book_traded
     else:
@@ -223,6 +228,23 @@ def check_order_place(
         "algo_params": params, "client_order_id": cid or f"M{pid}-{uuid.uuid4().hex[:12]}",
         "instrument": instrument,
     }
+
+
+def _instrument_and_book(*, symbol: str, portfolio_id: int, user_id: int):
+    """The instrument of ``symbol``, with whether the portfolio exists and whether the user trades it."""
+    from django.db.models import Exists
+
+    from market_app.models import Instrument
+    from portfolio_app.models import Portfolio
+
+    book = Portfolio.objects.filter(pk=portfolio_id)
+    return (Instrument.objects.filter(symbol=symbol)
+            .annotate(book_exists=Exists(book), book_traded=Exists(book.filter(traders=user_id)))
+            .order_by("pk")[:1].values(*fields_of(Instrument), "book_exists", "book_traded"))
+
+
+# Compiled once per process (``desk.compiled``): every manual order reads it.
+_INSTRUMENT_AND_BOOK = CompiledQuery(_instrument_and_book, symbol=str, portfolio_id=int, user_id=int)
 
 
 def _dry_run(errors, instrument, side, qty, order_type, limit, tif, algo, params) -> None:

@@ -52,6 +52,7 @@ fails its limits closed, saying so, and asks for a refresh.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ from django.db.models import Subquery, Sum
 from django.utils import timezone
 
 from desk import tasks as desk_tasks
+from desk.compiled import CompiledQuery, fields_of
 from desk.interfaces import OrderIntent, OrderStatus, RiskVerdict
 from desk.ports import ExposureListener
 from risk_app import checks as K
@@ -183,11 +185,8 @@ def desk_gate_open(*, engine, portfolio_id: int, loaded: Loaded, intents: Sequen
 
         fresh = frozenset(Order.objects.filter(client_order_id__in=[i.client_order_id for i in intents],
                                                status=OrderStatus.INITIALIZED.value).values_list("client_order_id", flat=True))
-    own = DeskExposurePart.objects.filter(portfolio_id=portfolio_id)
-    rows = DeskExposure.objects.filter(key__in=keys).order_by("key").annotate(
-        part_id=Subquery(own.values("pk")[:1]), **{f"part_{f}": Subquery(own.values(f)[:1]) for f in FIGURES})
-    if locked:
-        rows = rows.select_for_update(of=("self",))  # the desk-wide critical section starts here, ends at commit
+    # Locked: the desk-wide critical section starts here, ends at commit.
+    rows = _desk_rows(len(keys), locked).instances(portfolio_id=portfolio_id, **{f"key{i}": k for i, k in enumerate(keys)})
     found = {r.key: r for r in rows}
     part = None
     if found:
@@ -195,12 +194,28 @@ def desk_gate_open(*, engine, portfolio_id: int, loaded: Loaded, intents: Sequen
         if first.part_id is not None:
             part = DeskExposurePart(pk=first.part_id, portfolio_id=portfolio_id, **{f: getattr(first, f"part_{f}") for f in FIGURES})
     else:
-        part = own.first()
+        part = DeskExposurePart.objects.filter(portfolio_id=portfolio_id).first()
     if len(found) < len(keys):
         # Its limits fail closed (no figures) until the books are built: ask for that now.
         desk_tasks.enqueue_on_commit("risk_app.tasks.desk_book_refresh", robust=True)
     return DeskGate(engine=engine, portfolio_id=portfolio_id, loaded=loaded, limits=limits, rows=found, part=part,
                     locked=locked, fresh_orders=fresh)
+
+
+@functools.cache
+def _desk_rows(n_keys: int, locked: bool) -> CompiledQuery:
+    """The gate's read of ``n_keys`` desk rows (by key, in key order) with this portfolio's part, compiled once
+    per process (``desk.compiled``): parameters ``portfolio_id``, ``key0`` ... ."""
+
+    def build(*, portfolio_id: int, **keys: str):
+        own = DeskExposurePart.objects.filter(portfolio_id=portfolio_id)
+        rows = DeskExposure.objects.filter(key__in=[keys[f"key{i}"] for i in range(n_keys)]).order_by("key").annotate(
+            part_id=Subquery(own.values("pk")[:1]), **{f"part_{f}": Subquery(own.values(f)[:1]) for f in FIGURES})
+        if locked:
+            rows = rows.select_for_update(of=("self",))
+        return rows.values(*fields_of(DeskExposure), "part_id", *(f"part_{f}" for f in FIGURES))
+
+    return CompiledQuery(build, portfolio_id=int, **{f"key{i}": str for i in range(n_keys)})
 
 
 def desk_context(*, engine, portfolio_id: int, loaded: Loaded):

@@ -15,6 +15,7 @@ cached per process by that date.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from decimal import Decimal
 from django.db.models import Q
 
 from desk.clock import NEW_YORK
+from desk.compiled import CompiledQuery
 from desk.interfaces import OrderIntent, OrderStatus, PortfolioSnapshot, PositionSnapshot, Side, TradingState
 from market_app.marks import last_close_day, marks_found
 from portfolio_app.valuation import Holding, book_value
@@ -119,64 +121,27 @@ def snapshot_load(
     held instrument without a price at ``market_now``; an order's instrument without one is
     left out of the marks, as before (the checks say it cannot be priced).
     """
-    from orders_app.models import Order
-    from orders_app.states import OPEN_STATUSES
     from market_app.models import Instrument
-    from portfolio_app.models import NavSnapshot, Portfolio, Position
-
-    from django.db.models import DecimalField, OuterRef, Subquery, Value
-
-    from django.db.models import Max
-
-    from orders_app.models import Venue
-    from risk_app.models import RiskLimitsVersion, TradingStateRecord
+    from orders_app.states import OPEN_STATUSES
 
     market_date = market_now.astimezone(NEW_YORK).date()
     # One query for the portfolio row, its NAV history figures and both kill switches
     # (each read afresh: subqueries, nothing cached).
-    navs_of = NavSnapshot.objects.filter(portfolio_id=OuterRef("pk"))
-    state_of = TradingStateRecord.objects.values("state")
-    enabled = Venue.objects.filter(enabled=True).order_by().values("enabled")
-    rows = Portfolio.objects.select_for_update(of=("self",)) if lock else Portfolio.objects
-    p = (
-        rows.filter(pk=portfolio_id)
-        .annotate(
-            nav_peak=Subquery(navs_of.order_by("-nav").values("nav")[:1]),
-            nav_prev=(
-                Subquery(navs_of.filter(session__lt=market_date).order_by("-session").values("nav")[:1])
-                if market_date else Value(None, output_field=DecimalField())
-            ),
-            desk_state=Subquery(state_of.filter(scope=DESK_SCOPE)[:1]),
-            own_state=Subquery(state_of.filter(scope=portfolio_scope(portfolio_id))[:1]),
-            limits_token=Subquery(RiskLimitsVersion.objects.filter(pk=1).values("token")[:1]),
-            # The dearest fee over venues, max(notional * bps, minimum), is max(notional * the top bps, the top minimum).
-            fee_bps=Subquery(enabled.annotate(m=Max("taker_fee_bps")).values("m")[:1]),
-            fee_min=Subquery(enabled.annotate(m=Max("min_fee")).values("m")[:1]),
-        )
-        .values("cash", "peak_nav", "name", "long_short", "initial_margin", "nav_peak", "nav_prev", "desk_state", "own_state",
-                "limits_token", "fee_bps", "fee_min")
-        .get()
-    )
+    found_rows = (_BOOK_ROW_LOCKED if lock else _BOOK_ROW).dicts(
+        portfolio_id=portfolio_id, own_scope=portfolio_scope(portfolio_id), market_date=market_date)
+    if not found_rows:
+        from portfolio_app.models import Portfolio
+
+        raise Portfolio.DoesNotExist(f"no portfolio {portfolio_id}")
+    p = found_rows[0]
     desk_state, own_state = TradingState(p["desk_state"] or "ACTIVE"), TradingState(p["own_state"] or "ACTIVE")
-    positions = list(
-        Position.objects.filter(portfolio_id=portfolio_id)
-        .exclude(quantity=0)
-        .values_list("instrument_id", "instrument__symbol", "instrument__sector", "quantity", "avg_cost")
-    )
+    positions = _POSITIONS.tuples(portfolio_id=portfolio_id)
     exclude = {i.client_order_id for i in intents if i.client_order_id}
     since = now - timedelta(seconds=lookback_s)
-    orders = (
-        Order.objects.filter(portfolio_id=portfolio_id, parent__isnull=True)
-        .filter(Q(status__in=OPEN_STATUSES) | Q(created_at__gte=since))
-        .exclude(status=OrderStatus.DENIED.value)
-    )
     # The orders being checked are read too, for their proposal (the account's basket), then left out.
     proposal_of: dict[str, int] = {}
     order_rows = []
-    for *row, coid, proposal_id, reserved in orders.values_list(
-        "instrument_id", "instrument__symbol", "instrument__sector", "side", "quantity", "filled_qty",
-        "limit_price", "arrival_px", "status", "created_at", "client_order_id", "proposal_id", "reserved_cash",
-    ):
+    for *row, coid, proposal_id, reserved in _ORDERS.tuples(portfolio_id=portfolio_id, since=since):
         if coid in exclude:
             if proposal_id is not None:
                 proposal_of[coid] = proposal_id
@@ -251,6 +216,65 @@ def snapshot_load(
     )
     return Loaded(snapshot=snapshot, context=context, instrument_ids=ids, limits_token=p["limits_token"] or "",
                   lookback_s=lookback_s, with_returns=need_returns)
+
+
+# snapshot_load's three reads, compiled once per process (``desk.compiled``: the ORM's build and compile of the
+# portfolio row's subqueries cost more CPU than the database takes to answer all three).
+
+def _book_row(*, portfolio_id: int, own_scope: str, market_date: date, lock: bool = False):
+    """The portfolio row with everything about it that is one figure (``lock``: and its row lock)."""
+    from django.db.models import Max, OuterRef, Subquery
+
+    from orders_app.models import Venue
+    from portfolio_app.models import NavSnapshot, Portfolio
+    from risk_app.models import RiskLimitsVersion, TradingStateRecord
+
+    navs_of = NavSnapshot.objects.filter(portfolio_id=OuterRef("pk"))
+    state_of = TradingStateRecord.objects.values("state")
+    enabled = Venue.objects.filter(enabled=True).order_by().values("enabled")
+    rows = Portfolio.objects.select_for_update(of=("self",)) if lock else Portfolio.objects
+    return (
+        rows.filter(pk=portfolio_id)
+        .annotate(
+            nav_peak=Subquery(navs_of.order_by("-nav").values("nav")[:1]),
+            nav_prev=Subquery(navs_of.filter(session__lt=market_date).order_by("-session").values("nav")[:1]),
+            desk_state=Subquery(state_of.filter(scope=DESK_SCOPE)[:1]),
+            own_state=Subquery(state_of.filter(scope=own_scope)[:1]),
+            limits_token=Subquery(RiskLimitsVersion.objects.filter(pk=1).values("token")[:1]),
+            # The dearest fee over venues, max(notional * bps, minimum), is max(notional * the top bps, the top minimum).
+            fee_bps=Subquery(enabled.annotate(m=Max("taker_fee_bps")).values("m")[:1]),
+            fee_min=Subquery(enabled.annotate(m=Max("min_fee")).values("m")[:1]),
+        )
+        .values("cash", "peak_nav", "name", "long_short", "initial_margin", "nav_peak", "nav_prev", "desk_state", "own_state",
+                "limits_token", "fee_bps", "fee_min")
+    )
+
+
+def _positions(*, portfolio_id: int):
+    from portfolio_app.models import Position
+
+    return (Position.objects.filter(portfolio_id=portfolio_id).exclude(quantity=0)
+            .values_list("instrument_id", "instrument__symbol", "instrument__sector", "quantity", "avg_cost"))
+
+
+def _orders(*, portfolio_id: int, since: datetime):
+    """The parents open now or sent since ``since`` (denied ones never count)."""
+    from orders_app.models import Order
+    from orders_app.states import OPEN_STATUSES
+
+    return (
+        Order.objects.filter(portfolio_id=portfolio_id, parent__isnull=True)
+        .filter(Q(status__in=OPEN_STATUSES) | Q(created_at__gte=since))
+        .exclude(status=OrderStatus.DENIED.value)
+        .values_list("instrument_id", "instrument__symbol", "instrument__sector", "side", "quantity", "filled_qty",
+                     "limit_price", "arrival_px", "status", "created_at", "client_order_id", "proposal_id", "reserved_cash")
+    )
+
+
+_BOOK_ROW = CompiledQuery(_book_row, portfolio_id=int, own_scope=str, market_date=date)
+_BOOK_ROW_LOCKED = CompiledQuery(functools.partial(_book_row, lock=True), portfolio_id=int, own_scope=str, market_date=date)
+_POSITIONS = CompiledQuery(_positions, portfolio_id=int)
+_ORDERS = CompiledQuery(_orders, portfolio_id=int, since=datetime)
 
 
 def slice_snapshot_load(
