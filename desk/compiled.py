@@ -24,11 +24,11 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.transaction import TransactionManagementError
 
-# Markers: values no real call passes, each within its type's range (an out-of-range integer
-# would let the ORM drop the lookup as matching nothing).
-_INT_MARKER = -2_147_480_000
+# Markers: values no real call passes, each within its type's range (the ORM drops a lookup of an integer
+# beyond its field's range as matching nothing, and the marker would not reach the parameters).
+_INT_MARKER = 2_147_481_000
 _MARKERS: dict[type, Callable[[int], Any]] = {
-    int: lambda k: _INT_MARKER - k,
+    int: lambda k: _INT_MARKER + k,
     str: lambda k: f"\u2063compiled-query-parameter-{k}\u2063",
     date: lambda k: date(1111, 1, 1 + k),
     datetime: lambda k: datetime(1111, 1, 1 + k, 1, 2, 3, 456789, tzinfo=timezone.utc),

@@ -160,8 +160,6 @@ def check_order_place(
     from market_app.models import Instrument
     from portfolio_app.models import Portfolio
 
-    from django.db.models import Exists
-
     errors: dict[str, list[str]] = {}
     if not roles.is_trader(user):
         raise OrderPermissionError("Only traders place orders.")
@@ -170,14 +168,12 @@ def check_order_place(
     except (TypeError, ValueError):
         pid = None
         errors["portfolio"] = ["A portfolio id is required."]
-    # One read for the instrument and the portfolio (whether it exists, whether the user trades it).
+    # One read for the instrument and the portfolio (whether it exists, whether the user trades it). An id no
+    # portfolio can have (missing, not positive, beyond the column) is read as 0, which names none.
     book = Portfolio.objects.filter(pk=pid)
-    if pid is not None and user.pk is not None:
-        instrument = next(iter(_INSTRUMENT_AND_BOOK.instances(symbol=str(symbol or "").upper(), portfolio_id=pid,
-                                                              user_id=user.pk)), None)
-    else:
-        instrument = (Instrument.objects.filter(symbol=str(symbol or "").upper())
-                      .annotate(book_exists=Exists(book), book_traded=Exists(book.filter(traders=user.pk))).first())
+    instrument = next(iter(_INSTRUMENT_AND_BOOK.instances(
+        symbol=str(symbol or "").upper(), portfolio_id=pid if pid is not None and 0 < pid < 2**63 else 0, user_id=user.pk,
+    )), None)
     if instrument is not None:
         exists, traded = instrument.book_exists, instrument.book_traded
     else:

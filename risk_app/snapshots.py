@@ -5,7 +5,9 @@ portfolio: positions at the mark, open orders (parents, their unfilled rest, as
 if filled), recent order times, today's P&L against the previous session's NAV
 snapshot, peak NAV, the kill switch of the desk and of the portfolio, and its
 account (what open orders reserve of its buying power; ``risk_app.buying_power``).  It
-never caches anything that changes with trading: every call reads afresh.
+never caches anything that changes with trading: every call reads afresh.  What is kept per process is
+the SQL of its three reads (``desk.compiled``): building and compiling them cost the ORM more CPU than the
+database takes to answer them.
 
 Positions are valued by the desk's one book valuation (``portfolio_app.valuation``) at the
 marks of the one mark rule (``market_app.marks``) at the clock's market time.  The returns
@@ -127,13 +129,13 @@ def snapshot_load(
     market_date = market_now.astimezone(NEW_YORK).date()
     # One query for the portfolio row, its NAV history figures and both kill switches
     # (each read afresh: subqueries, nothing cached).
-    found_rows = (_BOOK_ROW_LOCKED if lock else _BOOK_ROW).dicts(
+    rows = (_BOOK_ROW_LOCKED if lock else _BOOK_ROW).dicts(
         portfolio_id=portfolio_id, own_scope=portfolio_scope(portfolio_id), market_date=market_date)
-    if not found_rows:
+    if not rows:
         from portfolio_app.models import Portfolio
 
         raise Portfolio.DoesNotExist(f"no portfolio {portfolio_id}")
-    p = found_rows[0]
+    p = rows[0]
     desk_state, own_state = TradingState(p["desk_state"] or "ACTIVE"), TradingState(p["own_state"] or "ACTIVE")
     positions = _POSITIONS.tuples(portfolio_id=portfolio_id)
     exclude = {i.client_order_id for i in intents if i.client_order_id}
