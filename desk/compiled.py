@@ -10,7 +10,9 @@ stays the one definition of the query: nothing is written by hand.
 
 A parameter is bound as the ORM binds a value of its type (``int``, ``str``, ``date``, ``datetime``), so a
 build function must pass each one straight to a lookup (``filter(pk=portfolio_id)``), not compute with it: a
-marker that does not reach the parameters unchanged is refused when the query is compiled, loudly.
+marker that does not reach the parameters unchanged is refused when the query is compiled, loudly.  ``None``
+is refused too (the ORM compiles ``IS NULL`` for it, another query), and so is a list (``__in`` of a given
+length: a build function takes one parameter per item, ``risk_app.desk_book._desk_rows``).
 """
 
 from __future__ import annotations
@@ -121,7 +123,10 @@ class CompiledQuery:
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         params = list(c.params)
         for i, name, bind in c.slots:
-            params[i] = bind(values[name])
+            value = values[name]
+            if value is None:  # the ORM would have compiled another query (IS NULL), not bound a value
+                raise ValueError(f"parameter {name!r} is None")
+            params[i] = bind(value)
         with connection.cursor() as cursor:
             cursor.execute(c.sql, params)
             rows = cursor.fetchall()

@@ -127,3 +127,8 @@ def test_dicts_when_an_integer_is_beyond_any_id_then_no_row_as_the_orm_gives(nav
     huge = 10**30
     assert BOOKS.dicts(portfolio_id=huge, before=date(2022, 3, 3), since=datetime(2000, 1, 1, tzinfo=timezone.utc),
                        name="x") == []
+
+
+def test_dicts_when_a_parameter_is_none_then_refused_not_bound_as_text(navs):
+    with pytest.raises(ValueError, match="name"):
+        BOOKS.dicts(portfolio_id=navs[0].pk, before=date(2022, 3, 3), since=datetime(2000, 1, 1, tzinfo=timezone.utc), name=None)
