@@ -294,28 +294,17 @@ def slice_snapshot_load(
     parent, which holds the slice's exposure, left out), the last price, and - for the rate limit - the times
     of the parents sent in the window. Exposure limits are not the slice's to answer, so the rest of the book
     is not loaded."""
-    from django.db.models import DecimalField, F, OuterRef, Subquery, Sum, Value
-    from django.db.models.functions import Coalesce
+    from django.db.models import F, Sum
 
     from orders_app.models import Order
     from orders_app.states import OPEN_STATUSES
-    from portfolio_app.models import Portfolio, Position
-    from risk_app.models import RiskLimitsVersion, TradingStateRecord
 
-    zero = Value(Decimal(0), output_field=DecimalField(max_digits=20, decimal_places=4))
-    state_of = TradingStateRecord.objects.values("state")
-    p = (
-        Portfolio.objects.filter(pk=portfolio_id)
-        .annotate(
-            desk_state=Subquery(state_of.filter(scope=DESK_SCOPE)[:1]),
-            own_state=Subquery(state_of.filter(scope=portfolio_scope(portfolio_id))[:1]),
-            held=Coalesce(Subquery(Position.objects.filter(portfolio_id=OuterRef("pk"), instrument__symbol=symbol)
-                                   .values("quantity")[:1]), zero),
-            limits_token=Subquery(RiskLimitsVersion.objects.filter(pk=1).values("token")[:1]),
-        )
-        .values("cash", "name", "long_short", "desk_state", "own_state", "held", "limits_token")
-        .get()
-    )
+    rows = _SLICE_ROW.dicts(portfolio_id=portfolio_id, own_scope=portfolio_scope(portfolio_id), symbol=symbol)
+    if not rows:
+        from portfolio_app.models import Portfolio
+
+        raise Portfolio.DoesNotExist(f"no portfolio {portfolio_id}")
+    p = rows[0]
     p["buying"] = p["selling"] = Decimal(0)
     if TradingState.REDUCING.value in (p["desk_state"], p["own_state"]):
         # Reduce-only: whether the slice reduces depends on the other open parents in the symbol too.
@@ -327,11 +316,8 @@ def slice_snapshot_load(
     times: list[datetime] = []
     if need_times:
         since = now - timedelta(seconds=lookback_s)
-        times = sorted(
-            Order.objects.filter(portfolio_id=portfolio_id, parent__isnull=True, created_at__gte=since)
-            .exclude(status=OrderStatus.DENIED.value).exclude(client_order_id=parent_client_order_id)
-            .values_list("created_at", flat=True)
-        )
+        times = sorted(t for (t,) in _SLICE_TIMES.tuples(portfolio_id=portfolio_id, since=since,
+                                                         parent_client_order_id=parent_client_order_id))
     found, _ = marks_found({symbol: 0}, market_now)
     mark = found.get(symbol)
     positions = {}
@@ -350,3 +336,41 @@ def slice_snapshot_load(
                           desk_state=TradingState(p["desk_state"] or "ACTIVE"))
     return Loaded(snapshot=snapshot, context=context, instrument_ids={}, limits_token=p["limits_token"] or "",
                   lookback_s=lookback_s, with_times=need_times)
+
+
+# slice_snapshot_load's reads, compiled once per process (``desk.compiled``), as snapshot_load's.
+
+def _slice_row(*, portfolio_id: int, own_scope: str, symbol: str):
+    """The portfolio row with both kill switches, its position in ``symbol`` and the limits' version."""
+    from django.db.models import DecimalField, OuterRef, Subquery, Value
+    from django.db.models.functions import Coalesce
+
+    from portfolio_app.models import Portfolio, Position
+    from risk_app.models import RiskLimitsVersion, TradingStateRecord
+
+    zero = Value(Decimal(0), output_field=DecimalField(max_digits=20, decimal_places=4))
+    state_of = TradingStateRecord.objects.values("state")
+    return (
+        Portfolio.objects.filter(pk=portfolio_id)
+        .annotate(
+            desk_state=Subquery(state_of.filter(scope=DESK_SCOPE)[:1]),
+            own_state=Subquery(state_of.filter(scope=own_scope)[:1]),
+            held=Coalesce(Subquery(Position.objects.filter(portfolio_id=OuterRef("pk"), instrument__symbol=symbol)
+                                   .values("quantity")[:1]), zero),
+            limits_token=Subquery(RiskLimitsVersion.objects.filter(pk=1).values("token")[:1]),
+        )
+        .values("cash", "name", "long_short", "desk_state", "own_state", "held", "limits_token")
+    )
+
+
+def _slice_times(*, portfolio_id: int, since: datetime, parent_client_order_id: str):
+    """When the portfolio's other parents were sent since ``since`` (denied ones never count)."""
+    from orders_app.models import Order
+
+    return (Order.objects.filter(portfolio_id=portfolio_id, parent__isnull=True, created_at__gte=since)
+            .exclude(status=OrderStatus.DENIED.value).exclude(client_order_id=parent_client_order_id)
+            .values_list("created_at"))
+
+
+_SLICE_ROW = CompiledQuery(_slice_row, portfolio_id=int, own_scope=str, symbol=str)
+_SLICE_TIMES = CompiledQuery(_slice_times, portfolio_id=int, since=datetime, parent_client_order_id=str)
