@@ -92,11 +92,12 @@ class CompiledQuery:
             bound = bind(markers[name])
             found = [i for i, p in enumerate(params) if type(p) is type(bound) and p == bound]
             if not found:
-                raise ValueError(f"{getattr(self.build, '__qualname__', self.build)}: parameter {name!r} does not reach the SQL's parameters "
-                                 f"unchanged (pass it straight to a lookup)")
+                raise ValueError(f"{getattr(self.build, '__qualname__', self.build)}: parameter {name!r} does not reach "
+                                 f"the SQL's parameters unchanged (pass it straight to a lookup)")
             slots.extend((i, name, bind) for i in found)
-        fields = [s[0] for s in compiler.select[0 : compiler.col_count]]
-        converters = tuple((pos, tuple(convs), expr) for pos, (convs, expr) in compiler.get_converters(fields).items())
+        # What the ORM's results_iter and ValuesIterable do with a compiled query's rows.
+        selected = [s[0] for s in compiler.select[0 : compiler.col_count]]
+        converters = tuple((pos, tuple(convs), expr) for pos, (convs, expr) in compiler.get_converters(selected).items())
         names = tuple(query.selected) if query.selected else (
             *query.extra_select, *query.values_select, *query.annotation_select)
         columns = fields_of(qs.model)

@@ -32,7 +32,8 @@ def test_order_place_when_the_process_is_warm_then_no_read_is_built_or_compiled(
     from orders_app.services import order_place
 
     portfolio, trader, _ = book
-    order_place(user=trader, portfolio_id=portfolio.pk, symbol="AAPL", side="BUY", quantity=Decimal(10))  # warm: per-process caches (engine, marks of AAPL, compiled reads)
+    # Warm, as on a running desk: the per-process caches (limits engine, AAPL's market day, the compiled reads).
+    order_place(user=trader, portfolio_id=portfolio.pk, symbol="AAPL", side="BUY", quantity=Decimal(10))
     read_compiles.clear()
 
     order = order_place(user=trader, portfolio_id=portfolio.pk, symbol="AAPL", side="BUY", quantity=Decimal(20))
