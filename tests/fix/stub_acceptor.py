@@ -70,8 +70,9 @@ class _Venue(fix.Application):
 
     def __init__(self, port: int, *, sender: str = "VENUE", target: str = "DESK", px: Decimal = Decimal("100"),
                  fills: tuple[Decimal, ...] = (Decimal(1),), fill_delay_s: float = 0.0, hold: bool = False,
-                 commission: Decimal = Decimal("0.50"), clock=None, directory: Path | None = None):
+                 commission: Decimal = Decimal("0.50"), clock=None, directory: Path | None = None, refuse_logons: bool = False):
         super().__init__()
+        self.refuse_logons = refuse_logons  # a venue not open yet: every Logon is rejected (RejectLogon)
         self.clock = clock or _now  # TransactTime: the desk's market time when given its clock
         self.port, self.sender, self.target = port, sender, target
         self.px, self.fills, self.fill_delay_s, self.hold, self.commission = px, fills, fill_delay_s, hold, commission
@@ -139,9 +140,13 @@ class _Venue(fix.Application):
 
     def fromAdmin(self, message, sessionID):  # noqa: N802
         try:
-            self.admin.append(mapping.fields_of(message.toString()))
+            fields = mapping.fields_of(message.toString())
+            self.admin.append(fields)
         except Exception:
             log.exception("stub fromAdmin")
+            return
+        if self.refuse_logons and fields.get(mapping.MSG_TYPE) == "A":
+            raise fix.RejectLogon("the venue is not open yet")
 
     def toApp(self, message, sessionID):  # noqa: N802
         return None
@@ -357,7 +362,8 @@ class _Venue(fix.Application):
 
     # -- what the handle calls (by ClOrdID: the test process holds copies of the orders, never the orders)
 
-    SETTABLE = frozenset({"px", "fills", "fill_delay_s", "hold", "commission", "reject", "refuse_cancels", "duplicate"})
+    SETTABLE = frozenset({"px", "fills", "fill_delay_s", "hold", "commission", "reject", "refuse_cancels", "duplicate",
+                          "refuse_logons"})
 
     def configure(self, **kw) -> None:
         with self.lock:
@@ -418,11 +424,11 @@ class StubVenue:
 
     def __init__(self, port: int, *, sender: str = "VENUE", target: str = "DESK", px: Decimal = Decimal("100"),
                  fills: tuple[Decimal, ...] = (Decimal(1),), fill_delay_s: float = 0.0, hold: bool = False,
-                 commission: Decimal = Decimal("0.50"), clock=None, directory: Path | None = None):
+                 commission: Decimal = Decimal("0.50"), clock=None, directory: Path | None = None, refuse_logons: bool = False):
         d = directory or Path(tempfile.mkdtemp(prefix="fix-stub-"))
         object.__setattr__(self, "_spec", {"port": port, "sender": sender, "target": target, "px": px, "fills": fills,
                                            "fill_delay_s": fill_delay_s, "hold": hold, "commission": commission,
-                                           "clock": clock, "directory": d})
+                                           "clock": clock, "directory": d, "refuse_logons": refuse_logons})
         object.__setattr__(self, "port", port)
         object.__setattr__(self, "dir", d)
         object.__setattr__(self, "_proc", None)
@@ -476,12 +482,13 @@ class StubVenue:
             proc.wait(10)
         proc.stdout.close()
 
-    def restarted(self) -> "StubVenue":
-        """This venue stopped and started again as a new process: same port and store (sequence numbers)."""
+    def restarted(self, *, refuse_logons: bool = False) -> "StubVenue":
+        """This venue stopped and started again as a new process: same port and store (sequence numbers).
+        ``refuse_logons``: it rejects every Logon until told otherwise (``stub.refuse_logons = False``)."""
         self.stop()
         s = self._spec
         return StubVenue(s["port"], sender=s["sender"], target=s["target"], px=s["px"], clock=s["clock"],
-                         directory=s["directory"]).start()
+                         directory=s["directory"], refuse_logons=refuse_logons).start()
 
     def wait_logon(self, timeout: float = 15.0, *, count: int = 1) -> None:
         deadline = time.monotonic() + timeout

@@ -17,9 +17,10 @@ N = 20
 
 
 def _restart_keeping_book(stub):
-    """The venue as a new process with its persisted store and book: its working orders go on."""
+    """The venue as a new process with its persisted store and book: its working orders go on. It takes no logon
+    until the test opens it (``refuse_logons = False``): what it does before then is the desk's gap to fill."""
     orders = stub.orders
-    again = stub.restarted()
+    again = stub.restarted(refuse_logons=True)
     with again.lock:
         again.orders, again.hold = orders, True
     return again
@@ -57,6 +58,7 @@ def test_venue_when_it_drops_then_restarts_with_fills_sent_while_the_desk_was_aw
     with stub.lock:
         for o in open_orders(stub):
             stub.fill(o, o.qty - o.cum)
+    stub.refuse_logons = False
     stub.wait_logon(60)
     wait_for(lambda: Order.objects.filter(pk__in=[p.pk for p in parents], status="FILLED").count() == N, 90,
              what="every order filled after the venue's restart")
