@@ -18,6 +18,7 @@ import structlog
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from desk.bulk import Writes
 from desk.lifecycle import transition
 from desk.errors import Conflict
 from desk import metrics
@@ -187,14 +188,24 @@ class OrderWrites:
         held[1].update(fields)
 
     def flush(self) -> None:
-        """One UPDATE per changed order (of the fields its moves changed), one INSERT for all the events."""
+        """The changed orders (each of the fields its moves changed) and all the events, written in one statement on
+        PostgreSQL (``desk.bulk.Writes``: an UPDATE per set of fields, the events' INSERT)."""
         orders, events = list(self.orders.values()), self.events
         self.orders, self.events = {}, []
+        if not orders and not events:
+            return
+        now, w = timezone.now(), Writes()
+        groups: dict[tuple[str, ...], list[Order]] = {}
         for order, fields in orders:
-            with transition(Order.LIFECYCLE):  # every status move was the state machine's (``_transition``)
-                order.save(update_fields=sorted(fields | {"updated_at"}))
-        if events:
-            OrderEvent.objects.bulk_create(events)
+            order.updated_at = now
+            groups.setdefault(tuple(sorted(fields | {"updated_at"})), []).append(order)
+        with transition(Order.LIFECYCLE):  # every status move was the state machine's (``_transition``)
+            for fields, objs in groups.items():
+                w.update(Order, objs, fields)
+        w.insert(OrderEvent, events)
+        w.run()
+        for order, _ in orders:  # as ``save`` leaves them: what a later save compares the guarded fields with
+            order._guarded_loaded = {f: order.__dict__[f] for f in Order.guarded_fields if f in order.__dict__}
 
 
 _writes: contextvars.ContextVar[OrderWrites | None] = contextvars.ContextVar("desk_order_writes", default=None)
