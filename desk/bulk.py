@@ -47,9 +47,14 @@ def _update_sql(model, objs: Sequence, fields: Sequence[str]) -> tuple[str, list
     source, params = _arrays(cols, objs, adding=False)
     sql = (f"UPDATE {q(meta.db_table)} AS t SET {sets} FROM {source} AS v({', '.join(q(c.column) for c in cols)}) "  # nosec B608 - identifiers from model metadata, quoted; values bound
            f"WHERE t.{q(meta.pk.column)} = v.{q(meta.pk.column)}")
-    if getattr(model, "LIFECYCLE", "") and set(fields) & set(model.guarded_fields):
-        model.objects.none().bulk_update([], fields)  # the state machine's guard: refused outside its transition
+    _guard(model, fields)
     return sql, params
+
+
+def _guard(model, fields: Sequence[str]) -> None:
+    """The state machine's guard: a write of a model's guarded fields is refused outside its transition."""
+    if getattr(model, "LIFECYCLE", "") and set(fields) & set(model.guarded_fields):
+        model.objects.none().bulk_update([], fields)
 
 
 def _insert_sql(model, objs: Sequence) -> tuple[str, list]:
@@ -111,8 +116,7 @@ class Writes:
             return
         if connection.vendor != "postgresql":
             objs, fields = list(objs), list(fields)
-            if getattr(model, "LIFECYCLE", "") and set(fields) & set(model.guarded_fields):
-                model.objects.none().bulk_update([], fields)  # the guard: refused here (in or out of the transition), not at run
+            _guard(model, fields)  # here, in or out of the transition, not at run
             self._calls.append(lambda: models.QuerySet.bulk_update(model._default_manager.all(), objs, fields))
             return
         self._parts.append(_update_sql(model, objs, fields))

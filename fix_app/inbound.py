@@ -113,16 +113,7 @@ def _execution(venue: Venue, r: mapping.Report, *, order_id: int | None, outcome
 
 def _claim(row: FixExecution) -> bool:
     """Insert ``row`` unless (venue, ExecID) is there already: the one place a repeated report stops. One statement."""
-    fields = [f for f in FixExecution._meta.concrete_fields if not f.primary_key]
-    values = [f.get_db_prep_save(f.pre_save(row, add=True), connection) for f in fields]
-    table = connection.ops.quote_name(FixExecution._meta.db_table)
-    cols = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    with connection.cursor() as cur:
-        cur.execute(f"INSERT INTO {table} ({cols}) VALUES ({', '.join(['%s'] * len(fields))}) "
-                    f"ON CONFLICT (venue_id, exec_id) DO NOTHING RETURNING id", values)
-        got = cur.fetchone()
-    row.pk = got[0] if got else None
-    return got is not None
+    return _claim_many([row])[0]
 
 
 def _receive(venue: Venue, r: mapping.Report, memory: Memory, acked: set) -> Answer:
@@ -298,17 +289,9 @@ def _lock_sql() -> tuple[str, list[tuple]]:
 
 def _claim_and_lock(rows: list[FixExecution], order_ids: list[int]) -> tuple[list[bool], dict[int, Order]]:
     """``_claim_many`` and the orders ``order_ids`` locked and read (with instrument and venue), in one statement."""
-    first: dict[tuple[int, str], int] = {}
-    for i, row in enumerate(rows):
-        first.setdefault((row.venue_id, row.exec_id), i)
-    fresh = [rows[i] for i in sorted(first.values())]
-    fields = [f for f in FixExecution._meta.concrete_fields if not f.primary_key]
-    q = connection.ops.quote_name
-    one = f"({', '.join(['%s'] * len(fields))})"
-    values = [f.get_db_prep_save(f.pre_save(row, add=True), connection) for row in fresh for f in fields]
+    first, fresh, insert, values = _claim_sql(rows)
     lock, shapes = _lock_sql()
-    sql = (f"WITH x AS (INSERT INTO {q(FixExecution._meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "  # nosec B608 - identifiers from model metadata, quoted; values bound
-           f"VALUES {', '.join([one] * len(fresh))} ON CONFLICT (venue_id, exec_id) DO NOTHING RETURNING venue_id, exec_id) {lock}")
+    sql = f"WITH x AS ({insert}) {lock}"
     with bound_cursor() as cur:
         cur.execute(sql, [*values, order_ids])
         got = cur.fetchall()
@@ -332,8 +315,7 @@ def _claim_and_lock(rows: list[FixExecution], order_ids: list[int]) -> tuple[lis
         orders[order.pk] = order
     if not got:  # nothing locked: the caller falls back (the insert is rolled back with its transaction)
         return [False] * len(rows), orders
-    claimed = {(row.venue_id, row.exec_id) for row in fresh if f"{row.venue_id}:{row.exec_id}" in inserted}
-    return [first[(row.venue_id, row.exec_id)] == i and (row.venue_id, row.exec_id) in claimed for i, row in enumerate(rows)], orders
+    return _claimed(rows, first, {(row.venue_id, row.exec_id) for row in fresh if f"{row.venue_id}:{row.exec_id}" in inserted}), orders
 
 
 def _links(items: list[tuple[Venue, mapping.Report]], memory: Memory) -> list[Link | None]:
@@ -351,25 +333,37 @@ def _links(items: list[tuple[Venue, mapping.Report]], memory: Memory) -> list[Li
     return out
 
 
-def _claim_many(rows: list[FixExecution]) -> list[bool]:
-    """Insert each row unless its (venue, ExecID) is there already or comes earlier in ``rows``: one statement."""
+def _claim_sql(rows: list[FixExecution]) -> tuple[dict[tuple[int, str], int], list[FixExecution], str, list]:
+    """The insert of ``rows`` unless its (venue, ExecID) is there already or comes earlier in ``rows``, returning the
+    (venue, ExecID) of each row inserted: (each key's first row, the rows inserted, the statement, its values)."""
     first: dict[tuple[int, str], int] = {}
     for i, row in enumerate(rows):
         first.setdefault((row.venue_id, row.exec_id), i)
     fresh = [rows[i] for i in sorted(first.values())]
-    if not fresh:
-        return [False] * len(rows)
     fields = [f for f in FixExecution._meta.concrete_fields if not f.primary_key]
-    table = connection.ops.quote_name(FixExecution._meta.db_table)
-    cols = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    q = connection.ops.quote_name
     one = f"({', '.join(['%s'] * len(fields))})"
     values = [f.get_db_prep_save(f.pre_save(row, add=True), connection) for row in fresh for f in fields]
+    sql = (f"INSERT INTO {q(FixExecution._meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "  # nosec B608 - identifiers from model metadata, quoted; values bound
+           f"VALUES {', '.join([one] * len(fresh))} ON CONFLICT (venue_id, exec_id) DO NOTHING RETURNING venue_id, exec_id, id")
+    return first, fresh, sql, values
+
+
+def _claim_many(rows: list[FixExecution]) -> list[bool]:
+    """Insert each row unless its (venue, ExecID) is there already or comes earlier in ``rows``: one statement."""
+    if not rows:
+        return []
+    first, fresh, sql, values = _claim_sql(rows)
     with connection.cursor() as cur:
-        cur.execute(f"INSERT INTO {table} ({cols}) VALUES {', '.join([one] * len(fresh))} "
-                    f"ON CONFLICT (venue_id, exec_id) DO NOTHING RETURNING id, venue_id, exec_id", values)
-        got = {(venue_id, exec_id): pk for pk, venue_id, exec_id in cur.fetchall()}
+        cur.execute(sql, values)
+        got = {(venue_id, exec_id): pk for venue_id, exec_id, pk in cur.fetchall()}
     for row in fresh:
         row.pk = got.get((row.venue_id, row.exec_id))
+    return _claimed(rows, first, set(got))
+
+
+def _claimed(rows: list[FixExecution], first: dict[tuple[int, str], int], got: set[tuple[int, str]]) -> list[bool]:
+    """Per row: whether it is the one that inserted its (venue, ExecID)."""
     return [first[(row.venue_id, row.exec_id)] == i and (row.venue_id, row.exec_id) in got for i, row in enumerate(rows)]
 
 
