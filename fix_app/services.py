@@ -18,6 +18,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, F
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from desk import roles
@@ -331,21 +332,16 @@ def commands_ack(*, venue: Venue, cl_ord_id: str, status: bool) -> None:
 def commands_ack_many(*, venue: Venue, cl_ord_ids: Iterable[str], writes: Writes | None = None) -> None:
     """``commands_ack`` (not of status requests) for many ClOrdIDs at once: one statement (made with ``writes``
     when given)."""
-    cl_ord_ids, now = list(cl_ord_ids), timezone.now()
-
-    def update() -> None:
-        FixCommand.objects.filter(venue=venue, cl_ord_id__in=cl_ord_ids, state=FixCommand.State.SENT) \
-            .exclude(kind=FixCommand.Kind.STATUS).update(state=FixCommand.State.ACKED, acked_at=now)
-
+    acked = FixCommand.objects.filter(venue=venue, cl_ord_id__in=list(cl_ord_ids), state=FixCommand.State.SENT) \
+        .exclude(kind=FixCommand.Kind.STATUS)
+    values = {"state": FixCommand.State.ACKED, "acked_at": timezone.now()}
     if writes is None:
-        update()
+        acked.update(**values)
         return
-    q = connection.ops.quote_name
-    col = {f.attname: q(f.column) for f in FixCommand._meta.concrete_fields}
-    sql = (f"UPDATE {q(FixCommand._meta.db_table)} SET {col['state']} = %s, {col['acked_at']} = %s "  # nosec B608 - identifiers from model metadata, quoted; values bound
-           f"WHERE {col['venue_id']} = %s AND {col['cl_ord_id']} = ANY(%s) AND {col['state']} = %s AND {col['kind']} <> %s")
-    writes.statement(sql, [FixCommand.State.ACKED.value, now, venue.pk, cl_ord_ids, FixCommand.State.SENT.value,
-                           FixCommand.Kind.STATUS.value], otherwise=update)
+    query = acked.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    sql, params = query.get_compiler(connection.alias).as_sql()
+    writes.statement(sql, params, otherwise=lambda: acked.update(**values))
 
 
 def command_by_seq(*, venue: Venue, seq_num: int) -> FixCommand | None:
