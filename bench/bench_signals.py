@@ -141,59 +141,26 @@ def _server():
     raise RuntimeError("uvicorn did not start; see var/bench-signals-uvicorn.log")
 
 
-def _load(port: int, token: str, make_request, duration: float, server_pid: int | None = None):
-    """CLIENTS threads, each on one keep-alive connection, for ``duration`` seconds:
-    (req/s, latencies ms, errors, the server's CPU-ms per request)."""
-    latencies: list[list[float]] = [[] for _ in range(CLIENTS)]
-    errors = [0] * CLIENTS
-    stop = time.perf_counter() + duration
-    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json", "Host": "127.0.0.1"}
-
-    def worker(n: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        k = 0
-        while time.perf_counter() < stop:
-            method, path, body = make_request(n, k)
-            t0 = time.perf_counter()
-            conn.request(method, path, body=body, headers=headers)
-            resp = conn.getresponse()
-            resp.read()
-            latencies[n].append((time.perf_counter() - t0) * 1000)
-            errors[n] += resp.status >= 300
-            k += 1
-        conn.close()
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(CLIENTS)]
-    with CpuMeter([server_pid] if server_pid else []) as cpu:
-        t0 = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - t0
-    flat = [x for xs in latencies for x in xs]
-    return len(flat) / wall, flat, sum(errors), cpu.ms_per(len(flat))
-
-
-def _paced(port: int, token: str, make_request, rate: float, duration: float) -> tuple[list[float], int]:
-    """An open loop: requests offered at ``rate`` per second in all (spread over CLIENTS keep-alive connections, each
-    on its own schedule), each one's latency taken from when it was due - a late start counts against the desk (no
-    coordinated omission). (latencies ms, errors)"""
+def _clients(port: int, token: str, make_request, duration: float, rate: float | None = None, first: int = 0):
+    """CLIENTS threads, each on one keep-alive connection, for ``duration`` seconds: back to back, or (``rate``) an
+    open loop offering ``rate`` requests/s in all, each client on its own schedule, each request timed from when it was
+    due (a late start counts against the desk: no coordinated omission). (latencies ms, errors, wall seconds)"""
     latencies: list[list[float]] = [[] for _ in range(CLIENTS)]
     errors = [0] * CLIENTS
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json", "Host": "127.0.0.1"}
-    every = CLIENTS / rate
-    start = time.perf_counter() + 0.2
+    every = CLIENTS / rate if rate else 0.0
+    start = time.perf_counter() + (0.2 if rate else 0.0)
 
     def worker(n: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         k = 0
         due = start + n * every / CLIENTS
-        while due < start + duration:
-            pause = due - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
-            method, path, body = make_request(n, 10**6 + k)
+        while (due if rate else time.perf_counter()) < start + duration:
+            if rate:
+                time.sleep(max(0.0, due - time.perf_counter()))
+            else:
+                due = time.perf_counter()
+            method, path, body = make_request(n, first + k)
             conn.request(method, path, body=body, headers=headers)
             resp = conn.getresponse()
             resp.read()
@@ -204,11 +171,25 @@ def _paced(port: int, token: str, make_request, rate: float, duration: float) ->
         conn.close()
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(CLIENTS)]
+    t0 = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return [x for xs in latencies for x in xs], sum(errors)
+    return [x for xs in latencies for x in xs], sum(errors), time.perf_counter() - t0
+
+
+def _load(port: int, token: str, make_request, duration: float, server_pid: int | None = None):
+    """Back to back for ``duration`` seconds: (req/s, latencies ms, errors, the server's CPU-ms per request)."""
+    with CpuMeter([server_pid] if server_pid else []) as cpu:
+        flat, errors, wall = _clients(port, token, make_request, duration)
+    return len(flat) / wall, flat, errors, cpu.ms_per(len(flat))
+
+
+def _paced(port: int, token: str, make_request, rate: float, duration: float) -> tuple[list[float], int]:
+    """An open loop at ``rate`` requests/s in all (``_clients``): (latencies ms, errors)."""
+    flat, errors, _ = _clients(port, token, make_request, duration, rate=rate, first=10**6)
+    return flat, errors
 
 
 def _pct(values: list[float], q: float) -> float:
